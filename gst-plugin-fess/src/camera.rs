@@ -1,0 +1,37 @@
+//! The stream's `camera_id`, passed downstream in a sticky custom event so every fess element
+//! after the first knows which camera it is looking at.
+
+use gst::prelude::*;
+
+const EVENT_NAME: &str = "fess-camera";
+
+/// A sticky downstream event carrying `camera_id`.
+pub fn event(camera_id: &str) -> gst::Event {
+    gst::event::CustomDownstreamSticky::builder(
+        gst::Structure::builder(EVENT_NAME)
+            .field("camera_id", camera_id)
+            .build(),
+    )
+    .build()
+}
+
+/// The camera id an event carries, if it is ours.
+pub fn parse(event: &gst::EventRef) -> Option<String> {
+    let s = event.structure()?;
+    if event.type_() != gst::EventType::CustomDownstreamSticky || s.name() != EVENT_NAME {
+        return None;
+    }
+    s.get::<String>("camera_id").ok()
+}
+
+/// A stable default when no one named the camera: the source's URI if upstream answers a URI
+/// query (filesrc, rtspsrc, v4l2src do), else the element's name.
+pub fn default_id(pad: &gst::Pad, fallback: &str) -> String {
+    let mut q = gst::query::Uri::new();
+    if pad.peer_query(&mut q) {
+        if let Some(uri) = q.uri() {
+            return uri.to_string();
+        }
+    }
+    fallback.to_string()
+}

@@ -1,0 +1,760 @@
+use std::path::PathBuf;
+use std::sync::{LazyLock, Mutex};
+use std::time::Instant;
+
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+use gst_base::subclass::prelude::*;
+use gst_video::prelude::*;
+use gst_video::VideoFormat;
+
+use super::ModelType;
+use crate::decoders::{DecodeParams, Decoder, ModelFamily};
+use crate::geometry::Detection;
+use crate::inference::Model;
+use crate::labels::Labels;
+use crate::motion::MotionGate;
+use crate::preprocess::{FrameView, InputSpec, PixelFormat, Preprocessor};
+use crate::roi_meta::{self, RoiObject};
+use crate::stats::{DetectStats, Histogram, SkipReason};
+use crate::tracker::IouTracker;
+
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "fessdetect",
+        gst::DebugColorFlags::empty(),
+        Some("FESS object detector"),
+    )
+});
+
+const DEFAULT_MODEL_FILE: &str = "centernet.onnx";
+const DEFAULT_THRESHOLD: f64 = 0.4;
+const DEFAULT_IOU_THRESHOLD: f64 = 0.5;
+const DEFAULT_MAX_DETECTIONS: u32 = 100;
+const DEFAULT_INFERENCE_INTERVAL: u32 = 1;
+const DEFAULT_MOTION_GATE: bool = true;
+const DEFAULT_MOTION_SENSITIVITY: f64 = 0.9;
+const DEFAULT_MOTION_MIN_AREA: f64 = 0.002;
+const DEFAULT_THREADS: u32 = 0;
+/// IoU needed to continue a track, and inference rounds a lost object keeps its id.
+const TRACK_MIN_IOU: f32 = 0.3;
+const TRACK_MAX_MISSES: u32 = 5;
+
+const FORMATS: [VideoFormat; 15] = [
+    VideoFormat::Rgb,
+    VideoFormat::Bgr,
+    VideoFormat::Rgbx,
+    VideoFormat::Bgrx,
+    VideoFormat::Xrgb,
+    VideoFormat::Xbgr,
+    VideoFormat::Rgba,
+    VideoFormat::Bgra,
+    VideoFormat::Argb,
+    VideoFormat::Abgr,
+    VideoFormat::I420,
+    VideoFormat::Yv12,
+    VideoFormat::Nv12,
+    VideoFormat::Nv21,
+    VideoFormat::Gray8,
+];
+
+fn pixel_format(f: VideoFormat) -> Option<PixelFormat> {
+    Some(match f {
+        VideoFormat::Rgb => PixelFormat::Rgb,
+        VideoFormat::Bgr => PixelFormat::Bgr,
+        VideoFormat::Rgbx => PixelFormat::Rgbx,
+        VideoFormat::Bgrx => PixelFormat::Bgrx,
+        VideoFormat::Xrgb => PixelFormat::Xrgb,
+        VideoFormat::Xbgr => PixelFormat::Xbgr,
+        VideoFormat::Rgba => PixelFormat::Rgba,
+        VideoFormat::Bgra => PixelFormat::Bgra,
+        VideoFormat::Argb => PixelFormat::Argb,
+        VideoFormat::Abgr => PixelFormat::Abgr,
+        VideoFormat::I420 => PixelFormat::I420,
+        VideoFormat::Yv12 => PixelFormat::Yv12,
+        VideoFormat::Nv12 => PixelFormat::Nv12,
+        VideoFormat::Nv21 => PixelFormat::Nv21,
+        VideoFormat::Gray8 => PixelFormat::Gray8,
+        _ => return None,
+    })
+}
+
+#[derive(Debug, Clone)]
+struct Settings {
+    model: Option<String>,
+    model_type: ModelType,
+    labels: Option<String>,
+    threshold: f64,
+    iou_threshold: f64,
+    max_detections: u32,
+    object_class: String,
+    inference_interval: u32,
+    motion_gate: bool,
+    motion_sensitivity: f64,
+    motion_min_area: f64,
+    camera_id: Option<String>,
+    threads: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            model: None,
+            model_type: ModelType::Auto,
+            labels: None,
+            threshold: DEFAULT_THRESHOLD,
+            iou_threshold: DEFAULT_IOU_THRESHOLD,
+            max_detections: DEFAULT_MAX_DETECTIONS,
+            object_class: String::new(),
+            inference_interval: DEFAULT_INFERENCE_INTERVAL,
+            motion_gate: DEFAULT_MOTION_GATE,
+            motion_sensitivity: DEFAULT_MOTION_SENSITIVITY,
+            motion_min_area: DEFAULT_MOTION_MIN_AREA,
+            camera_id: None,
+            threads: DEFAULT_THREADS,
+        }
+    }
+}
+
+impl Settings {
+    fn model_path(&self) -> PathBuf {
+        match &self.model {
+            Some(m) if !m.is_empty() => PathBuf::from(m),
+            _ => crate::paths::models_dir().join(DEFAULT_MODEL_FILE),
+        }
+    }
+}
+
+struct State {
+    model: Model,
+    model_name: String,
+    decoder: Decoder,
+    input_spec: InputSpec,
+    labels: Labels,
+    /// Per class id: keep detections of it (from `object-class`); `None` keeps all.
+    keep: Option<Vec<bool>>,
+    info: Option<gst_video::VideoInfo>,
+    preprocessor: Option<Preprocessor>,
+    gate: MotionGate,
+    tracker: IouTracker,
+    frames_since_inference: u32,
+    inferred_once: bool,
+    /// Objects of the last inference (or their tracked continuation), with track ids.
+    objects: Vec<(Detection, u64)>,
+    /// Camera id from upstream's sticky event.
+    upstream_camera: Option<String>,
+    camera_sent: bool,
+}
+
+#[derive(Default)]
+pub struct FessDetect {
+    settings: Mutex<Settings>,
+    state: Mutex<Option<State>>,
+    stats: Mutex<DetectStats>,
+}
+
+impl FessDetect {
+    fn build_state(&self, s: &Settings) -> Result<State, gst::ErrorMessage> {
+        let path = s.model_path();
+        let model_name = path.display().to_string();
+        let model = Model::load(&path, s.threads as usize).map_err(|e| {
+            let kind = if matches!(e, crate::inference::InferenceError::MissingModel(_)) {
+                gst::ResourceError::NotFound
+            } else {
+                gst::ResourceError::OpenRead
+            };
+            gst::error_msg!(kind, ["{}", e])
+        })?;
+        let family = match s.model_type {
+            ModelType::Auto => None,
+            ModelType::CenterNet => Some(ModelFamily::CenterNet),
+            ModelType::Ssd => Some(ModelFamily::Ssd),
+            ModelType::RtmDet => Some(ModelFamily::RtmDet),
+        };
+        let settings_err = |m: String| gst::error_msg!(gst::ResourceError::Settings, ["{}", m]);
+        let decoder = Decoder::for_signature(&model_name, model.signature(), family)
+            .map_err(|e| settings_err(e.to_string()))?;
+        let input_spec = decoder
+            .input_spec(&model.signature().inputs[0])
+            .map_err(|e| settings_err(format!("model {model_name}: {e}")))?;
+        let labels = match s.labels.as_deref().filter(|l| !l.is_empty()) {
+            Some(file) => {
+                let p = PathBuf::from(file);
+                let l = Labels::from_file(&p).map_err(|e| settings_err(e.to_string()))?;
+                if let Some(n) = decoder.num_classes() {
+                    l.check_count(&p, n)
+                        .map_err(|e| settings_err(e.to_string()))?;
+                }
+                l
+            }
+            None => Labels::default(),
+        };
+        let keep = parse_object_classes(&s.object_class, &labels).map_err(settings_err)?;
+        gst::info!(
+            CAT,
+            imp = self,
+            "loaded {} as {:?} ({}x{} input), {} labels",
+            model_name,
+            decoder,
+            input_spec.width,
+            input_spec.height,
+            labels.len()
+        );
+        Ok(State {
+            model,
+            model_name,
+            decoder,
+            input_spec,
+            labels,
+            keep,
+            info: None,
+            preprocessor: None,
+            gate: MotionGate::new(s.motion_sensitivity, s.motion_min_area),
+            tracker: IouTracker::new(TRACK_MIN_IOU, TRACK_MAX_MISSES),
+            frames_since_inference: 0,
+            inferred_once: false,
+            objects: Vec::new(),
+            upstream_camera: None,
+            camera_sent: false,
+        })
+    }
+
+    /// Sends `camera_id` downstream once per stream, before the first buffer.
+    fn ensure_camera_event(&self, state: &mut State) {
+        if state.camera_sent {
+            return;
+        }
+        let id = match self.settings.lock().unwrap().camera_id.clone() {
+            Some(id) if !id.is_empty() => id,
+            _ => match &state.upstream_camera {
+                Some(id) => id.clone(),
+                None => crate::camera::default_id(
+                    &self.obj().static_pad("sink").unwrap(),
+                    &self.obj().name(),
+                ),
+            },
+        };
+        gst::debug!(CAT, imp = self, "camera id {}", id);
+        state.camera_sent = true;
+        self.obj()
+            .static_pad("src")
+            .unwrap()
+            .push_event(crate::camera::event(&id));
+    }
+
+    /// Runs the model on `frame` and updates the tracker; returns the inference time.
+    fn infer(
+        &self,
+        state: &mut State,
+        frame: &FrameView,
+        params: &DecodeParams,
+    ) -> Result<std::time::Duration, gst::ErrorMessage> {
+        let pre = state.preprocessor.as_mut().expect("built in transform_ip");
+        pre.run(frame);
+        let transform = pre.transform();
+        let shape = pre.tensor_shape();
+        let input_size = (state.input_spec.width, state.input_spec.height);
+        let t0 = Instant::now();
+        let names = state.model.output_names().to_vec();
+        let decoder = &state.decoder;
+        let name = &state.model_name;
+        let decoded = state
+            .model
+            .run(pre.tensor(), &shape, |outs| {
+                decoder.decode(name, outs, &names, input_size, params)
+            })
+            .map_err(|e| gst::error_msg!(gst::StreamError::Failed, ["{}", e]))?
+            .map_err(|e| gst::error_msg!(gst::StreamError::Decode, ["{}", e]))?;
+        let elapsed = t0.elapsed();
+        let dets: Vec<Detection> = decoded
+            .into_iter()
+            .filter(|d| {
+                state
+                    .keep
+                    .as_ref()
+                    .is_none_or(|k| k.get(d.class_id).copied().unwrap_or(false))
+            })
+            .map(|d| Detection {
+                bbox: transform.to_frame(&d.bbox),
+                ..d
+            })
+            .filter(|d| d.bbox.is_valid())
+            .collect();
+        let ids = state.tracker.update(&dets);
+        {
+            let mut stats = self.stats.lock().unwrap();
+            for d in &dets {
+                stats.detected(&state.labels.name(d.class_id));
+            }
+        }
+        state.objects = dets.into_iter().zip(ids).collect();
+        Ok(elapsed)
+    }
+}
+
+/// `object-class` ("person,car") as a per-class-id filter over `labels`.
+fn parse_object_classes(spec: &str, labels: &Labels) -> Result<Option<Vec<bool>>, String> {
+    let names: Vec<&str> = spec
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .collect();
+    if names.is_empty() {
+        return Ok(None);
+    }
+    let mut keep = vec![false; labels.len()];
+    for n in names {
+        match labels.id_of(n) {
+            Some(i) => keep[i] = true,
+            None => {
+                return Err(format!(
+                    "object-class '{n}' is not a label of this model (labels: {})",
+                    (0..labels.len().min(12))
+                        .map(|i| labels.name(i).into_owned())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                        + if labels.len() > 12 { ", …" } else { "" }
+                ))
+            }
+        }
+    }
+    Ok(Some(keep))
+}
+
+fn histogram_structure(name: &str, h: &Histogram) -> gst::Structure {
+    gst::Structure::builder(name)
+        .field("bounds", gst::Array::new(h.bounds.iter().copied()))
+        .field("counts", gst::Array::new(h.counts.iter().copied()))
+        .field("sum", h.sum)
+        .field("count", h.count)
+        .build()
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for FessDetect {
+    const NAME: &'static str = "GstFessDetect";
+    type Type = super::FessDetect;
+    type ParentType = gst_base::BaseTransform;
+}
+
+impl ObjectImpl for FessDetect {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            vec![
+                glib::ParamSpecString::builder("model")
+                    .nick("Model")
+                    .blurb("Path of the ONNX detection model (default: centernet.onnx in the FESS model cache, $FESS_MODELS or $FESS_CACHE/models or ~/.cache/fess/models)")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("model-type", ModelType::Auto)
+                    .nick("Model type")
+                    .blurb("Decoder for the model's outputs; auto picks it from the model's signature")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("labels")
+                    .nick("Labels")
+                    .blurb("File with one class label per line, in the model's class order (default: the 80 COCO classes)")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecDouble::builder("threshold")
+                    .nick("Score threshold")
+                    .blurb("Minimum confidence (0-1) of a detection to keep")
+                    .minimum(0.0)
+                    .maximum(1.0)
+                    .default_value(DEFAULT_THRESHOLD)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecDouble::builder("iou-threshold")
+                    .nick("NMS IoU threshold")
+                    .blurb("Overlap (intersection over union, 0-1) above which the weaker of two same-class boxes is dropped")
+                    .minimum(0.0)
+                    .maximum(1.0)
+                    .default_value(DEFAULT_IOU_THRESHOLD)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("max-detections")
+                    .nick("Maximum detections")
+                    .blurb("Most objects kept per frame, best first")
+                    .minimum(1)
+                    .maximum(1000)
+                    .default_value(DEFAULT_MAX_DETECTIONS)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecString::builder("object-class")
+                    .nick("Object classes")
+                    .blurb("Comma-separated labels to keep, e.g. \"person,car\" (empty: keep every class)")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("inference-interval")
+                    .nick("Inference interval")
+                    .blurb("Run the model on every Nth frame; frames in between reuse the tracked boxes")
+                    .minimum(1)
+                    .maximum(10000)
+                    .default_value(DEFAULT_INFERENCE_INTERVAL)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecBoolean::builder("motion-gate")
+                    .nick("Motion gate")
+                    .blurb("Skip inference while nothing moves (frame difference on a small grey thumbnail)")
+                    .default_value(DEFAULT_MOTION_GATE)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecDouble::builder("motion-sensitivity")
+                    .nick("Motion sensitivity")
+                    .blurb("How small a brightness change counts as motion: 1 = any change, 0.9 = more than 10% of full scale")
+                    .minimum(0.0)
+                    .maximum(1.0)
+                    .default_value(DEFAULT_MOTION_SENSITIVITY)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecDouble::builder("motion-min-area")
+                    .nick("Motion minimum area")
+                    .blurb("Share of the picture (0-1) that must change for a frame to count as moving")
+                    .minimum(0.0)
+                    .maximum(1.0)
+                    .default_value(DEFAULT_MOTION_MIN_AREA)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("camera-id")
+                    .nick("Camera id")
+                    .blurb("Name of this stream's camera, sent downstream to later fess elements (default: upstream's camera id, else the source URI, else the element name)")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("threads")
+                    .nick("Threads")
+                    .blurb("ONNX Runtime intra-op threads (0: ONNX Runtime's default, one per core)")
+                    .minimum(0)
+                    .maximum(256)
+                    .default_value(DEFAULT_THREADS)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
+                    .nick("Statistics")
+                    .blurb("Cumulative counters: frames, inferences, skipped frames by reason, detections by class, latency histograms")
+                    .read_only()
+                    .build(),
+            ]
+        });
+        PROPERTIES.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let mut s = self.settings.lock().unwrap();
+        match pspec.name() {
+            "model" => s.model = value.get().unwrap(),
+            "model-type" => s.model_type = value.get().unwrap(),
+            "labels" => s.labels = value.get().unwrap(),
+            "threshold" => s.threshold = value.get().unwrap(),
+            "iou-threshold" => s.iou_threshold = value.get().unwrap(),
+            "max-detections" => s.max_detections = value.get().unwrap(),
+            "object-class" => {
+                s.object_class = value.get::<Option<String>>().unwrap().unwrap_or_default()
+            }
+            "inference-interval" => s.inference_interval = value.get().unwrap(),
+            "motion-gate" => s.motion_gate = value.get().unwrap(),
+            "motion-sensitivity" => s.motion_sensitivity = value.get().unwrap(),
+            "motion-min-area" => s.motion_min_area = value.get().unwrap(),
+            "camera-id" => s.camera_id = value.get().unwrap(),
+            "threads" => s.threads = value.get().unwrap(),
+            other => unreachable!("unknown property {other}"),
+        }
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        let s = self.settings.lock().unwrap();
+        match pspec.name() {
+            "model" => s.model.to_value(),
+            "model-type" => s.model_type.to_value(),
+            "labels" => s.labels.to_value(),
+            "threshold" => s.threshold.to_value(),
+            "iou-threshold" => s.iou_threshold.to_value(),
+            "max-detections" => s.max_detections.to_value(),
+            "object-class" => s.object_class.to_value(),
+            "inference-interval" => s.inference_interval.to_value(),
+            "motion-gate" => s.motion_gate.to_value(),
+            "motion-sensitivity" => s.motion_sensitivity.to_value(),
+            "motion-min-area" => s.motion_min_area.to_value(),
+            "camera-id" => s.camera_id.to_value(),
+            "threads" => s.threads.to_value(),
+            "stats" => {
+                let st = self.stats.lock().unwrap();
+                let mut detections = gst::Structure::builder("detections");
+                for (label, n) in &st.detections {
+                    detections = detections.field(label.as_str(), *n);
+                }
+                let mut b = gst::Structure::builder("fessdetect-stats")
+                    .field("frames", st.frames)
+                    .field("inferences", st.inferences);
+                for reason in [SkipReason::NoMotion, SkipReason::Interval] {
+                    b = b.field(
+                        format!("skipped-{}", reason.as_str()),
+                        st.skipped.get(&reason).copied().unwrap_or(0),
+                    );
+                }
+                b.field("detections", detections.build())
+                    .field(
+                        "inference-latency",
+                        histogram_structure("inference-latency", &st.inference_latency),
+                    )
+                    .field(
+                        "frame-latency",
+                        histogram_structure("frame-latency", &st.frame_latency),
+                    )
+                    .build()
+                    .to_value()
+            }
+            other => unreachable!("unknown property {other}"),
+        }
+    }
+}
+
+impl GstObjectImpl for FessDetect {}
+
+impl ElementImpl for FessDetect {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "FESS object detector",
+                "Filter/Analyzer/Video",
+                "Detects and tracks objects with an ONNX model (CenterNet, SSD, RTMDet), skipping \
+                 still frames, and attaches one GstVideoRegionOfInterestMeta per object",
+                "FESS developers",
+            )
+        });
+        Some(&*METADATA)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+            let caps = gst_video::VideoCapsBuilder::new()
+                .format_list(FORMATS)
+                .build();
+            vec![
+                gst::PadTemplate::new(
+                    "src",
+                    gst::PadDirection::Src,
+                    gst::PadPresence::Always,
+                    &caps,
+                )
+                .unwrap(),
+                gst::PadTemplate::new(
+                    "sink",
+                    gst::PadDirection::Sink,
+                    gst::PadPresence::Always,
+                    &caps,
+                )
+                .unwrap(),
+            ]
+        });
+        TEMPLATES.as_ref()
+    }
+}
+
+impl BaseTransformImpl for FessDetect {
+    // Pixels pass untouched; the buffer must be writable only to carry the new metas.
+    const MODE: gst_base::subclass::BaseTransformMode =
+        gst_base::subclass::BaseTransformMode::AlwaysInPlace;
+    const PASSTHROUGH_ON_SAME_CAPS: bool = false;
+    const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
+
+    fn start(&self) -> Result<(), gst::ErrorMessage> {
+        let settings = self.settings.lock().unwrap().clone();
+        let state = self.build_state(&settings)?;
+        *self.state.lock().unwrap() = Some(state);
+        *self.stats.lock().unwrap() = DetectStats::default();
+        Ok(())
+    }
+
+    fn stop(&self) -> Result<(), gst::ErrorMessage> {
+        *self.state.lock().unwrap() = None;
+        Ok(())
+    }
+
+    fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
+        let info = gst_video::VideoInfo::from_caps(incaps)
+            .map_err(|_| gst::loggable_error!(CAT, "cannot parse video caps {incaps}"))?;
+        if pixel_format(info.format()).is_none() {
+            return Err(gst::loggable_error!(
+                CAT,
+                "unsupported format {:?}",
+                info.format()
+            ));
+        }
+        let mut guard = self.state.lock().unwrap();
+        let state = guard
+            .as_mut()
+            .ok_or_else(|| gst::loggable_error!(CAT, "caps before start"))?;
+        gst::debug!(
+            CAT,
+            imp = self,
+            "caps {}x{} {:?}",
+            info.width(),
+            info.height(),
+            info.format()
+        );
+        if state
+            .info
+            .as_ref()
+            .is_some_and(|old| (old.width(), old.height()) != (info.width(), info.height()))
+        {
+            // New picture size: the motion reference is meaningless; boxes are normalised and stay.
+            state.gate.reset();
+        }
+        state.info = Some(info);
+        Ok(())
+    }
+
+    fn sink_event(&self, event: gst::Event) -> bool {
+        if let Some(id) = crate::camera::parse(&event) {
+            let own = self
+                .settings
+                .lock()
+                .unwrap()
+                .camera_id
+                .clone()
+                .filter(|c| !c.is_empty());
+            if let Some(state) = self.state.lock().unwrap().as_mut() {
+                state.upstream_camera = Some(id);
+                // Our own camera-id overrides upstream's; we send ours before the next buffer.
+                if own.is_some() {
+                    return true;
+                }
+                state.camera_sent = true;
+            }
+        }
+        if let gst::EventView::FlushStop(_) = event.view() {
+            if let Some(state) = self.state.lock().unwrap().as_mut() {
+                state.gate.reset();
+            }
+        }
+        self.parent_sink_event(event)
+    }
+
+    fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let started = Instant::now();
+        let s = self.settings.lock().unwrap().clone();
+        let mut guard = self.state.lock().unwrap();
+        let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
+        self.ensure_camera_event(state);
+        let info = state.info.clone().ok_or(gst::FlowError::NotNegotiated)?;
+        let (width, height) = (info.width() as usize, info.height() as usize);
+        if !state
+            .preprocessor
+            .as_ref()
+            .is_some_and(|p| p.fits(width, height))
+        {
+            state.preprocessor = Some(Preprocessor::new(state.input_spec.clone(), width, height));
+        }
+        let params = DecodeParams {
+            threshold: s.threshold as f32,
+            iou_threshold: s.iou_threshold as f32,
+            max_detections: s.max_detections as usize,
+        };
+        self.stats.lock().unwrap().frames += 1;
+
+        let due = !state.inferred_once || state.frames_since_inference + 1 >= s.inference_interval;
+        let mut skip = if due {
+            None
+        } else {
+            Some(SkipReason::Interval)
+        };
+        let mut inference_time = None;
+        if skip.is_none() {
+            let frame =
+                gst_video::VideoFrameRef::from_buffer_ref_readable(&*buf, &info).map_err(|_| {
+                    gst::element_imp_error!(
+                        self,
+                        gst::StreamError::Format,
+                        ["cannot map the video frame"]
+                    );
+                    gst::FlowError::Error
+                })?;
+            let format = pixel_format(info.format()).ok_or(gst::FlowError::NotNegotiated)?;
+            let view = FrameView {
+                format,
+                width,
+                height,
+                planes: [0, 1, 2].map(|i| frame.plane_data(i).unwrap_or(&[])),
+                strides: [0, 1, 2]
+                    .map(|i| frame.plane_stride().get(i).copied().unwrap_or(0).max(0) as usize),
+            };
+            let moving = !s.motion_gate || state.gate.moved(&view);
+            if s.motion_gate && !moving {
+                skip = Some(SkipReason::NoMotion);
+            } else {
+                match self.infer(state, &view, &params) {
+                    Ok(t) => inference_time = Some(t),
+                    Err(msg) => {
+                        self.post_error_message(msg);
+                        return Err(gst::FlowError::Error);
+                    }
+                }
+                if s.motion_gate {
+                    state.gate.accept();
+                }
+            }
+        }
+        match skip {
+            None => {
+                state.frames_since_inference = 0;
+                state.inferred_once = true;
+            }
+            Some(reason) => {
+                state.frames_since_inference += 1;
+                if reason == SkipReason::Interval {
+                    // Objects move on between runs; a still scene needs no prediction.
+                    state.tracker.predict();
+                    state.objects = state
+                        .tracker
+                        .visible()
+                        .map(|t| {
+                            (
+                                Detection {
+                                    bbox: t.bbox.clamp(1.0, 1.0),
+                                    class_id: t.class_id,
+                                    score: t.score,
+                                },
+                                t.id,
+                            )
+                        })
+                        .collect();
+                }
+            }
+        }
+        for (det, track_id) in &state.objects {
+            roi_meta::attach(
+                buf,
+                width as u32,
+                height as u32,
+                &RoiObject {
+                    id: 0,
+                    parent_id: -1,
+                    label: state.labels.name(det.class_id).into_owned(),
+                    label_id: det.class_id as u32,
+                    confidence: det.score as f64,
+                    bbox: det.bbox,
+                    track_id: Some(*track_id),
+                },
+            );
+        }
+        let mut stats = self.stats.lock().unwrap();
+        match (skip, inference_time) {
+            (Some(reason), _) => stats.skip(reason),
+            (None, Some(t)) => {
+                stats.inferences += 1;
+                stats.inference_latency.observe(t);
+            }
+            (None, None) => {}
+        }
+        stats.frame_latency.observe(started.elapsed());
+        gst::trace!(
+            CAT,
+            imp = self,
+            "{} objects, skip {:?}",
+            state.objects.len(),
+            skip
+        );
+        Ok(gst::FlowSuccess::Ok)
+    }
+}

@@ -1,0 +1,41 @@
+//! FESS GStreamer plugin: video analytics elements.
+//!
+//! The elements live in one folder each; everything else is pure logic with no GStreamer in
+//! it (decoders, NMS, tracker, motion gate, preprocessing, stats) so it can be unit-tested, plus
+//! the small shared glue for metadata and the camera id.
+
+use gst::glib;
+
+pub mod camera;
+pub mod decoders;
+mod fessdetect;
+pub mod geometry;
+pub mod inference;
+pub mod labels;
+pub mod motion;
+pub mod nms;
+pub mod paths;
+pub mod preprocess;
+pub mod roi_meta;
+pub mod signature;
+pub mod stats;
+pub mod tracker;
+
+pub use fessdetect::ModelType;
+
+fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    fessdetect::register(plugin)?;
+    Ok(())
+}
+
+gst::plugin_define!(
+    fess,
+    env!("CARGO_PKG_DESCRIPTION"),
+    plugin_init,
+    concat!(env!("CARGO_PKG_VERSION"), "-", env!("COMMIT_ID")),
+    "MIT/X11",
+    env!("CARGO_PKG_NAME"),
+    env!("CARGO_PKG_NAME"),
+    env!("CARGO_PKG_REPOSITORY"),
+    env!("BUILD_REL_DATE")
+);

@@ -1,0 +1,82 @@
+//! Detections on buffers as `GstVideoRegionOfInterestMeta`, the way DL Streamer carries them:
+//! `roi_type` = class label, a `detection` parameter structure (label, label_id, confidence,
+//! normalised x_min/y_min/x_max/y_max) and a `tracking` one (track_id).
+
+use gst_video::VideoRegionOfInterestMeta;
+
+use crate::geometry::BBox;
+
+/// One object as stored on (and read back from) a buffer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoiObject {
+    /// Meta id, unique per buffer; face ROIs name it as `parent_id`.
+    pub id: i32,
+    pub parent_id: i32,
+    pub label: String,
+    pub label_id: u32,
+    pub confidence: f64,
+    /// Normalised 0–1 frame coordinates.
+    pub bbox: BBox,
+    pub track_id: Option<u64>,
+}
+
+/// Attaches `obj` to `buffer` for a `width × height` frame; returns the meta id.
+pub fn attach(buffer: &mut gst::BufferRef, width: u32, height: u32, obj: &RoiObject) -> i32 {
+    let b = obj.bbox.clamp(1.0, 1.0);
+    let (w, h) = (width as f32, height as f32);
+    let x = (b.x1 * w).round() as u32;
+    let y = (b.y1 * h).round() as u32;
+    let rect = (
+        x,
+        y,
+        ((b.x2 * w).round() as u32).saturating_sub(x),
+        ((b.y2 * h).round() as u32).saturating_sub(y),
+    );
+    let mut meta = VideoRegionOfInterestMeta::add(buffer, &obj.label, rect);
+    meta.add_param(
+        gst::Structure::builder("detection")
+            .field("label", &obj.label)
+            .field("label_id", obj.label_id)
+            .field("confidence", obj.confidence)
+            .field("x_min", b.x1 as f64)
+            .field("y_min", b.y1 as f64)
+            .field("x_max", b.x2 as f64)
+            .field("y_max", b.y2 as f64)
+            .build(),
+    );
+    if let Some(track_id) = obj.track_id {
+        meta.add_param(
+            gst::Structure::builder("tracking")
+                .field("track_id", track_id)
+                .build(),
+        );
+    }
+    if obj.parent_id >= 0 {
+        meta.set_parent_id(obj.parent_id);
+    }
+    meta.id()
+}
+
+/// Every ROI on `buffer` that has a `detection` structure, in attach order.
+pub fn read(buffer: &gst::BufferRef) -> Vec<RoiObject> {
+    buffer
+        .iter_meta::<VideoRegionOfInterestMeta>()
+        .filter_map(|m| {
+            let det = m.param("detection")?;
+            let f = |k: &str| det.get::<f64>(k).unwrap_or(0.0) as f32;
+            Some(RoiObject {
+                id: m.id(),
+                parent_id: m.parent_id(),
+                label: det
+                    .get::<String>("label")
+                    .unwrap_or_else(|_| m.roi_type().to_string()),
+                label_id: det.get::<u32>("label_id").unwrap_or(0),
+                confidence: det.get::<f64>("confidence").unwrap_or(0.0),
+                bbox: BBox::new(f("x_min"), f("y_min"), f("x_max"), f("y_max")),
+                track_id: m
+                    .param("tracking")
+                    .and_then(|t| t.get::<u64>("track_id").ok()),
+            })
+        })
+        .collect()
+}
