@@ -8,6 +8,7 @@ use gst::glib;
 
 pub mod camera;
 pub mod decoders;
+pub mod draw;
 mod fessdetect;
 pub mod geometry;
 pub mod inference;

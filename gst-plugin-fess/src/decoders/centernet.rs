@@ -6,13 +6,25 @@ use crate::nms::nms;
 use crate::signature::{ModelSignature, OutputTensor};
 
 pub(super) fn match_signature(sig: &ModelSignature) -> Result<Decoder, String> {
-    match sig.outputs.as_slice() {
-        [o] if o.dims.len() == 3 && o.dims[2] == 6 => Ok(Decoder::CenterNet { detections: 0 }),
-        _ => Err(format!(
-            "expected one output [1,N,6] (x1,y1,x2,y2,score,class), found {}",
-            sig.outputs_display()
-        )),
-    }
+    // The TFJS export also exposes its raw heat maps (keypoints, wh); only `detections` is read.
+    let decoded = |o: &crate::signature::TensorInfo| o.dims.len() == 3 && o.dims[2] == 6;
+    let candidates: Vec<usize> = (0..sig.outputs.len())
+        .filter(|&i| decoded(&sig.outputs[i]))
+        .collect();
+    let pick = match candidates.as_slice() {
+        [one] => Some(*one),
+        many => many
+            .iter()
+            .copied()
+            .find(|&i| sig.outputs[i].name.contains("detections")),
+    };
+    pick.map(|detections| Decoder::CenterNet { detections })
+        .ok_or_else(|| {
+            format!(
+                "expected an output [1,N,6] (x1,y1,x2,y2,score,class), found {}",
+                sig.outputs_display()
+            )
+        })
 }
 
 pub(super) fn decode(out: &OutputTensor, params: &DecodeParams) -> Result<Vec<Detection>, String> {

@@ -64,7 +64,7 @@ pub enum Decoder {
     },
 }
 
-const EXPECTED_FAMILIES: &str = "CenterNet (one output [1,N,6]), \
+const EXPECTED_FAMILIES: &str = "CenterNet (an output [1,N,6]), \
      SSD (detection_boxes, detection_scores, detection_classes), \
      RTMDet end2end (dets [1,N,5] + labels [1,N]) or \
      RTMDet raw heads (per stride 8/16/32: class scores [1,C,H/s,W/s] + boxes [1,4,H/s,W/s])";
@@ -288,11 +288,15 @@ mod tests {
     fn auto_detects_each_family() {
         let centernet = sig(
             &[("tower_0/images:0", &[1, 512, 512, 3], F32)],
-            &[("tower_0/detections", &[1, 100, 6], F32)],
+            &[
+                ("tower_0/wh", &[1, 128, 128, 4], F32),
+                ("tower_0/keypoints", &[1, 128, 128, 80], F32),
+                ("tower_0/detections", &[1, 100, 6], F32),
+            ],
         );
         assert_eq!(
             Decoder::for_signature("c", &centernet, None).unwrap(),
-            Decoder::CenterNet { detections: 0 }
+            Decoder::CenterNet { detections: 2 }
         );
         let e2e = sig(
             &[("input", &[1, 3, 640, 640], F32)],

@@ -1,0 +1,263 @@
+//! `fess detect`: the main job on a file, with progress and a contact sheet.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use gst::prelude::*;
+use gstfess::roi_meta::{self, RoiObject};
+
+use crate::sheet::{self, Tile};
+
+#[derive(clap::Args)]
+pub struct DetectArgs {
+    /// Video file to analyse (anything decodebin plays).
+    #[arg(long, short)]
+    input: PathBuf,
+    /// ONNX model (default: fessdetect's default, centernet.onnx from the FESS model cache).
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Further fessdetect properties, e.g. `--set threshold=0.5 --set object-class=person`.
+    #[arg(long = "set", value_name = "PROPERTY=VALUE")]
+    set: Vec<String>,
+    /// Where to write the annotated contact sheet (PNG).
+    #[arg(long, default_value = "out/contact-sheet.png")]
+    sheet: PathBuf,
+    /// Frames on the contact sheet.
+    #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u32).range(1..=100))]
+    tiles: u32,
+}
+
+/// What the probe on fessdetect's output has seen.
+#[derive(Default)]
+struct Seen {
+    frames: u64,
+    frames_with_objects: u64,
+    /// Objects on the latest frame, by class.
+    current: BTreeMap<String, usize>,
+    /// Track ids seen, by class.
+    tracks: BTreeMap<String, BTreeSet<u64>>,
+    /// Objects of frames picked for the sheet, by timestamp.
+    pending: BTreeMap<u64, Vec<RoiObject>>,
+}
+
+const TILE_EVERY: u64 = 10;
+const TILE_WIDTH: usize = 384;
+const MAX_TILES_KEPT: usize = 200;
+
+pub fn run(args: DetectArgs) -> anyhow::Result<()> {
+    gst::init()?;
+    if gst::ElementFactory::find("fessdetect").is_none() {
+        bail!("the fessdetect element is not installed: build the plugin (cargo build --release) and set GST_PLUGIN_PATH to the folder holding libgstfess.so");
+    }
+    if !args.input.is_file() {
+        bail!("input {} does not exist", args.input.display());
+    }
+    let pipeline = gst::parse::launch(
+        "filesrc name=src ! decodebin ! fessdetect name=detect ! videoconvert ! video/x-raw,format=RGB ! appsink name=sink sync=false",
+    )?
+    .downcast::<gst::Pipeline>()
+    .expect("a pipeline");
+    pipeline
+        .by_name("src")
+        .unwrap()
+        .set_property("location", args.input.to_string_lossy().as_ref());
+    let detect = pipeline.by_name("detect").unwrap();
+    if let Some(m) = &args.model {
+        detect.set_property("model", m.to_string_lossy().as_ref());
+    }
+    for kv in &args.set {
+        let (k, v) = kv
+            .split_once('=')
+            .with_context(|| format!("--set {kv}: expected PROPERTY=VALUE"))?;
+        let pspec = detect.find_property(k).with_context(|| {
+            format!("fessdetect has no property '{k}' (see gst-inspect-1.0 fessdetect)")
+        })?;
+        let value = glib_value_from_str(&pspec, v)
+            .with_context(|| format!("--set {kv}: not a valid value for {k}"))?;
+        detect.set_property_from_value(k, &value);
+    }
+
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let probe_seen = seen.clone();
+    detect
+        .static_pad("src")
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            if let Some(buf) = info.buffer() {
+                let objects = roi_meta::read(buf);
+                let mut s = probe_seen.lock().unwrap();
+                s.current.clear();
+                for o in &objects {
+                    *s.current.entry(o.label.clone()).or_default() += 1;
+                    if let Some(t) = o.track_id {
+                        s.tracks.entry(o.label.clone()).or_default().insert(t);
+                    }
+                }
+                if !objects.is_empty() {
+                    s.frames_with_objects += 1;
+                }
+                if s.frames % TILE_EVERY == 0 {
+                    let pts = buf.pts().map(|p| p.nseconds()).unwrap_or(s.frames);
+                    s.pending.insert(pts, objects);
+                }
+                s.frames += 1;
+            }
+            gst::PadProbeReturn::Ok
+        });
+
+    let tiles: Arc<Mutex<Vec<Tile>>> = Arc::default();
+    let sink = pipeline
+        .by_name("sink")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
+    let (sink_seen, sink_tiles) = (seen.clone(), tiles.clone());
+    sink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |sink| {
+                let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                let Some(buf) = sample.buffer() else {
+                    return Ok(gst::FlowSuccess::Ok);
+                };
+                let pts = buf.pts().map(|p| p.nseconds());
+                let objects = {
+                    let mut s = sink_seen.lock().unwrap();
+                    match pts.and_then(|p| s.pending.remove(&p)) {
+                        Some(o) => o,
+                        None => return Ok(gst::FlowSuccess::Ok),
+                    }
+                };
+                let caps = sample.caps().ok_or(gst::FlowError::NotNegotiated)?;
+                let info = gst_video::VideoInfo::from_caps(caps)
+                    .map_err(|_| gst::FlowError::NotNegotiated)?;
+                let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buf, &info)
+                    .map_err(|_| gst::FlowError::Error)?;
+                let caption = format!("{:.1}S", pts.unwrap_or(0) as f64 / 1e9);
+                let tile = sheet::annotate(
+                    frame.plane_data(0).map_err(|_| gst::FlowError::Error)?,
+                    info.width() as usize,
+                    info.height() as usize,
+                    info.stride()[0] as usize,
+                    TILE_WIDTH,
+                    &caption,
+                    &objects,
+                );
+                let mut t = sink_tiles.lock().unwrap();
+                t.push(tile);
+                if t.len() > MAX_TILES_KEPT {
+                    // Long inputs: keep every other tile so memory stays bounded.
+                    let kept: Vec<Tile> = t.drain(..).step_by(2).collect();
+                    *t = kept;
+                }
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .build(),
+    );
+
+    let started = Instant::now();
+    pipeline
+        .set_state(gst::State::Playing)
+        .context("starting the pipeline")?;
+    let bus = pipeline.bus().unwrap();
+    let mut last_frames = 0;
+    let mut last_tick = Instant::now();
+    let outcome = loop {
+        match bus.timed_pop(gst::ClockTime::from_mseconds(200)) {
+            Some(msg) => match msg.view() {
+                gst::MessageView::Eos(_) => break Ok(()),
+                gst::MessageView::Error(e) => {
+                    break Err(anyhow::anyhow!(
+                        "{} (from {})",
+                        e.error(),
+                        e.src()
+                            .map(|s| s.path_string().to_string())
+                            .unwrap_or_default()
+                    ))
+                }
+                gst::MessageView::Warning(w) => eprintln!("warning: {}", w.error()),
+                _ => {}
+            },
+            None => {}
+        }
+        if last_tick.elapsed() >= Duration::from_secs(1) {
+            let s = seen.lock().unwrap();
+            let fps = (s.frames - last_frames) as f64 / last_tick.elapsed().as_secs_f64();
+            println!(
+                "[{:>4.0}s] frames {:>5}  fps {:>5.1}  objects {}",
+                started.elapsed().as_secs_f64(),
+                s.frames,
+                fps,
+                by_class(&s.current)
+            );
+            last_frames = s.frames;
+            last_tick = Instant::now();
+        }
+    };
+    let stats = detect.property::<gst::Structure>("stats");
+    pipeline.set_state(gst::State::Null)?;
+    outcome?;
+
+    let elapsed = started.elapsed().as_secs_f64();
+    let s = seen.lock().unwrap();
+    println!(
+        "done: {} frames in {:.1} s ({:.1} fps)",
+        s.frames,
+        elapsed,
+        s.frames as f64 / elapsed
+    );
+    println!(
+        "inferred {} frames, skipped {} (no motion) and {} (interval); {} frames had objects",
+        stats.get::<u64>("inferences").unwrap_or(0),
+        stats.get::<u64>("skipped-no_motion").unwrap_or(0),
+        stats.get::<u64>("skipped-interval").unwrap_or(0),
+        s.frames_with_objects
+    );
+    let tracks: BTreeMap<String, usize> =
+        s.tracks.iter().map(|(k, v)| (k.clone(), v.len())).collect();
+    println!("distinct tracked objects: {}", by_class(&tracks));
+
+    let tiles = std::mem::take(&mut *tiles.lock().unwrap());
+    let n = tiles.len();
+    let want = (args.tiles as usize).min(n);
+    let picked: Vec<Tile> = if want == 0 {
+        Vec::new()
+    } else {
+        let idx: BTreeSet<usize> = (0..want).map(|i| i * n / want).collect();
+        tiles
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| idx.contains(i))
+            .map(|(_, t)| t)
+            .collect()
+    };
+    sheet::write(&args.sheet, &picked, 4)?;
+    println!(
+        "contact sheet: {} ({} frames)",
+        args.sheet.display(),
+        picked.len()
+    );
+    Ok(())
+}
+
+fn by_class(m: &BTreeMap<String, usize>) -> String {
+    if m.is_empty() {
+        return "none".into();
+    }
+    m.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Parses `s` as a value of `pspec`'s type the way gst-launch does.
+fn glib_value_from_str(pspec: &gst::glib::ParamSpec, s: &str) -> anyhow::Result<gst::glib::Value> {
+    let v = gst::glib::Value::deserialize(s, pspec.value_type())
+        .map_err(|_| anyhow::anyhow!("cannot parse '{s}' as {}", pspec.value_type().name()))?;
+    if !pspec.value_is_valid(&v) {
+        bail!("'{s}' is out of range for {}", pspec.name());
+    }
+    Ok(v)
+}

@@ -1,0 +1,35 @@
+//! `fess`: run FESS on a video and see what it found.
+
+mod detect;
+mod sheet;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "fess",
+    version,
+    about = "FESS video analytics: run pipelines and inspect their results"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run `filesrc ! decodebin ! fessdetect` on a video file, print per-second progress
+    /// (frames, fps, objects by class) and write an annotated PNG contact sheet.
+    Detect(detect::DetectArgs),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Detect(args) => detect::run(args),
+    };
+    if let Err(e) = result {
+        eprintln!("fess: error: {e:#}");
+        std::process::exit(1);
+    }
+}
