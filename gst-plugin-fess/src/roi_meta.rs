@@ -9,8 +9,9 @@ use crate::geometry::BBox;
 /// One object as stored on (and read back from) a buffer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RoiObject {
-    /// Meta id, unique per buffer; face ROIs name it as `parent_id`.
+    /// Meta id, unique per buffer (1, 2, …; set by [`attach`]); face ROIs name it as `parent_id`.
     pub id: i32,
+    /// The parent ROI's id, 0 for a top-level object.
     pub parent_id: i32,
     pub label: String,
     pub label_id: u32,
@@ -32,7 +33,9 @@ pub fn attach(buffer: &mut gst::BufferRef, width: u32, height: u32, obj: &RoiObj
         ((b.x2 * w).round() as u32).saturating_sub(x),
         ((b.y2 * h).round() as u32).saturating_sub(y),
     );
+    let id = buffer.iter_meta::<VideoRegionOfInterestMeta>().count() as i32 + 1;
     let mut meta = VideoRegionOfInterestMeta::add(buffer, &obj.label, rect);
+    meta.set_id(id);
     meta.add_param(
         gst::Structure::builder("detection")
             .field("label", &obj.label)
@@ -51,10 +54,8 @@ pub fn attach(buffer: &mut gst::BufferRef, width: u32, height: u32, obj: &RoiObj
                 .build(),
         );
     }
-    if obj.parent_id >= 0 {
-        meta.set_parent_id(obj.parent_id);
-    }
-    meta.id()
+    meta.set_parent_id(obj.parent_id);
+    id
 }
 
 /// Every ROI on `buffer` that has a `detection` structure, in attach order.

@@ -729,7 +729,7 @@ impl BaseTransformImpl for FessDetect {
                 height as u32,
                 &RoiObject {
                     id: 0,
-                    parent_id: -1,
+                    parent_id: 0,
                     label: state.labels.name(det.class_id).into_owned(),
                     label_id: det.class_id as u32,
                     confidence: det.score as f64,

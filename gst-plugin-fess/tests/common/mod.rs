@@ -1,0 +1,135 @@
+//! Shared test setup: GStreamer with the plugin registered, real media and models from the
+//! setup cache, and the constructed test models.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Once, OnceLock};
+
+use gst::prelude::*;
+use gstfess::roi_meta::{self, RoiObject};
+
+pub fn init() {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        gst::init().unwrap();
+        gstfess::plugin_register_static().expect("registering the fess plugin");
+    });
+}
+
+/// A file of the setup cache's media folder; fails loudly when setup has not run.
+pub fn media(name: &str) -> PathBuf {
+    let p = gstfess::paths::cache_dir().join("media").join(name);
+    assert!(p.is_file(), "{} is missing: run scripts/setup.sh first", p.display());
+    p
+}
+
+pub fn model(name: &str) -> PathBuf {
+    let p = gstfess::paths::models_dir().join(name);
+    assert!(p.is_file(), "{} is missing: run scripts/setup.sh first", p.display());
+    p
+}
+
+/// The models built by `tests/models/make_test_models.py`, made once per test binary.
+pub fn test_model(name: &str) -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    let dir = DIR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("fess-test-models-{}", std::process::id()));
+        let python = std::env::var_os("FESS_VENV")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| gstfess::paths::cache_dir().join("venv"))
+            .join("bin/python");
+        assert!(python.is_file(), "{} is missing: run scripts/setup.sh first", python.display());
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/models/make_test_models.py");
+        let status = Command::new(&python).arg(&script).arg(&dir).status().unwrap();
+        assert!(status.success(), "{} failed", script.display());
+        dir
+    });
+    dir.join(name)
+}
+
+/// One decoded image as a packed RGB buffer with its caps.
+pub fn decode_image(path: &Path) -> (gst::Caps, gst::Buffer) {
+    init();
+    let pipeline = gst::parse::launch(&format!(
+        "filesrc location=\"{}\" ! decodebin ! videoconvert ! video/x-raw,format=RGB ! appsink name=sink",
+        path.display()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let sink = pipeline.by_name("sink").unwrap().downcast::<gst_app::AppSink>().unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let sample = sink.pull_sample().expect("a decoded image");
+    pipeline.set_state(gst::State::Null).unwrap();
+    (sample.caps().unwrap().to_owned(), sample.buffer_owned().unwrap())
+}
+
+/// Everything a pipeline produced at its `appsink name=sink`, plus the bus error if any.
+pub struct Run {
+    pub buffers: Vec<gst::Buffer>,
+    pub error: Option<String>,
+    pub stats: Option<gst::Structure>,
+}
+
+impl Run {
+    pub fn objects(&self) -> Vec<Vec<RoiObject>> {
+        self.buffers.iter().map(|b| roi_meta::read(b)).collect()
+    }
+}
+
+/// Runs a launch line to EOS or error, collecting `appsink name=sink` output and the stats of
+/// `fessdetect name=detect` when there is one.
+pub fn run_pipeline(launch: &str) -> Run {
+    init();
+    let pipeline = gst::parse::launch(launch)
+        .unwrap_or_else(|e| panic!("cannot parse {launch}: {e}"))
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    let sink = pipeline
+        .by_name("sink")
+        .map(|s| s.downcast::<gst_app::AppSink>().unwrap());
+    let buffers = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    if let Some(sink) = &sink {
+        let out = buffers.clone();
+        sink.set_property("sync", false);
+        sink.set_callbacks(
+            gst_app::AppSinkCallbacks::builder()
+                .new_sample(move |s| {
+                    let sample = s.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                    out.lock().unwrap().push(sample.buffer_owned().unwrap());
+                    Ok(gst::FlowSuccess::Ok)
+                })
+                .build(),
+        );
+    }
+    let mut error = None;
+    match pipeline.set_state(gst::State::Playing) {
+        Ok(_) | Err(_) => {}
+    }
+    let bus = pipeline.bus().unwrap();
+    for msg in bus.iter_timed(gst::ClockTime::from_seconds(300)) {
+        match msg.view() {
+            gst::MessageView::Eos(_) => break,
+            gst::MessageView::Error(e) => {
+                error = Some(format!(
+                    "{} ({})",
+                    e.error(),
+                    e.debug().map(|d| d.to_string()).unwrap_or_default()
+                ));
+                break;
+            }
+            _ => {}
+        }
+    }
+    let stats = pipeline
+        .by_name("detect")
+        .map(|d| d.property::<gst::Structure>("stats"));
+    pipeline.set_state(gst::State::Null).unwrap();
+    let buffers = std::mem::take(&mut *buffers.lock().unwrap());
+    Run {
+        buffers,
+        error,
+        stats,
+    }
+}

@@ -1,0 +1,183 @@
+//! fessdetect on real images and video with the default CenterNet model.
+
+mod common;
+
+use common::*;
+use gstfess::roi_meta;
+
+const FORMATS: [&str; 9] = ["RGB", "BGR", "RGBx", "BGRx", "RGBA", "I420", "NV12", "YV12", "NV21"];
+
+/// Runs fessdetect once on `image` converted to `format`, returning its ROIs.
+fn detect_image(image: &str, format: &str) -> Vec<roi_meta::RoiObject> {
+    let (caps, buffer) = decode_image(&media(image));
+    let mut h = gst_check::Harness::new_parse(&format!(
+        "videoconvert ! video/x-raw,format={format} ! fessdetect motion-gate=false camera-id=test-cam"
+    ));
+    h.set_src_caps(caps);
+    h.play();
+    h.push(buffer).unwrap();
+    let out = h.pull().unwrap();
+    roi_meta::read(&out)
+}
+
+#[test]
+fn finds_the_person_in_person_jpg_in_every_format() {
+    for format in FORMATS {
+        let objects = detect_image("person.jpg", format);
+        let persons: Vec<_> = objects.iter().filter(|o| o.label == "person").collect();
+        assert_eq!(persons.len(), 1, "{format}: {objects:?}");
+        let p = persons[0];
+        // The standing person is left of centre, taking most of the picture's height.
+        let (cx, cy) = p.bbox.center();
+        assert!((0.25..0.5).contains(&cx) && (0.4..0.75).contains(&cy), "{format}: {p:?}");
+        assert!(p.bbox.height() > 0.5, "{format}: {p:?}");
+        assert!(p.confidence > 0.5, "{format}: {p:?}");
+        assert_eq!(p.label_id, 0);
+        assert!(p.track_id.is_some(), "{format}: no tracking structure");
+        // Meta ids are 1, 2, … in attach order; these objects have no parent.
+        let ids: Vec<i32> = objects.iter().map(|o| o.id).collect();
+        assert_eq!(ids, (1..=objects.len() as i32).collect::<Vec<_>>());
+        assert!(objects.iter().all(|o| o.parent_id == 0));
+        // The dog and the horse are there too.
+        assert!(objects.iter().any(|o| o.label == "dog"), "{format}: {objects:?}");
+    }
+}
+
+#[test]
+fn no_person_in_dog_jpg() {
+    for format in ["RGB", "I420", "NV12"] {
+        let objects = detect_image("dog.jpg", format);
+        assert!(objects.iter().all(|o| o.label != "person"), "{format}: {objects:?}");
+        // The bicycle the dog sits by is found.
+        assert!(objects.iter().any(|o| o.label == "bicycle"), "{format}: {objects:?}");
+    }
+}
+
+#[test]
+fn object_class_keeps_only_those_labels() {
+    let (caps, buffer) = decode_image(&media("person.jpg"));
+    let mut h = gst_check::Harness::new_parse("fessdetect motion-gate=false object-class=dog,horse");
+    h.set_src_caps(caps);
+    h.play();
+    h.push(buffer).unwrap();
+    let objects = roi_meta::read(&h.pull().unwrap());
+    assert!(!objects.is_empty());
+    assert!(objects.iter().all(|o| o.label == "dog" || o.label == "horse"), "{objects:?}");
+}
+
+#[test]
+fn camera_id_travels_downstream_in_a_sticky_event() {
+    let (caps, buffer) = decode_image(&media("dog.jpg"));
+    let mut h = gst_check::Harness::new_parse("fessdetect camera-id=gate-3");
+    h.set_src_caps(caps);
+    h.play();
+    h.push(buffer).unwrap();
+    let _ = h.pull().unwrap();
+    let mut found = None;
+    while let Some(ev) = h.try_pull_event() {
+        if let Some(id) = gstfess::camera::parse(&ev) {
+            found = Some(id);
+        }
+    }
+    assert_eq!(found.as_deref(), Some("gate-3"));
+}
+
+/// The walk of vtest.avi, every frame inferred.
+#[test]
+fn vtest_persons_tracked_and_every_detection_on_a_buffer() {
+    let run = run_pipeline(&format!(
+        "filesrc location=\"{}\" ! decodebin ! fessdetect name=detect motion-gate=false ! \
+         appsink name=sink",
+        media("vtest.avi").display()
+    ));
+    assert_eq!(run.error, None);
+    let frames = run.objects();
+    assert_eq!(frames.len(), 795);
+    let with_person = frames.iter().filter(|f| f.iter().any(|o| o.label == "person")).count();
+    assert!(with_person * 100 >= frames.len() * 90, "persons on only {with_person} of {} frames", frames.len());
+
+    // Some walking person keeps one track id over at least 50 consecutive frames (5 s).
+    let mut best = 0;
+    let mut runs: std::collections::HashMap<u64, (usize, usize)> = Default::default();
+    for (i, f) in frames.iter().enumerate() {
+        for o in f.iter().filter(|o| o.label == "person") {
+            let id = o.track_id.expect("track id");
+            let e = runs.entry(id).or_insert((i, i));
+            if e.1 + 1 == i || e.1 == i {
+                e.1 = i;
+            } else {
+                *e = (i, i);
+            }
+            best = best.max(e.1 - e.0 + 1);
+        }
+    }
+    assert!(best >= 50, "longest unbroken person track: {best} frames");
+    // Fewer distinct person tracks than person detections by far: ids are reused frame to frame.
+    let detections: usize = frames.iter().map(|f| f.iter().filter(|o| o.label == "person").count()).sum();
+    assert!(runs.len() * 10 < detections, "{} tracks for {detections} detections", runs.len());
+
+    // Every object counted by the element is on a buffer.
+    let stats = run.stats.unwrap();
+    assert_eq!(stats.get::<u64>("frames").unwrap(), 795);
+    assert_eq!(stats.get::<u64>("inferences").unwrap(), 795);
+    let counted: u64 = stats
+        .get::<gst::Structure>("detections")
+        .unwrap()
+        .iter()
+        .map(|(_, v)| v.get::<u64>().unwrap())
+        .sum();
+    let on_buffers: usize = frames.iter().map(|f| f.len()).sum();
+    assert_eq!(counted as usize, on_buffers);
+}
+
+#[test]
+fn motion_gate_skips_a_still_clip_but_not_a_moving_one() {
+    let still = run_pipeline(&format!(
+        "filesrc location=\"{}\" ! jpegdec ! imagefreeze num-buffers=60 ! videoconvert ! \
+         fessdetect name=detect ! appsink name=sink",
+        media("person.jpg").display()
+    ));
+    assert_eq!(still.error, None);
+    let s = still.stats.clone().unwrap();
+    assert_eq!(s.get::<u64>("frames").unwrap(), 60);
+    let inferred = s.get::<u64>("inferences").unwrap();
+    assert!((1..=3).contains(&inferred), "still clip inferred {inferred} of 60 frames");
+    assert_eq!(s.get::<u64>("skipped-no_motion").unwrap(), 60 - inferred);
+    // Gated frames still carry the objects found on the last inferred frame.
+    assert!(still.objects().iter().all(|f| f.iter().any(|o| o.label == "person")));
+
+    let moving = run_pipeline(&format!(
+        "filesrc location=\"{}\" ! decodebin ! identity eos-after=150 ! fessdetect name=detect ! \
+         appsink name=sink",
+        media("vtest.avi").display()
+    ));
+    assert_eq!(moving.error, None);
+    let m = moving.stats.unwrap();
+    let (frames, inferred) = (m.get::<u64>("frames").unwrap(), m.get::<u64>("inferences").unwrap());
+    assert!(inferred * 100 >= frames * 90, "moving clip inferred only {inferred} of {frames}");
+}
+
+#[test]
+fn inference_interval_reuses_tracked_boxes() {
+    let run = run_pipeline(&format!(
+        "filesrc location=\"{}\" ! decodebin ! identity eos-after=60 ! \
+         fessdetect name=detect motion-gate=false inference-interval=3 ! appsink name=sink",
+        media("vtest.avi").display()
+    ));
+    assert_eq!(run.error, None);
+    let s = run.stats.clone().unwrap();
+    assert_eq!(s.get::<u64>("inferences").unwrap(), 20);
+    assert_eq!(s.get::<u64>("skipped-interval").unwrap(), 40);
+    let frames = run.objects();
+    // Frames between inferences carry the same tracks as the inferred frame before them.
+    for i in (0..60).step_by(3) {
+        let ids = |f: &Vec<roi_meta::RoiObject>| {
+            let mut v: Vec<u64> = f.iter().filter_map(|o| o.track_id).collect();
+            v.sort();
+            v
+        };
+        assert!(!frames[i].is_empty());
+        assert_eq!(ids(&frames[i]), ids(&frames[i + 1]), "frame {i}");
+        assert_eq!(ids(&frames[i]), ids(&frames[i + 2]), "frame {i}");
+    }
+}
