@@ -1,1 +1,645 @@
-fn main() {}
+//! `cargo bench -p gst-plugin-fess --bench detect_fps` (or `scripts/bench.sh`).
+//!
+//! How much does `fessdetect` add on top of the model itself? On vtest.avi with the default
+//! CenterNet model, in one run:
+//!
+//! (a) fps of `filesrc ! decodebin ! identity eos-after=N ! fessdetect motion-gate=false !
+//!     fakesink sync=false` (every frame inferred). Timed on fessdetect's src pad from the first
+//!     output buffer to the Nth, so model loading and the first (warm-up) inference are not
+//!     counted: fps = (N − 1) / (t_N − t_1). The decode runs in the same streaming thread, so it
+//!     is part of the figure, as it is for users.
+//! (b) fps of the bare ONNX Runtime session (`gstfess::inference::Model::run`) on the same
+//!     frames, preprocessed exactly as the element does (same caps, same `Decoder` and
+//!     `InputSpec`, same `Preprocessor`); at most 64 distinct tensors are kept and cycled.
+//!     One warm-up run on frame 1, then frames 2..N are timed: fps = (N − 1) / elapsed.
+//!
+//! (b) and (a) alternate, b,a,b,a (FESS_BENCH_ROUNDS rounds, default 2), each with a freshly
+//! loaded model and the same `threads`; the ratio (a)/(b) is reported per round and as the
+//! median. Target: ≥ 0.95.
+//!
+//! (c) The motion gate (element defaults) on vtest.avi (the same N frames) and on a still clip
+//! (person.jpg frozen for 100 frames): share of frames inferred, from the element's `stats`.
+//!
+//! Environment: FESS_BENCH_FRAMES (N, default 200), FESS_BENCH_THREADS (default 0 = ONNX
+//! Runtime's default), FESS_BENCH_ROUNDS (default 2), plus FESS_CACHE / FESS_MODELS /
+//! FESS_MEDIA / ORT_DYLIB_PATH as everywhere in FESS.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use gst::prelude::*;
+use gst_video::prelude::*;
+use gstfess::decoders::Decoder;
+use gstfess::inference::Model;
+use gstfess::preprocess::{FrameView, PixelFormat, Preprocessor, TensorBuffer};
+
+/// Most distinct tensors kept for (b): 512·512·3·4 bytes ≈ 3 MB each.
+const MAX_TENSORS: usize = 64;
+const STATIC_FRAMES: u32 = 100;
+/// Longest any one pipeline may run before the bench gives up.
+const PIPELINE_TIMEOUT: Duration = Duration::from_secs(1800);
+/// The formats fessdetect reads directly, in its caps order (src/fessdetect/imp.rs).
+const ELEMENT_FORMATS: &str =
+    "{ RGB, BGR, RGBx, BGRx, xRGB, xBGR, RGBA, BGRA, ARGB, ABGR, I420, YV12, NV12, NV21, GRAY8 }";
+
+type Result<T> = std::result::Result<T, String>;
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("detect_fps: error: {e}");
+        std::process::exit(1);
+    }
+}
+
+struct Config {
+    frames: u32,
+    threads: u32,
+    rounds: u32,
+    model: PathBuf,
+    video: PathBuf,
+    still: PathBuf,
+}
+
+fn env_u32(name: &str, default: u32, min: u32) -> Result<u32> {
+    match std::env::var(name) {
+        Ok(v) if !v.trim().is_empty() => match v.trim().parse::<u32>() {
+            Ok(n) if n >= min => Ok(n),
+            _ => Err(format!("{name}={v}: expected a whole number ≥ {min}")),
+        },
+        _ => Ok(default),
+    }
+}
+
+fn media_dir() -> PathBuf {
+    match std::env::var_os("FESS_MEDIA").filter(|p| !p.is_empty()) {
+        Some(p) => PathBuf::from(p),
+        None => gstfess::paths::cache_dir().join("media"),
+    }
+}
+
+fn require(path: &Path, what: &str) -> Result<()> {
+    if path.is_file() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} {} does not exist: run scripts/setup.sh first (it downloads the models and \
+             test media into $FESS_CACHE, default ~/.cache/fess)",
+            path.display()
+        ))
+    }
+}
+
+fn config() -> Result<Config> {
+    let media = media_dir();
+    let c = Config {
+        frames: env_u32("FESS_BENCH_FRAMES", 200, 2)?,
+        threads: env_u32("FESS_BENCH_THREADS", 0, 0)?,
+        rounds: env_u32("FESS_BENCH_ROUNDS", 2, 1)?,
+        model: gstfess::paths::models_dir().join("centernet.onnx"),
+        video: media.join("vtest.avi"),
+        still: media.join("person.jpg"),
+    };
+    require(&c.model, "model")?;
+    require(&c.video, "test video")?;
+    require(&c.still, "test image")?;
+    let ort = gstfess::paths::onnxruntime_library();
+    if ort.is_absolute() && !ort.is_file() {
+        return Err(format!(
+            "ONNX Runtime library {} does not exist: run scripts/setup.sh first (or set \
+             ORT_DYLIB_PATH)",
+            ort.display()
+        ));
+    }
+    Ok(c)
+}
+
+fn run() -> Result<()> {
+    let cfg = config()?;
+    gst::init().map_err(|e| format!("cannot initialise GStreamer: {e}"))?;
+    gstfess::plugin_register_static()
+        .map_err(|e| format!("cannot register the fess plugin: {e}"))?;
+    for (element, package) in [
+        ("decodebin", "gstreamer1.0-plugins-base"),
+        ("avidemux", "gstreamer1.0-plugins-good"),
+        ("avdec_msmpeg4", "gstreamer1.0-libav"),
+        ("jpegdec", "gstreamer1.0-plugins-good"),
+        ("imagefreeze", "gstreamer1.0-plugins-good"),
+        ("identity", "gstreamer1.0 (core)"),
+    ] {
+        if gst::ElementFactory::find(element).is_none() {
+            return Err(format!(
+                "GStreamer element {element} is missing: install {package} (scripts/setup.sh does)"
+            ));
+        }
+    }
+
+    let n = cfg.frames;
+    println!("FESS detect_fps benchmark");
+    println!("model:   {}", cfg.model.display());
+    println!(
+        "video:   {} (first {n} frames), still: {}",
+        cfg.video.display(),
+        cfg.still.display()
+    );
+    println!(
+        "threads: {} (same for (a) and (b)); {} CPUs; load average {}",
+        if cfg.threads == 0 {
+            "0 = ONNX Runtime default".to_string()
+        } else {
+            cfg.threads.to_string()
+        },
+        std::thread::available_parallelism().map_or(0, |p| p.get()),
+        loadavg()
+    );
+
+    // Inputs for (b): the same frames, the same preprocessing as the element.
+    let inputs = prepare_inputs(&cfg)?;
+    println!(
+        "prepared: {} frames {}x{} {:?} -> tensor {:?}, {} distinct kept; preprocessing {:.2} ms/frame",
+        inputs.frames,
+        inputs.width,
+        inputs.height,
+        inputs.format,
+        inputs.shape,
+        inputs.tensors.len(),
+        inputs.preprocess.as_secs_f64() * 1e3 / inputs.frames as f64
+    );
+    if inputs.frames < n {
+        return Err(format!(
+            "{} has only {} frames, FESS_BENCH_FRAMES={n} asks for more",
+            cfg.video.display(),
+            inputs.frames
+        ));
+    }
+    let decode_fps = decode_only_fps(&cfg)?;
+    println!(
+        "decode only (filesrc ! decodebin ! fakesink): {decode_fps:.1} fps ({:.2} ms/frame)",
+        1e3 / decode_fps
+    );
+
+    let mut a_fps = Vec::new();
+    let mut b_fps = Vec::new();
+    let mut ratios = Vec::new();
+    for round in 1..=cfg.rounds {
+        let b = raw_session_fps(&cfg, &inputs)?;
+        println!(
+            "round {round}: raw session fps (b): {:.2}  ({:.2} ms/run)",
+            b.fps,
+            1e3 / b.fps
+        );
+        let a = pipeline_fps(&cfg)?;
+        println!(
+            "round {round}: pipeline fps (a): {:.2}  ({:.2} ms/frame: fessdetect {:.2} ms \
+             [transform_ip {:.2}, of which model run+decode {:.2}], outside it {:.2} ms)",
+            a.fps,
+            a.interval_ms,
+            a.element_ms,
+            a.transform_ms,
+            a.inference_ms,
+            a.interval_ms - a.element_ms
+        );
+        let r = a.fps / b.fps;
+        println!("round {round}: ratio (a)/(b): {r:.3}");
+        if a.inferences != u64::from(n) || a.frames != u64::from(n) {
+            println!(
+                "round {round}: WARNING: fessdetect saw {} frames and inferred {} (expected {n} each)",
+                a.frames, a.inferences
+            );
+        }
+        a_fps.push(a.fps);
+        b_fps.push(b.fps);
+        ratios.push(r);
+    }
+    let ratio = median(&ratios);
+    println!("pipeline fps (a): {:.1}", median(&a_fps));
+    println!("raw session fps (b): {:.1}", median(&b_fps));
+    println!(
+        "ratio (a)/(b): {ratio:.3}  (median of {} rounds: {}; target >= 0.95: {})",
+        ratios.len(),
+        ratios
+            .iter()
+            .map(|r| format!("{r:.3}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        if ratio >= 0.95 { "met" } else { "NOT met" }
+    );
+
+    // (c) The motion gate with the element's defaults.
+    let video = gate_share(
+        &format!(
+            "filesrc name=src ! decodebin ! identity eos-after={n} ! fessdetect name=detect threads={} ! fakesink sync=false",
+            cfg.threads
+        ),
+        &cfg.video,
+    )?;
+    print_gate("vtest.avi", &video);
+    let still = gate_share(
+        &format!(
+            "filesrc name=src ! jpegdec ! imagefreeze num-buffers={STATIC_FRAMES} ! videoconvert ! fessdetect name=detect threads={} ! fakesink sync=false",
+            cfg.threads
+        ),
+        &cfg.still,
+    )?;
+    print_gate("static clip", &still);
+    println!("load average at the end: {}", loadavg());
+    Ok(())
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|| "?".into())
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(|a, b| a.total_cmp(b));
+    let m = s.len() / 2;
+    if s.len() % 2 == 0 {
+        (s[m - 1] + s[m]) / 2.0
+    } else {
+        s[m]
+    }
+}
+
+fn launch(description: &str, location: &Path) -> Result<gst::Pipeline> {
+    let pipeline = gst::parse::launch(description)
+        .map_err(|e| format!("cannot build pipeline `{description}`: {e}"))?
+        .downcast::<gst::Pipeline>()
+        .map_err(|_| "not a pipeline".to_string())?;
+    let src = pipeline
+        .by_name("src")
+        .expect("every bench pipeline names its filesrc src");
+    src.set_property("location", location.to_string_lossy().as_ref());
+    Ok(pipeline)
+}
+
+/// Plays `pipeline` until EOS; an error message becomes an `Err` with a setup hint.
+fn play_to_eos(pipeline: &gst::Pipeline) -> Result<()> {
+    let stop = |r: Result<()>| {
+        let _ = pipeline.set_state(gst::State::Null);
+        r
+    };
+    if pipeline.set_state(gst::State::Playing).is_err() {
+        // The reason is on the bus.
+        let msg = pipeline
+            .bus()
+            .unwrap()
+            .timed_pop_filtered(gst::ClockTime::from_seconds(5), &[gst::MessageType::Error]);
+        let why = match msg.as_ref().map(|m| m.view()) {
+            Some(gst::MessageView::Error(e)) => error_text(e),
+            _ => "the pipeline refused to start".into(),
+        };
+        return stop(Err(why));
+    }
+    let bus = pipeline.bus().unwrap();
+    let deadline = Instant::now() + PIPELINE_TIMEOUT;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return stop(Err(format!(
+                "pipeline did not finish within {} s",
+                PIPELINE_TIMEOUT.as_secs()
+            )));
+        }
+        let Some(msg) = bus.timed_pop_filtered(
+            gst::ClockTime::from_nseconds(left.as_nanos() as u64),
+            &[gst::MessageType::Eos, gst::MessageType::Error],
+        ) else {
+            continue;
+        };
+        match msg.view() {
+            gst::MessageView::Eos(_) => return Ok(()),
+            gst::MessageView::Error(e) => return stop(Err(error_text(e))),
+            _ => {}
+        }
+    }
+}
+
+fn error_text(e: &gst::message::Error) -> String {
+    let from = e
+        .src()
+        .map(|s| s.path_string().to_string())
+        .unwrap_or_default();
+    let mut s = format!("{} (from {from})", e.error());
+    if let Some(d) = e.debug() {
+        s.push_str(&format!("\n  debug: {d}"));
+    }
+    if e.error().matches(gst::CoreError::MissingPlugin)
+        || s.contains("missing a plug-in")
+        || s.contains("No decoder")
+    {
+        s.push_str("\n  hint: install gstreamer1.0-libav and gstreamer1.0-plugins-good (scripts/setup.sh does)");
+    }
+    if e.error().matches(gst::ResourceError::NotFound) || s.contains("ONNX Runtime") {
+        s.push_str("\n  hint: run scripts/setup.sh");
+    }
+    s
+}
+
+fn pixel_format(f: gst_video::VideoFormat) -> Option<PixelFormat> {
+    use gst_video::VideoFormat as V;
+    Some(match f {
+        V::Rgb => PixelFormat::Rgb,
+        V::Bgr => PixelFormat::Bgr,
+        V::Rgbx => PixelFormat::Rgbx,
+        V::Bgrx => PixelFormat::Bgrx,
+        V::Xrgb => PixelFormat::Xrgb,
+        V::Xbgr => PixelFormat::Xbgr,
+        V::Rgba => PixelFormat::Rgba,
+        V::Bgra => PixelFormat::Bgra,
+        V::Argb => PixelFormat::Argb,
+        V::Abgr => PixelFormat::Abgr,
+        V::I420 => PixelFormat::I420,
+        V::Yv12 => PixelFormat::Yv12,
+        V::Nv12 => PixelFormat::Nv12,
+        V::Nv21 => PixelFormat::Nv21,
+        V::Gray8 => PixelFormat::Gray8,
+        _ => return None,
+    })
+}
+
+fn clone_tensor(t: &TensorBuffer) -> TensorBuffer {
+    match t {
+        TensorBuffer::F32(v) => TensorBuffer::F32(v.clone()),
+        TensorBuffer::U8(v) => TensorBuffer::U8(v.clone()),
+    }
+}
+
+struct Inputs {
+    frames: u32,
+    width: usize,
+    height: usize,
+    format: gst_video::VideoFormat,
+    shape: [i64; 4],
+    tensors: Vec<TensorBuffer>,
+    /// Total time of `Preprocessor::run` over all frames.
+    preprocess: Duration,
+}
+
+/// Decodes the first N frames as fessdetect would receive them and preprocesses each exactly as
+/// it does (`Decoder::for_signature` → `input_spec` → `Preprocessor`).
+fn prepare_inputs(cfg: &Config) -> Result<Inputs> {
+    let model = Model::load(&cfg.model, cfg.threads as usize).map_err(|e| e.to_string())?;
+    let name = cfg.model.display().to_string();
+    let decoder =
+        Decoder::for_signature(&name, model.signature(), None).map_err(|e| e.to_string())?;
+    let spec = decoder.input_spec(&model.signature().inputs[0])?;
+    drop(model);
+
+    let pipeline = launch(
+        &format!(
+            "filesrc name=src ! decodebin ! appsink name=sink sync=false max-buffers=4 \
+             caps=\"video/x-raw,format={ELEMENT_FORMATS}\""
+        ),
+        &cfg.video,
+    )?;
+    let sink = pipeline
+        .by_name("sink")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
+    let result = (|| -> Result<Inputs> {
+        pipeline
+            .set_state(gst::State::Playing)
+            .map_err(|_| "cannot start the decoding pipeline".to_string())?;
+        let mut pre: Option<Preprocessor> = None;
+        let mut inputs = Inputs {
+            frames: 0,
+            width: 0,
+            height: 0,
+            format: gst_video::VideoFormat::Unknown,
+            shape: [0; 4],
+            tensors: Vec::new(),
+            preprocess: Duration::ZERO,
+        };
+        while inputs.frames < cfg.frames {
+            let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_seconds(60)) else {
+                if let Some(msg) = pipeline
+                    .bus()
+                    .unwrap()
+                    .pop_filtered(&[gst::MessageType::Error])
+                {
+                    if let gst::MessageView::Error(e) = msg.view() {
+                        return Err(format!(
+                            "decoding {}: {}",
+                            cfg.video.display(),
+                            error_text(e)
+                        ));
+                    }
+                }
+                break; // EOS: fewer frames than asked, reported by the caller.
+            };
+            let caps = sample.caps().ok_or("sample without caps")?;
+            let info = gst_video::VideoInfo::from_caps(caps)
+                .map_err(|_| format!("cannot parse caps {caps}"))?;
+            let format = pixel_format(info.format())
+                .ok_or_else(|| format!("decoder gave {:?}", info.format()))?;
+            let (width, height) = (info.width() as usize, info.height() as usize);
+            let buffer = sample.buffer().ok_or("sample without buffer")?;
+            let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &info)
+                .map_err(|_| "cannot map a decoded frame".to_string())?;
+            let view = FrameView {
+                format,
+                width,
+                height,
+                planes: [0, 1, 2].map(|i| frame.plane_data(i).unwrap_or(&[])),
+                strides: [0, 1, 2]
+                    .map(|i| frame.plane_stride().get(i).copied().unwrap_or(0).max(0) as usize),
+            };
+            let p = match &mut pre {
+                Some(p) if p.fits(width, height) => p,
+                _ => pre.insert(Preprocessor::new(spec.clone(), width, height)),
+            };
+            let t0 = Instant::now();
+            p.run(&view);
+            inputs.preprocess += t0.elapsed();
+            if inputs.tensors.len() < MAX_TENSORS {
+                inputs.tensors.push(clone_tensor(p.tensor()));
+            }
+            inputs.shape = p.tensor_shape();
+            (inputs.width, inputs.height, inputs.format) = (width, height, info.format());
+            inputs.frames += 1;
+        }
+        Ok(inputs)
+    })();
+    let _ = pipeline.set_state(gst::State::Null);
+    let inputs = result?;
+    if inputs.frames == 0 {
+        return Err(format!("no frame decoded from {}", cfg.video.display()));
+    }
+    Ok(inputs)
+}
+
+/// Fps of the first N frames through `decodebin ! fakesink`: the decode's share of (a).
+fn decode_only_fps(cfg: &Config) -> Result<f64> {
+    let pipeline = launch(
+        &format!(
+            "filesrc name=src ! decodebin ! identity eos-after={} ! fakesink name=sink sync=false",
+            cfg.frames
+        ),
+        &cfg.video,
+    )?;
+    let times = Arc::new(Mutex::new(Vec::with_capacity(cfg.frames as usize)));
+    let t = times.clone();
+    pipeline
+        .by_name("sink")
+        .unwrap()
+        .static_pad("sink")
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            t.lock().unwrap().push(Instant::now());
+            gst::PadProbeReturn::Ok
+        });
+    play_to_eos(&pipeline)?;
+    let _ = pipeline.set_state(gst::State::Null);
+    let t = times.lock().unwrap();
+    rate(&t)
+}
+
+/// (count − 1) / (last − first).
+fn rate(times: &[Instant]) -> Result<f64> {
+    if times.len() < 2 {
+        return Err(format!("only {} buffers came through", times.len()));
+    }
+    let span = times[times.len() - 1].duration_since(times[0]);
+    Ok((times.len() - 1) as f64 / span.as_secs_f64())
+}
+
+struct RawResult {
+    fps: f64,
+}
+
+/// (b): a fresh session, one warm-up run on frame 1, then frames 2..N timed.
+fn raw_session_fps(cfg: &Config, inputs: &Inputs) -> Result<RawResult> {
+    let mut model = Model::load(&cfg.model, cfg.threads as usize).map_err(|e| e.to_string())?;
+    let k = inputs.tensors.len();
+    model
+        .run(&inputs.tensors[0], &inputs.shape, |o| o.len())
+        .map_err(|e| e.to_string())?;
+    let t0 = Instant::now();
+    for i in 1..cfg.frames as usize {
+        let outputs = model
+            .run(&inputs.tensors[i % k], &inputs.shape, |o| o.len())
+            .map_err(|e| e.to_string())?;
+        std::hint::black_box(outputs);
+    }
+    let elapsed = t0.elapsed();
+    Ok(RawResult {
+        fps: (cfg.frames - 1) as f64 / elapsed.as_secs_f64(),
+    })
+}
+
+struct PipelineResult {
+    fps: f64,
+    /// Mean time between two output buffers (frames 2..N).
+    interval_ms: f64,
+    /// Mean time from a buffer entering fessdetect's sink pad to it leaving its src pad.
+    element_ms: f64,
+    /// From the element's stats: mean `transform_ip` time and mean model run + decode.
+    transform_ms: f64,
+    inference_ms: f64,
+    frames: u64,
+    inferences: u64,
+}
+
+fn histogram_mean_ms(stats: &gst::Structure, name: &str) -> f64 {
+    stats
+        .get::<gst::Structure>(name)
+        .ok()
+        .and_then(|h| Some((h.get::<f64>("sum").ok()?, h.get::<u64>("count").ok()?)))
+        .filter(|(_, n)| *n > 0)
+        .map_or(f64::NAN, |(sum, n)| sum * 1e3 / n as f64)
+}
+
+/// (a): the pipeline with every frame inferred.
+fn pipeline_fps(cfg: &Config) -> Result<PipelineResult> {
+    let pipeline = launch(
+        &format!(
+            "filesrc name=src ! decodebin ! identity eos-after={} ! \
+             fessdetect name=detect motion-gate=false threads={} ! fakesink sync=false",
+            cfg.frames, cfg.threads
+        ),
+        &cfg.video,
+    )?;
+    let detect = pipeline.by_name("detect").unwrap();
+    let n = cfg.frames as usize;
+    let arrived = Arc::new(Mutex::new(Vec::with_capacity(n)));
+    let left = Arc::new(Mutex::new(Vec::with_capacity(n)));
+    let a = arrived.clone();
+    detect
+        .static_pad("sink")
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            a.lock().unwrap().push(Instant::now());
+            gst::PadProbeReturn::Ok
+        });
+    let l = left.clone();
+    detect
+        .static_pad("src")
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            l.lock().unwrap().push(Instant::now());
+            gst::PadProbeReturn::Ok
+        });
+    play_to_eos(&pipeline)?;
+    let stats = detect.property::<gst::Structure>("stats");
+    let _ = pipeline.set_state(gst::State::Null);
+    let (arrived, left) = (arrived.lock().unwrap(), left.lock().unwrap());
+    let fps = rate(&left)?;
+    let m = arrived.len().min(left.len());
+    let element_ms = (1..m)
+        .map(|i| left[i].duration_since(arrived[i]).as_secs_f64())
+        .sum::<f64>()
+        * 1e3
+        / (m - 1) as f64;
+    Ok(PipelineResult {
+        fps,
+        interval_ms: 1e3 / fps,
+        element_ms,
+        transform_ms: histogram_mean_ms(&stats, "frame-latency"),
+        inference_ms: histogram_mean_ms(&stats, "inference-latency"),
+        frames: stats.get::<u64>("frames").unwrap_or(0),
+        inferences: stats.get::<u64>("inferences").unwrap_or(0),
+    })
+}
+
+struct GateResult {
+    frames: u64,
+    inferences: u64,
+    no_motion: u64,
+    interval: u64,
+}
+
+/// Runs `description` to EOS and reads fessdetect's `stats`.
+fn gate_share(description: &str, location: &Path) -> Result<GateResult> {
+    let pipeline = launch(description, location)?;
+    let detect = pipeline.by_name("detect").unwrap();
+    play_to_eos(&pipeline)?;
+    let stats = detect.property::<gst::Structure>("stats");
+    let _ = pipeline.set_state(gst::State::Null);
+    let get = |k: &str| stats.get::<u64>(k).unwrap_or(0);
+    Ok(GateResult {
+        frames: get("frames"),
+        inferences: get("inferences"),
+        no_motion: get("skipped-no_motion"),
+        interval: get("skipped-interval"),
+    })
+}
+
+fn print_gate(what: &str, g: &GateResult) {
+    println!(
+        "motion gate: {what} inferred {}/{} frames ({:.1}%)  [skipped: no_motion {}, interval {}]",
+        g.inferences,
+        g.frames,
+        if g.frames > 0 {
+            100.0 * g.inferences as f64 / g.frames as f64
+        } else {
+            0.0
+        },
+        g.no_motion,
+        g.interval
+    );
+}

@@ -5,7 +5,9 @@ mod common;
 use common::*;
 use gstfess::roi_meta;
 
-const FORMATS: [&str; 9] = ["RGB", "BGR", "RGBx", "BGRx", "RGBA", "I420", "NV12", "YV12", "NV21"];
+const FORMATS: [&str; 9] = [
+    "RGB", "BGR", "RGBx", "BGRx", "RGBA", "I420", "NV12", "YV12", "NV21",
+];
 
 /// Runs fessdetect once on `image` converted to `format`, returning its ROIs.
 fn detect_image(image: &str, format: &str) -> Vec<roi_meta::RoiObject> {
@@ -29,7 +31,10 @@ fn finds_the_person_in_person_jpg_in_every_format() {
         let p = persons[0];
         // The standing person is left of centre, taking most of the picture's height.
         let (cx, cy) = p.bbox.center();
-        assert!((0.25..0.5).contains(&cx) && (0.4..0.75).contains(&cy), "{format}: {p:?}");
+        assert!(
+            (0.25..0.5).contains(&cx) && (0.4..0.75).contains(&cy),
+            "{format}: {p:?}"
+        );
         assert!(p.bbox.height() > 0.5, "{format}: {p:?}");
         assert!(p.confidence > 0.5, "{format}: {p:?}");
         assert_eq!(p.label_id, 0);
@@ -39,7 +44,10 @@ fn finds_the_person_in_person_jpg_in_every_format() {
         assert_eq!(ids, (1..=objects.len() as i32).collect::<Vec<_>>());
         assert!(objects.iter().all(|o| o.parent_id == 0));
         // The dog and the horse are there too.
-        assert!(objects.iter().any(|o| o.label == "dog"), "{format}: {objects:?}");
+        assert!(
+            objects.iter().any(|o| o.label == "dog"),
+            "{format}: {objects:?}"
+        );
     }
 }
 
@@ -47,22 +55,34 @@ fn finds_the_person_in_person_jpg_in_every_format() {
 fn no_person_in_dog_jpg() {
     for format in ["RGB", "I420", "NV12"] {
         let objects = detect_image("dog.jpg", format);
-        assert!(objects.iter().all(|o| o.label != "person"), "{format}: {objects:?}");
+        assert!(
+            objects.iter().all(|o| o.label != "person"),
+            "{format}: {objects:?}"
+        );
         // The bicycle the dog sits by is found.
-        assert!(objects.iter().any(|o| o.label == "bicycle"), "{format}: {objects:?}");
+        assert!(
+            objects.iter().any(|o| o.label == "bicycle"),
+            "{format}: {objects:?}"
+        );
     }
 }
 
 #[test]
 fn object_class_keeps_only_those_labels() {
     let (caps, buffer) = decode_image(&media("person.jpg"));
-    let mut h = gst_check::Harness::new_parse("fessdetect motion-gate=false object-class=dog,horse");
+    let mut h =
+        gst_check::Harness::new_parse("fessdetect motion-gate=false object-class=dog,horse");
     h.set_src_caps(caps);
     h.play();
     h.push(buffer).unwrap();
     let objects = roi_meta::read(&h.pull().unwrap());
     assert!(!objects.is_empty());
-    assert!(objects.iter().all(|o| o.label == "dog" || o.label == "horse"), "{objects:?}");
+    assert!(
+        objects
+            .iter()
+            .all(|o| o.label == "dog" || o.label == "horse"),
+        "{objects:?}"
+    );
 }
 
 #[test]
@@ -93,8 +113,15 @@ fn vtest_persons_tracked_and_every_detection_on_a_buffer() {
     assert_eq!(run.error, None);
     let frames = run.objects();
     assert_eq!(frames.len(), 795);
-    let with_person = frames.iter().filter(|f| f.iter().any(|o| o.label == "person")).count();
-    assert!(with_person * 100 >= frames.len() * 90, "persons on only {with_person} of {} frames", frames.len());
+    let with_person = frames
+        .iter()
+        .filter(|f| f.iter().any(|o| o.label == "person"))
+        .count();
+    assert!(
+        with_person * 100 >= frames.len() * 90,
+        "persons on only {with_person} of {} frames",
+        frames.len()
+    );
 
     // Some walking person keeps one track id over at least 50 consecutive frames (5 s).
     let mut best = 0;
@@ -113,8 +140,15 @@ fn vtest_persons_tracked_and_every_detection_on_a_buffer() {
     }
     assert!(best >= 50, "longest unbroken person track: {best} frames");
     // Fewer distinct person tracks than person detections by far: ids are reused frame to frame.
-    let detections: usize = frames.iter().map(|f| f.iter().filter(|o| o.label == "person").count()).sum();
-    assert!(runs.len() * 10 < detections, "{} tracks for {detections} detections", runs.len());
+    let detections: usize = frames
+        .iter()
+        .map(|f| f.iter().filter(|o| o.label == "person").count())
+        .sum();
+    assert!(
+        runs.len() * 10 < detections,
+        "{} tracks for {detections} detections",
+        runs.len()
+    );
 
     // Every object counted by the element is on a buffer.
     let stats = run.stats.unwrap();
@@ -141,10 +175,16 @@ fn motion_gate_skips_a_still_clip_but_not_a_moving_one() {
     let s = still.stats.clone().unwrap();
     assert_eq!(s.get::<u64>("frames").unwrap(), 60);
     let inferred = s.get::<u64>("inferences").unwrap();
-    assert!((1..=3).contains(&inferred), "still clip inferred {inferred} of 60 frames");
+    assert!(
+        (1..=3).contains(&inferred),
+        "still clip inferred {inferred} of 60 frames"
+    );
     assert_eq!(s.get::<u64>("skipped-no_motion").unwrap(), 60 - inferred);
     // Gated frames still carry the objects found on the last inferred frame.
-    assert!(still.objects().iter().all(|f| f.iter().any(|o| o.label == "person")));
+    assert!(still
+        .objects()
+        .iter()
+        .all(|f| f.iter().any(|o| o.label == "person")));
 
     let moving = run_pipeline(&format!(
         "filesrc location=\"{}\" ! decodebin ! identity eos-after=150 ! fessdetect name=detect ! \
@@ -153,8 +193,14 @@ fn motion_gate_skips_a_still_clip_but_not_a_moving_one() {
     ));
     assert_eq!(moving.error, None);
     let m = moving.stats.unwrap();
-    let (frames, inferred) = (m.get::<u64>("frames").unwrap(), m.get::<u64>("inferences").unwrap());
-    assert!(inferred * 100 >= frames * 90, "moving clip inferred only {inferred} of {frames}");
+    let (frames, inferred) = (
+        m.get::<u64>("frames").unwrap(),
+        m.get::<u64>("inferences").unwrap(),
+    );
+    assert!(
+        inferred * 100 >= frames * 90,
+        "moving clip inferred only {inferred} of {frames}"
+    );
 }
 
 #[test]

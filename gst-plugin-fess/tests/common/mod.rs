@@ -20,13 +20,21 @@ pub fn init() {
 /// A file of the setup cache's media folder; fails loudly when setup has not run.
 pub fn media(name: &str) -> PathBuf {
     let p = gstfess::paths::cache_dir().join("media").join(name);
-    assert!(p.is_file(), "{} is missing: run scripts/setup.sh first", p.display());
+    assert!(
+        p.is_file(),
+        "{} is missing: run scripts/setup.sh first",
+        p.display()
+    );
     p
 }
 
 pub fn model(name: &str) -> PathBuf {
     let p = gstfess::paths::models_dir().join(name);
-    assert!(p.is_file(), "{} is missing: run scripts/setup.sh first", p.display());
+    assert!(
+        p.is_file(),
+        "{} is missing: run scripts/setup.sh first",
+        p.display()
+    );
     p
 }
 
@@ -39,9 +47,17 @@ pub fn test_model(name: &str) -> PathBuf {
             .map(PathBuf::from)
             .unwrap_or_else(|| gstfess::paths::cache_dir().join("venv"))
             .join("bin/python");
-        assert!(python.is_file(), "{} is missing: run scripts/setup.sh first", python.display());
+        assert!(
+            python.is_file(),
+            "{} is missing: run scripts/setup.sh first",
+            python.display()
+        );
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/models/make_test_models.py");
-        let status = Command::new(&python).arg(&script).arg(&dir).status().unwrap();
+        let status = Command::new(&python)
+            .arg(&script)
+            .arg(&dir)
+            .status()
+            .unwrap();
         assert!(status.success(), "{} failed", script.display());
         dir
     });
@@ -58,11 +74,18 @@ pub fn decode_image(path: &Path) -> (gst::Caps, gst::Buffer) {
     .unwrap()
     .downcast::<gst::Pipeline>()
     .unwrap();
-    let sink = pipeline.by_name("sink").unwrap().downcast::<gst_app::AppSink>().unwrap();
+    let sink = pipeline
+        .by_name("sink")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
     pipeline.set_state(gst::State::Playing).unwrap();
     let sample = sink.pull_sample().expect("a decoded image");
     pipeline.set_state(gst::State::Null).unwrap();
-    (sample.caps().unwrap().to_owned(), sample.buffer_owned().unwrap())
+    (
+        sample.caps().unwrap().to_owned(),
+        sample.buffer_owned().unwrap(),
+    )
 }
 
 /// Everything a pipeline produced at its `appsink name=sink`, plus the bus error if any.
