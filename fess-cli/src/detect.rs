@@ -165,8 +165,8 @@ pub fn run(args: DetectArgs) -> anyhow::Result<()> {
     let mut last_frames = 0;
     let mut last_tick = Instant::now();
     let outcome = loop {
-        match bus.timed_pop(gst::ClockTime::from_mseconds(200)) {
-            Some(msg) => match msg.view() {
+        if let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(200)) {
+            match msg.view() {
                 gst::MessageView::Eos(_) => break Ok(()),
                 gst::MessageView::Error(e) => {
                     break Err(anyhow::anyhow!(
@@ -179,8 +179,7 @@ pub fn run(args: DetectArgs) -> anyhow::Result<()> {
                 }
                 gst::MessageView::Warning(w) => eprintln!("warning: {}", w.error()),
                 _ => {}
-            },
-            None => {}
+            }
         }
         if last_tick.elapsed() >= Duration::from_secs(1) {
             let s = seen.lock().unwrap();

@@ -152,6 +152,13 @@ fn run() -> Result<()> {
         std::thread::available_parallelism().map_or(0, |p| p.get()),
         loadavg()
     );
+    if busy() {
+        println!(
+            "WARNING: other processes are using the CPUs (load average {}); fps figures will be \
+             noisy, the in-run model share less so",
+            loadavg()
+        );
+    }
 
     // Inputs for (b): the same frames, the same preprocessing as the element.
     let inputs = prepare_inputs(&cfg)?;
@@ -181,6 +188,7 @@ fn run() -> Result<()> {
     let mut a_fps = Vec::new();
     let mut b_fps = Vec::new();
     let mut ratios = Vec::new();
+    let mut shares = Vec::new();
     for round in 1..=cfg.rounds {
         let b = raw_session_fps(&cfg, &inputs)?;
         println!(
@@ -200,13 +208,18 @@ fn run() -> Result<()> {
             a.interval_ms - a.element_ms
         );
         let r = a.fps / b.fps;
-        println!("round {round}: ratio (a)/(b): {r:.3}");
-        if a.inferences != u64::from(n) || a.frames != u64::from(n) {
+        println!(
+            "round {round}: ratio (a)/(b): {r:.3}   (in-run: model run+decode = {:.1}% of the pipeline's time)",
+            100.0 * a.model_share
+        );
+        if a.inferences != u64::from(n) || a.frames != u64::from(n) || a.probed_out != n as usize {
             println!(
-                "round {round}: WARNING: fessdetect saw {} frames and inferred {} (expected {n} each)",
-                a.frames, a.inferences
+                "round {round}: WARNING: fessdetect counted {} frames and {} inferences, its pads \
+                 passed {} buffers in and {} out (expected {n} each)",
+                a.frames, a.inferences, a.probed_in, a.probed_out
             );
         }
+        shares.push(a.model_share);
         a_fps.push(a.fps);
         b_fps.push(b.fps);
         ratios.push(r);
@@ -223,6 +236,11 @@ fn run() -> Result<()> {
             .collect::<Vec<_>>()
             .join(", "),
         if ratio >= 0.95 { "met" } else { "NOT met" }
+    );
+    println!(
+        "in-run model share: {:.3}  (median; the load-independent view of the same ratio: time in \
+         Model::run + decode / pipeline time, measured inside one pipeline run)",
+        median(&shares)
     );
 
     // (c) The motion gate with the element's defaults.
@@ -251,6 +269,15 @@ fn loadavg() -> String {
         .ok()
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_else(|| "?".into())
+}
+
+/// True when the 1-minute load average is above a quarter of a CPU.
+fn busy() -> bool {
+    loadavg()
+        .split_whitespace()
+        .next()
+        .and_then(|l| l.parse::<f64>().ok())
+        .is_some_and(|l| l > 0.25)
 }
 
 fn median(v: &[f64]) -> f64 {
@@ -541,17 +568,30 @@ struct PipelineResult {
     /// From the element's stats: mean `transform_ip` time and mean model run + decode.
     transform_ms: f64,
     inference_ms: f64,
+    /// Share of the pipeline's wall time spent in the model run + decode, in the same run.
+    model_share: f64,
     frames: u64,
     inferences: u64,
+    /// Buffers seen by the probes on fessdetect's sink and src pads.
+    probed_in: usize,
+    probed_out: usize,
 }
 
-fn histogram_mean_ms(stats: &gst::Structure, name: &str) -> f64 {
+/// Sum (seconds) and count of one of the element's latency histograms.
+fn histogram(stats: &gst::Structure, name: &str) -> (f64, u64) {
     stats
         .get::<gst::Structure>(name)
         .ok()
         .and_then(|h| Some((h.get::<f64>("sum").ok()?, h.get::<u64>("count").ok()?)))
-        .filter(|(_, n)| *n > 0)
-        .map_or(f64::NAN, |(sum, n)| sum * 1e3 / n as f64)
+        .unwrap_or((0.0, 0))
+}
+
+fn mean_ms((sum, n): (f64, u64)) -> f64 {
+    if n == 0 {
+        f64::NAN
+    } else {
+        sum * 1e3 / n as f64
+    }
 }
 
 /// (a): the pipeline with every frame inferred.
@@ -590,6 +630,10 @@ fn pipeline_fps(cfg: &Config) -> Result<PipelineResult> {
     let (arrived, left) = (arrived.lock().unwrap(), left.lock().unwrap());
     let fps = rate(&left)?;
     let m = arrived.len().min(left.len());
+    // All N frames, from the first entering fessdetect to the last leaving it, against the
+    // element's own model run + decode time over the same frames.
+    let inference = histogram(&stats, "inference-latency");
+    let span = left[m - 1].duration_since(arrived[0]).as_secs_f64();
     let element_ms = (1..m)
         .map(|i| left[i].duration_since(arrived[i]).as_secs_f64())
         .sum::<f64>()
@@ -599,10 +643,13 @@ fn pipeline_fps(cfg: &Config) -> Result<PipelineResult> {
         fps,
         interval_ms: 1e3 / fps,
         element_ms,
-        transform_ms: histogram_mean_ms(&stats, "frame-latency"),
-        inference_ms: histogram_mean_ms(&stats, "inference-latency"),
+        transform_ms: mean_ms(histogram(&stats, "frame-latency")),
+        inference_ms: mean_ms(inference),
+        model_share: inference.0 / span,
         frames: stats.get::<u64>("frames").unwrap_or(0),
         inferences: stats.get::<u64>("inferences").unwrap_or(0),
+        probed_in: arrived.len(),
+        probed_out: left.len(),
     })
 }
 

@@ -384,6 +384,7 @@ impl ObjectImpl for FessDetect {
                 glib::ParamSpecString::builder("object-class")
                     .nick("Object classes")
                     .blurb("Comma-separated labels to keep, e.g. \"person,car\" (empty: keep every class)")
+                    .default_value(Some(""))
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecUInt::builder("inference-interval")

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs every FESS test: setup (idempotent), format and lint checks, the whole cargo test suite
+# (unit, element, pipeline and doc tests) and a load check of the built plugin.
+#
+#   scripts/test.sh [extra cargo test args]
+set -euo pipefail
+FESS_LOG_TAG=test
+# shellcheck source=scripts/lib.sh
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
+cd "$FESS_ROOT"
+
+"$FESS_SCRIPTS/setup.sh"
+
+fess_log "cargo fmt --check"
+cargo fmt --all -- --check
+fess_log "cargo clippy -D warnings"
+cargo clippy --release --workspace --all-targets --locked -- -D warnings
+fess_log "cargo build"
+cargo build --release --workspace --locked
+
+fess_log "plugin loads from target/release/libgstfess.so"
+GST_PLUGIN_PATH="$FESS_ROOT/target/release" gst-inspect-1.0 fessdetect >/dev/null \
+    || fess_die "gst-inspect-1.0 cannot load fessdetect from target/release/libgstfess.so"
+
+fess_log "cargo test"
+cargo test --release --workspace --locked "$@"
