@@ -152,13 +152,7 @@ fn run() -> Result<()> {
         std::thread::available_parallelism().map_or(0, |p| p.get()),
         loadavg()
     );
-    if busy() {
-        println!(
-            "WARNING: other processes are using the CPUs (load average {}); fps figures will be \
-             noisy, the in-run model share less so",
-            loadavg()
-        );
-    }
+    println!("before: {}", busy_report());
 
     // Inputs for (b): the same frames, the same preprocessing as the element.
     let inputs = prepare_inputs(&cfg)?;
@@ -260,7 +254,7 @@ fn run() -> Result<()> {
         &cfg.still,
     )?;
     print_gate("static clip", &still);
-    println!("load average at the end: {}", loadavg());
+    println!("after: {}; load average {}", busy_report(), loadavg());
     Ok(())
 }
 
@@ -271,13 +265,38 @@ fn loadavg() -> String {
         .unwrap_or_else(|| "?".into())
 }
 
-/// True when the 1-minute load average is above a quarter of a CPU.
-fn busy() -> bool {
-    loadavg()
-        .split_whitespace()
-        .next()
-        .and_then(|l| l.parse::<f64>().ok())
-        .is_some_and(|l| l > 0.25)
+/// Share (0–1) of all CPUs busy over half a second while this process idles: other load.
+fn others_busy() -> Option<f64> {
+    fn sample() -> Option<(u64, u64)> {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        let v: Vec<u64> = stat
+            .lines()
+            .next()?
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        // user nice system idle iowait irq softirq steal
+        let total = v.iter().take(8).sum();
+        Some((total, v.get(3)? + v.get(4).copied().unwrap_or(0)))
+    }
+    let (t0, i0) = sample()?;
+    std::thread::sleep(Duration::from_millis(500));
+    let (t1, i1) = sample()?;
+    let dt = t1.checked_sub(t0).filter(|d| *d > 0)?;
+    Some(1.0 - (i1 - i0) as f64 / dt as f64)
+}
+
+fn busy_report() -> String {
+    match others_busy() {
+        Some(b) if b > 0.15 => format!(
+            "WARNING: other processes keep {:.0}% of the CPUs busy: fps figures are noisy \
+             (the in-run model share much less so)",
+            100.0 * b
+        ),
+        Some(b) => format!("other processes use {:.0}% of the CPUs", 100.0 * b),
+        None => "cannot read /proc/stat".into(),
+    }
 }
 
 fn median(v: &[f64]) -> f64 {
@@ -544,12 +563,12 @@ fn raw_session_fps(cfg: &Config, inputs: &Inputs) -> Result<RawResult> {
     let mut model = Model::load(&cfg.model, cfg.threads as usize).map_err(|e| e.to_string())?;
     let k = inputs.tensors.len();
     model
-        .run(&inputs.tensors[0], &inputs.shape, |o| o.len())
+        .run(&inputs.tensors[0], &inputs.shape, |o, _| o.len())
         .map_err(|e| e.to_string())?;
     let t0 = Instant::now();
     for i in 1..cfg.frames as usize {
         let outputs = model
-            .run(&inputs.tensors[i % k], &inputs.shape, |o| o.len())
+            .run(&inputs.tensors[i % k], &inputs.shape, |o, _| o.len())
             .map_err(|e| e.to_string())?;
         std::hint::black_box(outputs);
     }

@@ -141,12 +141,13 @@ impl Model {
         &self.output_names
     }
 
-    /// Runs the model on one tensor and hands the outputs, in declared order, to `f`.
+    /// Runs the model on one tensor and hands the outputs, in declared order, with their names
+    /// to `f`.
     pub fn run<R>(
         &mut self,
         input: &TensorBuffer,
         shape: &[i64],
-        f: impl FnOnce(&[OutputTensor]) -> R,
+        f: impl FnOnce(&[OutputTensor], &[String]) -> R,
     ) -> Result<R, InferenceError> {
         let path = self.path.display().to_string();
         let fail = |e: ort::Error| InferenceError::Run {
@@ -187,6 +188,6 @@ impl Model {
             .zip(datas)
             .map(|(s, data)| OutputTensor { shape: s, data })
             .collect();
-        Ok(f(&tensors))
+        Ok(f(&tensors, &self.output_names))
     }
 }

@@ -23,10 +23,9 @@ fn decode(name: &str) -> (Decoder, Vec<(BBox, usize, f32)>) {
     let spec = decoder.input_spec(&model.signature().inputs[0]).unwrap();
     let size = (spec.width, spec.height);
     let pre = Preprocessor::new(spec, 64, 64);
-    let names = model.output_names().to_vec();
     let dets = model
-        .run(pre.tensor(), &pre.tensor_shape(), |outs| {
-            decoder.decode(name, outs, &names, size, &PARAMS)
+        .run(pre.tensor(), &pre.tensor_shape(), |outs, names| {
+            decoder.decode(name, outs, names, size, &PARAMS)
         })
         .unwrap()
         .unwrap();

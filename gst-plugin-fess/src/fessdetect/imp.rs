@@ -256,13 +256,12 @@ impl FessDetect {
         let shape = pre.tensor_shape();
         let input_size = (state.input_spec.width, state.input_spec.height);
         let t0 = Instant::now();
-        let names = state.model.output_names().to_vec();
         let decoder = &state.decoder;
         let name = &state.model_name;
         let decoded = state
             .model
-            .run(pre.tensor(), &shape, |outs| {
-                decoder.decode(name, outs, &names, input_size, params)
+            .run(pre.tensor(), &shape, |outs, names| {
+                decoder.decode(name, outs, names, input_size, params)
             })
             .map_err(|e| gst::error_msg!(gst::StreamError::Failed, ["{}", e]))?
             .map_err(|e| gst::error_msg!(gst::StreamError::Decode, ["{}", e]))?;
@@ -634,7 +633,19 @@ impl BaseTransformImpl for FessDetect {
 
     fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
         let started = Instant::now();
-        let s = self.settings.lock().unwrap().clone();
+        // Only the settings that may change while playing, copied without allocating.
+        let (params, interval, motion_gate) = {
+            let s = self.settings.lock().unwrap();
+            (
+                DecodeParams {
+                    threshold: s.threshold as f32,
+                    iou_threshold: s.iou_threshold as f32,
+                    max_detections: s.max_detections as usize,
+                },
+                s.inference_interval,
+                s.motion_gate,
+            )
+        };
         let mut guard = self.state.lock().unwrap();
         let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
         self.ensure_camera_event(state);
@@ -647,14 +658,9 @@ impl BaseTransformImpl for FessDetect {
         {
             state.preprocessor = Some(Preprocessor::new(state.input_spec.clone(), width, height));
         }
-        let params = DecodeParams {
-            threshold: s.threshold as f32,
-            iou_threshold: s.iou_threshold as f32,
-            max_detections: s.max_detections as usize,
-        };
         self.stats.lock().unwrap().frames += 1;
 
-        let due = !state.inferred_once || state.frames_since_inference + 1 >= s.inference_interval;
+        let due = !state.inferred_once || state.frames_since_inference + 1 >= interval;
         let mut skip = if due {
             None
         } else {
@@ -680,8 +686,8 @@ impl BaseTransformImpl for FessDetect {
                 strides: [0, 1, 2]
                     .map(|i| frame.plane_stride().get(i).copied().unwrap_or(0).max(0) as usize),
             };
-            let moving = !s.motion_gate || state.gate.moved(&view);
-            if s.motion_gate && !moving {
+            let moving = !motion_gate || state.gate.moved(&view);
+            if motion_gate && !moving {
                 skip = Some(SkipReason::NoMotion);
             } else {
                 match self.infer(state, &view, &params) {
@@ -691,7 +697,7 @@ impl BaseTransformImpl for FessDetect {
                         return Err(gst::FlowError::Error);
                     }
                 }
-                if s.motion_gate {
+                if motion_gate {
                     state.gate.accept();
                 }
             }
