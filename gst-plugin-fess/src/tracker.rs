@@ -80,6 +80,8 @@ impl IouTracker {
         }
         for (ti, t) in self.tracks.iter_mut().enumerate() {
             if !track_taken[ti] {
+                // Coast: a missed object keeps moving, so it can be found again further on.
+                t.bbox = t.bbox.translate(t.velocity.0, t.velocity.1);
                 t.misses += 1;
             }
         }

@@ -38,8 +38,8 @@ const DEFAULT_MOTION_SENSITIVITY: f64 = 0.9;
 const DEFAULT_MOTION_MIN_AREA: f64 = 0.002;
 const DEFAULT_THREADS: u32 = 0;
 /// IoU needed to continue a track, and inference rounds a lost object keeps its id.
-const TRACK_MIN_IOU: f32 = 0.3;
-const TRACK_MAX_MISSES: u32 = 5;
+const TRACK_MIN_IOU: f32 = 0.2;
+const TRACK_MAX_MISSES: u32 = 10;
 
 const FORMATS: [VideoFormat; 15] = [
     VideoFormat::Rgb,
