@@ -3,11 +3,13 @@
 //! How much does `fessdetect` add on top of the model itself? On vtest.avi with the default
 //! CenterNet model, in one run:
 //!
-//! (a) fps of `filesrc ! decodebin ! identity eos-after=N ! fessdetect motion-gate=false !
-//!     fakesink sync=false` (every frame inferred). Timed on fessdetect's src pad from the first
-//!     output buffer to the Nth, so model loading and the first (warm-up) inference are not
-//!     counted: fps = (N − 1) / (t_N − t_1). The decode runs in the same streaming thread, so it
-//!     is part of the figure, as it is for users.
+//! (a) fps of `filesrc ! decodebin ! fessdetect motion-gate=false ! fakesink sync=false` (every
+//!     frame inferred). Timed on fessdetect's src pad from the first output buffer to the Nth, so
+//!     model loading and the first (warm-up) inference are not counted: fps = (N − 1) /
+//!     (t_N − t_1). The decode runs in the same streaming thread, so it is part of the figure, as
+//!     it is for users. Pad probes stop it after exactly N frames: fessdetect's sink pad drops
+//!     later buffers, and the Nth leaving it ends the run (`identity eos-after=N` in front of it
+//!     lost the last frame now and then when the CPUs were busy).
 //! (b) fps of the bare ONNX Runtime session (`gstfess::inference::Model::run`) on the same
 //!     frames, preprocessed exactly as the element does (same caps, same `Decoder` and
 //!     `InputSpec`, same `Preprocessor`); at most 64 distinct tensors are kept and cycled.
@@ -25,6 +27,7 @@
 //! FESS_MEDIA / ORT_DYLIB_PATH as everywhere in FESS.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -125,7 +128,7 @@ fn run() -> Result<()> {
         ("avdec_msmpeg4", "gstreamer1.0-libav"),
         ("jpegdec", "gstreamer1.0-plugins-good"),
         ("imagefreeze", "gstreamer1.0-plugins-good"),
-        ("identity", "gstreamer1.0 (core)"),
+        ("videoconvert", "gstreamer1.0-plugins-base"),
     ] {
         if gst::ElementFactory::find(element).is_none() {
             return Err(format!(
@@ -209,8 +212,8 @@ fn run() -> Result<()> {
         if a.inferences != u64::from(n) || a.frames != u64::from(n) || a.probed_out != n as usize {
             println!(
                 "round {round}: WARNING: fessdetect counted {} frames and {} inferences, its pads \
-                 passed {} buffers in and {} out (expected {n} each)",
-                a.frames, a.inferences, a.probed_in, a.probed_out
+                 passed {} buffers in and {} out (expected {n} each){}",
+                a.frames, a.inferences, a.probed_in, a.probed_out, a.pts_note
             );
         }
         shares.push(a.model_share);
@@ -240,10 +243,11 @@ fn run() -> Result<()> {
     // (c) The motion gate with the element's defaults.
     let video = gate_share(
         &format!(
-            "filesrc name=src ! decodebin ! identity eos-after={n} ! fessdetect name=detect threads={} ! fakesink sync=false",
+            "filesrc name=src ! decodebin ! fessdetect name=detect threads={} ! fakesink sync=false",
             cfg.threads
         ),
         &cfg.video,
+        Some(n as usize),
     )?;
     print_gate("vtest.avi", &video);
     let still = gate_share(
@@ -252,6 +256,7 @@ fn run() -> Result<()> {
             cfg.threads
         ),
         &cfg.still,
+        None,
     )?;
     print_gate("static clip", &still);
     println!("after: {}; load average {}", busy_report(), loadavg());
@@ -322,7 +327,49 @@ fn launch(description: &str, location: &Path) -> Result<gst::Pipeline> {
     Ok(pipeline)
 }
 
-/// Plays `pipeline` until EOS; an error message becomes an `Err` with a setup hint.
+/// Name of the application message [`cut_after`] posts.
+const DONE: &str = "fess-bench-done";
+
+/// Lets exactly `n` buffers into `element` (a pad probe drops the rest) and posts a `DONE`
+/// application message once the nth has left it (for a sink: has reached it).
+fn cut_after(element: &gst::Element, n: usize) {
+    let sink = element.static_pad("sink").expect("a sink pad");
+    let src = element.static_pad("src");
+    let weak = element.downgrade();
+    let done = move || {
+        if let Some(e) = weak.upgrade() {
+            let msg = gst::message::Application::builder(gst::Structure::new_empty(DONE))
+                .src(&e)
+                .build();
+            let _ = e.post_message(msg);
+        }
+    };
+    let entered = AtomicUsize::new(0);
+    let is_sink = src.is_none();
+    let done_in = done.clone();
+    sink.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+        let i = entered.fetch_add(1, Ordering::SeqCst) + 1;
+        if i > n {
+            return gst::PadProbeReturn::Drop;
+        }
+        if is_sink && i == n {
+            done_in();
+        }
+        gst::PadProbeReturn::Ok
+    });
+    if let Some(src) = src {
+        let left = AtomicUsize::new(0);
+        src.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            if left.fetch_add(1, Ordering::SeqCst) + 1 == n {
+                done();
+            }
+            gst::PadProbeReturn::Ok
+        });
+    }
+}
+
+/// Plays `pipeline` until EOS or [`cut_after`]'s message; an error message becomes an `Err`
+/// with a setup hint.
 fn play_to_eos(pipeline: &gst::Pipeline) -> Result<()> {
     let stop = |r: Result<()>| {
         let _ = pipeline.set_state(gst::State::Null);
@@ -352,12 +399,19 @@ fn play_to_eos(pipeline: &gst::Pipeline) -> Result<()> {
         }
         let Some(msg) = bus.timed_pop_filtered(
             gst::ClockTime::from_nseconds(left.as_nanos() as u64),
-            &[gst::MessageType::Eos, gst::MessageType::Error],
+            &[
+                gst::MessageType::Eos,
+                gst::MessageType::Error,
+                gst::MessageType::Application,
+            ],
         ) else {
             continue;
         };
         match msg.view() {
             gst::MessageView::Eos(_) => return Ok(()),
+            gst::MessageView::Application(a) if a.structure().is_some_and(|s| s.name() == DONE) => {
+                return Ok(())
+            }
             gst::MessageView::Error(e) => return stop(Err(error_text(e))),
             _ => {}
         }
@@ -522,21 +576,21 @@ fn prepare_inputs(cfg: &Config) -> Result<Inputs> {
 /// Fps of the first N frames through `decodebin ! fakesink`: the decode's share of (a).
 fn decode_only_fps(cfg: &Config) -> Result<f64> {
     let pipeline = launch(
-        &format!(
-            "filesrc name=src ! decodebin ! identity eos-after={} ! fakesink name=sink sync=false",
-            cfg.frames
-        ),
+        "filesrc name=src ! decodebin ! fakesink name=sink sync=false",
         &cfg.video,
     )?;
-    let times = Arc::new(Mutex::new(Vec::with_capacity(cfg.frames as usize)));
+    let n = cfg.frames as usize;
+    let times = Arc::new(Mutex::new(Vec::with_capacity(n)));
     let t = times.clone();
-    pipeline
-        .by_name("sink")
-        .unwrap()
-        .static_pad("sink")
+    let sink = pipeline.by_name("sink").unwrap();
+    cut_after(&sink, n);
+    sink.static_pad("sink")
         .unwrap()
         .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
-            t.lock().unwrap().push(Instant::now());
+            let mut t = t.lock().unwrap();
+            if t.len() < n {
+                t.push(Instant::now());
+            }
             gst::PadProbeReturn::Ok
         });
     play_to_eos(&pipeline)?;
@@ -594,6 +648,8 @@ struct PipelineResult {
     /// Buffers seen by the probes on fessdetect's sink and src pads.
     probed_in: usize,
     probed_out: usize,
+    /// When a frame is missing: which (from the buffers' timestamps).
+    pts_note: String,
 }
 
 /// Sum (seconds) and count of one of the element's latency histograms.
@@ -617,22 +673,32 @@ fn mean_ms((sum, n): (f64, u64)) -> f64 {
 fn pipeline_fps(cfg: &Config) -> Result<PipelineResult> {
     let pipeline = launch(
         &format!(
-            "filesrc name=src ! decodebin ! identity eos-after={} ! \
+            "filesrc name=src ! decodebin ! \
              fessdetect name=detect motion-gate=false threads={} ! fakesink sync=false",
-            cfg.frames, cfg.threads
+            cfg.threads
         ),
         &cfg.video,
     )?;
     let detect = pipeline.by_name("detect").unwrap();
     let n = cfg.frames as usize;
+    // Installed first, so the timing probes below never see a dropped buffer.
+    cut_after(&detect, n);
     let arrived = Arc::new(Mutex::new(Vec::with_capacity(n)));
     let left = Arc::new(Mutex::new(Vec::with_capacity(n)));
     let a = arrived.clone();
+    let pts_in = Arc::new(Mutex::new(Vec::with_capacity(n)));
+    let p = pts_in.clone();
     detect
         .static_pad("sink")
         .unwrap()
-        .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
-            a.lock().unwrap().push(Instant::now());
+        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            let mut a = a.lock().unwrap();
+            if a.len() < n {
+                a.push(Instant::now());
+                if let Some(b) = info.buffer() {
+                    p.lock().unwrap().push(b.pts());
+                }
+            }
             gst::PadProbeReturn::Ok
         });
     let l = left.clone();
@@ -647,6 +713,32 @@ fn pipeline_fps(cfg: &Config) -> Result<PipelineResult> {
     let stats = detect.property::<gst::Structure>("stats");
     let _ = pipeline.set_state(gst::State::Null);
     let (arrived, left) = (arrived.lock().unwrap(), left.lock().unwrap());
+    let pts_in = pts_in.lock().unwrap();
+    let pts_note = if pts_in.len() == n {
+        String::new()
+    } else {
+        let fmt = |t: Option<&Option<gst::ClockTime>>| match t {
+            Some(Some(t)) => format!("{:.3}s", t.nseconds() as f64 / 1e9),
+            _ => "none".into(),
+        };
+        let gaps: Vec<String> = pts_in
+            .windows(2)
+            .filter_map(|w| match (w[0], w[1]) {
+                (Some(a), Some(b)) if b.nseconds() > a.nseconds() + 150_000_000 => Some(format!(
+                    "{:.3}s->{:.3}s",
+                    a.nseconds() as f64 / 1e9,
+                    b.nseconds() as f64 / 1e9
+                )),
+                _ => None,
+            })
+            .collect();
+        format!(
+            "; pts in: first {}, last {}, gaps {:?}",
+            fmt(pts_in.first()),
+            fmt(pts_in.last()),
+            gaps
+        )
+    };
     let fps = rate(&left)?;
     let m = arrived.len().min(left.len());
     // All N frames, from the first entering fessdetect to the last leaving it, against the
@@ -669,6 +761,7 @@ fn pipeline_fps(cfg: &Config) -> Result<PipelineResult> {
         inferences: stats.get::<u64>("inferences").unwrap_or(0),
         probed_in: arrived.len(),
         probed_out: left.len(),
+        pts_note,
     })
 }
 
@@ -679,10 +772,13 @@ struct GateResult {
     interval: u64,
 }
 
-/// Runs `description` to EOS and reads fessdetect's `stats`.
-fn gate_share(description: &str, location: &Path) -> Result<GateResult> {
+/// Runs `description` to EOS (or to `frames` frames) and reads fessdetect's `stats`.
+fn gate_share(description: &str, location: &Path, frames: Option<usize>) -> Result<GateResult> {
     let pipeline = launch(description, location)?;
     let detect = pipeline.by_name("detect").unwrap();
+    if let Some(n) = frames {
+        cut_after(&detect, n);
+    }
     play_to_eos(&pipeline)?;
     let stats = detect.property::<gst::Structure>("stats");
     let _ = pipeline.set_state(gst::State::Null);
