@@ -99,6 +99,10 @@ impl Model {
         let mut builder = Session::builder(env)
             .map_err(|e| bad(e.to_string()))?
             .with_optimization_level(GraphOptimizationLevel::Level3)
+            .map_err(|e| bad(e.to_string()))?
+            // Spinning workers would keep a core busy after each run, just when the streaming
+            // thread needs the cores for decoding and preprocessing the next frame.
+            .with_intra_op_spinning(false)
             .map_err(|e| bad(e.to_string()))?;
         if threads > 0 {
             builder = builder

@@ -154,14 +154,49 @@ pub struct Preprocessor {
     spec: InputSpec,
     frame_width: usize,
     frame_height: usize,
-    content_width: usize,
     content_height: usize,
-    xs: AxisTable,
-    ys: AxisTable,
-    lut: [[f32; 256]; 3],
+    tables: Tables,
     transform: InputTransform,
     tensor: TensorBuffer,
+    /// One per worker: the calling thread and one helper thread each fill half the rows.
+    scratch: [Scratch; 2],
 }
+
+/// Everything fixed per (frame size, model input): read by both workers.
+struct Tables {
+    xs: AxisTable,
+    ys: AxisTable,
+    /// The same positions on the half-resolution chroma planes.
+    cxs: AxisTable,
+    cys: AxisTable,
+    lut: [[f32; 256]; 3],
+    /// Which RGB byte feeds each tensor channel.
+    order: [usize; 3],
+    /// Tensor row width and the part of it the picture fills.
+    width: usize,
+    content_width: usize,
+}
+
+/// Per-row work space, sized once.
+struct Scratch {
+    /// Two source rows blended vertically (luma, or packed bytes), still scaled by 256.
+    rows: Vec<u16>,
+    chroma_u: Vec<u16>,
+    chroma_v: Vec<u16>,
+    /// One output row as RGB bytes.
+    rgb: Vec<u8>,
+}
+
+/// The tensor rows one worker writes: per channel for NCHW, interleaved for NHWC.
+enum RowsOut<'a> {
+    F32Nhwc(&'a mut [f32]),
+    F32Nchw([&'a mut [f32]; 3]),
+    U8Nhwc(&'a mut [u8]),
+    U8Nchw([&'a mut [u8]; 3]),
+}
+
+/// Below this many output rows one thread does it all (a thread costs more than it saves).
+const PARALLEL_MIN_ROWS: usize = 128;
 
 impl Preprocessor {
     /// Builds the tables for frames of `frame_width × frame_height`.
@@ -203,6 +238,14 @@ impl Preprocessor {
             }
             ElementType::U8 => TensorBuffer::U8(vec![pad; len]),
         };
+        let chroma_w = frame_width.div_ceil(2);
+        let chroma_h = frame_height.div_ceil(2);
+        let scratch = || Scratch {
+            rows: vec![0; frame_width * 4],
+            chroma_u: vec![0; chroma_w],
+            chroma_v: vec![0; chroma_w],
+            rgb: vec![0; cw * 3],
+        };
         Preprocessor {
             transform: InputTransform {
                 scale_x: cw as f32 / frame_width as f32,
@@ -210,13 +253,23 @@ impl Preprocessor {
                 frame_width: frame_width as f32,
                 frame_height: frame_height as f32,
             },
-            xs: AxisTable::new(frame_width, cw),
-            ys: AxisTable::new(frame_height, ch),
-            content_width: cw,
+            tables: Tables {
+                xs: AxisTable::new(frame_width, cw),
+                ys: AxisTable::new(frame_height, ch),
+                cxs: AxisTable::new(chroma_w, cw),
+                cys: AxisTable::new(chroma_h, ch),
+                lut,
+                order: match spec.order {
+                    ChannelOrder::Rgb => [0, 1, 2],
+                    ChannelOrder::Bgr => [2, 1, 0],
+                },
+                width: spec.width,
+                content_width: cw,
+            },
+            scratch: [scratch(), scratch()],
             content_height: ch,
             frame_width,
             frame_height,
-            lut,
             spec,
             tensor,
         }
@@ -249,174 +302,217 @@ impl Preprocessor {
     }
 
     /// Fills the tensor from `frame`, which must have the size given to [`Preprocessor::new`].
+    ///
+    /// Row by row: the two source rows are blended vertically over their whole width (a loop
+    /// the compiler vectorises), then each output pixel blends two neighbours of that row. YUV
+    /// is interpolated before the conversion to RGB, so one conversion per output pixel. Big
+    /// inputs are split in two halves filled in parallel: the model's threads are idle meanwhile.
     pub fn run(&mut self, frame: &FrameView) {
         debug_assert!(self.fits(frame.width, frame.height));
-        if let Some((offsets, bpp)) = frame.format.packed() {
-            self.resample(&Packed {
-                data: frame.planes[0],
-                stride: frame.strides[0],
-                offsets,
-                bpp,
+        let ch = self.content_height;
+        let mid = if ch >= PARALLEL_MIN_ROWS { ch / 2 } else { ch };
+        let plane = self.spec.width * self.spec.height;
+        let row_len = self.spec.width;
+        let (top, bottom) = match &mut self.tensor {
+            TensorBuffer::F32(t) => match self.spec.layout {
+                Layout::Nhwc => {
+                    let (a, b) = t[..ch * row_len * 3].split_at_mut(mid * row_len * 3);
+                    (RowsOut::F32Nhwc(a), RowsOut::F32Nhwc(b))
+                }
+                Layout::Nchw => {
+                    let [a, b] = split_planes(t, plane, row_len, ch, mid);
+                    (RowsOut::F32Nchw(a), RowsOut::F32Nchw(b))
+                }
+            },
+            TensorBuffer::U8(t) => match self.spec.layout {
+                Layout::Nhwc => {
+                    let (a, b) = t[..ch * row_len * 3].split_at_mut(mid * row_len * 3);
+                    (RowsOut::U8Nhwc(a), RowsOut::U8Nhwc(b))
+                }
+                Layout::Nchw => {
+                    let [a, b] = split_planes(t, plane, row_len, ch, mid);
+                    (RowsOut::U8Nchw(a), RowsOut::U8Nchw(b))
+                }
+            },
+        };
+        let tables = &self.tables;
+        let [s0, s1] = &mut self.scratch;
+        if mid == ch {
+            fill_rows(tables, frame, 0..ch, top, s0);
+        } else {
+            std::thread::scope(|scope| {
+                scope.spawn(|| fill_rows(tables, frame, mid..ch, bottom, s1));
+                fill_rows(tables, frame, 0..mid, top, s0);
             });
-            return;
-        }
-        match frame.format {
-            PixelFormat::I420 | PixelFormat::Yv12 => {
-                let (u, v) = if frame.format == PixelFormat::I420 {
-                    (1, 2)
-                } else {
-                    (2, 1)
-                };
-                self.resample(&Planar {
-                    y: frame.planes[0],
-                    u: frame.planes[u],
-                    v: frame.planes[v],
-                    y_stride: frame.strides[0],
-                    u_stride: frame.strides[u],
-                    v_stride: frame.strides[v],
-                })
-            }
-            PixelFormat::Nv12 | PixelFormat::Nv21 => self.resample(&SemiPlanar {
-                y: frame.planes[0],
-                uv: frame.planes[1],
-                y_stride: frame.strides[0],
-                uv_stride: frame.strides[1],
-                u_first: frame.format == PixelFormat::Nv12,
-            }),
-            PixelFormat::Gray8 => self.resample(&Gray {
-                data: frame.planes[0],
-                stride: frame.strides[0],
-            }),
-            _ => unreachable!("packed formats handled above"),
         }
     }
+}
 
-    fn resample<S: Sampler>(&mut self, src: &S) {
-        let (w, h) = (self.spec.width, self.spec.height);
-        let plane = w * h;
-        let swap = self.spec.order == ChannelOrder::Bgr;
-        let layout = self.spec.layout;
-        for oy in 0..self.content_height {
-            let (sy0, sy1) = (self.ys.i0[oy] as usize, self.ys.i1[oy] as usize);
-            let wy = self.ys.w1[oy] as u32;
-            for ox in 0..self.content_width {
-                let (sx0, sx1) = (self.xs.i0[ox] as usize, self.xs.i1[ox] as usize);
-                let wx = self.xs.w1[ox] as u32;
-                let p00 = src.rgb(sx0, sy0);
-                let p01 = src.rgb(sx1, sy0);
-                let p10 = src.rgb(sx0, sy1);
-                let p11 = src.rgb(sx1, sy1);
-                let mut rgb = [0u8; 3];
+/// Each channel plane's first `ch` rows, split at row `mid`: `[top planes, bottom planes]`.
+fn split_planes<T>(
+    t: &mut [T],
+    plane: usize,
+    row_len: usize,
+    ch: usize,
+    mid: usize,
+) -> [[&mut [T]; 3]; 2] {
+    let (p0, rest) = t.split_at_mut(plane);
+    let (p1, p2) = rest.split_at_mut(plane);
+    let (a0, b0) = p0[..ch * row_len].split_at_mut(mid * row_len);
+    let (a1, b1) = p1[..ch * row_len].split_at_mut(mid * row_len);
+    let (a2, b2) = p2[..ch * row_len].split_at_mut(mid * row_len);
+    [[a0, a1, a2], [b0, b1, b2]]
+}
+
+/// Fills output rows `rows` into `out` (whose first row is `rows.start`).
+fn fill_rows(
+    t: &Tables,
+    frame: &FrameView,
+    rows: std::ops::Range<usize>,
+    mut out: RowsOut,
+    sc: &mut Scratch,
+) {
+    let first = rows.start;
+    for oy in rows {
+        row_rgb(t, frame, oy, sc);
+        emit_row(t, &sc.rgb, oy - first, &mut out);
+    }
+}
+
+/// Fills `sc.rgb` with output row `oy`.
+fn row_rgb(t: &Tables, frame: &FrameView, oy: usize, sc: &mut Scratch) {
+    let (y0, y1, wy) = (t.ys.i0[oy] as usize, t.ys.i1[oy] as usize, t.ys.w1[oy]);
+    let xs = &t.xs;
+    if let Some((off, bpp)) = frame.format.packed() {
+        let n = frame.width * bpp;
+        let row = |y: usize| &frame.planes[0][y * frame.strides[0]..y * frame.strides[0] + n];
+        blend_rows(row(y0), row(y1), wy, &mut sc.rows[..n]);
+        for (ox, out) in sc.rgb.chunks_exact_mut(3).enumerate() {
+            let (a, b, w) = (
+                xs.i0[ox] as usize * bpp,
+                xs.i1[ox] as usize * bpp,
+                xs.w1[ox],
+            );
+            for c in 0..3 {
+                out[c] = blend_pair(sc.rows[a + off[c]], sc.rows[b + off[c]], w);
+            }
+        }
+        return;
+    }
+    let n = frame.width;
+    let luma = |y: usize| &frame.planes[0][y * frame.strides[0]..y * frame.strides[0] + n];
+    blend_rows(luma(y0), luma(y1), wy, &mut sc.rows[..n]);
+    if frame.format == PixelFormat::Gray8 {
+        for (ox, out) in sc.rgb.chunks_exact_mut(3).enumerate() {
+            let v = blend_pair(
+                sc.rows[xs.i0[ox] as usize],
+                sc.rows[xs.i1[ox] as usize],
+                xs.w1[ox],
+            );
+            out.copy_from_slice(&[v, v, v]);
+        }
+        return;
+    }
+    let (cy0, cy1, cwy) = (t.cys.i0[oy] as usize, t.cys.i1[oy] as usize, t.cys.w1[oy]);
+    let cn = frame.width.div_ceil(2);
+    match frame.format {
+        PixelFormat::I420 | PixelFormat::Yv12 => {
+            let (u, v) = if frame.format == PixelFormat::I420 {
+                (1, 2)
+            } else {
+                (2, 1)
+            };
+            let plane = |p: usize, y: usize| {
+                &frame.planes[p][y * frame.strides[p]..y * frame.strides[p] + cn]
+            };
+            blend_rows(plane(u, cy0), plane(u, cy1), cwy, &mut sc.chroma_u);
+            blend_rows(plane(v, cy0), plane(v, cy1), cwy, &mut sc.chroma_v);
+        }
+        PixelFormat::Nv12 | PixelFormat::Nv21 => {
+            let row =
+                |y: usize| &frame.planes[1][y * frame.strides[1]..y * frame.strides[1] + cn * 2];
+            let (r0, r1) = (row(cy0), row(cy1));
+            let (ui, vi) = if frame.format == PixelFormat::Nv12 {
+                (0, 1)
+            } else {
+                (1, 0)
+            };
+            for x in 0..cn {
+                sc.chroma_u[x] = blend_one(r0[2 * x + ui], r1[2 * x + ui], cwy);
+                sc.chroma_v[x] = blend_one(r0[2 * x + vi], r1[2 * x + vi], cwy);
+            }
+        }
+        _ => unreachable!("every other format is packed or grey"),
+    }
+    let cxs = &t.cxs;
+    for (ox, out) in sc.rgb.chunks_exact_mut(3).enumerate() {
+        let yv = blend_pair(
+            sc.rows[xs.i0[ox] as usize],
+            sc.rows[xs.i1[ox] as usize],
+            xs.w1[ox],
+        );
+        let (a, b, w) = (cxs.i0[ox] as usize, cxs.i1[ox] as usize, cxs.w1[ox]);
+        let uv = blend_pair(sc.chroma_u[a], sc.chroma_u[b], w);
+        let vv = blend_pair(sc.chroma_v[a], sc.chroma_v[b], w);
+        out.copy_from_slice(&yuv_to_rgb(yv, uv, vv));
+    }
+}
+
+/// Writes one RGB row as tensor row `row` of `out`, in the model's layout, order and type.
+fn emit_row(t: &Tables, rgb: &[u8], row: usize, out: &mut RowsOut) {
+    let (w, cw, order, lut) = (t.width, t.content_width, t.order, &t.lut);
+    match out {
+        RowsOut::F32Nhwc(o) => {
+            let dst = &mut o[row * w * 3..(row * w + cw) * 3];
+            for (d, s) in dst.chunks_exact_mut(3).zip(rgb.chunks_exact(3)) {
                 for c in 0..3 {
-                    let top = p00[c] as u32 * (256 - wx) + p01[c] as u32 * wx;
-                    let bottom = p10[c] as u32 * (256 - wx) + p11[c] as u32 * wx;
-                    rgb[c] = ((top * (256 - wy) + bottom * wy + (1 << 15)) >> 16) as u8;
+                    d[c] = lut[c][s[order[c]] as usize];
                 }
-                if swap {
-                    rgb.swap(0, 2);
+            }
+        }
+        RowsOut::F32Nchw(planes) => {
+            for (c, p) in planes.iter_mut().enumerate() {
+                for (d, s) in p[row * w..row * w + cw].iter_mut().zip(rgb.chunks_exact(3)) {
+                    *d = lut[c][s[order[c]] as usize];
                 }
-                let pixel = oy * w + ox;
-                match &mut self.tensor {
-                    TensorBuffer::F32(t) => match layout {
-                        Layout::Nchw => {
-                            t[pixel] = self.lut[0][rgb[0] as usize];
-                            t[plane + pixel] = self.lut[1][rgb[1] as usize];
-                            t[2 * plane + pixel] = self.lut[2][rgb[2] as usize];
-                        }
-                        Layout::Nhwc => {
-                            let o = pixel * 3;
-                            t[o] = self.lut[0][rgb[0] as usize];
-                            t[o + 1] = self.lut[1][rgb[1] as usize];
-                            t[o + 2] = self.lut[2][rgb[2] as usize];
-                        }
-                    },
-                    TensorBuffer::U8(t) => match layout {
-                        Layout::Nchw => {
-                            t[pixel] = rgb[0];
-                            t[plane + pixel] = rgb[1];
-                            t[2 * plane + pixel] = rgb[2];
-                        }
-                        Layout::Nhwc => t[pixel * 3..pixel * 3 + 3].copy_from_slice(&rgb),
-                    },
+            }
+        }
+        RowsOut::U8Nhwc(o) => {
+            let dst = &mut o[row * w * 3..(row * w + cw) * 3];
+            for (d, s) in dst.chunks_exact_mut(3).zip(rgb.chunks_exact(3)) {
+                for c in 0..3 {
+                    d[c] = s[order[c]];
+                }
+            }
+        }
+        RowsOut::U8Nchw(planes) => {
+            for (c, p) in planes.iter_mut().enumerate() {
+                for (d, s) in p[row * w..row * w + cw].iter_mut().zip(rgb.chunks_exact(3)) {
+                    *d = s[order[c]];
                 }
             }
         }
     }
 }
 
-/// Reads one pixel as RGB.
-trait Sampler {
-    fn rgb(&self, x: usize, y: usize) -> [u8; 3];
-}
-
-struct Packed<'a> {
-    data: &'a [u8],
-    stride: usize,
-    offsets: [usize; 3],
-    bpp: usize,
-}
-
-impl Sampler for Packed<'_> {
-    #[inline(always)]
-    fn rgb(&self, x: usize, y: usize) -> [u8; 3] {
-        let o = y * self.stride + x * self.bpp;
-        [
-            self.data[o + self.offsets[0]],
-            self.data[o + self.offsets[1]],
-            self.data[o + self.offsets[2]],
-        ]
+/// `out[i] = a[i]·(256 − w) + b[i]·w`: two rows blended, still scaled by 256.
+#[inline]
+fn blend_rows(a: &[u8], b: &[u8], w: u16, out: &mut [u16]) {
+    let (wa, wb) = (256 - w, w);
+    for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+        *o = x as u16 * wa + y as u16 * wb;
     }
 }
 
-struct Gray<'a> {
-    data: &'a [u8],
-    stride: usize,
+#[inline(always)]
+fn blend_one(a: u8, b: u8, w: u16) -> u16 {
+    a as u16 * (256 - w) + b as u16 * w
 }
 
-impl Sampler for Gray<'_> {
-    #[inline(always)]
-    fn rgb(&self, x: usize, y: usize) -> [u8; 3] {
-        let v = self.data[y * self.stride + x];
-        [v, v, v]
-    }
-}
-
-struct Planar<'a> {
-    y: &'a [u8],
-    u: &'a [u8],
-    v: &'a [u8],
-    y_stride: usize,
-    u_stride: usize,
-    v_stride: usize,
-}
-
-impl Sampler for Planar<'_> {
-    #[inline(always)]
-    fn rgb(&self, x: usize, y: usize) -> [u8; 3] {
-        yuv_to_rgb(
-            self.y[y * self.y_stride + x],
-            self.u[(y / 2) * self.u_stride + x / 2],
-            self.v[(y / 2) * self.v_stride + x / 2],
-        )
-    }
-}
-
-struct SemiPlanar<'a> {
-    y: &'a [u8],
-    uv: &'a [u8],
-    y_stride: usize,
-    uv_stride: usize,
-    u_first: bool,
-}
-
-impl Sampler for SemiPlanar<'_> {
-    #[inline(always)]
-    fn rgb(&self, x: usize, y: usize) -> [u8; 3] {
-        let o = (y / 2) * self.uv_stride + (x / 2) * 2;
-        let (a, b) = (self.uv[o], self.uv[o + 1]);
-        let (u, v) = if self.u_first { (a, b) } else { (b, a) };
-        yuv_to_rgb(self.y[y * self.y_stride + x], u, v)
-    }
+/// Blends two vertically blended samples horizontally and scales back to 0–255, rounded.
+#[inline(always)]
+fn blend_pair(a: u16, b: u16, w: u16) -> u8 {
+    ((a as u32 * (256 - w as u32) + b as u32 * w as u32 + (1 << 15)) >> 16) as u8
 }
 
 /// BT.601 limited range, the colorimetry decoders give SD and most camera streams.
