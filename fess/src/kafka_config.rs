@@ -1,0 +1,340 @@
+//! Producer settings: the document's `.env` variables as defaults, every librdkafka property
+//! passed through, checked before anything connects.
+
+use std::fmt;
+
+use crate::env;
+
+pub const DEFAULT_BOOTSTRAP_SERVERS: &str = "localhost:9092";
+pub const DEFAULT_TOPIC_MOTION: &str = "motion.detection.events";
+pub const DEFAULT_TOPIC_FACES: &str = "face.recognition.events";
+pub const DEFAULT_TOPIC_ALERTS: &str = "alert.events";
+pub const DEFAULT_ACKS: &str = "1";
+pub const DEFAULT_COMPRESSION: &str = "snappy";
+pub const DEFAULT_LINGER_MS: u32 = 10;
+pub const DEFAULT_BATCH_SIZE: u32 = 16384;
+pub const COMPRESSIONS: [&str; 5] = ["none", "gzip", "snappy", "lz4", "zstd"];
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{name}: '{value}' is not valid: {reason}")]
+    Invalid {
+        name: String,
+        value: String,
+        reason: String,
+    },
+}
+
+fn invalid(name: &str, value: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        name: name.into(),
+        value: value.into(),
+        reason: reason.into(),
+    }
+}
+
+/// The three topics events go to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topics {
+    pub motion: String,
+    pub faces: String,
+    pub alerts: String,
+}
+
+impl Topics {
+    pub fn all(&self) -> [&str; 3] {
+        [&self.motion, &self.faces, &self.alerts]
+    }
+}
+
+/// Everything the producer needs; `Debug` and `Display` hide secrets.
+#[derive(Clone, PartialEq)]
+pub struct KafkaSettings {
+    pub bootstrap_servers: String,
+    pub topics: Topics,
+    pub acks: String,
+    pub compression: String,
+    pub linger_ms: u32,
+    pub batch_size: u32,
+    pub client_id: String,
+    /// Further librdkafka properties (`security.protocol`, `sasl.*`, `ssl.*`, …), in order.
+    pub extra: Vec<(String, String)>,
+}
+
+impl Default for KafkaSettings {
+    fn default() -> Self {
+        KafkaSettings {
+            bootstrap_servers: DEFAULT_BOOTSTRAP_SERVERS.into(),
+            topics: Topics {
+                motion: DEFAULT_TOPIC_MOTION.into(),
+                faces: DEFAULT_TOPIC_FACES.into(),
+                alerts: DEFAULT_TOPIC_ALERTS.into(),
+            },
+            acks: DEFAULT_ACKS.into(),
+            compression: DEFAULT_COMPRESSION.into(),
+            linger_ms: DEFAULT_LINGER_MS,
+            batch_size: DEFAULT_BATCH_SIZE,
+            client_id: "fess".into(),
+            extra: Vec::new(),
+        }
+    }
+}
+
+impl KafkaSettings {
+    /// The document's defaults overridden by `KAFKA_BOOTSTRAP_SERVERS`, `KAFKA_TOPIC_MOTION`,
+    /// `KAFKA_TOPIC_FACES`, `KAFKA_TOPIC_ALERTS`, `KAFKA_ACKS`, `KAFKA_COMPRESSION`,
+    /// `KAFKA_LINGER_MS` and `KAFKA_BATCH_SIZE` from the environment or `./.env`.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let mut s = KafkaSettings::default();
+        let str_var = |k: &str, into: &mut String| {
+            if let Some(v) = env::var(k) {
+                *into = v;
+            }
+        };
+        str_var("KAFKA_BOOTSTRAP_SERVERS", &mut s.bootstrap_servers);
+        str_var("KAFKA_TOPIC_MOTION", &mut s.topics.motion);
+        str_var("KAFKA_TOPIC_FACES", &mut s.topics.faces);
+        str_var("KAFKA_TOPIC_ALERTS", &mut s.topics.alerts);
+        str_var("KAFKA_ACKS", &mut s.acks);
+        str_var("KAFKA_COMPRESSION", &mut s.compression);
+        for (k, into) in [
+            ("KAFKA_LINGER_MS", &mut s.linger_ms),
+            ("KAFKA_BATCH_SIZE", &mut s.batch_size),
+        ] {
+            if let Some(v) = env::var(k) {
+                *into = v
+                    .trim()
+                    .parse()
+                    .map_err(|_| invalid(k, &v, "expected a whole number"))?;
+            }
+        }
+        s.validate()?;
+        Ok(s)
+    }
+
+    /// Checks every value; librdkafka checks the `extra` property names when the producer is made.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        validate_bootstrap(&self.bootstrap_servers)?;
+        if !["0", "1", "-1", "all"].contains(&self.acks.as_str()) {
+            return Err(invalid("acks", &self.acks, "expected 0, 1 or all"));
+        }
+        if !COMPRESSIONS.contains(&self.compression.as_str()) {
+            return Err(invalid(
+                "compression",
+                &self.compression,
+                format!("expected one of {}", COMPRESSIONS.join(", ")),
+            ));
+        }
+        for (name, t) in [
+            ("topic-motion", &self.topics.motion),
+            ("topic-faces", &self.topics.faces),
+            ("topic-alerts", &self.topics.alerts),
+        ] {
+            validate_topic(name, t)?;
+        }
+        Ok(())
+    }
+
+    /// The librdkafka properties, our choices first so `extra` can override any of them.
+    pub fn client_properties(&self) -> Vec<(String, String)> {
+        let mut p: Vec<(String, String)> = vec![
+            ("bootstrap.servers".into(), self.bootstrap_servers.clone()),
+            ("client.id".into(), self.client_id.clone()),
+            ("acks".into(), self.acks.clone()),
+            ("compression.type".into(), self.compression.clone()),
+            ("linger.ms".into(), self.linger_ms.to_string()),
+            ("batch.size".into(), self.batch_size.to_string()),
+        ];
+        p.extend(self.extra.iter().cloned());
+        p
+    }
+}
+
+impl fmt::Debug for KafkaSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self}")
+    }
+}
+
+/// `key=value, …` with secret values replaced by `***`.
+impl fmt::Display for KafkaSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let props: Vec<String> = self
+            .client_properties()
+            .iter()
+            .map(|(k, v)| format!("{k}={}", if is_secret(k) { "***" } else { v }))
+            .collect();
+        write!(
+            f,
+            "{} (topics {}, {}, {})",
+            props.join(", "),
+            self.topics.motion,
+            self.topics.faces,
+            self.topics.alerts
+        )
+    }
+}
+
+/// Property names whose values are never shown.
+pub fn is_secret(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    [
+        "password",
+        "secret",
+        "sasl.jaas",
+        "oauthbearer.config",
+        "ssl.key.pem",
+        "ssl_key",
+        "token",
+    ]
+    .iter()
+    .any(|s| k.contains(s))
+}
+
+/// `key=value;key=value` (newlines also separate; blank parts are ignored).
+pub fn parse_extra(text: &str) -> Result<Vec<(String, String)>, ConfigError> {
+    text.split([';', '\n'])
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').ok_or_else(|| {
+                let shown = if is_secret(p) { "***" } else { p };
+                invalid(
+                    "kafka-config",
+                    shown,
+                    "expected key=value pairs separated by ';'",
+                )
+            })?;
+            let k = k.trim();
+            if k.is_empty()
+                || !k
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_')
+            {
+                return Err(invalid("kafka-config", k, "not a librdkafka property name"));
+            }
+            Ok((k.to_string(), v.trim().to_string()))
+        })
+        .collect()
+}
+
+fn validate_bootstrap(v: &str) -> Result<(), ConfigError> {
+    let servers: Vec<&str> = v
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    if servers.is_empty() {
+        return Err(invalid(
+            "bootstrap-servers",
+            v,
+            "expected host:port[,host:port…]",
+        ));
+    }
+    for s in servers {
+        let s = s.split_once("://").map_or(s, |(_, rest)| rest);
+        let (host, port) = s
+            .rsplit_once(':')
+            .ok_or_else(|| invalid("bootstrap-servers", v, format!("'{s}' has no :port")))?;
+        if host.is_empty() || port.parse::<u16>().map_or(true, |p| p == 0) {
+            return Err(invalid(
+                "bootstrap-servers",
+                v,
+                format!("'{s}' is not host:port"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn validate_topic(name: &str, t: &str) -> Result<(), ConfigError> {
+    let ok = !t.is_empty()
+        && t.len() <= 249
+        && t != "."
+        && t != ".."
+        && t.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+    if !ok {
+        return Err(invalid(
+            name,
+            t,
+            "Kafka topic names are 1-249 characters of a-z A-Z 0-9 . _ -",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_documents() {
+        let s = KafkaSettings::default();
+        assert_eq!(
+            s.topics.all(),
+            [
+                "motion.detection.events",
+                "face.recognition.events",
+                "alert.events"
+            ]
+        );
+        let p = s.client_properties();
+        assert!(p.contains(&("acks".into(), "1".into())));
+        assert!(p.contains(&("compression.type".into(), "snappy".into())));
+        assert!(p.contains(&("linger.ms".into(), "10".into())));
+        assert!(p.contains(&("batch.size".into(), "16384".into())));
+    }
+
+    #[test]
+    fn bad_values_are_refused_clearly() {
+        let mut s = KafkaSettings {
+            compression: "brotli".into(),
+            ..Default::default()
+        };
+        let e = s.validate().unwrap_err().to_string();
+        assert!(
+            e.contains("compression: 'brotli'") && e.contains("snappy"),
+            "{e}"
+        );
+        s.compression = "lz4".into();
+        s.bootstrap_servers = "kafka-without-port".into();
+        assert!(s
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("has no :port"));
+        s.bootstrap_servers = "a:9092, b:9093".into();
+        s.acks = "2".into();
+        assert!(s
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("0, 1 or all"));
+        s.acks = "all".into();
+        s.topics.alerts = "bad topic!".into();
+        assert!(s
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("topic-alerts"));
+    }
+
+    #[test]
+    fn extra_properties_and_secrets() {
+        let extra =
+            parse_extra("security.protocol=SASL_SSL; sasl.password=hunter2 ;;sasl.username=u")
+                .unwrap();
+        assert_eq!(extra.len(), 3);
+        let s = KafkaSettings {
+            extra,
+            ..Default::default()
+        };
+        let shown = format!("{s} {s:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("sasl.password=***") && shown.contains("sasl.username=u"));
+        let e = parse_extra("sasl.password").unwrap_err().to_string();
+        assert!(!e.contains("sasl.password") && e.contains("***"), "{e}");
+        assert!(parse_extra("bad key=1").is_err());
+    }
+}

@@ -1,0 +1,878 @@
+//! [`EventPublisher`]: the one publishing engine of FESS, used by `fesskafkasink` and by programs
+//! outside GStreamer alike.
+//!
+//! Publishing never waits on the network: events are handed to librdkafka's in-memory queue
+//! and delivered by its thread; delivery reports are counted per topic. What cannot be
+//! delivered in time (the broker down longer than `message.timeout.ms`, the queue full, the
+//! publisher closing with events still queued) goes to the on-disk [`Spool`] and is replayed in
+//! order when the broker is back, also by the next publisher opened on the same spool folder.
+//! While the spool holds events, new ones are appended behind them so order is kept. Only a
+//! full spool drops events: the oldest, counted and warned about.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::{ClientContext, DefaultClientContext};
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::{
+    BaseRecord, DeliveryResult, Producer, ProducerContext, PurgeConfig, ThreadedProducer,
+};
+
+use crate::events::{
+    AlertEvent, AlertLevel, BBox, DetectedObject, Event, EventError, EventKind, FaceEvent,
+    MotionEvent,
+};
+use crate::kafka_config::{parse_extra, ConfigError, KafkaSettings, Topics};
+use crate::spool::{Record, Spool};
+
+/// Default bound of the on-disk spool.
+pub const DEFAULT_SPOOL_MAX_BYTES: u64 = 256 << 20;
+/// Default time `close()` and EOS wait for queued events before spooling them.
+pub const DEFAULT_FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error(transparent)]
+    Event(#[from] EventError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("Kafka client: {0}")]
+    Kafka(String),
+    #[error("spool: {0}")]
+    Spool(String),
+    #[error("event refused by the Kafka client: {0}")]
+    Rejected(String),
+}
+
+/// How bad a message from the publisher is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    Debug,
+    Info,
+    Warning,
+    Error,
+}
+
+/// Receives the publisher's log lines (the element turns them into GStreamer debug output and
+/// warnings); secrets never appear in them.
+pub type LogFn = Arc<dyn Fn(Severity, &str) + Send + Sync>;
+
+/// Delivery counters of one topic, cumulative.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct TopicCounts {
+    /// Acknowledged by the broker.
+    pub success: u64,
+    /// Refused for good (e.g. a message too large): logged and counted, not retried.
+    pub error: u64,
+    /// Lost: deleted from a full spool, or undeliverable with no spool configured.
+    pub dropped: u64,
+    /// Written to the spool (each time: an event spooled twice counts twice).
+    pub spooled: u64,
+}
+
+/// A snapshot of the publisher's state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PublisherStats {
+    /// Per topic, in the order motion, faces, alerts.
+    pub topics: Vec<(String, TopicCounts)>,
+    /// Events in librdkafka's queue or in flight.
+    pub queued: u64,
+    pub spool_records: u64,
+    pub spool_bytes: u64,
+    /// Whether the last check reached the cluster.
+    pub broker_up: bool,
+}
+
+#[derive(Default)]
+struct Counters {
+    success: AtomicU64,
+    error: AtomicU64,
+    dropped: AtomicU64,
+    spooled: AtomicU64,
+}
+
+struct Shared {
+    topics: [String; 3],
+    counts: [Counters; 3],
+    spool: Option<Mutex<Spool>>,
+    /// True while the spool may hold events: new ones then queue behind them.
+    spooling: AtomicBool,
+    /// Replayed messages not yet reported.
+    replay_pending: AtomicI64,
+    broker_up: AtomicBool,
+    log: LogFn,
+}
+
+impl Shared {
+    fn index(&self, topic: &str) -> usize {
+        self.topics.iter().position(|t| t == topic).unwrap_or(0)
+    }
+
+    /// Puts `rec` in the spool (or counts it lost when there is none).
+    fn spool(&self, rec: &Record) {
+        let i = self.index(&rec.topic);
+        let Some(spool) = &self.spool else {
+            self.counts[i].dropped.fetch_add(1, Ordering::Relaxed);
+            (self.log)(
+                Severity::Warning,
+                &format!("event for {} dropped: no spool-dir to keep it", rec.topic),
+            );
+            return;
+        };
+        let mut s = spool.lock().unwrap();
+        self.spooling.store(true, Ordering::SeqCst);
+        match s.push(rec) {
+            Ok(p) => {
+                self.counts[i].spooled.fetch_add(1, Ordering::Relaxed);
+                if p.dropped > 0 {
+                    // Whole segments go; their topics are unknown without reading them: count
+                    // them on this record's topic.
+                    self.counts[i]
+                        .dropped
+                        .fetch_add(p.dropped, Ordering::Relaxed);
+                    (self.log)(
+                        Severity::Warning,
+                        &format!(
+                            "spool {} is full: dropped the {} oldest events",
+                            s.dir().display(),
+                            p.dropped
+                        ),
+                    );
+                }
+            }
+            Err(e) => {
+                self.counts[i].dropped.fetch_add(1, Ordering::Relaxed);
+                (self.log)(
+                    Severity::Error,
+                    &format!("spool {}: cannot write: {e}; event lost", s.dir().display()),
+                );
+            }
+        }
+    }
+}
+
+/// Errors that retrying cannot fix.
+fn permanent(e: &KafkaError) -> bool {
+    matches!(
+        e.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::MessageSizeTooLarge
+                | RDKafkaErrorCode::InvalidMessage
+                | RDKafkaErrorCode::InvalidMessageSize
+                | RDKafkaErrorCode::TopicAuthorizationFailed
+                | RDKafkaErrorCode::ClusterAuthorizationFailed
+                | RDKafkaErrorCode::InvalidRecord
+                | RDKafkaErrorCode::InvalidTopic
+        )
+    )
+}
+
+/// librdkafka's context: routes its logs and delivery reports to us.
+struct Context(Arc<Shared>);
+
+const REPLAY_FLAG: usize = 4;
+
+impl ClientContext for Context {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, msg: &str) {
+        let sev = match level {
+            RDKafkaLogLevel::Emerg
+            | RDKafkaLogLevel::Alert
+            | RDKafkaLogLevel::Critical
+            | RDKafkaLogLevel::Error => Severity::Warning,
+            RDKafkaLogLevel::Warning | RDKafkaLogLevel::Notice => Severity::Info,
+            _ => Severity::Debug,
+        };
+        (self.0.log)(sev, &format!("librdkafka {fac}: {msg}"));
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        (self.0.log)(Severity::Debug, &format!("librdkafka: {error}: {reason}"));
+    }
+}
+
+impl ProducerContext for Context {
+    /// The topic index (0–2), plus [`REPLAY_FLAG`] for a replayed record.
+    type DeliveryOpaque = usize;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, opaque: usize) {
+        let s = &self.0;
+        let i = (opaque & 3).min(2);
+        if opaque & REPLAY_FLAG != 0 {
+            s.replay_pending.fetch_sub(1, Ordering::SeqCst);
+        }
+        match result {
+            Ok(_) => {
+                s.counts[i].success.fetch_add(1, Ordering::Relaxed);
+            }
+            Err((e, msg)) if permanent(e) => {
+                s.counts[i].error.fetch_add(1, Ordering::Relaxed);
+                (s.log)(
+                    Severity::Warning,
+                    &format!("event for {} refused by Kafka: {e}", msg.topic()),
+                );
+            }
+            Err((_, msg)) => {
+                let headers = msg
+                    .headers()
+                    .map(|h| {
+                        h.iter()
+                            .map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec()))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                s.spool(&Record {
+                    topic: msg.topic().to_string(),
+                    key: msg.key().unwrap_or_default().to_vec(),
+                    headers,
+                    payload: msg.payload().unwrap_or_default().to_vec(),
+                });
+            }
+        }
+    }
+}
+
+/// Options for [`EventPublisher`]; start from [`EventPublisher::builder`].
+#[derive(Clone)]
+pub struct PublisherBuilder {
+    kafka: Result<KafkaSettings, ConfigError>,
+    spool_dir: Option<PathBuf>,
+    spool_max_bytes: u64,
+    flush_timeout: Duration,
+    create_topics: bool,
+    partitions: i32,
+    replication: i32,
+    log: Option<LogFn>,
+}
+
+impl PublisherBuilder {
+    fn settings(&mut self) -> Option<&mut KafkaSettings> {
+        self.kafka.as_mut().ok()
+    }
+
+    /// `host:port[,host:port…]` (default `KAFKA_BOOTSTRAP_SERVERS`, else `localhost:9092`).
+    pub fn bootstrap_servers(mut self, v: &str) -> Self {
+        if let Some(s) = self.settings() {
+            s.bootstrap_servers = v.into();
+        }
+        self
+    }
+
+    /// The motion, faces and alerts topics (defaults from `KAFKA_TOPIC_*`, else the document's).
+    pub fn topics(mut self, motion: &str, faces: &str, alerts: &str) -> Self {
+        if let Some(s) = self.settings() {
+            s.topics = Topics {
+                motion: motion.into(),
+                faces: faces.into(),
+                alerts: alerts.into(),
+            };
+        }
+        self
+    }
+
+    /// `0`, `1` or `all` (default `KAFKA_ACKS`, else `1`).
+    pub fn acks(mut self, v: &str) -> Self {
+        if let Some(s) = self.settings() {
+            s.acks = v.into();
+        }
+        self
+    }
+
+    /// `none`, `gzip`, `snappy`, `lz4` or `zstd` (default `KAFKA_COMPRESSION`, else `snappy`).
+    pub fn compression(mut self, v: &str) -> Self {
+        if let Some(s) = self.settings() {
+            s.compression = v.into();
+        }
+        self
+    }
+
+    pub fn linger_ms(mut self, v: u32) -> Self {
+        if let Some(s) = self.settings() {
+            s.linger_ms = v;
+        }
+        self
+    }
+
+    pub fn batch_size(mut self, v: u32) -> Self {
+        if let Some(s) = self.settings() {
+            s.batch_size = v;
+        }
+        self
+    }
+
+    pub fn client_id(mut self, v: &str) -> Self {
+        if let Some(s) = self.settings() {
+            s.client_id = v.into();
+        }
+        self
+    }
+
+    /// Any librdkafka property, e.g. `("enable.idempotence", "true")`.
+    pub fn kafka_property(mut self, key: &str, value: &str) -> Self {
+        if let Some(s) = self.settings() {
+            s.extra.push((key.into(), value.into()));
+        }
+        self
+    }
+
+    /// librdkafka properties as `key=value;key=value` (TLS, SASL, timeouts…).
+    pub fn kafka_config(mut self, text: &str) -> Self {
+        match parse_extra(text) {
+            Ok(extra) => {
+                if let Some(s) = self.settings() {
+                    s.extra.extend(extra);
+                }
+            }
+            Err(e) => self.kafka = Err(e),
+        }
+        self
+    }
+
+    /// Where undeliverable events wait (none: they are dropped and counted).
+    pub fn spool_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.spool_dir = Some(dir.into());
+        self
+    }
+
+    pub fn spool_max_bytes(mut self, v: u64) -> Self {
+        self.spool_max_bytes = v;
+        self
+    }
+
+    /// How long `close()` waits for queued events before spooling them.
+    pub fn flush_timeout(mut self, v: Duration) -> Self {
+        self.flush_timeout = v;
+        self
+    }
+
+    /// Create missing topics with this many partitions and replicas (default: yes, 3, 1).
+    pub fn create_topics(mut self, create: bool, partitions: i32, replication: i32) -> Self {
+        self.create_topics = create;
+        self.partitions = partitions.max(1);
+        self.replication = replication.max(1);
+        self
+    }
+
+    /// Receives log lines (default: warnings and errors to stderr).
+    pub fn on_log(mut self, f: impl Fn(Severity, &str) + Send + Sync + 'static) -> Self {
+        self.log = Some(Arc::new(f));
+        self
+    }
+
+    /// Checks the settings, opens the spool and creates the producer. Connects nothing: a
+    /// broker that is down now is fine.
+    pub fn build(self) -> Result<EventPublisher, PublishError> {
+        let kafka = self.kafka?;
+        kafka.validate()?;
+        let log = self.log.unwrap_or_else(|| {
+            Arc::new(|sev, msg: &str| {
+                if matches!(sev, Severity::Warning | Severity::Error) {
+                    eprintln!("fess: {msg}");
+                }
+            })
+        });
+        let spool = match &self.spool_dir {
+            Some(dir) => Some(
+                Spool::open(dir, self.spool_max_bytes)
+                    .map_err(|e| PublishError::Spool(e.to_string()))?,
+            ),
+            None => None,
+        };
+        let waiting = spool.as_ref().map_or(0, |s| s.records());
+        let shared = Arc::new(Shared {
+            topics: [
+                kafka.topics.motion.clone(),
+                kafka.topics.faces.clone(),
+                kafka.topics.alerts.clone(),
+            ],
+            counts: Default::default(),
+            spooling: AtomicBool::new(waiting > 0),
+            spool: spool.map(Mutex::new),
+            replay_pending: AtomicI64::new(0),
+            broker_up: AtomicBool::new(false),
+            log: log.clone(),
+        });
+        let mut cfg = ClientConfig::new();
+        for (k, v) in kafka.client_properties() {
+            cfg.set(k, v);
+        }
+        let producer: ThreadedProducer<Context> = cfg
+            .create_with_context(Context(shared.clone()))
+            .map_err(|e| PublishError::Kafka(e.to_string()))?;
+        let admin = if self.create_topics {
+            Some(
+                cfg.create::<AdminClient<DefaultClientContext>>()
+                    .map_err(|e| PublishError::Kafka(e.to_string()))?,
+            )
+        } else {
+            None
+        };
+        log(Severity::Info, &format!("Kafka producer: {kafka}"));
+        if waiting > 0 {
+            log(
+                Severity::Info,
+                &format!("{waiting} spooled events from an earlier run will be replayed"),
+            );
+        }
+        let producer = Arc::new(producer);
+        let stop = Arc::new((Mutex::new(false), Condvar::new()));
+        let worker = Maintenance {
+            shared: shared.clone(),
+            producer: producer.clone(),
+            admin,
+            topics: kafka.topics.all().map(str::to_string),
+            partitions: self.partitions,
+            replication: self.replication,
+            stop: stop.clone(),
+        };
+        let thread = std::thread::Builder::new()
+            .name("fess-publisher".into())
+            .spawn(move || worker.run())
+            .map_err(|e| PublishError::Kafka(format!("cannot start the publisher thread: {e}")))?;
+        Ok(EventPublisher {
+            shared,
+            producer,
+            flush_timeout: self.flush_timeout,
+            stop,
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+}
+
+/// Publishes the three kinds of event to Kafka, never blocking, losing nothing it can keep.
+///
+/// ```no_run
+/// use fess::{EventPublisher, AlertLevel};
+/// let publisher = EventPublisher::builder()
+///     .bootstrap_servers("localhost:9092")
+///     .spool_dir("/var/lib/fess/spool")
+///     .build()?;
+/// let id = publisher.publish_alert("cam_01", AlertLevel::Critical, "Unauthorized access detected")?;
+/// println!("published {id}");
+/// publisher.close();
+/// # Ok::<(), fess::PublishError>(())
+/// ```
+pub struct EventPublisher {
+    shared: Arc<Shared>,
+    producer: Arc<ThreadedProducer<Context>>,
+    flush_timeout: Duration,
+    stop: Arc<(Mutex<bool>, Condvar)>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl EventPublisher {
+    /// Defaults from the document's `.env` variables (`KAFKA_*`), no spool, topics created.
+    pub fn builder() -> PublisherBuilder {
+        PublisherBuilder {
+            kafka: KafkaSettings::from_env(),
+            spool_dir: None,
+            spool_max_bytes: DEFAULT_SPOOL_MAX_BYTES,
+            flush_timeout: DEFAULT_FLUSH_TIMEOUT,
+            create_topics: true,
+            partitions: 3,
+            replication: 1,
+            log: None,
+        }
+    }
+
+    /// The document's `EventPublisher()`: settings from the environment and `./.env`.
+    pub fn new() -> Result<Self, PublishError> {
+        Self::builder().build()
+    }
+
+    /// Hands `event` to the producer (or the spool); returns at once.
+    pub fn publish(&self, event: &Event) -> Result<(), PublishError> {
+        let kind = event.kind();
+        let i = match kind {
+            EventKind::Motion => 0,
+            EventKind::Face => 1,
+            EventKind::Alert => 2,
+        };
+        let rec = Record {
+            topic: self.shared.topics[i].clone(),
+            key: event.camera_id().as_bytes().to_vec(),
+            headers: vec![
+                ("event_type".into(), kind.event_type().as_bytes().to_vec()),
+                ("event_id".into(), event.event_id().as_bytes().to_vec()),
+                ("content-type".into(), b"application/json".to_vec()),
+            ],
+            payload: event.to_json(),
+        };
+        self.send(&rec, i)
+    }
+
+    fn send(&self, rec: &Record, i: usize) -> Result<(), PublishError> {
+        if self.shared.spooling.load(Ordering::SeqCst) {
+            if let Some(spool) = &self.shared.spool {
+                let guard = spool.lock().unwrap();
+                if !guard.is_empty() {
+                    drop(guard);
+                    self.shared.spool(rec);
+                    return Ok(());
+                }
+                self.shared.spooling.store(false, Ordering::SeqCst);
+            }
+        }
+        match produce(&self.producer, rec, i) {
+            Ok(()) => Ok(()),
+            Err(e) if permanent(&e) => {
+                self.shared.counts[i].error.fetch_add(1, Ordering::Relaxed);
+                Err(PublishError::Rejected(e.to_string()))
+            }
+            // Queue full and the like: keep it on disk instead.
+            Err(_) => {
+                self.shared.spool(rec);
+                Ok(())
+            }
+        }
+    }
+
+    /// Publishes `motion.detected`; returns its `event_id`.
+    pub fn publish_motion_event(
+        &self,
+        camera_id: &str,
+        frame_number: u64,
+        detected_objects: Vec<DetectedObject>,
+        confidence_scores: Vec<f64>,
+    ) -> Result<String, PublishError> {
+        let e = MotionEvent::new(
+            camera_id,
+            frame_number,
+            detected_objects,
+            Some(confidence_scores),
+        )?;
+        let id = e.event_id.clone();
+        self.publish(&Event::Motion(e))?;
+        Ok(id)
+    }
+
+    /// Publishes `face.recognized`; returns its `event_id`.
+    #[allow(clippy::too_many_arguments)] // the document's own signature
+    pub fn publish_face_event(
+        &self,
+        camera_id: &str,
+        frame_number: u64,
+        face_id: &str,
+        bbox: impl Into<BBox>,
+        confidence: f64,
+        person_name: Option<&str>,
+        is_authorized: bool,
+    ) -> Result<String, PublishError> {
+        let e = FaceEvent::new(
+            camera_id,
+            frame_number,
+            face_id,
+            bbox.into(),
+            confidence,
+            person_name,
+            is_authorized,
+        )?;
+        let id = e.event_id.clone();
+        self.publish(&Event::Face(e))?;
+        Ok(id)
+    }
+
+    /// Publishes `alert.triggered`; returns its `event_id`.
+    pub fn publish_alert(
+        &self,
+        camera_id: &str,
+        alert_level: AlertLevel,
+        message: &str,
+    ) -> Result<String, PublishError> {
+        self.publish_alert_for(camera_id, alert_level, message, Vec::new())
+    }
+
+    /// Publishes `alert.triggered` naming the events that caused it.
+    pub fn publish_alert_for(
+        &self,
+        camera_id: &str,
+        alert_level: AlertLevel,
+        message: &str,
+        associated_events: Vec<String>,
+    ) -> Result<String, PublishError> {
+        let e = AlertEvent::new(camera_id, alert_level, message, associated_events)?;
+        let id = e.event_id.clone();
+        self.publish(&Event::Alert(e))?;
+        Ok(id)
+    }
+
+    pub fn stats(&self) -> PublisherStats {
+        let s = &self.shared;
+        let (spool_records, spool_bytes) = s.spool.as_ref().map_or((0, 0), |sp| {
+            let g = sp.lock().unwrap();
+            (g.records(), g.bytes())
+        });
+        PublisherStats {
+            topics: s
+                .topics
+                .iter()
+                .zip(&s.counts)
+                .map(|(t, c)| {
+                    (
+                        t.clone(),
+                        TopicCounts {
+                            success: c.success.load(Ordering::Relaxed),
+                            error: c.error.load(Ordering::Relaxed),
+                            dropped: c.dropped.load(Ordering::Relaxed),
+                            spooled: c.spooled.load(Ordering::Relaxed),
+                        },
+                    )
+                })
+                .collect(),
+            queued: self.producer.in_flight_count().max(0) as u64,
+            spool_records,
+            spool_bytes,
+            broker_up: s.broker_up.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Waits up to `timeout` for queued events to be delivered; what is still queued then goes to
+    /// the spool. Returns true when everything was delivered.
+    pub fn flush(&self, timeout: Duration) -> bool {
+        if self.producer.flush(timeout).is_ok() && self.producer.in_flight_count() == 0 {
+            return true;
+        }
+        self.producer
+            .purge(PurgeConfig::default().queue().inflight());
+        // Purged messages come back as failed deliveries, which the context spools.
+        let _ = self.producer.flush(Duration::from_millis(500));
+        if let Some(spool) = &self.shared.spool {
+            let _ = spool.lock().unwrap().sync();
+        }
+        false
+    }
+
+    /// Flushes (within the flush timeout), spools what is left and stops the publisher thread.
+    /// Also done on drop.
+    pub fn close(&self) {
+        let Some(thread) = self.thread.lock().unwrap().take() else {
+            return;
+        };
+        {
+            let (lock, cv) = &*self.stop;
+            *lock.lock().unwrap() = true;
+            cv.notify_all();
+        }
+        let _ = thread.join();
+        self.flush(self.flush_timeout);
+        if let Some(spool) = &self.shared.spool {
+            let _ = spool.lock().unwrap().sync();
+        }
+    }
+}
+
+impl Drop for EventPublisher {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// The publisher's own thread: creates topics, watches the broker, syncs and replays the spool.
+struct Maintenance {
+    shared: Arc<Shared>,
+    producer: Arc<ThreadedProducer<Context>>,
+    admin: Option<AdminClient<DefaultClientContext>>,
+    topics: [String; 3],
+    partitions: i32,
+    replication: i32,
+    stop: Arc<(Mutex<bool>, Condvar)>,
+}
+
+const CHECK_EVERY: Duration = Duration::from_secs(1);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
+
+impl Maintenance {
+    fn stopped(&self, wait: Duration) -> bool {
+        let (lock, cv) = &*self.stop;
+        let guard = lock.lock().unwrap();
+        if *guard {
+            return true;
+        }
+        *cv.wait_timeout(guard, wait).unwrap().0
+    }
+
+    fn log(&self, sev: Severity, msg: &str) {
+        (self.shared.log)(sev, msg)
+    }
+
+    fn run(self) {
+        let mut topics_ready = self.admin.is_none();
+        let mut was_up: Option<bool> = None;
+        loop {
+            let up = self
+                .producer
+                .client()
+                .fetch_metadata(None, REQUEST_TIMEOUT)
+                .is_ok();
+            self.shared.broker_up.store(up, Ordering::Relaxed);
+            if was_up != Some(up) {
+                match (was_up, up) {
+                    (_, true) => {
+                        self.log(Severity::Info, "Kafka broker reachable");
+                        // A broker that came back may have lost its topics (or be a new one).
+                        topics_ready = self.admin.is_none();
+                    }
+                    (Some(true), false) => self.log(
+                        Severity::Warning,
+                        "Kafka broker unreachable: events are queued and spooled until it is back",
+                    ),
+                    (_, false) => self.log(
+                        Severity::Warning,
+                        "Kafka broker not reachable yet: events are queued and spooled until it is",
+                    ),
+                }
+                was_up = Some(up);
+            }
+            if up && !topics_ready {
+                topics_ready = self.create_topics();
+            }
+            if let Some(spool) = &self.shared.spool {
+                let _ = spool.lock().unwrap().sync();
+            }
+            if up && topics_ready && self.shared.spooling.load(Ordering::SeqCst) {
+                self.replay();
+            }
+            if self.stopped(CHECK_EVERY) {
+                return;
+            }
+        }
+    }
+
+    /// Creates the topics that do not exist; true when all exist.
+    fn create_topics(&self) -> bool {
+        let Some(admin) = &self.admin else {
+            return true;
+        };
+        let new: Vec<NewTopic> = self
+            .topics
+            .iter()
+            .map(|t| {
+                NewTopic::new(
+                    t,
+                    self.partitions,
+                    TopicReplication::Fixed(self.replication),
+                )
+            })
+            .collect();
+        let opts = AdminOptions::new()
+            .operation_timeout(Some(REQUEST_TIMEOUT))
+            .request_timeout(Some(REQUEST_TIMEOUT));
+        match futures_executor::block_on(admin.create_topics(&new, &opts)) {
+            Ok(results) => {
+                let mut all = true;
+                for r in results {
+                    match r {
+                        Ok(t) => self.log(Severity::Info, &format!("created topic {t}")),
+                        Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                        Err((t, e)) => {
+                            all = false;
+                            self.log(Severity::Warning, &format!("cannot create topic {t}: {e}"));
+                        }
+                    }
+                }
+                all
+            }
+            Err(e) => {
+                self.log(Severity::Debug, &format!("creating topics: {e}"));
+                false
+            }
+        }
+    }
+
+    /// Sends the oldest spooled segment and deletes it once every record is reported (failed
+    /// ones are spooled again by the delivery report, behind the newer events).
+    fn replay(&self) {
+        let Some(spool) = &self.shared.spool else {
+            return;
+        };
+        let batch = match spool.lock().unwrap().oldest() {
+            Ok(Some(b)) => b,
+            Ok(None) => {
+                self.shared.spooling.store(false, Ordering::SeqCst);
+                return;
+            }
+            Err(e) => {
+                self.log(Severity::Error, &format!("spool: cannot read: {e}"));
+                return;
+            }
+        };
+        if batch.corrupt > 0 {
+            self.log(
+                Severity::Warning,
+                &format!("spool: skipped {} torn or corrupt records", batch.corrupt),
+            );
+        }
+        let n = batch.records.len();
+        for rec in &batch.records {
+            let i = self.shared.index(&rec.topic);
+            // A full queue clears as librdkafka delivers: wait for room instead of dropping.
+            let start = Instant::now();
+            while !self.try_replay(rec, i) {
+                if start.elapsed() > REQUEST_TIMEOUT * 10 || self.stopped(Duration::from_millis(20))
+                {
+                    // Leave the segment: what was sent may arrive twice, nothing is lost.
+                    return;
+                }
+            }
+        }
+        let start = Instant::now();
+        while self.shared.replay_pending.load(Ordering::SeqCst) > 0 {
+            if start.elapsed() > REQUEST_TIMEOUT * 20 || self.stopped(Duration::from_millis(20)) {
+                return;
+            }
+        }
+        let mut s = spool.lock().unwrap();
+        if let Err(e) = s.remove(batch.seq) {
+            self.log(
+                Severity::Error,
+                &format!("spool: cannot delete a replayed segment: {e}"),
+            );
+        }
+        if s.is_empty() {
+            self.shared.spooling.store(false, Ordering::SeqCst);
+        }
+        drop(s);
+        self.log(Severity::Info, &format!("replayed {n} spooled events"));
+    }
+
+    /// Sends one replayed record; false when the queue is full (try again later).
+    fn try_replay(&self, rec: &Record, i: usize) -> bool {
+        self.shared.replay_pending.fetch_add(1, Ordering::SeqCst);
+        match produce(&self.producer, rec, i | REPLAY_FLAG) {
+            Ok(()) => true,
+            Err(e) => {
+                self.shared.replay_pending.fetch_sub(1, Ordering::SeqCst);
+                if permanent(&e) {
+                    self.shared.counts[i].error.fetch_add(1, Ordering::Relaxed);
+                    return true;
+                }
+                false
+            }
+        }
+    }
+}
+
+/// Hands one record to librdkafka.
+fn produce(
+    producer: &ThreadedProducer<Context>,
+    rec: &Record,
+    opaque: usize,
+) -> Result<(), KafkaError> {
+    let mut headers = OwnedHeaders::new_with_capacity(rec.headers.len());
+    for (k, v) in &rec.headers {
+        headers = headers.insert(Header {
+            key: k,
+            value: Some(v),
+        });
+    }
+    let record = BaseRecord::with_opaque_to(&rec.topic, opaque)
+        .key(&rec.key)
+        .payload(&rec.payload)
+        .headers(headers);
+    producer.send(record).map_err(|(e, _)| e)
+}
