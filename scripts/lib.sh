@@ -44,7 +44,10 @@ FESS_VENV="$FESS_CACHE/venv"
 FESS_ORT_VERSION="1.32.0"
 ORT_DYLIB_PATH="$FESS_CACHE/onnxruntime/libonnxruntime.so.$FESS_ORT_VERSION"
 FESS_SETUP_STAMP="$FESS_CACHE/stamps/setup.ok"
-export FESS_CACHE FESS_MODELS FESS_MEDIA FESS_VENV ORT_DYLIB_PATH
+# The Kafka-protocol broker the tests and the demo run (built from crates.io by setup.sh).
+FESS_TANSU_VERSION="0.6.0"
+FESS_TANSU="$FESS_CACHE/tansu/bin/tansu"
+export FESS_CACHE FESS_MODELS FESS_MEDIA FESS_VENV ORT_DYLIB_PATH FESS_TANSU
 
 # Log tag: "[setup]" for setup.sh, "[test]" for test.sh, ...; override with FESS_LOG_TAG.
 : "${FESS_LOG_TAG:=$(basename "${0:-fess}" .sh)}"

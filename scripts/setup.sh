@@ -35,7 +35,7 @@ APT_PACKAGES=(
     libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-tools
     gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
     gstreamer1.0-libav pkg-config meson ninja-build
-    unzip ca-certificates
+    unzip ca-certificates build-essential
 )
 
 mkdir -p "$FESS_CACHE"/{stamps,logs,sources,downloads/pypi,downloads/npm,downloads/deb} "$FESS_MODELS" "$FESS_MEDIA"
@@ -311,6 +311,25 @@ step_verify() {
     stamp_write verify "$key"
 }
 
+# ------------------------------------------------------------- 7. tansu
+# Debian has no Kafka and there is no Docker engine: the tests and the demo run tansu, a
+# Kafka-protocol broker from crates.io (Apache-2.0). `cargo install --locked` pins every crate
+# of its lock file by checksum. About 10 minutes on 2 cores, once.
+step_tansu() {
+    local key="tansu $FESS_TANSU_VERSION dynostore"
+    if [ -x "$FESS_TANSU" ] && stamp_ok tansu "$key"; then
+        fess_log "tansu: $FESS_TANSU ok"
+        return
+    fi
+    command -v cargo >/dev/null || fess_die "cargo is needed to build the tansu broker (install Rust with rustup)"
+    fess_log "tansu $FESS_TANSU_VERSION: building the Kafka-protocol test broker (about 10 min, once; log: $FESS_CACHE/logs/tansu.log)"
+    cargo install tansu --version "$FESS_TANSU_VERSION" --features dynostore --locked \
+        --root "$FESS_CACHE/tansu" >"$FESS_CACHE/logs/tansu.log" 2>&1 ||
+        fess_die "building tansu failed (log: $FESS_CACHE/logs/tansu.log)"
+    [ -x "$FESS_TANSU" ] || fess_die "tansu was built but $FESS_TANSU is missing"
+    stamp_write tansu "$key"
+}
+
 # ---------------------------------------------------------------- main
 fess_log "cache: $FESS_CACHE"
 step_apt
@@ -319,6 +338,7 @@ step_ort
 step_media
 step_models
 step_verify
+step_tansu
 date -u +%FT%TZ >"$FESS_SETUP_STAMP"
 fess_log "done in $(($(date +%s) - T0)) s"
 echo "[setup] OK: FESS_CACHE=$FESS_CACHE FESS_MODELS=$FESS_MODELS FESS_MEDIA=$FESS_MEDIA ORT_DYLIB_PATH=$ORT_DYLIB_PATH FESS_VENV=$FESS_VENV"

@@ -4,10 +4,12 @@
 //! `fesskafkasink` publishes through this very crate, so a program with its own decoder (or no
 //! video at all) gets the same events, delivery guarantees and counters.
 
+pub mod emission;
 pub mod env;
 pub mod events;
 pub mod kafka_config;
 pub mod publisher;
+pub mod rules;
 pub mod spool;
 
 pub use events::{
