@@ -34,11 +34,17 @@ fn broker_killed_for_a_minute_loses_no_event() {
     );
     let produced = Arc::new(Mutex::new(Vec::<String>::new()));
     let running = Arc::new(AtomicBool::new(true));
+    let paused = Arc::new(AtomicBool::new(false));
     let producer = {
-        let (p, produced, running) = (p.clone(), produced.clone(), running.clone());
+        let (p, produced, running, paused) =
+            (p.clone(), produced.clone(), running.clone(), paused.clone());
         std::thread::spawn(move || {
             let mut i = 0u64;
             while running.load(Ordering::SeqCst) {
+                if paused.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(20));
+                    continue;
+                }
                 let id = p
                     .publish_alert("cam_01", AlertLevel::Info, &format!("tick {i}"))
                     .unwrap();
@@ -49,9 +55,11 @@ fn broker_killed_for_a_minute_loses_no_event() {
         })
     };
     let mut reader = Reader::new(&broker.bootstrap(), &TOPICS);
-    // Before the kill, everything acknowledged has been read (the in-memory broker loses its
-    // data when killed, so only what a consumer already has counts as delivered).
+    // Before the kill, everything produced so far has been read (the in-memory broker loses
+    // its data when killed, so only what a consumer already has counts as delivered).
     std::thread::sleep(Duration::from_secs(5));
+    paused.store(true, Ordering::SeqCst);
+    assert!(p.flush(Duration::from_secs(20)));
     let acked =
         |p: &EventPublisher| p.stats().topics.iter().map(|(_, c)| c.success).sum::<u64>() as usize;
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -60,9 +68,15 @@ fn broker_killed_for_a_minute_loses_no_event() {
         if reader.seen.len() >= acked(&p) && reader.seen.len() > 10 {
             break;
         }
-        assert!(Instant::now() < deadline, "consumer did not catch up");
+        assert!(
+            Instant::now() < deadline,
+            "consumer did not catch up: {} of {}",
+            reader.seen.len(),
+            acked(&p)
+        );
     }
     broker.kill();
+    paused.store(false, Ordering::SeqCst);
     let seen_before_kill = reader.seen.len();
     std::thread::sleep(Duration::from_secs(60));
     broker.restart();
