@@ -1,15 +1,13 @@
 //! Faults: the broker process killed for a minute mid-stream, and injected request errors from
 //! librdkafka's mock cluster (a mock only for faults a real broker cannot make on demand).
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::*;
 use fess::{AlertLevel, EventPublisher};
+use fess_testkit::*;
 use rdkafka::mocking::MockCluster;
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 

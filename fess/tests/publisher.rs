@@ -1,12 +1,10 @@
 //! The EventPublisher against a real Kafka-protocol broker (tansu), read back by a real consumer.
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::*;
 use fess::{AlertLevel, BBox, DetectedObject, Event, EventPublisher, Severity};
+use fess_testkit::*;
 
 const TOPICS: [&str; 3] = [
     "motion.detection.events",

@@ -10,6 +10,7 @@ pub mod camera;
 pub mod decoders;
 pub mod draw;
 mod fessdetect;
+mod fesskafkasink;
 pub mod geometry;
 pub mod inference;
 pub mod labels;
@@ -26,6 +27,7 @@ pub use fessdetect::ModelType;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     fessdetect::register(plugin)?;
+    fesskafkasink::register(plugin)?;
     Ok(())
 }
 

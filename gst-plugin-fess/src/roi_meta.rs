@@ -1,6 +1,7 @@
 //! Detections on buffers as `GstVideoRegionOfInterestMeta`, the way DL Streamer carries them:
 //! `roi_type` = class label, a `detection` parameter structure (label, label_id, confidence,
-//! normalised x_min/y_min/x_max/y_max) and a `tracking` one (track_id).
+//! normalised x_min/y_min/x_max/y_max), a `tracking` one (track_id) and, on faces, a `face` one
+//! (face_id, person_name when known, confidence, is_authorized, known).
 
 use gst_video::VideoRegionOfInterestMeta;
 
@@ -19,6 +20,19 @@ pub struct RoiObject {
     /// Normalised 0–1 frame coordinates.
     pub bbox: BBox,
     pub track_id: Option<u64>,
+    pub face: Option<FaceInfo>,
+}
+
+/// Who a face is, as `fessface` found it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaceInfo {
+    pub face_id: String,
+    /// Absent when the face matched nobody in the gallery.
+    pub person_name: Option<String>,
+    /// Similarity to the matched person (0–1).
+    pub confidence: f64,
+    pub is_authorized: bool,
+    pub known: bool,
 }
 
 /// Attaches `obj` to `buffer` for a `width × height` frame; returns the meta id.
@@ -54,6 +68,17 @@ pub fn attach(buffer: &mut gst::BufferRef, width: u32, height: u32, obj: &RoiObj
                 .build(),
         );
     }
+    if let Some(face) = &obj.face {
+        let mut b = gst::Structure::builder("face")
+            .field("face_id", &face.face_id)
+            .field("confidence", face.confidence)
+            .field("is_authorized", face.is_authorized)
+            .field("known", face.known);
+        if let Some(name) = &face.person_name {
+            b = b.field("person_name", name);
+        }
+        meta.add_param(b.build());
+    }
     meta.set_parent_id(obj.parent_id);
     id
 }
@@ -77,6 +102,13 @@ pub fn read(buffer: &gst::BufferRef) -> Vec<RoiObject> {
                 track_id: m
                     .param("tracking")
                     .and_then(|t| t.get::<u64>("track_id").ok()),
+                face: m.param("face").map(|f| FaceInfo {
+                    face_id: f.get::<String>("face_id").unwrap_or_default(),
+                    person_name: f.get::<String>("person_name").ok(),
+                    confidence: f.get::<f64>("confidence").unwrap_or(0.0),
+                    is_authorized: f.get::<bool>("is_authorized").unwrap_or(false),
+                    known: f.get::<bool>("known").unwrap_or(false),
+                }),
             })
         })
         .collect()

@@ -742,6 +742,7 @@ impl BaseTransformImpl for FessDetect {
                     confidence: det.score as f64,
                     bbox: det.bbox,
                     track_id: Some(*track_id),
+                    face: None,
                 },
             );
         }

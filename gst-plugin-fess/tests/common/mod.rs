@@ -92,7 +92,10 @@ pub fn decode_image(path: &Path) -> (gst::Caps, gst::Buffer) {
 pub struct Run {
     pub buffers: Vec<gst::Buffer>,
     pub error: Option<String>,
+    /// `stats` of the element named `detect`.
     pub stats: Option<gst::Structure>,
+    /// `stats` of every element that has one, by name, read at EOS.
+    pub all_stats: std::collections::HashMap<String, gst::Structure>,
 }
 
 impl Run {
@@ -148,11 +151,22 @@ pub fn run_pipeline(launch: &str) -> Run {
     let stats = pipeline
         .by_name("detect")
         .map(|d| d.property::<gst::Structure>("stats"));
+    let all_stats = pipeline
+        .iterate_recurse()
+        .into_iter()
+        .flatten()
+        .filter(|e| {
+            e.find_property("stats")
+                .is_some_and(|p| p.value_type() == gst::Structure::static_type())
+        })
+        .map(|e| (e.name().to_string(), e.property::<gst::Structure>("stats")))
+        .collect();
     pipeline.set_state(gst::State::Null).unwrap();
     let buffers = std::mem::take(&mut *buffers.lock().unwrap());
     Run {
         buffers,
         error,
         stats,
+        all_stats,
     }
 }

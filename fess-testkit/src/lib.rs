@@ -1,6 +1,5 @@
-//! Real services for the publisher tests: a tansu broker per test on a free loopback port, and a
-//! real consumer reading what was published.
-#![allow(dead_code)] // each test binary uses a different subset
+//! Real services for tests: a tansu broker per test on a free loopback port (the binary
+//! scripts/setup.sh builds), and a real consumer reading what was published.
 
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;

@@ -1,0 +1,556 @@
+use std::path::PathBuf;
+use std::sync::{LazyLock, Mutex};
+use std::time::Duration;
+
+use fess::emission::{EventBuilder, Frame, SeenFace, SeenObject};
+use fess::{Event, EventPublisher, Severity};
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+use gst_base::prelude::*;
+use gst_base::subclass::prelude::*;
+
+use crate::roi_meta;
+
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "fesskafkasink",
+        gst::DebugColorFlags::empty(),
+        Some("FESS Kafka event sink"),
+    )
+});
+
+const DEFAULT_MIN_INTERVAL: f64 = 10.0;
+const DEFAULT_FLUSH_TIMEOUT_MS: u32 = 10_000;
+const DEFAULT_SPOOL_MAX_BYTES: u64 = fess::publisher::DEFAULT_SPOOL_MAX_BYTES;
+const DEFAULT_CREATE_TOPICS: bool = true;
+const DEFAULT_PARTITIONS: u32 = 3;
+const DEFAULT_REPLICATION: u32 = 1;
+/// A track unseen this long is new when it comes back.
+const FORGET_AFTER: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone)]
+struct Settings {
+    bootstrap_servers: Option<String>,
+    topic_motion: Option<String>,
+    topic_faces: Option<String>,
+    topic_alerts: Option<String>,
+    acks: Option<String>,
+    compression: Option<String>,
+    linger_ms: i32,
+    batch_size: i32,
+    client_id: Option<String>,
+    kafka_config: Option<String>,
+    camera_id: Option<String>,
+    min_interval: f64,
+    alert_rules: Option<String>,
+    spool_dir: Option<String>,
+    spool_max_bytes: u64,
+    flush_timeout_ms: u32,
+    create_topics: bool,
+    partitions: u32,
+    replication: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            bootstrap_servers: None,
+            topic_motion: None,
+            topic_faces: None,
+            topic_alerts: None,
+            acks: None,
+            compression: None,
+            linger_ms: -1,
+            batch_size: -1,
+            client_id: None,
+            kafka_config: None,
+            camera_id: None,
+            min_interval: DEFAULT_MIN_INTERVAL,
+            alert_rules: None,
+            spool_dir: None,
+            spool_max_bytes: DEFAULT_SPOOL_MAX_BYTES,
+            flush_timeout_ms: DEFAULT_FLUSH_TIMEOUT_MS,
+            create_topics: DEFAULT_CREATE_TOPICS,
+            partitions: DEFAULT_PARTITIONS,
+            replication: DEFAULT_REPLICATION,
+        }
+    }
+}
+
+fn set(v: &Option<String>) -> Option<&str> {
+    v.as_deref().filter(|s| !s.is_empty())
+}
+
+struct State {
+    publisher: EventPublisher,
+    builder: EventBuilder,
+    own_camera: bool,
+    width: u32,
+    height: u32,
+    frame_number: u64,
+    events: [u64; 3],
+}
+
+#[derive(Default)]
+pub struct FessKafkaSink {
+    settings: Mutex<Settings>,
+    state: Mutex<Option<State>>,
+}
+
+impl FessKafkaSink {
+    fn build_state(&self, s: &Settings) -> Result<State, gst::ErrorMessage> {
+        let settings_err = |m: String| gst::error_msg!(gst::ResourceError::Settings, ["{}", m]);
+        let rules = match set(&s.alert_rules) {
+            Some(p) => fess::rules::load(&PathBuf::from(p)).map_err(settings_err)?,
+            None => Vec::new(),
+        };
+        let mut b = EventPublisher::builder();
+        if let Some(v) = set(&s.bootstrap_servers) {
+            b = b.bootstrap_servers(v);
+        }
+        if s.topic_motion.is_some() || s.topic_faces.is_some() || s.topic_alerts.is_some() {
+            let d = fess::KafkaSettings::from_env()
+                .map_err(|e| settings_err(e.to_string()))?
+                .topics;
+            b = b.topics(
+                set(&s.topic_motion).unwrap_or(&d.motion),
+                set(&s.topic_faces).unwrap_or(&d.faces),
+                set(&s.topic_alerts).unwrap_or(&d.alerts),
+            );
+        }
+        if let Some(v) = set(&s.acks) {
+            b = b.acks(v);
+        }
+        if let Some(v) = set(&s.compression) {
+            b = b.compression(v);
+        }
+        if s.linger_ms >= 0 {
+            b = b.linger_ms(s.linger_ms as u32);
+        }
+        if s.batch_size >= 0 {
+            b = b.batch_size(s.batch_size as u32);
+        }
+        if let Some(v) = set(&s.client_id) {
+            b = b.client_id(v);
+        }
+        if let Some(v) = set(&s.kafka_config) {
+            b = b.kafka_config(v);
+        }
+        let camera = set(&s.camera_id).map(str::to_string);
+        let spool_dir = match set(&s.spool_dir) {
+            Some(d) => PathBuf::from(d),
+            None => {
+                // One spool per camera (or element), so two sinks never share one.
+                let name = camera
+                    .clone()
+                    .unwrap_or_else(|| self.obj().name().to_string());
+                let safe: String = name
+                    .chars()
+                    .map(|c| {
+                        if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                            c
+                        } else {
+                            '_'
+                        }
+                    })
+                    .collect();
+                crate::paths::cache_dir().join("spool").join(safe)
+            }
+        };
+        let weak = self.obj().downgrade();
+        b = b
+            .spool_dir(&spool_dir)
+            .spool_max_bytes(s.spool_max_bytes)
+            .flush_timeout(Duration::from_millis(s.flush_timeout_ms as u64))
+            .create_topics(s.create_topics, s.partitions as i32, s.replication as i32)
+            .on_log(move |sev, msg| {
+                let Some(obj) = weak.upgrade() else { return };
+                match sev {
+                    Severity::Debug => gst::debug!(CAT, obj = obj, "{}", msg),
+                    Severity::Info => gst::info!(CAT, obj = obj, "{}", msg),
+                    Severity::Warning | Severity::Error => {
+                        gst::warning!(CAT, obj = obj, "{}", msg);
+                        gst::element_warning!(obj, gst::ResourceError::Write, ["{}", msg]);
+                    }
+                }
+            });
+        let publisher = b.build().map_err(|e| settings_err(e.to_string()))?;
+        gst::info!(CAT, imp = self, "spool in {}", spool_dir.display());
+        let builder = EventBuilder::new(
+            camera.as_deref().unwrap_or(&self.obj().name()),
+            Duration::from_secs_f64(s.min_interval),
+            FORGET_AFTER,
+            rules,
+        );
+        Ok(State {
+            publisher,
+            builder,
+            own_camera: camera.is_some(),
+            width: 0,
+            height: 0,
+            frame_number: 0,
+            events: [0; 3],
+        })
+    }
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for FessKafkaSink {
+    const NAME: &'static str = "GstFessKafkaSink";
+    type Type = super::FessKafkaSink;
+    type ParentType = gst_base::BaseSink;
+}
+
+fn string_prop(name: &'static str, nick: &'static str, blurb: &'static str) -> glib::ParamSpec {
+    glib::ParamSpecString::builder(name)
+        .nick(nick)
+        .blurb(blurb)
+        .mutable_ready()
+        .build()
+}
+
+impl ObjectImpl for FessKafkaSink {
+    fn constructed(&self) {
+        self.parent_constructed();
+        // Events follow the video as fast as it is processed; there is nothing to render in time.
+        self.obj().set_sync(false);
+    }
+
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            vec![
+                string_prop("bootstrap-servers", "Bootstrap servers", "Kafka brokers, host:port[,host:port...] (default: KAFKA_BOOTSTRAP_SERVERS, else localhost:9092)"),
+                string_prop("topic-motion", "Motion topic", "Topic of motion.detected events (default: KAFKA_TOPIC_MOTION, else motion.detection.events)"),
+                string_prop("topic-faces", "Faces topic", "Topic of face.recognized events (default: KAFKA_TOPIC_FACES, else face.recognition.events)"),
+                string_prop("topic-alerts", "Alerts topic", "Topic of alert.triggered events (default: KAFKA_TOPIC_ALERTS, else alert.events)"),
+                string_prop("acks", "Acks", "Acknowledgements the producer waits for: 0, 1 or all (default: KAFKA_ACKS, else 1)"),
+                string_prop("compression", "Compression", "none, gzip, snappy, lz4 or zstd (default: KAFKA_COMPRESSION, else snappy)"),
+                glib::ParamSpecInt::builder("linger-ms")
+                    .nick("Linger")
+                    .blurb("Milliseconds to wait to batch messages (-1: KAFKA_LINGER_MS, else 10)")
+                    .minimum(-1)
+                    .maximum(900_000)
+                    .default_value(-1)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecInt::builder("batch-size")
+                    .nick("Batch size")
+                    .blurb("Most bytes per batch (-1: KAFKA_BATCH_SIZE, else 16384)")
+                    .minimum(-1)
+                    .maximum(i32::MAX)
+                    .default_value(-1)
+                    .mutable_ready()
+                    .build(),
+                string_prop("client-id", "Client id", "Kafka client.id (default: fess)"),
+                string_prop("kafka-config", "Kafka configuration", "Further librdkafka properties, key=value;key=value (TLS, SASL, enable.idempotence...); secret values are never logged"),
+                string_prop("camera-id", "Camera id", "Camera of the events (default: the camera id sent by fessdetect, else the element name)"),
+                glib::ParamSpecDouble::builder("min-interval")
+                    .nick("Minimum interval")
+                    .blurb("Seconds between two motion (or face) events while the same objects stay; new objects and identity changes are published at once")
+                    .minimum(0.0)
+                    .maximum(86_400.0)
+                    .default_value(DEFAULT_MIN_INTERVAL)
+                    .mutable_ready()
+                    .build(),
+                string_prop("alert-rules", "Alert rules", "TOML or JSON file of alert rules (object class present, in a zone, for a time; unknown or unauthorised faces); the unauthorised-face alert is built in"),
+                string_prop("spool-dir", "Spool folder", "Where undelivered events wait on disk (default: $FESS_CACHE/spool/<camera-id>)"),
+                glib::ParamSpecUInt64::builder("spool-max-bytes")
+                    .nick("Spool size")
+                    .blurb("Bound of the spool; beyond it the oldest events are dropped, counted and warned about")
+                    .minimum(4096)
+                    .default_value(DEFAULT_SPOOL_MAX_BYTES)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("flush-timeout")
+                    .nick("Flush timeout")
+                    .blurb("Milliseconds EOS and stop wait for queued events before spooling them")
+                    .maximum(3_600_000)
+                    .default_value(DEFAULT_FLUSH_TIMEOUT_MS)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecBoolean::builder("create-topics")
+                    .nick("Create topics")
+                    .blurb("Create missing topics (with partitions and replication below)")
+                    .default_value(DEFAULT_CREATE_TOPICS)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("partitions")
+                    .nick("Partitions")
+                    .blurb("Partitions of topics this element creates")
+                    .minimum(1)
+                    .maximum(10_000)
+                    .default_value(DEFAULT_PARTITIONS)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("replication")
+                    .nick("Replication")
+                    .blurb("Replication factor of topics this element creates")
+                    .minimum(1)
+                    .maximum(100)
+                    .default_value(DEFAULT_REPLICATION)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
+                    .nick("Statistics")
+                    .blurb("Events built by type, deliveries per topic (success, error, dropped, spooled), queued events, spool size, broker reachability")
+                    .read_only()
+                    .build(),
+            ]
+        });
+        PROPERTIES.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let mut s = self.settings.lock().unwrap();
+        match pspec.name() {
+            "bootstrap-servers" => s.bootstrap_servers = value.get().unwrap(),
+            "topic-motion" => s.topic_motion = value.get().unwrap(),
+            "topic-faces" => s.topic_faces = value.get().unwrap(),
+            "topic-alerts" => s.topic_alerts = value.get().unwrap(),
+            "acks" => s.acks = value.get().unwrap(),
+            "compression" => s.compression = value.get().unwrap(),
+            "linger-ms" => s.linger_ms = value.get().unwrap(),
+            "batch-size" => s.batch_size = value.get().unwrap(),
+            "client-id" => s.client_id = value.get().unwrap(),
+            "kafka-config" => s.kafka_config = value.get().unwrap(),
+            "camera-id" => s.camera_id = value.get().unwrap(),
+            "min-interval" => s.min_interval = value.get().unwrap(),
+            "alert-rules" => s.alert_rules = value.get().unwrap(),
+            "spool-dir" => s.spool_dir = value.get().unwrap(),
+            "spool-max-bytes" => s.spool_max_bytes = value.get().unwrap(),
+            "flush-timeout" => s.flush_timeout_ms = value.get().unwrap(),
+            "create-topics" => s.create_topics = value.get().unwrap(),
+            "partitions" => s.partitions = value.get().unwrap(),
+            "replication" => s.replication = value.get().unwrap(),
+            other => unreachable!("unknown property {other}"),
+        }
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        let s = self.settings.lock().unwrap();
+        match pspec.name() {
+            "bootstrap-servers" => s.bootstrap_servers.to_value(),
+            "topic-motion" => s.topic_motion.to_value(),
+            "topic-faces" => s.topic_faces.to_value(),
+            "topic-alerts" => s.topic_alerts.to_value(),
+            "acks" => s.acks.to_value(),
+            "compression" => s.compression.to_value(),
+            "linger-ms" => s.linger_ms.to_value(),
+            "batch-size" => s.batch_size.to_value(),
+            "client-id" => s.client_id.to_value(),
+            // Shown with secret values masked.
+            "kafka-config" => s.kafka_config.as_deref().map(mask_secrets).to_value(),
+            "camera-id" => s.camera_id.to_value(),
+            "min-interval" => s.min_interval.to_value(),
+            "alert-rules" => s.alert_rules.to_value(),
+            "spool-dir" => s.spool_dir.to_value(),
+            "spool-max-bytes" => s.spool_max_bytes.to_value(),
+            "flush-timeout" => s.flush_timeout_ms.to_value(),
+            "create-topics" => s.create_topics.to_value(),
+            "partitions" => s.partitions.to_value(),
+            "replication" => s.replication.to_value(),
+            "stats" => {
+                drop(s);
+                self.stats().to_value()
+            }
+            other => unreachable!("unknown property {other}"),
+        }
+    }
+}
+
+/// `key=value;…` with the values of secret keys replaced by `***`.
+fn mask_secrets(text: &str) -> String {
+    text.split(';')
+        .map(|p| match p.split_once('=') {
+            Some((k, _)) if fess::kafka_config::is_secret(k) => format!("{k}=***"),
+            _ => p.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(";")
+}
+
+impl FessKafkaSink {
+    fn stats(&self) -> gst::Structure {
+        let guard = self.state.lock().unwrap();
+        let mut b = gst::Structure::builder("fesskafkasink-stats");
+        let Some(state) = guard.as_ref() else {
+            return b.build();
+        };
+        let st = state.publisher.stats();
+        b = b
+            .field("camera-id", state.builder.camera_id())
+            .field("frames", state.frame_number)
+            .field("motion-events", state.events[0])
+            .field("face-events", state.events[1])
+            .field("alert-events", state.events[2])
+            .field("queued", st.queued)
+            .field("spool-records", st.spool_records)
+            .field("spool-bytes", st.spool_bytes)
+            .field("broker-up", st.broker_up);
+        let mut topics = gst::Structure::builder("topics");
+        for (topic, c) in &st.topics {
+            topics = topics.field(
+                topic.as_str(),
+                gst::Structure::builder("counts")
+                    .field("success", c.success)
+                    .field("error", c.error)
+                    .field("dropped", c.dropped)
+                    .field("spooled", c.spooled)
+                    .build(),
+            );
+        }
+        b.field("topics", topics.build()).build()
+    }
+}
+
+impl GstObjectImpl for FessKafkaSink {}
+
+impl ElementImpl for FessKafkaSink {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "FESS Kafka event sink",
+                "Sink/Analyzer/Video",
+                "Publishes motion, face and alert events built from fess region-of-interest metadata \
+                 to Kafka as JSON, per tracked object, spooling to disk what the broker cannot take",
+                "FESS developers",
+            )
+        });
+        Some(&*METADATA)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+            let caps = gst::Caps::builder("video/x-raw").build();
+            let mut caps = caps;
+            caps.merge(gst::Caps::builder("video/x-raw").features(["ANY"]).build());
+            vec![gst::PadTemplate::new(
+                "sink",
+                gst::PadDirection::Sink,
+                gst::PadPresence::Always,
+                &caps,
+            )
+            .unwrap()]
+        });
+        TEMPLATES.as_ref()
+    }
+}
+
+impl BaseSinkImpl for FessKafkaSink {
+    fn start(&self) -> Result<(), gst::ErrorMessage> {
+        let settings = self.settings.lock().unwrap().clone();
+        let state = self.build_state(&settings)?;
+        *self.state.lock().unwrap() = Some(state);
+        Ok(())
+    }
+
+    fn stop(&self) -> Result<(), gst::ErrorMessage> {
+        // Closing flushes within flush-timeout and spools the rest.
+        if let Some(state) = self.state.lock().unwrap().take() {
+            state.publisher.close();
+        }
+        Ok(())
+    }
+
+    fn set_caps(&self, caps: &gst::Caps) -> Result<(), gst::LoggableError> {
+        let s = caps
+            .structure(0)
+            .ok_or_else(|| gst::loggable_error!(CAT, "empty caps"))?;
+        let (w, h) = (
+            s.get::<i32>("width").unwrap_or(0),
+            s.get::<i32>("height").unwrap_or(0),
+        );
+        if let Some(state) = self.state.lock().unwrap().as_mut() {
+            state.width = w.max(0) as u32;
+            state.height = h.max(0) as u32;
+        }
+        Ok(())
+    }
+
+    fn event(&self, event: gst::Event) -> bool {
+        if let Some(id) = crate::camera::parse(&event) {
+            if let Some(state) = self.state.lock().unwrap().as_mut() {
+                if !state.own_camera {
+                    gst::debug!(CAT, imp = self, "camera id {}", id);
+                    state.builder.set_camera_id(&id);
+                }
+            }
+        }
+        if let gst::EventView::Eos(_) = event.view() {
+            let timeout =
+                Duration::from_millis(self.settings.lock().unwrap().flush_timeout_ms as u64);
+            if let Some(state) = self.state.lock().unwrap().as_ref() {
+                if !state.publisher.flush(timeout) {
+                    gst::element_imp_warning!(
+                        self,
+                        gst::ResourceError::Write,
+                        ["not every event was delivered within flush-timeout: the rest is spooled and will be sent when the broker is back"]
+                    );
+                }
+            }
+        }
+        self.parent_event(event)
+    }
+
+    fn render(&self, buffer: &gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let mut guard = self.state.lock().unwrap();
+        let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
+        let rois = roi_meta::read(buffer);
+        let mut objects = Vec::new();
+        let mut faces = Vec::new();
+        for r in rois {
+            let bbox = [
+                r.bbox.x1 as f64,
+                r.bbox.y1 as f64,
+                r.bbox.x2 as f64,
+                r.bbox.y2 as f64,
+            ];
+            match r.face {
+                Some(f) => faces.push(SeenFace {
+                    face_id: f.face_id,
+                    person_name: f.person_name,
+                    known: f.known,
+                    is_authorized: f.is_authorized,
+                    confidence: f.confidence,
+                    bbox,
+                }),
+                None => objects.push(SeenObject {
+                    track_id: r.track_id,
+                    class: r.label,
+                    confidence: r.confidence,
+                    bbox,
+                }),
+            }
+        }
+        let time = buffer
+            .pts()
+            .map(|t| Duration::from_nanos(t.nseconds()))
+            .unwrap_or_else(|| Duration::from_millis(state.frame_number * 40));
+        let frame = Frame {
+            frame_number: state.frame_number,
+            time,
+            width: state.width,
+            height: state.height,
+            objects: &objects,
+            faces: &faces,
+        };
+        state.frame_number += 1;
+        for event in state.builder.observe(&frame) {
+            let i = match &event {
+                Event::Motion(_) => 0,
+                Event::Face(_) => 1,
+                Event::Alert(_) => 2,
+            };
+            state.events[i] += 1;
+            if let Err(e) = state.publisher.publish(&event) {
+                gst::element_imp_warning!(
+                    self,
+                    gst::ResourceError::Write,
+                    ["event not published: {}", e]
+                );
+            }
+        }
+        Ok(gst::FlowSuccess::Ok)
+    }
+}
