@@ -28,6 +28,15 @@ pub struct DetectArgs {
     /// Frames on the contact sheet.
     #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u32).range(1..=100))]
     tiles: u32,
+    /// Also publish the events to Kafka through fesskafkasink (host:port of a broker).
+    #[arg(long, value_name = "HOST:PORT")]
+    kafka: Option<String>,
+    /// The camera id of the events (default: the file's URI).
+    #[arg(long)]
+    camera_id: Option<String>,
+    /// Further fesskafkasink properties, e.g. `--sink-set min-interval=5`.
+    #[arg(long = "sink-set", value_name = "PROPERTY=VALUE")]
+    sink_set: Vec<String>,
 }
 
 /// What the probe on fessdetect's output has seen.
@@ -55,11 +64,18 @@ pub fn run(args: DetectArgs) -> anyhow::Result<()> {
     if !args.input.is_file() {
         bail!("input {} does not exist", args.input.display());
     }
-    let pipeline = gst::parse::launch(
-        "filesrc name=src ! decodebin ! fessdetect name=detect ! videoconvert ! video/x-raw,format=RGB ! appsink name=sink sync=false",
-    )?
-    .downcast::<gst::Pipeline>()
-    .expect("a pipeline");
+    let launch = match args.kafka {
+        None => "filesrc name=src ! decodebin ! fessdetect name=detect ! videoconvert ! \
+                 video/x-raw,format=RGB ! appsink name=sink sync=false"
+            .to_string(),
+        Some(_) => "filesrc name=src ! decodebin ! fessdetect name=detect ! tee name=t \
+                    t. ! queue ! videoconvert ! video/x-raw,format=RGB ! appsink name=sink sync=false \
+                    t. ! queue ! fesskafkasink name=events"
+            .to_string(),
+    };
+    let pipeline = gst::parse::launch(&launch)?
+        .downcast::<gst::Pipeline>()
+        .expect("a pipeline");
     pipeline
         .by_name("src")
         .unwrap()
@@ -68,16 +84,14 @@ pub fn run(args: DetectArgs) -> anyhow::Result<()> {
     if let Some(m) = &args.model {
         detect.set_property("model", m.to_string_lossy().as_ref());
     }
-    for kv in &args.set {
-        let (k, v) = kv
-            .split_once('=')
-            .with_context(|| format!("--set {kv}: expected PROPERTY=VALUE"))?;
-        let pspec = detect.find_property(k).with_context(|| {
-            format!("fessdetect has no property '{k}' (see gst-inspect-1.0 fessdetect)")
-        })?;
-        let value = glib_value_from_str(&pspec, v)
-            .with_context(|| format!("--set {kv}: not a valid value for {k}"))?;
-        detect.set_property_from_value(k, &value);
+    if let Some(id) = &args.camera_id {
+        detect.set_property("camera-id", id);
+    }
+    set_properties(&detect, &args.set)?;
+    let events = pipeline.by_name("events");
+    if let (Some(sink), Some(bootstrap)) = (&events, &args.kafka) {
+        sink.set_property("bootstrap-servers", bootstrap);
+        set_properties(sink, &args.sink_set)?;
     }
 
     let seen = Arc::new(Mutex::new(Seen::default()));
@@ -196,6 +210,10 @@ pub fn run(args: DetectArgs) -> anyhow::Result<()> {
         }
     };
     let stats = detect.property::<gst::Structure>("stats");
+    // At EOS the sink has flushed (or spooled) everything already.
+    let sink_stats = events
+        .as_ref()
+        .map(|e| e.property::<gst::Structure>("stats"));
     pipeline.set_state(gst::State::Null)?;
     outcome?;
 
@@ -218,6 +236,14 @@ pub fn run(args: DetectArgs) -> anyhow::Result<()> {
         s.tracks.iter().map(|(k, v)| (k.clone(), v.len())).collect();
     println!("distinct tracked objects: {}", by_class(&tracks));
 
+    if let Some(st) = sink_stats {
+        println!(
+            "events built: {} motion, {} face, {} alert",
+            st.get::<u64>("motion-events").unwrap_or(0),
+            st.get::<u64>("face-events").unwrap_or(0),
+            st.get::<u64>("alert-events").unwrap_or(0)
+        );
+    }
     let tiles = std::mem::take(&mut *tiles.lock().unwrap());
     let n = tiles.len();
     let want = (args.tiles as usize).min(n);
@@ -249,6 +275,26 @@ fn by_class(m: &BTreeMap<String, usize>) -> String {
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// Applies `PROPERTY=VALUE` settings to `element`, refusing unknown names and bad values.
+fn set_properties(element: &gst::Element, settings: &[String]) -> anyhow::Result<()> {
+    let factory = element
+        .factory()
+        .map(|f| f.name().to_string())
+        .unwrap_or_default();
+    for kv in settings {
+        let (k, v) = kv
+            .split_once('=')
+            .with_context(|| format!("{kv}: expected PROPERTY=VALUE"))?;
+        let pspec = element.find_property(k).with_context(|| {
+            format!("{factory} has no property '{k}' (see gst-inspect-1.0 {factory})")
+        })?;
+        let value = glib_value_from_str(&pspec, v)
+            .with_context(|| format!("{kv}: not a valid value for {k}"))?;
+        element.set_property_from_value(k, &value);
+    }
+    Ok(())
 }
 
 /// Parses `s` as a value of `pspec`'s type the way gst-launch does.

@@ -1,6 +1,7 @@
 //! `fess`: run FESS on a video and see what it found.
 
 mod detect;
+mod events;
 mod sheet;
 
 use clap::{Parser, Subcommand};
@@ -21,12 +22,15 @@ enum Command {
     /// Run `filesrc ! decodebin ! fessdetect` on a video file, print per-second progress
     /// (frames, fps, objects by class) and write an annotated PNG contact sheet.
     Detect(detect::DetectArgs),
+    /// Read FESS events back from Kafka: every event as `topic json`, or a summary.
+    Events(events::EventsArgs),
 }
 
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Detect(args) => detect::run(args),
+        Command::Events(args) => events::run(args),
     };
     if let Err(e) = result {
         eprintln!("fess: error: {e:#}");
