@@ -1,18 +1,19 @@
-//! README's property table says what the element really registers.
+//! README's property tables say what the elements really register.
 
 mod common;
 
 use gst::glib;
 use gst::prelude::*;
 
-/// Rows of the table under "### Properties" in README.md: (name, type, default).
-fn readme_rows() -> Vec<(String, String, String)> {
+/// Rows of the table under "### `<element>` properties" in README.md: (name, type, default).
+fn readme_rows(element: &str) -> Vec<(String, String, String)> {
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let heading = format!("### `{element}` properties");
     let section = readme
-        .split("### Properties")
+        .split(heading.as_str())
         .nth(1)
-        .expect("a Properties section");
+        .unwrap_or_else(|| panic!("no '{heading}' in README.md"));
     let section = section.split("\n### ").next().unwrap();
     section
         .lines()
@@ -46,6 +47,10 @@ fn default_text(p: &glib::ParamSpec) -> String {
         format!("{d}")
     } else if let Ok(u) = v.get::<u32>() {
         u.to_string()
+    } else if let Ok(i) = v.get::<i32>() {
+        i.to_string()
+    } else if let Ok(u) = v.get::<u64>() {
+        u.to_string()
     } else if let Ok(b) = v.get::<bool>() {
         b.to_string()
     } else {
@@ -61,20 +66,29 @@ fn range_text(p: &glib::ParamSpec) -> Option<String> {
     if let Some(u) = p.downcast_ref::<glib::ParamSpecUInt>() {
         return Some(format!("{}–{}", u.minimum(), u.maximum()));
     }
+    if let Some(i) = p.downcast_ref::<glib::ParamSpecInt>() {
+        return Some(format!("{}–{}", i.minimum(), i.maximum()));
+    }
     None
 }
 
 #[test]
-fn fessdetect_property_table_matches_the_element() {
+fn property_tables_match_the_elements() {
+    for name in ["fessdetect", "fesskafkasink"] {
+        check_element(name);
+    }
+}
+
+fn check_element(factory: &str) {
     common::init();
-    let element = gst::ElementFactory::make("fessdetect").build().unwrap();
+    let element = gst::ElementFactory::make(factory).build().unwrap();
     let own: Vec<glib::ParamSpec> = element
         .list_properties()
         .iter()
         .filter(|p| p.owner_type() == element.type_())
         .cloned()
         .collect();
-    let rows = readme_rows();
+    let rows = readme_rows(factory);
     let mut names: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
     let mut registered: Vec<&str> = own.iter().map(|p| p.name()).collect();
     names.sort();
@@ -85,7 +99,7 @@ fn fessdetect_property_table_matches_the_element() {
     );
     for (name, ty, default) in &rows {
         let p = own.iter().find(|p| p.name() == name).unwrap();
-        assert_eq!(default, &default_text(p), "default of {name}");
+        assert_eq!(default, &default_text(p), "{factory}: default of {name}");
         if let Some(range) = range_text(p) {
             assert!(
                 ty.ends_with(&range),
@@ -96,6 +110,8 @@ fn fessdetect_property_table_matches_the_element() {
             t if t == glib::Type::STRING => "string",
             t if t == glib::Type::F64 => "double",
             t if t == glib::Type::U32 => "uint",
+            t if t == glib::Type::I32 => "int",
+            t if t == glib::Type::U64 => "uint64",
             t if t == glib::Type::BOOL => "boolean",
             t if t == gst::Structure::static_type() => "structure",
             _ => "enum",
