@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# FESS benchmark: fessdetect pipeline fps vs. the bare ONNX Runtime session, and the motion
-# gate's share of inferred frames (gst-plugin-fess/benches/detect_fps.rs).
+# FESS benchmarks, each printing figures measured side by side in one run:
+#   detect_fps  fessdetect pipeline fps vs. the bare ONNX Runtime session, and the motion gate's
+#               share of inferred frames (gst-plugin-fess/benches/detect_fps.rs);
+#   kafka_sink  events/s the publisher sustains into a local broker, and fesskafkasink's
+#               render() time per buffer with the broker up and down (benches/kafka_sink.rs).
 #
 #   scripts/bench.sh                         # N = 200 frames of vtest.avi
 #   FESS_BENCH_FRAMES=100 scripts/bench.sh   # fewer frames
@@ -9,6 +12,8 @@
 #   FESS_BENCH_FRAMES   frames per measurement (default 200)
 #   FESS_BENCH_THREADS  ONNX Runtime intra-op threads for both sides (default 0 = ORT's default)
 #   FESS_BENCH_ROUNDS   (b),(a) rounds (default 2)
+#   FESS_BENCH_EVENTS   events for the publisher's throughput (default 200000)
+#   FESS_BENCH_BUFFERS  buffers for the render() timing (default 20000)
 #   FESS_CACHE          model/media cache (default ~/.cache/fess), see scripts/lib.sh
 # Run it on an otherwise idle machine: the fps figures compare two timed runs.
 set -euo pipefail
@@ -22,6 +27,8 @@ source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
 fess_require_setup
 
 export FESS_BENCH_FRAMES="${FESS_BENCH_FRAMES:-200}"
-fess_log "cargo bench -p gst-plugin-fess --bench detect_fps (FESS_BENCH_FRAMES=$FESS_BENCH_FRAMES)"
 cd "$FESS_ROOT"
-exec cargo bench -p gst-plugin-fess --bench detect_fps "$@"
+fess_log "cargo bench -p gst-plugin-fess --bench detect_fps (FESS_BENCH_FRAMES=$FESS_BENCH_FRAMES)"
+cargo bench -p gst-plugin-fess --bench detect_fps "$@"
+fess_log "cargo bench -p gst-plugin-fess --bench kafka_sink"
+cargo bench -p gst-plugin-fess --bench kafka_sink "$@"

@@ -422,9 +422,9 @@ impl ElementImpl for FessKafkaSink {
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            let caps = gst::Caps::builder("video/x-raw").build();
-            let mut caps = caps;
-            caps.merge(gst::Caps::builder("video/x-raw").features(["ANY"]).build());
+            // Metadata is all the sink reads: any video, in system memory or not.
+            let mut caps = gst::Caps::builder("video/x-raw").build();
+            caps.merge(gst::Caps::builder("video/x-raw").any_features().build());
             vec![gst::PadTemplate::new(
                 "sink",
                 gst::PadDirection::Sink,
