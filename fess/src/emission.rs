@@ -115,7 +115,13 @@ impl EventBuilder {
     pub fn observe(&mut self, frame: &Frame) -> Vec<Event> {
         let now = frame.time;
         let (w, h) = (frame.width as f64, frame.height as f64);
-        let px = |b: &[f64; 4]| BBox::new(b[0] * w, b[1] * h, b[2] * w, b[3] * h);
+        // Hundredths of a pixel and four decimals of confidence are all the detectors resolve;
+        // more digits would only be float noise in the JSON.
+        let px = |b: &[f64; 4]| {
+            let r = |v: f64| (v * 100.0).round() / 100.0;
+            BBox::new(r(b[0] * w), r(b[1] * h), r(b[2] * w), r(b[3] * h))
+        };
+        let conf = |c: f64| (c.clamp(0.0, 1.0) * 10_000.0).round() / 10_000.0;
         let mut events = Vec::new();
 
         // Motion.
@@ -152,7 +158,7 @@ impl EventBuilder {
                 .iter()
                 .map(|o| DetectedObject {
                     class: o.class.clone(),
-                    confidence: o.confidence.clamp(0.0, 1.0),
+                    confidence: conf(o.confidence),
                     bbox: px(&o.bbox),
                     track_id: o.track_id,
                 })
@@ -213,7 +219,7 @@ impl EventBuilder {
                 frame.frame_number,
                 &f.face_id,
                 px(&f.bbox),
-                f.confidence.clamp(0.0, 1.0),
+                conf(f.confidence),
                 name,
                 f.is_authorized,
             ) else {

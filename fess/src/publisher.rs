@@ -631,11 +631,23 @@ impl EventPublisher {
         }
     }
 
-    /// Waits up to `timeout` for queued events to be delivered; what is still queued then goes to
-    /// the spool. Returns true when everything was delivered.
+    /// Waits up to `timeout` for queued (and, while the broker answers, spooled) events to be
+    /// delivered; what is still queued then goes to the spool. Returns true when everything was
+    /// delivered.
     pub fn flush(&self, timeout: Duration) -> bool {
-        if self.producer.flush(timeout).is_ok() && self.producer.in_flight_count() == 0 {
-            return true;
+        let deadline = Instant::now() + timeout;
+        let replaying = self.thread.lock().unwrap().is_some();
+        // Spooled events first: the publisher thread replays them while the broker answers.
+        while replaying
+            && self.shared.spooling.load(Ordering::SeqCst)
+            && self.shared.broker_up.load(Ordering::Relaxed)
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if self.producer.flush(left).is_ok() && self.producer.in_flight_count() == 0 {
+            return !self.shared.spooling.load(Ordering::SeqCst);
         }
         self.producer
             .purge(PurgeConfig::default().queue().inflight());
@@ -650,16 +662,24 @@ impl EventPublisher {
     /// Flushes (within the flush timeout), spools what is left and stops the publisher thread.
     /// Also done on drop.
     pub fn close(&self) {
-        let Some(thread) = self.thread.lock().unwrap().take() else {
+        if self.thread.lock().unwrap().is_none() {
             return;
-        };
+        }
+        self.flush(self.flush_timeout);
         {
             let (lock, cv) = &*self.stop;
             *lock.lock().unwrap() = true;
             cv.notify_all();
         }
-        let _ = thread.join();
-        self.flush(self.flush_timeout);
+        if let Some(thread) = self.thread.lock().unwrap().take() {
+            let _ = thread.join();
+        }
+        // A replay cut short by the stop leaves events in flight: keep them too.
+        if self.producer.in_flight_count() > 0 {
+            self.producer
+                .purge(PurgeConfig::default().queue().inflight());
+            let _ = self.producer.flush(Duration::from_millis(500));
+        }
         if let Some(spool) = &self.shared.spool {
             let _ = spool.lock().unwrap().sync();
         }

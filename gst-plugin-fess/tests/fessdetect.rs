@@ -212,11 +212,14 @@ fn inference_interval_reuses_tracked_boxes() {
     ));
     assert_eq!(run.error, None);
     let s = run.stats.clone().unwrap();
-    assert_eq!(s.get::<u64>("inferences").unwrap(), 20);
-    assert_eq!(s.get::<u64>("skipped-interval").unwrap(), 40);
+    // `identity eos-after` now and then ends one frame early: count what really arrived.
+    let n = s.get::<u64>("frames").unwrap();
+    assert!((59..=60).contains(&n), "{n} frames");
+    assert_eq!(s.get::<u64>("inferences").unwrap(), n.div_ceil(3));
+    assert_eq!(s.get::<u64>("skipped-interval").unwrap(), n - n.div_ceil(3));
     let frames = run.objects();
     // Frames between inferences carry the same tracks as the inferred frame before them.
-    for i in (0..60).step_by(3) {
+    for i in (0..57).step_by(3) {
         let ids = |f: &Vec<roi_meta::RoiObject>| {
             let mut v: Vec<u64> = f.iter().filter_map(|o| o.track_id).collect();
             v.sort();
