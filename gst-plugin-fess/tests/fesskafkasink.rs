@@ -7,7 +7,6 @@ use std::time::Duration;
 use common::*;
 use fess::Event;
 use fess_testkit::{free_port, tmp_dir, Broker, Reader};
-use gst::prelude::*;
 
 const TOPICS: [&str; 3] = [
     "motion.detection.events",
