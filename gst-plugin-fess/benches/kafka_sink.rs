@@ -89,19 +89,16 @@ fn main() {
         ("broker up", broker.bootstrap()),
         ("broker down", format!("127.0.0.1:{}", free_port())),
     ] {
-        let mut h = gst_check::Harness::new("fesskafkasink");
-        {
-            let e = h.element().unwrap();
-            e.set_property("bootstrap-servers", &bootstrap);
-            e.set_property("camera-id", "bench");
-            e.set_property("flush-timeout", 1000u32);
-            e.set_property(
-                "spool-dir",
-                tmp_dir(&format!("bench-spool-{}", label.replace(' ', "-")))
-                    .to_str()
-                    .unwrap(),
-            );
-        }
+        // Properties first: the harness starts the element when it adds it.
+        let spool = tmp_dir(&format!("bench-spool-{}", label.replace(' ', "-")));
+        let sink = gst::ElementFactory::make("fesskafkasink")
+            .property("bootstrap-servers", &bootstrap)
+            .property("camera-id", "bench")
+            .property("flush-timeout", 1000u32)
+            .property("spool-dir", spool.to_str().unwrap())
+            .build()
+            .unwrap();
+        let mut h = gst_check::Harness::with_element(&sink, Some("sink"), None);
         h.set_src_caps_str("video/x-raw,format=RGB,width=640,height=480,framerate=30/1");
         h.play();
         let mut times = Vec::with_capacity(n_buffers);
