@@ -32,10 +32,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use gst::prelude::*;
-use gst_video::prelude::*;
 use gstfess::decoders::Decoder;
 use gstfess::inference::Model;
-use gstfess::preprocess::{FrameView, PixelFormat, Preprocessor, TensorBuffer};
+use gstfess::preprocess::{Preprocessor, TensorBuffer};
 
 /// Most distinct tensors kept for (b): 512·512·3·4 bytes ≈ 3 MB each.
 const MAX_TENSORS: usize = 64;
@@ -439,28 +438,6 @@ fn error_text(e: &gst::message::Error) -> String {
     s
 }
 
-fn pixel_format(f: gst_video::VideoFormat) -> Option<PixelFormat> {
-    use gst_video::VideoFormat as V;
-    Some(match f {
-        V::Rgb => PixelFormat::Rgb,
-        V::Bgr => PixelFormat::Bgr,
-        V::Rgbx => PixelFormat::Rgbx,
-        V::Bgrx => PixelFormat::Bgrx,
-        V::Xrgb => PixelFormat::Xrgb,
-        V::Xbgr => PixelFormat::Xbgr,
-        V::Rgba => PixelFormat::Rgba,
-        V::Bgra => PixelFormat::Bgra,
-        V::Argb => PixelFormat::Argb,
-        V::Abgr => PixelFormat::Abgr,
-        V::I420 => PixelFormat::I420,
-        V::Yv12 => PixelFormat::Yv12,
-        V::Nv12 => PixelFormat::Nv12,
-        V::Nv21 => PixelFormat::Nv21,
-        V::Gray8 => PixelFormat::Gray8,
-        _ => return None,
-    })
-}
-
 fn clone_tensor(t: &TensorBuffer) -> TensorBuffer {
     match t {
         TensorBuffer::F32(v) => TensorBuffer::F32(v.clone()),
@@ -535,20 +512,12 @@ fn prepare_inputs(cfg: &Config) -> Result<Inputs> {
             let caps = sample.caps().ok_or("sample without caps")?;
             let info = gst_video::VideoInfo::from_caps(caps)
                 .map_err(|_| format!("cannot parse caps {caps}"))?;
-            let format = pixel_format(info.format())
-                .ok_or_else(|| format!("decoder gave {:?}", info.format()))?;
             let (width, height) = (info.width() as usize, info.height() as usize);
             let buffer = sample.buffer().ok_or("sample without buffer")?;
             let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &info)
                 .map_err(|_| "cannot map a decoded frame".to_string())?;
-            let view = FrameView {
-                format,
-                width,
-                height,
-                planes: [0, 1, 2].map(|i| frame.plane_data(i).unwrap_or(&[])),
-                strides: [0, 1, 2]
-                    .map(|i| frame.plane_stride().get(i).copied().unwrap_or(0).max(0) as usize),
-            };
+            let view = gstfess::video_frame::view(&frame)
+                .ok_or_else(|| format!("decoder gave {:?}", info.format()))?;
             let p = match &mut pre {
                 Some(p) if p.fits(width, height) => p,
                 _ => pre.insert(Preprocessor::new(spec.clone(), width, height)),

@@ -22,6 +22,7 @@ pub mod roi_meta;
 pub mod signature;
 pub mod stats;
 pub mod tracker;
+pub mod video_frame;
 
 pub use fessdetect::ModelType;
 

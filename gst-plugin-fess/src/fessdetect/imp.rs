@@ -6,8 +6,6 @@ use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
-use gst_video::prelude::*;
-use gst_video::VideoFormat;
 
 use super::ModelType;
 use crate::decoders::{DecodeParams, Decoder, ModelFamily};
@@ -15,10 +13,11 @@ use crate::geometry::Detection;
 use crate::inference::Model;
 use crate::labels::Labels;
 use crate::motion::MotionGate;
-use crate::preprocess::{FrameView, InputSpec, PixelFormat, Preprocessor};
+use crate::preprocess::{FrameView, InputSpec, Preprocessor};
 use crate::roi_meta::{self, RoiObject};
 use crate::stats::{DetectStats, Histogram, SkipReason};
 use crate::tracker::IouTracker;
+use crate::video_frame::{pixel_format, FORMATS};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -40,45 +39,6 @@ const DEFAULT_THREADS: u32 = 0;
 /// IoU needed to continue a track, and inference rounds a lost object keeps its id.
 const TRACK_MIN_IOU: f32 = 0.2;
 const TRACK_MAX_MISSES: u32 = 10;
-
-const FORMATS: [VideoFormat; 15] = [
-    VideoFormat::Rgb,
-    VideoFormat::Bgr,
-    VideoFormat::Rgbx,
-    VideoFormat::Bgrx,
-    VideoFormat::Xrgb,
-    VideoFormat::Xbgr,
-    VideoFormat::Rgba,
-    VideoFormat::Bgra,
-    VideoFormat::Argb,
-    VideoFormat::Abgr,
-    VideoFormat::I420,
-    VideoFormat::Yv12,
-    VideoFormat::Nv12,
-    VideoFormat::Nv21,
-    VideoFormat::Gray8,
-];
-
-fn pixel_format(f: VideoFormat) -> Option<PixelFormat> {
-    Some(match f {
-        VideoFormat::Rgb => PixelFormat::Rgb,
-        VideoFormat::Bgr => PixelFormat::Bgr,
-        VideoFormat::Rgbx => PixelFormat::Rgbx,
-        VideoFormat::Bgrx => PixelFormat::Bgrx,
-        VideoFormat::Xrgb => PixelFormat::Xrgb,
-        VideoFormat::Xbgr => PixelFormat::Xbgr,
-        VideoFormat::Rgba => PixelFormat::Rgba,
-        VideoFormat::Bgra => PixelFormat::Bgra,
-        VideoFormat::Argb => PixelFormat::Argb,
-        VideoFormat::Abgr => PixelFormat::Abgr,
-        VideoFormat::I420 => PixelFormat::I420,
-        VideoFormat::Yv12 => PixelFormat::Yv12,
-        VideoFormat::Nv12 => PixelFormat::Nv12,
-        VideoFormat::Nv21 => PixelFormat::Nv21,
-        VideoFormat::Gray8 => PixelFormat::Gray8,
-        _ => return None,
-    })
-}
 
 #[derive(Debug, Clone)]
 struct Settings {
@@ -677,15 +637,7 @@ impl BaseTransformImpl for FessDetect {
                     );
                     gst::FlowError::Error
                 })?;
-            let format = pixel_format(info.format()).ok_or(gst::FlowError::NotNegotiated)?;
-            let view = FrameView {
-                format,
-                width,
-                height,
-                planes: [0, 1, 2].map(|i| frame.plane_data(i).unwrap_or(&[])),
-                strides: [0, 1, 2]
-                    .map(|i| frame.plane_stride().get(i).copied().unwrap_or(0).max(0) as usize),
-            };
+            let view = crate::video_frame::view(&frame).ok_or(gst::FlowError::NotNegotiated)?;
             let moving = !motion_gate || state.gate.moved(&view);
             if motion_gate && !moving {
                 skip = Some(SkipReason::NoMotion);
