@@ -20,17 +20,10 @@ export GST_PLUGIN_PATH="$FESS_ROOT/target/release${GST_PLUGIN_PATH:+:$GST_PLUGIN
 fess="$FESS_ROOT/target/release/fess"
 out="$FESS_ROOT/out/contact-sheet.png"
 
-port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-broker="127.0.0.1:$port"
-fess_log "starting the Kafka-protocol broker on $broker"
-"$FESS_TANSU" broker --listener-url "tcp://$broker" --advertised-listener-url "tcp://$broker" \
-    --storage-engine memory://tansu/ >"$FESS_ROOT/out/tansu.log" 2>&1 &
-tansu_pid=$!
-trap 'kill "$tansu_pid" 2>/dev/null || true' EXIT
-for _ in $(seq 100); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-    sleep 0.1
-done
+fess_start_broker "$FESS_ROOT/out/tansu.log"
+broker="$FESS_BROKER"
+trap 'kill "$FESS_BROKER_PID" 2>/dev/null || true' EXIT
+fess_log "Kafka-protocol broker (tansu) on $broker"
 
 fess_log "running fessdetect ! fesskafkasink on $FESS_MEDIA/vtest.avi"
 "$fess" detect --input "$FESS_MEDIA/vtest.avi" --sheet "$out" --kafka "$broker" --camera-id cam_vtest \

@@ -154,3 +154,21 @@ fess_require_setup() {
         fess_die "FESS cache '$FESS_CACHE' is not set up; run scripts/setup.sh first"
     fi
 }
+
+# fess_start_broker LOGFILE: starts tansu on a free loopback port in the background, waits until
+# it listens, and sets FESS_BROKER (host:port) and FESS_BROKER_PID. The caller stops it.
+fess_start_broker() {
+    local log="$1" port
+    [ -x "$FESS_TANSU" ] || fess_die "$FESS_TANSU is missing: run scripts/setup.sh"
+    port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+    FESS_BROKER="127.0.0.1:$port"
+    "$FESS_TANSU" broker --listener-url "tcp://$FESS_BROKER" --advertised-listener-url "tcp://$FESS_BROKER" \
+        --storage-engine memory://tansu/ >"$log" 2>&1 &
+    FESS_BROKER_PID=$!
+    local _
+    for _ in $(seq 200); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+        sleep 0.05
+    done
+    fess_die "tansu did not start on $FESS_BROKER (log: $log)"
+}

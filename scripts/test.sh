@@ -22,5 +22,11 @@ fess_log "plugin loads from target/release/libgstfess.so"
 GST_PLUGIN_PATH="$FESS_ROOT/target/release" gst-inspect-1.0 fessdetect >/dev/null \
     || fess_die "gst-inspect-1.0 cannot load fessdetect from target/release/libgstfess.so"
 
-fess_log "cargo test"
+# Most tests start their own broker; the doctests (the user's document's examples) publish to
+# the one named by KAFKA_BOOTSTRAP_SERVERS, as the document's EventPublisher() does.
+mkdir -p "$FESS_ROOT/target"
+fess_start_broker "$FESS_ROOT/target/tansu-test.log"
+trap 'kill "$FESS_BROKER_PID" 2>/dev/null || true' EXIT
+export KAFKA_BOOTSTRAP_SERVERS="$FESS_BROKER"
+fess_log "cargo test (doctest broker on $FESS_BROKER)"
 cargo test --release --workspace --locked "$@"

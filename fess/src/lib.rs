@@ -3,6 +3,59 @@
 //!
 //! `fesskafkasink` publishes through this very crate, so a program with its own decoder (or no
 //! video at all) gets the same events, delivery guarantees and counters.
+//!
+//! # Publishing events (the user's document, section 4, in Rust)
+//!
+//! ```
+//! use fess::{AlertLevel, BBox, DetectedObject, EventPublisher};
+//!
+//! // Initialize publisher: KAFKA_* from the environment or ./.env, as in the document.
+//! let publisher = EventPublisher::new()?;
+//!
+//! // Publish motion event
+//! publisher.publish_motion_event(
+//!     "cam_01",
+//!     1234,
+//!     vec![DetectedObject {
+//!         class: "person".into(),
+//!         confidence: 0.95,
+//!         bbox: BBox::new(0.0, 0.0, 100.0, 100.0),
+//!         track_id: None,
+//!     }],
+//!     vec![0.95],
+//! )?;
+//!
+//! // Publish face event
+//! publisher.publish_face_event(
+//!     "cam_01",
+//!     1235,
+//!     "face_123",
+//!     (10.0, 20.0, 30.0, 40.0),
+//!     0.98,
+//!     Some("John Doe"),
+//!     true,
+//! )?;
+//!
+//! // Publish alert
+//! publisher.publish_alert("cam_01", AlertLevel::Critical, "Unauthorized access detected")?;
+//!
+//! // Close when done: everything is delivered (or spooled, with a spool_dir).
+//! publisher.close();
+//! let delivered: u64 = publisher.stats().topics.iter().map(|(_, c)| c.success).sum();
+//! assert_eq!(delivered, 3);
+//! # Ok::<(), fess::PublishError>(())
+//! ```
+//!
+//! # Refusing garbage
+//!
+//! ```
+//! # let publisher = fess::EventPublisher::new()?;
+//! let err = publisher
+//!     .publish_face_event("cam_01", 1, "face_1", (30.0, 20.0, 10.0, 40.0), 0.5, None, false)
+//!     .unwrap_err();
+//! assert!(err.to_string().contains("x1 <= x2"));
+//! # Ok::<(), fess::PublishError>(())
+//! ```
 
 pub mod emission;
 pub mod env;
