@@ -254,7 +254,7 @@ impl ObjectImpl for FessKafkaSink {
                     .mutable_ready()
                     .build(),
                 string_prop("alert-rules", "Alert rules", "TOML or JSON file of alert rules (object class present, in a zone, for a time; unknown or unauthorised faces); the unauthorised-face alert is built in"),
-                string_prop("spool-dir", "Spool folder", "Where undelivered events wait on disk (default: $FESS_CACHE/spool/<camera-id>)"),
+                string_prop("spool-dir", "Spool folder", "Where undelivered events wait on disk (default: $FESS_CACHE/spool/<camera-id property, else element name>)"),
                 glib::ParamSpecUInt64::builder("spool-max-bytes")
                     .nick("Spool size")
                     .blurb("Bound of the spool; beyond it the oldest events are dropped, counted and warned about")
