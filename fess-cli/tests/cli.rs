@@ -1,0 +1,139 @@
+//! The `fess` command as the README demo uses it: detection on a real clip published into a
+//! real broker, then read back with `fess events`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use fess_testkit::{tmp_dir, Broker};
+
+fn media(name: &str) -> PathBuf {
+    let cache = std::env::var_os("FESS_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into()))
+                .join(".cache/fess")
+        });
+    let p = cache.join("media").join(name);
+    assert!(
+        p.is_file(),
+        "{} is missing: run scripts/setup.sh first",
+        p.display()
+    );
+    p
+}
+
+fn fess() -> Command {
+    let exe = Path::new(env!("CARGO_BIN_EXE_fess"));
+    let plugin_dir = exe.parent().unwrap();
+    assert!(
+        plugin_dir.join("libgstfess.so").is_file(),
+        "libgstfess.so is not built next to {} (cargo build --release first)",
+        exe.display()
+    );
+    let mut c = Command::new(exe);
+    c.env("GST_PLUGIN_PATH", plugin_dir);
+    c
+}
+
+#[test]
+fn detect_publishes_and_events_reads_back() {
+    let broker = Broker::start();
+    let out = tmp_dir("cli");
+    let sheet = out.join("sheet.png");
+    let run = fess()
+        .args(["detect", "--input"])
+        .arg(media("carphone_pristine.mp4"))
+        .arg("--sheet")
+        .arg(&sheet)
+        .args([
+            "--kafka",
+            &broker.bootstrap(),
+            "--camera-id",
+            "car_cam",
+            "--set",
+            "motion-gate=false",
+        ])
+        .arg("--sink-set")
+        .arg(format!("spool-dir={}", out.join("spool").display()))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(stdout.contains("done: 120 frames"), "{stdout}");
+    assert!(stdout.contains("person"), "{stdout}");
+    let built: u64 = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("events built: "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no events line in {stdout}"));
+    assert!(built >= 1);
+    // A PNG of 4 columns of 384-pixel tiles.
+    let png = std::fs::read(&sheet).unwrap();
+    assert_eq!(&png[1..4], b"PNG");
+    assert_eq!(
+        u32::from_be_bytes(png[16..20].try_into().unwrap()),
+        4 * 384 + 3 * 4
+    );
+
+    let events = fess()
+        .args([
+            "events",
+            "--bootstrap-servers",
+            &broker.bootstrap(),
+            "--summary",
+            "--idle-timeout",
+            "5",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&events.stdout);
+    assert!(
+        events.status.success(),
+        "{}",
+        String::from_utf8_lossy(&events.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("motion.detection.events: {built} events")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("\"camera_id\":\"car_cam\""), "{stdout}");
+}
+
+#[test]
+fn bad_arguments_are_explained() {
+    let run = fess()
+        .args(["detect", "--input", "/nonexistent.avi"])
+        .output()
+        .unwrap();
+    assert!(!run.status.success());
+    assert!(String::from_utf8_lossy(&run.stderr).contains("input /nonexistent.avi does not exist"));
+    let run = fess()
+        .args(["detect", "--input"])
+        .arg(media("carphone_pristine.mp4"))
+        .args(["--set", "threshold=2.0"])
+        .output()
+        .unwrap();
+    assert!(!run.status.success());
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        err.contains("threshold=2.0") && err.contains("out of range"),
+        "{err}"
+    );
+    let run = fess()
+        .args([
+            "events",
+            "--bootstrap-servers",
+            "127.0.0.1:9",
+            "--idle-timeout",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    assert!(!run.status.success());
+    assert!(String::from_utf8_lossy(&run.stderr).contains("cannot reach Kafka at 127.0.0.1:9"));
+}
