@@ -218,14 +218,16 @@ impl FessDetect {
         let t0 = Instant::now();
         let decoder = &state.decoder;
         let name = &state.model_name;
+        // The model alone: the outputs are ready when the closure runs, before decoding.
+        let mut elapsed = std::time::Duration::ZERO;
         let decoded = state
             .model
             .run(pre.tensor(), &shape, |outs, names| {
+                elapsed = t0.elapsed();
                 decoder.decode(name, outs, names, input_size, params)
             })
             .map_err(|e| gst::error_msg!(gst::StreamError::Failed, ["{}", e]))?
             .map_err(|e| gst::error_msg!(gst::StreamError::Decode, ["{}", e]))?;
-        let elapsed = t0.elapsed();
         let dets: Vec<Detection> = decoded
             .into_iter()
             .filter(|d| {
@@ -521,8 +523,8 @@ impl BaseTransformImpl for FessDetect {
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let settings = self.settings.lock().unwrap().clone();
         let state = self.build_state(&settings)?;
-        *self.state.lock().unwrap() = Some(state);
         *self.stats.lock().unwrap() = DetectStats::default();
+        *self.state.lock().unwrap() = Some(state);
         Ok(())
     }
 
