@@ -64,6 +64,7 @@ pub mod kafka_config;
 pub mod publisher;
 pub mod rules;
 pub mod spool;
+pub mod stats;
 
 pub use events::{
     AlertEvent, AlertLevel, BBox, DetectedObject, Event, EventError, EventKind, FaceEvent,

@@ -101,6 +101,41 @@ impl DetectStats {
     }
 }
 
+impl DetectStats {
+    /// The counters as stats-protocol metrics for `camera_id`, named as the exporter publishes them.
+    pub fn metrics(&self, camera_id: &str) -> Vec<fess::stats::Metric> {
+        use fess::stats::Metric;
+        let cam = [("camera_id", camera_id)];
+        let mut m = vec![
+            Metric::counter("fess_frames_total", &cam, self.frames),
+            Metric::counter("fess_inferences_total", &cam, self.inferences),
+        ];
+        for reason in [SkipReason::NoMotion, SkipReason::Interval] {
+            m.push(Metric::counter(
+                "fess_frames_skipped_total",
+                &[("camera_id", camera_id), ("reason", reason.as_str())],
+                self.skipped.get(&reason).copied().unwrap_or(0),
+            ));
+        }
+        for (class, n) in &self.detections {
+            m.push(Metric::counter(
+                "fess_detections_total",
+                &[("camera_id", camera_id), ("object_class", class)],
+                *n,
+            ));
+        }
+        for (name, h) in [
+            ("fess_inference_latency_seconds", &self.inference_latency),
+            ("fess_detection_latency_seconds", &self.frame_latency),
+        ] {
+            m.push(Metric::histogram(
+                name, &cam, h.bounds, &h.counts, h.sum, h.count,
+            ));
+        }
+        m
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,6 +151,51 @@ mod tests {
         assert_eq!(h.counts[LATENCY_BUCKETS.len()], 1);
         assert_eq!(h.count, 3);
         assert!((h.sum - 9.0605).abs() < 1e-9);
+    }
+
+    #[test]
+    fn metrics_carry_every_counter_with_its_labels() {
+        let mut s = DetectStats::default();
+        s.frames = 10;
+        s.inferences = 7;
+        s.skip(SkipReason::NoMotion);
+        s.detected("person");
+        s.inference_latency.observe(Duration::from_millis(30));
+        let m = s.metrics("cam_01");
+        let find = |name: &str, label: Option<(&str, &str)>| {
+            m.iter()
+                .find(|x| {
+                    x.name == name
+                        && label.is_none_or(|(k, v)| x.labels.get(k).map(String::as_str) == Some(v))
+                })
+                .unwrap_or_else(|| panic!("{name} missing"))
+                .value
+                .clone()
+        };
+        use fess::stats::Value;
+        assert_eq!(
+            find("fess_frames_total", None),
+            Value::Counter { value: 10 }
+        );
+        assert_eq!(
+            find("fess_frames_skipped_total", Some(("reason", "no_motion"))),
+            Value::Counter { value: 1 }
+        );
+        assert_eq!(
+            find("fess_frames_skipped_total", Some(("reason", "interval"))),
+            Value::Counter { value: 0 }
+        );
+        assert_eq!(
+            find("fess_detections_total", Some(("object_class", "person"))),
+            Value::Counter { value: 1 }
+        );
+        let Value::Histogram { count, .. } = find("fess_inference_latency_seconds", None) else {
+            panic!()
+        };
+        assert_eq!(count, 1);
+        assert!(m
+            .iter()
+            .all(|x| x.labels.get("camera_id").map(String::as_str) == Some("cam_01")));
     }
 
     #[test]

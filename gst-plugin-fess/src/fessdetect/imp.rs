@@ -105,6 +105,8 @@ struct State {
     /// Camera id from upstream's sticky event.
     upstream_camera: Option<String>,
     camera_sent: bool,
+    camera_id: String,
+    reporter: fess::stats::StatsReporter,
 }
 
 #[derive(Default)]
@@ -177,6 +179,12 @@ impl FessDetect {
             objects: Vec::new(),
             upstream_camera: None,
             camera_sent: false,
+            camera_id: self.obj().name().to_string(),
+            reporter: fess::stats::StatsReporter::new(
+                "fessdetect",
+                &self.obj().name(),
+                &self.obj().name(),
+            ),
         })
     }
 
@@ -197,6 +205,8 @@ impl FessDetect {
         };
         gst::debug!(CAT, imp = self, "camera id {}", id);
         state.camera_sent = true;
+        state.reporter.set_camera_id(&id);
+        state.camera_id = id.clone();
         self.obj()
             .static_pad("src")
             .unwrap()
@@ -529,7 +539,11 @@ impl BaseTransformImpl for FessDetect {
     }
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
-        *self.state.lock().unwrap() = None;
+        if let Some(mut state) = self.state.lock().unwrap().take() {
+            // The final totals, so the exporter sees the stream's end.
+            let metrics = self.stats.lock().unwrap().metrics(&state.camera_id);
+            state.reporter.send(metrics);
+        }
         Ok(())
     }
 
@@ -710,6 +724,12 @@ impl BaseTransformImpl for FessDetect {
             (None, None) => {}
         }
         stats.frame_latency.observe(started.elapsed());
+        if state.reporter.due() {
+            // A non-blocking send of a few hundred bytes, once a second.
+            let metrics = stats.metrics(&state.camera_id);
+            drop(stats);
+            state.reporter.send(metrics);
+        }
         gst::trace!(
             CAT,
             imp = self,

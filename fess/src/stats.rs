@@ -1,0 +1,298 @@
+//! The stats protocol: every FESS source (an element, or a program using this crate) sends its
+//! **cumulative** counters, gauges and histograms about once a second, and at EOS/stop, as one
+//! JSON datagram to a Unix datagram socket where `fess-exporter` listens.
+//!
+//! Cumulative values make a lost datagram cost nothing; `source.started_ms` (with the pid)
+//! tells the exporter a restarted source from a continuing one, so it can keep its totals
+//! monotonic. Sending never blocks: with nobody listening the send fails at once and is counted.
+//!
+//! The socket is `FESS_STATS_SOCKET`, else `$XDG_RUNTIME_DIR/fess/stats.sock`, else
+//! `/tmp/fess/stats.sock`.
+
+use std::collections::BTreeMap;
+use std::os::unix::net::UnixDatagram;
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+/// Version of the datagram layout.
+pub const PROTOCOL_VERSION: u32 = 1;
+/// Largest datagram a source sends (and the exporter accepts).
+pub const MAX_DATAGRAM_BYTES: usize = 64 * 1024;
+/// How often sources report.
+pub const REPORT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Who is reporting.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Source {
+    pub pid: u32,
+    /// The element's (or program's) name, unique within the process.
+    pub name: String,
+    /// `fessdetect`, `fessface`, `fesskafkasink` or `app`.
+    pub kind: String,
+    pub camera_id: String,
+    /// When the source started (Unix ms): a new value means its counters restarted from zero.
+    pub started_ms: u64,
+}
+
+/// One metric value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Value {
+    Counter {
+        value: u64,
+    },
+    Gauge {
+        value: f64,
+    },
+    /// `counts[i]` observations ≤ `bounds[i]` (per bucket, not cumulative), the last one above
+    /// every bound.
+    Histogram {
+        bounds: Vec<f64>,
+        counts: Vec<u64>,
+        sum: f64,
+        count: u64,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Metric {
+    /// A `fess_` metric name as the exporter publishes it, e.g. `fess_detections_total`.
+    pub name: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    #[serde(flatten)]
+    pub value: Value,
+}
+
+impl Metric {
+    pub fn counter(name: &str, labels: &[(&str, &str)], value: u64) -> Metric {
+        Metric {
+            name: name.into(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            value: Value::Counter { value },
+        }
+    }
+
+    pub fn gauge(name: &str, labels: &[(&str, &str)], value: f64) -> Metric {
+        Metric {
+            name: name.into(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            value: Value::Gauge { value },
+        }
+    }
+
+    pub fn histogram(
+        name: &str,
+        labels: &[(&str, &str)],
+        bounds: &[f64],
+        counts: &[u64],
+        sum: f64,
+        count: u64,
+    ) -> Metric {
+        Metric {
+            name: name.into(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            value: Value::Histogram {
+                bounds: bounds.to_vec(),
+                counts: counts.to_vec(),
+                sum,
+                count,
+            },
+        }
+    }
+}
+
+/// One report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Datagram {
+    pub v: u32,
+    pub source: Source,
+    /// When it was sent (Unix ms).
+    pub sent_ms: u64,
+    pub metrics: Vec<Metric>,
+}
+
+impl Datagram {
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("datagrams always serialise")
+    }
+
+    /// Parses and checks the layout (version, size); the exporter validates names and labels.
+    pub fn parse(bytes: &[u8]) -> Result<Datagram, String> {
+        if bytes.len() > MAX_DATAGRAM_BYTES {
+            return Err(format!(
+                "datagram of {} bytes is over {MAX_DATAGRAM_BYTES}",
+                bytes.len()
+            ));
+        }
+        let d: Datagram =
+            serde_json::from_slice(bytes).map_err(|e| format!("not a stats datagram: {e}"))?;
+        if d.v != PROTOCOL_VERSION {
+            return Err(format!(
+                "protocol version {} (expected {PROTOCOL_VERSION})",
+                d.v
+            ));
+        }
+        Ok(d)
+    }
+}
+
+pub fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Where sources send and the exporter listens.
+pub fn socket_path() -> PathBuf {
+    if let Some(p) = std::env::var_os("FESS_STATS_SOCKET").filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
+    }
+    match std::env::var_os("XDG_RUNTIME_DIR").filter(|p| !p.is_empty()) {
+        Some(d) => PathBuf::from(d).join("fess/stats.sock"),
+        None => PathBuf::from("/tmp/fess/stats.sock"),
+    }
+}
+
+/// Sends one source's datagrams, never blocking.
+#[derive(Debug)]
+pub struct StatsReporter {
+    source: Source,
+    path: PathBuf,
+    socket: Option<UnixDatagram>,
+    last: Option<Instant>,
+    /// Datagrams sent, and failed (nobody listening, socket full, too big).
+    pub sent: u64,
+    pub failed: u64,
+}
+
+impl StatsReporter {
+    /// A reporter for `kind`/`name` to the default socket (see [`socket_path`]).
+    pub fn new(kind: &str, name: &str, camera_id: &str) -> StatsReporter {
+        StatsReporter::to_path(socket_path(), kind, name, camera_id)
+    }
+
+    pub fn to_path(path: PathBuf, kind: &str, name: &str, camera_id: &str) -> StatsReporter {
+        let socket = UnixDatagram::unbound()
+            .ok()
+            .filter(|s| s.set_nonblocking(true).is_ok());
+        StatsReporter {
+            source: Source {
+                pid: std::process::id(),
+                name: name.into(),
+                kind: kind.into(),
+                camera_id: camera_id.into(),
+                started_ms: unix_ms(SystemTime::now()),
+            },
+            path,
+            socket,
+            last: None,
+            sent: 0,
+            failed: 0,
+        }
+    }
+
+    pub fn set_camera_id(&mut self, camera_id: &str) {
+        self.source.camera_id = camera_id.into();
+    }
+
+    /// True when a report is due (the first one, then every [`REPORT_INTERVAL`]).
+    pub fn due(&self) -> bool {
+        self.last.is_none_or(|t| t.elapsed() >= REPORT_INTERVAL)
+    }
+
+    /// Sends `metrics` now; returns whether it went out. Failures are counted, never waited on.
+    pub fn send(&mut self, metrics: Vec<Metric>) -> bool {
+        self.last = Some(Instant::now());
+        let d = Datagram {
+            v: PROTOCOL_VERSION,
+            source: self.source.clone(),
+            sent_ms: unix_ms(SystemTime::now()),
+            metrics,
+        };
+        let bytes = d.to_bytes();
+        let ok = bytes.len() <= MAX_DATAGRAM_BYTES
+            && self
+                .socket
+                .as_ref()
+                .is_some_and(|s| s.send_to(&bytes, &self.path).is_ok());
+        if ok {
+            self.sent += 1;
+        } else {
+            self.failed += 1;
+        }
+        ok
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn datagrams_round_trip_and_garbage_is_refused() {
+        let dir = std::env::temp_dir().join(format!("fess-stats-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("stats.sock");
+        let _ = std::fs::remove_file(&path);
+        let listener = UnixDatagram::bind(&path).unwrap();
+        let mut r = StatsReporter::to_path(path.clone(), "fessdetect", "detect0", "cam_01");
+        assert!(r.due());
+        let m = vec![
+            Metric::counter(
+                "fess_detections_total",
+                &[("camera_id", "cam_01"), ("object_class", "person")],
+                7,
+            ),
+            Metric::gauge("fess_kafka_queue_depth", &[], 3.0),
+            Metric::histogram(
+                "fess_detection_latency_seconds",
+                &[("camera_id", "cam_01")],
+                &[0.1, 1.0],
+                &[2, 1, 0],
+                0.35,
+                3,
+            ),
+        ];
+        assert!(r.send(m.clone()));
+        assert!(!r.due());
+        let mut buf = vec![0u8; MAX_DATAGRAM_BYTES + 1];
+        let n = listener.recv(&mut buf).unwrap();
+        let d = Datagram::parse(&buf[..n]).unwrap();
+        assert_eq!(d.source.kind, "fessdetect");
+        assert_eq!(d.source.pid, std::process::id());
+        assert_eq!(d.metrics, m);
+        let text = String::from_utf8(buf[..n].to_vec()).unwrap();
+        assert!(text.contains(r#""type":"counter","value":7"#), "{text}");
+
+        assert!(Datagram::parse(b"garbage")
+            .unwrap_err()
+            .contains("not a stats datagram"));
+        let mut wrong = d.clone();
+        wrong.v = 99;
+        assert!(Datagram::parse(&wrong.to_bytes())
+            .unwrap_err()
+            .contains("version 99"));
+        assert!(Datagram::parse(&vec![b' '; MAX_DATAGRAM_BYTES + 1])
+            .unwrap_err()
+            .contains("over"));
+
+        // Nobody listening: fails at once, counted.
+        drop(listener);
+        let _ = std::fs::remove_file(&path);
+        let t = Instant::now();
+        assert!(!r.send(vec![]));
+        assert!(t.elapsed() < Duration::from_millis(100));
+        assert_eq!((r.sent, r.failed), (1, 1));
+    }
+}

@@ -1,0 +1,69 @@
+//! fessdetect reports its counters over the stats protocol to `FESS_STATS_SOCKET`.
+//! (Its own test binary: it sets an environment variable.)
+
+mod common;
+
+use std::os::unix::net::UnixDatagram;
+
+use common::*;
+use fess::stats::{Datagram, Value, MAX_DATAGRAM_BYTES};
+
+fn counter(d: &Datagram, name: &str) -> u64 {
+    d.metrics
+        .iter()
+        .find_map(|m| match (&m.value, m.name == name) {
+            (Value::Counter { value }, true) => Some(*value),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("{name} missing"))
+}
+
+#[test]
+fn fessdetect_sends_cumulative_datagrams_and_a_final_one() {
+    let dir = std::env::temp_dir().join(format!("fess-stats-report-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("stats.sock");
+    let _ = std::fs::remove_file(&path);
+    let listener = UnixDatagram::bind(&path).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    // Before any element exists (and no other thread runs in this binary).
+    std::env::set_var("FESS_STATS_SOCKET", &path);
+
+    let run = run_pipeline(&format!(
+        "filesrc location=\"{}\" ! decodebin ! identity eos-after=60 ! \
+         fessdetect name=detect camera-id=stats_cam motion-gate=false ! appsink name=sink",
+        media("vtest.avi").display()
+    ));
+    assert_eq!(run.error, None);
+    let frames = run.stats.unwrap().get::<u64>("frames").unwrap();
+
+    let mut buf = vec![0u8; MAX_DATAGRAM_BYTES];
+    let mut got = Vec::new();
+    while let Ok(n) = listener.recv(&mut buf) {
+        got.push(Datagram::parse(&buf[..n]).unwrap());
+    }
+    assert!(got.len() >= 2, "{} datagrams", got.len());
+    for d in &got {
+        assert_eq!(
+            (d.source.kind.as_str(), d.source.name.as_str()),
+            ("fessdetect", "detect")
+        );
+        assert_eq!(d.source.pid, std::process::id());
+    }
+    // Cumulative and monotonic; the last one (sent at stop) has the final totals.
+    let totals: Vec<u64> = got
+        .iter()
+        .map(|d| counter(d, "fess_frames_total"))
+        .collect();
+    assert!(totals.windows(2).all(|w| w[0] <= w[1]), "{totals:?}");
+    let last = got.last().unwrap();
+    assert_eq!(counter(last, "fess_frames_total"), frames);
+    assert_eq!(counter(last, "fess_inferences_total"), frames);
+    assert_eq!(last.source.camera_id, "stats_cam");
+    assert!(last
+        .metrics
+        .iter()
+        .any(|m| m.name == "fess_detections_total"
+            && m.labels.get("object_class").map(String::as_str) == Some("person")
+            && m.labels.get("camera_id").map(String::as_str) == Some("stats_cam")));
+}
