@@ -155,9 +155,11 @@ mod tests {
 
     #[test]
     fn metrics_carry_every_counter_with_its_labels() {
-        let mut s = DetectStats::default();
-        s.frames = 10;
-        s.inferences = 7;
+        let mut s = DetectStats {
+            frames: 10,
+            inferences: 7,
+            ..Default::default()
+        };
         s.skip(SkipReason::NoMotion);
         s.detected("person");
         s.inference_latency.observe(Duration::from_millis(30));
