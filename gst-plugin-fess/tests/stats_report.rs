@@ -1,4 +1,5 @@
-//! fessdetect reports its counters over the stats protocol to `FESS_STATS_SOCKET`.
+//! fessdetect and fesskafkasink report their counters over the stats protocol to
+//! `FESS_STATS_SOCKET`.
 //! (Its own test binary: it sets an environment variable.)
 
 mod common;
@@ -19,7 +20,7 @@ fn counter(d: &Datagram, name: &str) -> u64 {
 }
 
 #[test]
-fn fessdetect_sends_cumulative_datagrams_and_a_final_one() {
+fn elements_send_cumulative_datagrams_and_a_final_one() {
     let dir = std::env::temp_dir().join(format!("fess-stats-report-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("stats.sock");
@@ -31,8 +32,12 @@ fn fessdetect_sends_cumulative_datagrams_and_a_final_one() {
 
     let run = run_pipeline(&format!(
         "filesrc location=\"{}\" ! decodebin ! identity eos-after=60 ! \
-         fessdetect name=detect camera-id=stats_cam motion-gate=false ! appsink name=sink",
-        media("vtest.avi").display()
+         fessdetect name=detect camera-id=stats_cam motion-gate=false ! tee name=t \
+         t. ! queue ! appsink name=sink \
+         t. ! queue ! fesskafkasink name=events bootstrap-servers=127.0.0.1:{} flush-timeout=200 spool-dir=\"{}\"",
+        media("vtest.avi").display(),
+        fess_testkit::free_port(),
+        fess_testkit::tmp_dir("stats-spool").display()
     ));
     assert_eq!(run.error, None);
     let frames = run.stats.unwrap().get::<u64>("frames").unwrap();
@@ -42,14 +47,49 @@ fn fessdetect_sends_cumulative_datagrams_and_a_final_one() {
     while let Ok(n) = listener.recv(&mut buf) {
         got.push(Datagram::parse(&buf[..n]).unwrap());
     }
-    assert!(got.len() >= 2, "{} datagrams", got.len());
-    for d in &got {
-        assert_eq!(
-            (d.source.kind.as_str(), d.source.name.as_str()),
-            ("fessdetect", "detect")
-        );
+    let (detect, sink): (Vec<Datagram>, Vec<Datagram>) =
+        got.into_iter().partition(|d| d.source.kind == "fessdetect");
+    assert!(
+        detect.len() >= 2,
+        "{} datagrams from fessdetect",
+        detect.len()
+    );
+    for d in &detect {
+        assert_eq!(d.source.name, "detect");
         assert_eq!(d.source.pid, std::process::id());
     }
+    // The sink's last report: events built, and (no broker) spooled at EOS.
+    let s = sink.last().expect("datagrams from fesskafkasink");
+    assert_eq!(
+        (
+            s.source.kind.as_str(),
+            s.source.name.as_str(),
+            s.source.camera_id.as_str()
+        ),
+        ("fesskafkasink", "events", "stats_cam")
+    );
+    let value = |name: &str, label: (&str, &str)| {
+        s.metrics
+            .iter()
+            .find_map(|m| match &m.value {
+                Value::Counter { value }
+                    if m.name == name
+                        && m.labels.get(label.0).map(String::as_str) == Some(label.1) =>
+                {
+                    Some(*value)
+                }
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("{name} {label:?} missing"))
+    };
+    let built = value("fess_events_built_total", ("type", "motion"));
+    assert!(built > 0);
+    assert_eq!(
+        value("fess_kafka_events_sent_total", ("status", "success")),
+        0
+    );
+    assert!(value("fess_kafka_events_sent_total", ("status", "spooled")) >= built);
+    let got = detect;
     // Cumulative and monotonic; the last one (sent at stop) has the final totals.
     let totals: Vec<u64> = got
         .iter()

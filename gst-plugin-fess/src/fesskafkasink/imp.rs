@@ -90,6 +90,54 @@ struct State {
     height: u32,
     frame_number: u64,
     events: [u64; 3],
+    reporter: fess::stats::StatsReporter,
+}
+
+impl State {
+    /// The sink's counters as stats-protocol metrics (named as the exporter publishes them).
+    fn metrics(&self) -> Vec<fess::stats::Metric> {
+        use fess::stats::Metric;
+        let st = self.publisher.stats();
+        let camera = self.builder.camera_id();
+        let mut m = Vec::new();
+        for (kind, n) in ["motion", "face", "alert"].iter().zip(self.events) {
+            m.push(Metric::counter(
+                "fess_events_built_total",
+                &[("camera_id", camera), ("type", kind)],
+                n,
+            ));
+        }
+        for (topic, c) in &st.topics {
+            for (status, n) in [
+                ("success", c.success),
+                ("error", c.error),
+                ("dropped", c.dropped),
+                ("spooled", c.spooled),
+            ] {
+                m.push(Metric::counter(
+                    "fess_kafka_events_sent_total",
+                    &[("topic", topic), ("status", status)],
+                    n,
+                ));
+            }
+        }
+        m.push(Metric::gauge(
+            "fess_kafka_queue_depth",
+            &[],
+            st.queued as f64,
+        ));
+        m.push(Metric::gauge(
+            "fess_kafka_spool_bytes",
+            &[],
+            st.spool_bytes as f64,
+        ));
+        m.push(Metric::gauge(
+            "fess_kafka_broker_up",
+            &[],
+            if st.broker_up { 1.0 } else { 0.0 },
+        ));
+        m
+    }
 }
 
 #[derive(Default)]
@@ -177,8 +225,14 @@ impl FessKafkaSink {
             });
         let publisher = b.build().map_err(|e| settings_err(e.to_string()))?;
         gst::info!(CAT, imp = self, "spool in {}", spool_dir.display());
+        let name = self.obj().name();
+        let reporter = fess::stats::StatsReporter::new(
+            "fesskafkasink",
+            &name,
+            camera.as_deref().unwrap_or(&name),
+        );
         let builder = EventBuilder::new(
-            camera.as_deref().unwrap_or(&self.obj().name()),
+            camera.as_deref().unwrap_or(&name),
             Duration::from_secs_f64(s.min_interval),
             FORGET_AFTER,
             rules,
@@ -191,6 +245,7 @@ impl FessKafkaSink {
             height: 0,
             frame_number: 0,
             events: [0; 3],
+            reporter,
         })
     }
 }
@@ -447,8 +502,10 @@ impl BaseSinkImpl for FessKafkaSink {
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
         // Closing flushes within flush-timeout and spools the rest.
-        if let Some(state) = self.state.lock().unwrap().take() {
+        if let Some(mut state) = self.state.lock().unwrap().take() {
             state.publisher.close();
+            let metrics = state.metrics();
+            state.reporter.send(metrics);
         }
         Ok(())
     }
@@ -474,6 +531,7 @@ impl BaseSinkImpl for FessKafkaSink {
                 if !state.own_camera {
                     gst::debug!(CAT, imp = self, "camera id {}", id);
                     state.builder.set_camera_id(&id);
+                    state.reporter.set_camera_id(&id);
                 }
             }
         }
