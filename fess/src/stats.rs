@@ -67,26 +67,23 @@ pub struct Metric {
 }
 
 impl Metric {
-    pub fn counter(name: &str, labels: &[(&str, &str)], value: u64) -> Metric {
+    fn new(name: &str, labels: &[(&str, &str)], value: Value) -> Metric {
         Metric {
             name: name.into(),
             labels: labels
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
-            value: Value::Counter { value },
+            value,
         }
     }
 
+    pub fn counter(name: &str, labels: &[(&str, &str)], value: u64) -> Metric {
+        Metric::new(name, labels, Value::Counter { value })
+    }
+
     pub fn gauge(name: &str, labels: &[(&str, &str)], value: f64) -> Metric {
-        Metric {
-            name: name.into(),
-            labels: labels
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            value: Value::Gauge { value },
-        }
+        Metric::new(name, labels, Value::Gauge { value })
     }
 
     pub fn histogram(
@@ -97,19 +94,13 @@ impl Metric {
         sum: f64,
         count: u64,
     ) -> Metric {
-        Metric {
-            name: name.into(),
-            labels: labels
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            value: Value::Histogram {
-                bounds: bounds.to_vec(),
-                counts: counts.to_vec(),
-                sum,
-                count,
-            },
-        }
+        let value = Value::Histogram {
+            bounds: bounds.to_vec(),
+            counts: counts.to_vec(),
+            sum,
+            count,
+        };
+        Metric::new(name, labels, value)
     }
 }
 
