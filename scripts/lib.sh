@@ -24,7 +24,7 @@
 # Set FESS_CACHE with `export FESS_CACHE=...` (or in the environment) before sourcing:
 # bash undoes a one-shot `FESS_CACHE=... source lib.sh` prefix assignment after `source`.
 #
-# Functions: fess_log, fess_warn, fess_die, fess_sha256, fess_expected_sha256,
+# Functions: fess_log, fess_warn, fess_die, fess_sha256, fess_expected_sha256, fess_start_broker, fess_start_redis,
 #            verify_sha256, fetch_checked, fess_require_setup.
 
 FESS_SCRIPTS="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -171,4 +171,21 @@ fess_start_broker() {
         sleep 0.05
     done
     fess_die "tansu did not start on $FESS_BROKER (log: $log)"
+}
+
+# fess_start_redis LOGFILE: starts redis-server on a free loopback port (nothing saved to disk),
+# waits until it listens, and sets FESS_REDIS_URL and FESS_REDIS_PID. The caller stops it.
+fess_start_redis() {
+    local log="$1" port
+    command -v redis-server >/dev/null || fess_die "redis-server is missing: run scripts/setup.sh"
+    port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+    redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no --daemonize no >"$log" 2>&1 &
+    FESS_REDIS_PID=$!
+    FESS_REDIS_URL="redis://127.0.0.1:$port/"
+    local _
+    for _ in $(seq 200); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+        sleep 0.05
+    done
+    fess_die "redis-server did not start on port $port (log: $log)"
 }

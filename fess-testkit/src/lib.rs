@@ -1,5 +1,9 @@
 //! Real services for tests: a tansu broker per test on a free loopback port (the binary
-//! scripts/setup.sh builds), and a real consumer reading what was published.
+//! scripts/setup.sh builds), a real consumer reading what was published, and a real
+//! `redis-server` per test.
+
+mod redis_server;
+pub use redis_server::RedisServer;
 
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
