@@ -22,11 +22,12 @@ fess_log "plugin loads from target/release/libgstfess.so"
 GST_PLUGIN_PATH="$FESS_ROOT/target/release" gst-inspect-1.0 fessdetect >/dev/null \
     || fess_die "gst-inspect-1.0 cannot load fessdetect from target/release/libgstfess.so"
 
-# Most tests start their own broker; the doctests (the user's document's examples) publish to
-# the one named by KAFKA_BOOTSTRAP_SERVERS, as the document's EventPublisher() does.
+# Most tests start their own broker and Redis; the doctests (the user's document's examples)
+# use the ones named by KAFKA_BOOTSTRAP_SERVERS and REDIS_URL, as the document's classes do.
 mkdir -p "$FESS_ROOT/target"
 fess_start_broker "$FESS_ROOT/target/tansu-test.log"
-trap 'kill "$FESS_BROKER_PID" 2>/dev/null || true' EXIT
-export KAFKA_BOOTSTRAP_SERVERS="$FESS_BROKER"
-fess_log "cargo test (doctest broker on $FESS_BROKER)"
+fess_start_redis "$FESS_ROOT/target/redis-test.log"
+trap 'kill "$FESS_BROKER_PID" "$FESS_REDIS_PID" 2>/dev/null || true' EXIT
+export KAFKA_BOOTSTRAP_SERVERS="$FESS_BROKER" REDIS_URL="$FESS_REDIS_URL"
+fess_log "cargo test (doctest broker on $FESS_BROKER, Redis on $FESS_REDIS_URL)"
 cargo test --release --workspace --locked "$@"
