@@ -60,8 +60,11 @@
 pub mod emission;
 pub mod env;
 pub mod events;
+pub mod gallery;
 pub mod kafka_config;
 pub mod publisher;
+pub mod redis_link;
+pub mod redis_url;
 pub mod rules;
 pub mod spool;
 pub mod stats;

@@ -1,19 +1,38 @@
 //! Class-aware non-maximum suppression, the one NMS of the project.
 
-use crate::geometry::Detection;
+use crate::geometry::{BBox, Detection};
 
-/// Keeps the best-scoring detections, dropping any that overlaps (IoU > `iou_threshold`) a
+/// What NMS needs of a candidate: its box, score and class.
+pub trait Candidate {
+    fn bbox(&self) -> &BBox;
+    fn score(&self) -> f32;
+    fn class_id(&self) -> usize;
+}
+
+impl Candidate for Detection {
+    fn bbox(&self) -> &BBox {
+        &self.bbox
+    }
+    fn score(&self) -> f32 {
+        self.score
+    }
+    fn class_id(&self) -> usize {
+        self.class_id
+    }
+}
+
+/// Keeps the best-scoring candidates, dropping any that overlaps (IoU > `iou_threshold`) a
 /// better one of the same class. Returns at most `max_detections`, best first.
-pub fn nms(mut dets: Vec<Detection>, iou_threshold: f32, max_detections: usize) -> Vec<Detection> {
-    dets.sort_by(|a, b| b.score.total_cmp(&a.score));
-    let mut kept: Vec<Detection> = Vec::with_capacity(dets.len().min(max_detections));
+pub fn nms<T: Candidate>(mut dets: Vec<T>, iou_threshold: f32, max_detections: usize) -> Vec<T> {
+    dets.sort_by(|a, b| b.score().total_cmp(&a.score()));
+    let mut kept: Vec<T> = Vec::with_capacity(dets.len().min(max_detections));
     for det in dets {
         if kept.len() >= max_detections {
             break;
         }
         let suppressed = kept
             .iter()
-            .any(|k| k.class_id == det.class_id && k.bbox.iou(&det.bbox) > iou_threshold);
+            .any(|k| k.class_id() == det.class_id() && k.bbox().iou(det.bbox()) > iou_threshold);
         if !suppressed {
             kept.push(det);
         }

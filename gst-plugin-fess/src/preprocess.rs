@@ -51,6 +51,47 @@ pub struct FrameView<'a> {
     pub strides: [usize; 3],
 }
 
+impl<'a> FrameView<'a> {
+    /// The part of the frame at (`x`, `y`) of `width × height` pixels, moved to even
+    /// coordinates (chroma planes are subsampled by two) and clipped to the frame; `None`
+    /// when nothing is left.
+    pub fn crop(&self, x: usize, y: usize, width: usize, height: usize) -> Option<FrameView<'a>> {
+        let (x, y) = (x & !1, y & !1);
+        if x >= self.width || y >= self.height {
+            return None;
+        }
+        let (width, height) = (width.min(self.width - x), height.min(self.height - y));
+        if width == 0 || height == 0 {
+            return None;
+        }
+        let s = self.strides;
+        let offsets = match self.format.packed() {
+            Some((_, bpp)) => [y * s[0] + x * bpp, 0, 0],
+            None => match self.format {
+                PixelFormat::I420 | PixelFormat::Yv12 => {
+                    [y * s[0] + x, y / 2 * s[1] + x / 2, y / 2 * s[2] + x / 2]
+                }
+                // Interleaved chroma: two bytes per two luma columns.
+                PixelFormat::Nv12 | PixelFormat::Nv21 => [y * s[0] + x, y / 2 * s[1] + x, 0],
+                _ => [y * s[0] + x, 0, 0],
+            },
+        };
+        let mut planes = self.planes;
+        for (p, off) in planes.iter_mut().zip(offsets) {
+            if !p.is_empty() {
+                *p = p.get(off..)?;
+            }
+        }
+        Some(FrameView {
+            format: self.format,
+            width,
+            height,
+            planes,
+            strides: self.strides,
+        })
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Layout {
     Nchw,

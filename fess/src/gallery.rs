@@ -1,0 +1,477 @@
+//! The gallery of known persons and the recognition cache, both in Redis so every pipeline on
+//! every host shares them.
+//!
+//! # Key layout (prefix `fess:gallery` by default)
+//! | key | type | holds |
+//! |---|---|---|
+//! | `{prefix}:version` | integer | bumped (`INCR`) by every change; pipelines poll it |
+//! | `{prefix}:persons` | set | the person ids |
+//! | `{prefix}:person:{id}` | hash | `name`, `authorized` (`1`/`0`), `embeddings` (JSON array of L2-normalised float arrays), `updated` (RFC 3339) |
+//! | `fess:face:cache:{camera_id}:{track_id}` | string, TTL | a [`CachedRecognition`] as JSON |
+//!
+//! Every change is one `MULTI`/`EXEC` transaction, so a reader never sees half a person.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub const DEFAULT_GALLERY_KEY: &str = "fess:gallery";
+pub const DEFAULT_CACHE_KEY: &str = "fess:face:cache";
+/// Marks a gallery export file.
+pub const EXPORT_FORMAT: &str = "fess-gallery/1";
+
+#[derive(Debug, thiserror::Error)]
+pub enum GalleryError {
+    #[error("Redis at {url}: {reason}")]
+    Redis { url: String, reason: String },
+    #[error("no person with id '{0}' in the gallery")]
+    NoSuchPerson(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// One known person.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Person {
+    pub id: String,
+    pub name: String,
+    pub authorized: bool,
+    /// L2-normalised face embeddings, one per enrolled image.
+    pub embeddings: Vec<Vec<f32>>,
+}
+
+/// A snapshot of the gallery, as the elements match against it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Gallery {
+    pub version: u64,
+    pub persons: Vec<Person>,
+}
+
+/// The three outcomes of recognition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Status {
+    Authorized,
+    Unauthorized,
+    Unknown,
+}
+
+impl Status {
+    pub const ALL: [Status; 3] = [Status::Authorized, Status::Unauthorized, Status::Unknown];
+
+    /// The `status` label value of `fess_face_recognitions_total`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Authorized => "authorized",
+            Status::Unauthorized => "unauthorized",
+            Status::Unknown => "unknown",
+        }
+    }
+}
+
+/// Who a face is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Identity {
+    /// The matched person, `None` when unknown.
+    pub person_id: Option<String>,
+    pub name: Option<String>,
+    pub authorized: bool,
+    /// Cosine similarity to the best match in the gallery (0 with an empty gallery).
+    pub similarity: f32,
+}
+
+impl Identity {
+    pub fn status(&self) -> Status {
+        match (&self.person_id, self.authorized) {
+            (None, _) => Status::Unknown,
+            (Some(_), true) => Status::Authorized,
+            (Some(_), false) => Status::Unauthorized,
+        }
+    }
+}
+
+/// Scales `v` to unit length; false (and `v` untouched) when it has no length or is not finite.
+pub fn normalize(v: &mut [f32]) -> bool {
+    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if !n.is_finite() || n == 0.0 {
+        return false;
+    }
+    v.iter_mut().for_each(|x| *x /= n);
+    true
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+impl Gallery {
+    /// The best-matching person for a normalised `embedding`: known when its similarity
+    /// reaches `threshold`, else unknown (with the best similarity seen).
+    pub fn identify(&self, embedding: &[f32], threshold: f32) -> Identity {
+        let best = self
+            .persons
+            .iter()
+            .flat_map(|p| {
+                p.embeddings
+                    .iter()
+                    .filter(|e| e.len() == embedding.len())
+                    .map(move |e| (p, dot(e, embedding)))
+            })
+            .max_by(|a, b| a.1.total_cmp(&b.1));
+        match best {
+            Some((p, s)) if s >= threshold => Identity {
+                person_id: Some(p.id.clone()),
+                name: Some(p.name.clone()),
+                authorized: p.authorized,
+                similarity: s.clamp(0.0, 1.0),
+            },
+            other => Identity {
+                person_id: None,
+                name: None,
+                authorized: false,
+                similarity: other.map_or(0.0, |(_, s)| s.clamp(0.0, 1.0)),
+            },
+        }
+    }
+
+    pub fn person(&self, id: &str) -> Option<&Person> {
+        self.persons.iter().find(|p| p.id == id)
+    }
+}
+
+/// A person id from a name: lower case, runs of anything but letters and digits as one `-`.
+pub fn person_id(name: &str) -> String {
+    let mut id = String::new();
+    for c in name.trim().chars().flat_map(char::to_lowercase) {
+        if c.is_alphanumeric() {
+            id.push(c);
+        } else if !id.ends_with('-') && !id.is_empty() {
+            id.push('-');
+        }
+    }
+    id.trim_end_matches('-').to_string()
+}
+
+/// A recognition result cached per (camera, face track).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CachedRecognition {
+    pub identity: Identity,
+    /// Quality of the face the embedding came from (see the element's recheck rule).
+    pub quality: f32,
+    /// The gallery version it was matched against; another version makes it stale.
+    pub gallery_version: u64,
+}
+
+/// The cache key of one face track.
+pub fn cache_key(prefix: &str, camera_id: &str, track_id: u64) -> String {
+    format!("{prefix}:{camera_id}:{track_id}")
+}
+
+/// A gallery file as `fess gallery export` writes it and `import` reads it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GalleryExport {
+    pub format: String,
+    pub persons: Vec<Person>,
+}
+
+/// One connection to the gallery in Redis. Every call is bounded by the connection's timeout.
+pub struct GalleryStore {
+    con: redis::Connection,
+    key: String,
+    url: String,
+}
+
+impl GalleryStore {
+    /// Connects to `url` (password never shown in errors) with `timeout` for the connection
+    /// and for every reply.
+    pub fn connect(url: &str, key: &str, timeout: Duration) -> Result<GalleryStore, GalleryError> {
+        let shown = crate::redis_url::redact(url);
+        let err = |e: redis::RedisError| GalleryError::Redis {
+            url: shown.clone(),
+            reason: e.to_string(),
+        };
+        let client = redis::Client::open(url).map_err(err)?;
+        let con = client.get_connection_with_timeout(timeout).map_err(err)?;
+        con.set_read_timeout(Some(timeout)).map_err(err)?;
+        con.set_write_timeout(Some(timeout)).map_err(err)?;
+        Ok(GalleryStore {
+            con,
+            key: key.to_string(),
+            url: shown,
+        })
+    }
+
+    fn err(&self, e: redis::RedisError) -> GalleryError {
+        GalleryError::Redis {
+            url: self.url.clone(),
+            reason: e.to_string(),
+        }
+    }
+
+    fn person_key(&self, id: &str) -> String {
+        format!("{}:person:{id}", self.key)
+    }
+
+    /// The raw connection, for cache reads and writes beside the gallery.
+    pub fn connection(&mut self) -> &mut redis::Connection {
+        &mut self.con
+    }
+
+    pub fn version(&mut self) -> Result<u64, GalleryError> {
+        let v: Option<u64> = redis::cmd("GET")
+            .arg(format!("{}:version", self.key))
+            .query(&mut self.con)
+            .map_err(|e| self.err(e))?;
+        Ok(v.unwrap_or(0))
+    }
+
+    /// The whole gallery. Entries that do not parse, or whose embeddings are not `dim` long,
+    /// are left out and described in the returned warnings.
+    pub fn load(&mut self, dim: Option<usize>) -> Result<(Gallery, Vec<String>), GalleryError> {
+        let version = self.version()?;
+        let mut ids: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(format!("{}:persons", self.key))
+            .query(&mut self.con)
+            .map_err(|e| self.err(e))?;
+        ids.sort();
+        let mut pipe = redis::pipe();
+        for id in &ids {
+            pipe.cmd("HGETALL").arg(self.person_key(id));
+        }
+        // An empty pipeline has no reply to read.
+        let hashes: Vec<std::collections::HashMap<String, String>> = if ids.is_empty() {
+            Vec::new()
+        } else {
+            pipe.query(&mut self.con).map_err(|e| self.err(e))?
+        };
+        let mut persons = Vec::new();
+        let mut warnings = Vec::new();
+        for (id, h) in ids.into_iter().zip(hashes) {
+            match parse_person(&id, &h, dim) {
+                Ok(p) => persons.push(p),
+                Err(why) => warnings.push(format!("gallery entry '{id}' skipped: {why}")),
+            }
+        }
+        Ok((Gallery { version, persons }, warnings))
+    }
+
+    /// Stores `person` (replacing any entry with its id) and bumps the version.
+    pub fn put(&mut self, person: &Person) -> Result<(), GalleryError> {
+        if person.id.is_empty() || person.name.trim().is_empty() {
+            return Err(GalleryError::Invalid(
+                "a person needs a non-empty id and name".into(),
+            ));
+        }
+        let embeddings = serde_json::to_string(&person.embeddings).expect("floats serialise");
+        redis::pipe()
+            .atomic()
+            .cmd("DEL")
+            .arg(self.person_key(&person.id))
+            .ignore()
+            .cmd("HSET")
+            .arg(self.person_key(&person.id))
+            .arg("name")
+            .arg(&person.name)
+            .arg("authorized")
+            .arg(if person.authorized { "1" } else { "0" })
+            .arg("embeddings")
+            .arg(embeddings)
+            .arg("updated")
+            .arg(chrono::Utc::now().to_rfc3339())
+            .ignore()
+            .cmd("SADD")
+            .arg(format!("{}:persons", self.key))
+            .arg(&person.id)
+            .ignore()
+            .cmd("INCR")
+            .arg(format!("{}:version", self.key))
+            .ignore()
+            .query::<()>(&mut self.con)
+            .map_err(|e| self.err(e))
+    }
+
+    pub fn get(&mut self, id: &str) -> Result<Person, GalleryError> {
+        let h: std::collections::HashMap<String, String> = redis::cmd("HGETALL")
+            .arg(self.person_key(id))
+            .query(&mut self.con)
+            .map_err(|e| self.err(e))?;
+        if h.is_empty() {
+            return Err(GalleryError::NoSuchPerson(id.to_string()));
+        }
+        parse_person(id, &h, None).map_err(GalleryError::Invalid)
+    }
+
+    /// Removes a person; false when there was none.
+    pub fn remove(&mut self, id: &str) -> Result<bool, GalleryError> {
+        let (removed,): (u64,) = redis::pipe()
+            .atomic()
+            .cmd("DEL")
+            .arg(self.person_key(id))
+            .ignore()
+            .cmd("SREM")
+            .arg(format!("{}:persons", self.key))
+            .arg(id)
+            .cmd("INCR")
+            .arg(format!("{}:version", self.key))
+            .ignore()
+            .query(&mut self.con)
+            .map_err(|e| self.err(e))?;
+        Ok(removed > 0)
+    }
+
+    pub fn set_authorized(&mut self, id: &str, authorized: bool) -> Result<(), GalleryError> {
+        let mut p = self.get(id)?;
+        p.authorized = authorized;
+        self.put(&p)
+    }
+
+    pub fn export(&mut self) -> Result<GalleryExport, GalleryError> {
+        let (g, warnings) = self.load(None)?;
+        if let Some(w) = warnings.first() {
+            return Err(GalleryError::Invalid(w.clone()));
+        }
+        Ok(GalleryExport {
+            format: EXPORT_FORMAT.into(),
+            persons: g.persons,
+        })
+    }
+
+    /// Stores every person of `export` (replacing same ids); returns how many.
+    pub fn import(&mut self, export: &GalleryExport) -> Result<usize, GalleryError> {
+        if export.format != EXPORT_FORMAT {
+            return Err(GalleryError::Invalid(format!(
+                "not a FESS gallery file (format '{}', expected '{EXPORT_FORMAT}')",
+                export.format
+            )));
+        }
+        for p in &export.persons {
+            check_embeddings(&p.embeddings, None)
+                .map_err(|e| GalleryError::Invalid(format!("person '{}': {e}", p.id)))?;
+        }
+        for p in &export.persons {
+            self.put(p)?;
+        }
+        Ok(export.persons.len())
+    }
+}
+
+fn check_embeddings(e: &[Vec<f32>], dim: Option<usize>) -> Result<(), String> {
+    let Some(first) = e.first() else {
+        return Err("no embeddings".into());
+    };
+    let want = dim.unwrap_or(first.len());
+    if want == 0 {
+        return Err("empty embedding".into());
+    }
+    if let Some(bad) = e.iter().find(|v| v.len() != want) {
+        return Err(format!(
+            "embedding of length {} where {want} is expected",
+            bad.len()
+        ));
+    }
+    if e.iter().flatten().any(|x| !x.is_finite()) {
+        return Err("embedding holds a value that is not a finite number".into());
+    }
+    Ok(())
+}
+
+fn parse_person(
+    id: &str,
+    h: &std::collections::HashMap<String, String>,
+    dim: Option<usize>,
+) -> Result<Person, String> {
+    let name = h.get("name").filter(|n| !n.is_empty()).ok_or("no name")?;
+    let authorized = match h.get("authorized").map(String::as_str) {
+        Some("1") => true,
+        Some("0") => false,
+        other => return Err(format!("authorized is {other:?}, not \"1\" or \"0\"")),
+    };
+    let embeddings: Vec<Vec<f32>> =
+        serde_json::from_str(h.get("embeddings").ok_or("no embeddings")?)
+            .map_err(|e| format!("embeddings are not a JSON array of number arrays: {e}"))?;
+    check_embeddings(&embeddings, dim)?;
+    Ok(Person {
+        id: id.to_string(),
+        name: name.clone(),
+        authorized,
+        embeddings,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn person(id: &str, authorized: bool, e: Vec<f32>) -> Person {
+        Person {
+            id: id.into(),
+            name: id.to_uppercase(),
+            authorized,
+            embeddings: vec![e],
+        }
+    }
+
+    #[test]
+    fn identify_picks_the_best_match_above_the_threshold() {
+        let g = Gallery {
+            version: 3,
+            persons: vec![
+                person("ann", true, vec![1.0, 0.0, 0.0]),
+                person("bob", false, vec![0.0, 1.0, 0.0]),
+            ],
+        };
+        let mut q = vec![0.2, 0.9, 0.1];
+        assert!(normalize(&mut q));
+        let id = g.identify(&q, 0.5);
+        assert_eq!(id.person_id.as_deref(), Some("bob"));
+        assert_eq!(id.status(), Status::Unauthorized);
+        assert!((id.similarity - 0.9 / (0.86f32).sqrt()).abs() < 1e-5);
+        let id = g.identify(&q, 0.99);
+        assert_eq!(id.status(), Status::Unknown);
+        assert_eq!(id.name, None);
+        assert!(id.similarity > 0.9);
+        assert_eq!(
+            Gallery::default().identify(&q, 0.5).status(),
+            Status::Unknown
+        );
+        let id = g.identify(&[1.0, 0.0, 0.0], 0.5);
+        assert_eq!((id.status(), id.similarity), (Status::Authorized, 1.0));
+    }
+
+    #[test]
+    fn normalize_refuses_zero_and_nan() {
+        let mut z = vec![0.0; 4];
+        assert!(!normalize(&mut z));
+        let mut n = vec![f32::NAN, 1.0];
+        assert!(!normalize(&mut n));
+        let mut v = vec![3.0, 4.0];
+        assert!(normalize(&mut v));
+        assert_eq!(v, vec![0.6, 0.8]);
+    }
+
+    #[test]
+    fn person_ids_from_names() {
+        assert_eq!(person_id("  John  Doe "), "john-doe");
+        assert_eq!(person_id("Ann-Marie O'Neil"), "ann-marie-o-neil");
+        assert_eq!(person_id("Zoë"), "zoë");
+        assert_eq!(person_id("!!"), "");
+    }
+
+    #[test]
+    fn corrupt_entries_are_described() {
+        let h = |emb: &str, auth: &str| {
+            [("name", "X"), ("authorized", auth), ("embeddings", emb)]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        assert!(parse_person("x", &h("[[1.0,0.0]]", "1"), Some(2)).is_ok());
+        let e = parse_person("x", &h("[[1.0,0.0,0.0]]", "1"), Some(2)).unwrap_err();
+        assert!(e.contains("length 3 where 2"), "{e}");
+        let e = parse_person("x", &h("garbage", "1"), None).unwrap_err();
+        assert!(e.contains("JSON"), "{e}");
+        let e = parse_person("x", &h("[[1.0]]", "yes"), None).unwrap_err();
+        assert!(e.contains("authorized"), "{e}");
+        let e = parse_person("x", &h("[]", "0"), None).unwrap_err();
+        assert!(e.contains("no embeddings"), "{e}");
+    }
+}

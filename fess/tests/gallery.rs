@@ -1,0 +1,192 @@
+//! The gallery and the recognition cache against a real redis-server.
+
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use fess::gallery::{
+    CachedRecognition, GalleryExport, GalleryStore, Identity, Person, DEFAULT_CACHE_KEY,
+    DEFAULT_GALLERY_KEY,
+};
+use fess::redis_link::{LinkConfig, LinkEvent, RedisLink};
+use fess_testkit::RedisServer;
+
+const T: Duration = Duration::from_secs(2);
+
+fn person(id: &str, authorized: bool, e: Vec<f32>) -> Person {
+    Person {
+        id: id.into(),
+        name: format!("Person {id}"),
+        authorized,
+        embeddings: vec![e],
+    }
+}
+
+#[test]
+fn store_round_trip_with_password_export_and_import() {
+    let redis = RedisServer::with_password("pa55-word");
+    let mut store = GalleryStore::connect(&redis.url(), DEFAULT_GALLERY_KEY, T).unwrap();
+    assert_eq!(store.version().unwrap(), 0);
+    store.put(&person("ann", true, vec![1.0, 0.0])).unwrap();
+    store.put(&person("bob", false, vec![0.0, 1.0])).unwrap();
+    let (g, warnings) = store.load(Some(2)).unwrap();
+    assert!(warnings.is_empty());
+    assert_eq!(g.version, 2);
+    assert_eq!(
+        g.persons.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(),
+        ["ann", "bob"]
+    );
+    store.set_authorized("bob", true).unwrap();
+    assert!(store.get("bob").unwrap().authorized);
+    assert!(store.remove("ann").unwrap());
+    assert!(!store.remove("ann").unwrap());
+    assert!(matches!(
+        store.set_authorized("ann", true),
+        Err(fess::gallery::GalleryError::NoSuchPerson(_))
+    ));
+    let export = store.export().unwrap();
+    assert_eq!(export.persons.len(), 1);
+
+    // Into another Redis, through the JSON file format.
+    let other = RedisServer::start();
+    let mut store2 = GalleryStore::connect(&other.url(), DEFAULT_GALLERY_KEY, T).unwrap();
+    let text = serde_json::to_string(&export).unwrap();
+    let back: GalleryExport = serde_json::from_str(&text).unwrap();
+    assert_eq!(store2.import(&back).unwrap(), 1);
+    assert_eq!(store2.load(None).unwrap().0.persons, export.persons);
+
+    // A wrong password is refused, and the password is not in the message.
+    let bad = redis.url().replace("pa55-word", "wrong-one");
+    let err = GalleryStore::connect(&bad, DEFAULT_GALLERY_KEY, T)
+        .and_then(|mut s| s.version())
+        .expect_err("a wrong password fails");
+    assert!(!err.to_string().contains("wrong-one"), "{err}");
+}
+
+#[test]
+fn corrupt_entries_are_skipped_with_a_warning() {
+    let redis = RedisServer::start();
+    let mut store = GalleryStore::connect(&redis.url(), DEFAULT_GALLERY_KEY, T).unwrap();
+    store.put(&person("good", true, vec![0.6, 0.8])).unwrap();
+    redis.cli(&["SADD", "fess:gallery:persons", "short", "junk"]);
+    redis.cli(&[
+        "HSET",
+        "fess:gallery:person:short",
+        "name",
+        "Short",
+        "authorized",
+        "1",
+        "embeddings",
+        "[[1.0]]",
+    ]);
+    redis.cli(&["HSET", "fess:gallery:person:junk", "name", "Junk"]);
+    let (g, warnings) = store.load(Some(2)).unwrap();
+    assert_eq!(g.persons.len(), 1);
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(warnings
+        .iter()
+        .any(|w| w.contains("'short'") && w.contains("length 1 where 2")));
+    assert!(store.export().is_err(), "export refuses a corrupt gallery");
+}
+
+fn link(url: &str) -> (RedisLink, mpsc::Receiver<LinkEvent>) {
+    let (tx, rx) = mpsc::channel();
+    let tx = std::sync::Mutex::new(tx);
+    let link = RedisLink::start(
+        LinkConfig {
+            url: url.into(),
+            gallery_key: DEFAULT_GALLERY_KEY.into(),
+            cache_key: DEFAULT_CACHE_KEY.into(),
+            timeout: Duration::from_millis(500),
+            poll: Duration::from_millis(100),
+            dim: Some(2),
+        },
+        Box::new(move |e| {
+            let _ = tx.lock().unwrap().send(e);
+        }),
+    );
+    (link, rx)
+}
+
+fn wait_for(rx: &mpsc::Receiver<LinkEvent>, pred: impl Fn(&LinkEvent) -> bool) -> LinkEvent {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let e = rx.recv_timeout(left).expect("the expected link event");
+        if pred(&e) {
+            return e;
+        }
+    }
+}
+
+#[test]
+fn link_follows_gallery_changes_and_survives_redis_restarts() {
+    let mut redis = RedisServer::start();
+    let mut store = GalleryStore::connect(&redis.url(), DEFAULT_GALLERY_KEY, T).unwrap();
+    store.put(&person("ann", true, vec![1.0, 0.0])).unwrap();
+    let (mut link, rx) = link(&redis.url());
+    assert!(link.is_up());
+    assert_eq!(link.gallery().persons.len(), 1);
+
+    // A change while running is picked up by polling.
+    store.put(&person("bob", false, vec![0.0, 1.0])).unwrap();
+    wait_for(&rx, |e| {
+        matches!(e, LinkEvent::GalleryLoaded { persons: 2, .. })
+    });
+    assert_eq!(link.gallery().persons.len(), 2);
+
+    // Cache write, then read back.
+    let entry = CachedRecognition {
+        identity: Identity {
+            person_id: Some("bob".into()),
+            name: Some("Person bob".into()),
+            authorized: false,
+            similarity: 0.93,
+        },
+        quality: 40.0,
+        gallery_version: link.gallery().version,
+    };
+    let key = link.cache_key("cam_01", 7);
+    link.store(key.clone(), &entry, Duration::from_secs(30));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let got = loop {
+        let r = link.lookup(vec![key.clone(), link.cache_key("cam_01", 8)], T);
+        if let Some(v) = r.filter(|v| v[0].is_some()) {
+            break v;
+        }
+        assert!(Instant::now() < deadline, "cache entry never readable");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(got, vec![Some(entry.clone()), None]);
+    let ttl: i64 = redis.cli(&["TTL", &key]).trim().parse().unwrap();
+    assert!((1..=30).contains(&ttl), "ttl {ttl}");
+
+    // Redis dies: reported once, reads answer None at once, the snapshot stays.
+    redis.kill();
+    wait_for(&rx, |e| matches!(e, LinkEvent::Down(_)));
+    assert!(!link.is_up());
+    let t0 = Instant::now();
+    assert_eq!(link.lookup(vec![key.clone()], T), None);
+    assert!(t0.elapsed() < Duration::from_millis(100));
+    link.store(key.clone(), &entry, Duration::from_secs(30));
+    assert_eq!(link.writes_dropped, 1);
+    assert_eq!(link.gallery().persons.len(), 2);
+
+    // Back (empty): the link reconnects and loads the (now empty) gallery.
+    redis.restart();
+    wait_for(&rx, |e| *e == LinkEvent::Up);
+    assert!(link.is_up());
+    assert_eq!(link.gallery().persons.len(), 0);
+    assert!(rx.try_iter().all(|e| !matches!(e, LinkEvent::Down(_))));
+}
+
+#[test]
+fn link_to_a_dead_redis_starts_down_and_comes_up() {
+    let mut redis = RedisServer::start();
+    redis.kill();
+    let (link, rx) = link(&redis.url());
+    assert!(!link.is_up());
+    wait_for(&rx, |e| matches!(e, LinkEvent::Down(_)));
+    redis.restart();
+    wait_for(&rx, |e| *e == LinkEvent::Up);
+    assert!(link.is_up());
+}
