@@ -3,5 +3,6 @@
 
 pub mod align;
 pub mod engine;
+pub mod enrol;
 pub mod recheck;
 pub mod retinaface;
