@@ -5,23 +5,35 @@ use gst::prelude::*;
 
 const EVENT_NAME: &str = "fess-camera";
 
+/// What the event carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CameraEvent {
+    pub camera_id: String,
+    /// Sent by an object detector: later elements may expect its ROIs on every buffer.
+    pub detector: bool,
+}
+
 /// A sticky downstream event carrying `camera_id`.
-pub fn event(camera_id: &str) -> gst::Event {
+pub fn event(camera_id: &str, detector: bool) -> gst::Event {
     gst::event::CustomDownstreamSticky::builder(
         gst::Structure::builder(EVENT_NAME)
             .field("camera_id", camera_id)
+            .field("detector", detector)
             .build(),
     )
     .build()
 }
 
-/// The camera id an event carries, if it is ours.
-pub fn parse(event: &gst::EventRef) -> Option<String> {
+/// What an event carries, if it is ours.
+pub fn parse(event: &gst::EventRef) -> Option<CameraEvent> {
     let s = event.structure()?;
     if event.type_() != gst::EventType::CustomDownstreamSticky || s.name() != EVENT_NAME {
         return None;
     }
-    s.get::<String>("camera_id").ok()
+    Some(CameraEvent {
+        camera_id: s.get::<String>("camera_id").ok()?,
+        detector: s.get::<bool>("detector").unwrap_or(false),
+    })
 }
 
 /// A stable default when no one named the camera: the source's URI if upstream answers a URI

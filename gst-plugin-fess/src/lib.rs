@@ -11,6 +11,7 @@ pub mod decoders;
 pub mod draw;
 pub mod face;
 mod fessdetect;
+mod fessface;
 mod fesskafkasink;
 pub mod geometry;
 pub mod inference;
@@ -22,13 +23,16 @@ pub mod preprocess;
 pub mod roi_meta;
 pub mod signature;
 pub mod stats;
+mod stats_structure;
 pub mod tracker;
 pub mod video_frame;
 
 pub use fessdetect::ModelType;
+pub use fessface::FaceMode;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     fessdetect::register(plugin)?;
+    fessface::register(plugin)?;
     fesskafkasink::register(plugin)?;
     Ok(())
 }

@@ -136,6 +136,75 @@ impl DetectStats {
     }
 }
 
+/// Everything `fessface` counts since it started.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaceStats {
+    pub frames: u64,
+    /// Faces found (per frame: a face seen on ten frames counts ten).
+    pub faces: u64,
+    /// Faces that went through the embedding model.
+    pub embeddings: u64,
+    pub cache_hits: u64,
+    pub cache_misses: u64,
+    /// Recognitions by outcome: once per face track and identity, not per frame.
+    pub recognitions: BTreeMap<fess::gallery::Status, u64>,
+    pub redis_up: bool,
+    pub gallery_persons: u64,
+    pub gallery_version: u64,
+    /// Whole per-frame work of the element.
+    pub latency: Histogram,
+}
+
+impl Default for FaceStats {
+    fn default() -> Self {
+        FaceStats {
+            frames: 0,
+            faces: 0,
+            embeddings: 0,
+            cache_hits: 0,
+            cache_misses: 0,
+            recognitions: BTreeMap::new(),
+            redis_up: false,
+            gallery_persons: 0,
+            gallery_version: 0,
+            latency: Histogram::new(&LATENCY_BUCKETS),
+        }
+    }
+}
+
+impl FaceStats {
+    /// The counters as stats-protocol metrics for `camera_id`, named as the exporter publishes them.
+    pub fn metrics(&self, camera_id: &str) -> Vec<fess::stats::Metric> {
+        use fess::stats::Metric;
+        let cam = [("camera_id", camera_id)];
+        let mut m = vec![
+            Metric::counter("fess_faces_detected_total", &cam, self.faces),
+            Metric::counter("fess_face_embeddings_total", &cam, self.embeddings),
+            Metric::counter("fess_face_cache_hits_total", &cam, self.cache_hits),
+            Metric::counter("fess_face_cache_misses_total", &cam, self.cache_misses),
+            Metric::gauge("fess_redis_up", &[], if self.redis_up { 1.0 } else { 0.0 }),
+            Metric::gauge("fess_gallery_persons", &[], self.gallery_persons as f64),
+        ];
+        for status in fess::gallery::Status::ALL {
+            m.push(Metric::counter(
+                "fess_face_recognitions_total",
+                &[("camera_id", camera_id), ("status", status.as_str())],
+                self.recognitions.get(&status).copied().unwrap_or(0),
+            ));
+        }
+        let h = &self.latency;
+        m.push(Metric::histogram(
+            "fess_face_latency_seconds",
+            &cam,
+            h.bounds,
+            &h.counts,
+            h.sum,
+            h.count,
+        ));
+        m
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

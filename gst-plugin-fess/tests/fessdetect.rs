@@ -99,7 +99,9 @@ fn camera_id_travels_downstream_in_a_sticky_event() {
             found = Some(id);
         }
     }
-    assert_eq!(found.as_deref(), Some("gate-3"));
+    let found = found.expect("a camera event");
+    assert_eq!(found.camera_id, "gate-3");
+    assert!(found.detector, "fessdetect announces itself as a detector");
 }
 
 /// The walk of vtest.avi, every frame inferred.

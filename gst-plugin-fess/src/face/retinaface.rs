@@ -174,7 +174,7 @@ mod tests {
         assert_eq!(p[32], [0.25, 0.25, 2.0, 2.0]);
         assert_eq!(p[41], [0.5, 0.5, 16.0, 16.0]);
         // Odd sizes round the feature maps up.
-        assert_eq!(priors(40, 24).len(), (5 * 3 + 3 * 2 + 2 * 1) * 2);
+        assert_eq!(priors(40, 24).len(), (5 * 3 + 3 * 2 + 2) * 2);
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::labels::Labels;
 use crate::motion::MotionGate;
 use crate::preprocess::{FrameView, InputSpec, Preprocessor};
 use crate::roi_meta::{self, RoiObject};
-use crate::stats::{DetectStats, Histogram, SkipReason};
+use crate::stats::{DetectStats, SkipReason};
 use crate::tracker::IouTracker;
 use crate::video_frame::{pixel_format, FORMATS};
 
@@ -210,7 +210,7 @@ impl FessDetect {
         self.obj()
             .static_pad("src")
             .unwrap()
-            .push_event(crate::camera::event(&id));
+            .push_event(crate::camera::event(&id, true));
     }
 
     /// Runs the model on `frame` and updates the tracker; returns the inference time.
@@ -291,15 +291,6 @@ fn parse_object_classes(spec: &str, labels: &Labels) -> Result<Option<Vec<bool>>
         }
     }
     Ok(Some(keep))
-}
-
-fn histogram_structure(name: &str, h: &Histogram) -> gst::Structure {
-    gst::Structure::builder(name)
-        .field("bounds", gst::Array::new(h.bounds.iter().copied()))
-        .field("counts", gst::Array::new(h.counts.iter().copied()))
-        .field("sum", h.sum)
-        .field("count", h.count)
-        .build()
 }
 
 #[glib::object_subclass]
@@ -467,11 +458,14 @@ impl ObjectImpl for FessDetect {
                 b.field("detections", detections.build())
                     .field(
                         "inference-latency",
-                        histogram_structure("inference-latency", &st.inference_latency),
+                        crate::stats_structure::histogram(
+                            "inference-latency",
+                            &st.inference_latency,
+                        ),
                     )
                     .field(
                         "frame-latency",
-                        histogram_structure("frame-latency", &st.frame_latency),
+                        crate::stats_structure::histogram("frame-latency", &st.frame_latency),
                     )
                     .build()
                     .to_value()
@@ -582,7 +576,7 @@ impl BaseTransformImpl for FessDetect {
     }
 
     fn sink_event(&self, event: gst::Event) -> bool {
-        if let Some(id) = crate::camera::parse(&event) {
+        if let Some(id) = crate::camera::parse(&event).map(|c| c.camera_id) {
             let own = self
                 .settings
                 .lock()

@@ -526,7 +526,7 @@ impl BaseSinkImpl for FessKafkaSink {
     }
 
     fn event(&self, event: gst::Event) -> bool {
-        if let Some(id) = crate::camera::parse(&event) {
+        if let Some(id) = crate::camera::parse(&event).map(|c| c.camera_id) {
             if let Some(state) = self.state.lock().unwrap().as_mut() {
                 if !state.own_camera {
                     gst::debug!(CAT, imp = self, "camera id {}", id);

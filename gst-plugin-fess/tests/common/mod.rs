@@ -92,6 +92,8 @@ pub fn decode_image(path: &Path) -> (gst::Caps, gst::Buffer) {
 pub struct Run {
     pub buffers: Vec<gst::Buffer>,
     pub error: Option<String>,
+    /// Warning messages posted on the bus.
+    pub warnings: Vec<String>,
     /// `stats` of the element named `detect`.
     pub stats: Option<gst::Structure>,
     /// `stats` of every element that has one, by name, read at EOS.
@@ -130,6 +132,7 @@ pub fn run_pipeline(launch: &str) -> Run {
         );
     }
     let mut error = None;
+    let mut warnings = Vec::new();
     match pipeline.set_state(gst::State::Playing) {
         Ok(_) | Err(_) => {}
     }
@@ -145,6 +148,11 @@ pub fn run_pipeline(launch: &str) -> Run {
                 ));
                 break;
             }
+            gst::MessageView::Warning(w) => warnings.push(format!(
+                "{} ({})",
+                w.error(),
+                w.debug().map(|d| d.to_string()).unwrap_or_default()
+            )),
             _ => {}
         }
     }
@@ -166,6 +174,7 @@ pub fn run_pipeline(launch: &str) -> Run {
     Run {
         buffers,
         error,
+        warnings,
         stats,
         all_stats,
     }

@@ -1,0 +1,890 @@
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{LazyLock, Mutex};
+use std::time::{Duration, Instant};
+
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+use gst_base::subclass::prelude::*;
+
+use fess::gallery::{CachedRecognition, Identity};
+use fess::redis_link::{LinkConfig, LinkEvent, RedisLink};
+
+use super::FaceMode;
+use crate::face::engine::{Face, FaceEngine, Region};
+use crate::face::recheck::{self, Source, TrackMemory};
+use crate::geometry::{BBox, Detection};
+use crate::preprocess::FrameView;
+use crate::roi_meta::{self, FaceInfo, RoiObject};
+use crate::stats::FaceStats;
+use crate::tracker::IouTracker;
+use crate::video_frame::{pixel_format, FORMATS};
+
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "fessface",
+        gst::DebugColorFlags::empty(),
+        Some("FESS face recognition"),
+    )
+});
+
+const DEFAULT_DETECTOR_FILE: &str = "retinaface_mnet025.onnx";
+const DEFAULT_EMBEDDER_FILE: &str = "mobilefacenet.onnx";
+const DEFAULT_DETECTION_SIZE: u32 = 320;
+const DEFAULT_FACE_THRESHOLD: f64 = 0.7;
+const DEFAULT_MIN_FACE_SIZE: u32 = 20;
+const DEFAULT_MAX_FACES: u32 = 16;
+const DEFAULT_MATCH_THRESHOLD: f64 = 0.5;
+const DEFAULT_RECHECK_INTERVAL: u32 = 30;
+const DEFAULT_CACHE_TTL: u32 = 30;
+const DEFAULT_REDIS_TIMEOUT_MS: u32 = 20;
+const DEFAULT_THREADS: u32 = 0;
+/// Faces overlapping more than this (found in two overlapping person boxes) are one face.
+const DUPLICATE_IOU: f32 = 0.5;
+/// Face tracks: IoU to continue one, frames a lost face keeps its id.
+const TRACK_MIN_IOU: f32 = 0.3;
+const TRACK_MAX_MISSES: u32 = 5;
+/// The link thread's own bound on connecting and on each reply, and its gallery poll.
+const LINK_TIMEOUT: Duration = Duration::from_millis(500);
+const GALLERY_POLL: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Clone)]
+struct Settings {
+    detector_model: Option<String>,
+    embedder_model: Option<String>,
+    mode: FaceMode,
+    detection_size: u32,
+    face_threshold: f64,
+    min_face_size: u32,
+    max_faces: u32,
+    match_threshold: f64,
+    recheck_interval: u32,
+    cache_ttl: u32,
+    redis_url: Option<String>,
+    redis_timeout_ms: u32,
+    gallery_key: String,
+    camera_id: Option<String>,
+    threads: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            detector_model: None,
+            embedder_model: None,
+            mode: FaceMode::Persons,
+            detection_size: DEFAULT_DETECTION_SIZE,
+            face_threshold: DEFAULT_FACE_THRESHOLD,
+            min_face_size: DEFAULT_MIN_FACE_SIZE,
+            max_faces: DEFAULT_MAX_FACES,
+            match_threshold: DEFAULT_MATCH_THRESHOLD,
+            recheck_interval: DEFAULT_RECHECK_INTERVAL,
+            cache_ttl: DEFAULT_CACHE_TTL,
+            redis_url: None,
+            redis_timeout_ms: DEFAULT_REDIS_TIMEOUT_MS,
+            gallery_key: fess::gallery::DEFAULT_GALLERY_KEY.to_string(),
+            camera_id: None,
+            threads: DEFAULT_THREADS,
+        }
+    }
+}
+
+fn model_path(prop: &Option<String>, default_file: &str) -> PathBuf {
+    match prop {
+        Some(m) if !m.is_empty() => PathBuf::from(m),
+        _ => crate::paths::models_dir().join(default_file),
+    }
+}
+
+/// The per-frame knobs, copied out of the settings lock once per frame.
+struct FrameParams {
+    mode: FaceMode,
+    detection_size: usize,
+    face_threshold: f32,
+    min_face_size: f32,
+    max_faces: usize,
+    match_threshold: f32,
+    recheck_interval: u64,
+    cache_ttl: Duration,
+    redis_timeout: Duration,
+}
+
+struct State {
+    engine: FaceEngine,
+    link: RedisLink,
+    info: Option<gst_video::VideoInfo>,
+    tracker: IouTracker,
+    memory: HashMap<u64, TrackMemory>,
+    /// The identity each track was last counted under (recognitions count once per identity).
+    counted: HashMap<u64, Option<String>>,
+    frame_number: u64,
+    /// An upstream fessdetect announced itself: its person ROIs are where faces are.
+    detector_upstream: bool,
+    upstream_camera: Option<String>,
+    camera_sent: bool,
+    camera_id: String,
+    reporter: fess::stats::StatsReporter,
+}
+
+/// This frame's counts, added to the element's stats when the frame is done (the stats stay
+/// readable meanwhile).
+#[derive(Default)]
+struct Tally {
+    faces: u64,
+    embeddings: u64,
+    cache_hits: u64,
+    cache_misses: u64,
+}
+
+/// One face of the current frame on its way to a ROI.
+struct FrameFace {
+    face: Face,
+    parent_id: i32,
+    track_id: u64,
+    identity: Option<Identity>,
+}
+
+#[derive(Default)]
+pub struct FessFace {
+    settings: Mutex<Settings>,
+    state: Mutex<Option<State>>,
+    stats: Mutex<FaceStats>,
+}
+
+impl FessFace {
+    fn build_state(&self, s: &Settings) -> Result<State, gst::ErrorMessage> {
+        let detector = model_path(&s.detector_model, DEFAULT_DETECTOR_FILE);
+        let embedder = model_path(&s.embedder_model, DEFAULT_EMBEDDER_FILE);
+        let engine = FaceEngine::load(&detector, &embedder, s.threads as usize).map_err(|e| {
+            let kind = match &e {
+                crate::face::engine::FaceError::Inference(
+                    crate::inference::InferenceError::MissingModel(_),
+                ) => gst::ResourceError::NotFound,
+                crate::face::engine::FaceError::Model(_) => gst::ResourceError::Settings,
+                _ => gst::ResourceError::OpenRead,
+            };
+            gst::error_msg!(kind, ["{}", e])
+        })?;
+        let url = s
+            .redis_url
+            .clone()
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(fess::redis_url::from_env);
+        let shown = fess::redis_url::redact(&url);
+        let weak = self.obj().downgrade();
+        let link = RedisLink::start(
+            LinkConfig {
+                url,
+                gallery_key: s.gallery_key.clone(),
+                cache_key: fess::gallery::DEFAULT_CACHE_KEY.to_string(),
+                timeout: LINK_TIMEOUT,
+                poll: GALLERY_POLL,
+                dim: Some(engine.dim()),
+            },
+            Box::new(move |event| {
+                if let Some(obj) = weak.upgrade() {
+                    obj.imp().link_event(event, &shown);
+                }
+            }),
+        );
+        gst::info!(
+            CAT,
+            imp = self,
+            "loaded {} and {} ({}-d embeddings); gallery of {} persons",
+            detector.display(),
+            embedder.display(),
+            engine.dim(),
+            link.gallery().persons.len()
+        );
+        let name = self.obj().name();
+        Ok(State {
+            engine,
+            link,
+            info: None,
+            tracker: IouTracker::new(TRACK_MIN_IOU, TRACK_MAX_MISSES),
+            memory: HashMap::new(),
+            counted: HashMap::new(),
+            frame_number: 0,
+            detector_upstream: false,
+            upstream_camera: None,
+            camera_sent: false,
+            camera_id: name.to_string(),
+            reporter: fess::stats::StatsReporter::new("fessface", &name, &name),
+        })
+    }
+
+    /// Called on the Redis link's thread: posts what changed on the bus.
+    fn link_event(&self, event: LinkEvent, url: &str) {
+        match event {
+            LinkEvent::Down(reason) => {
+                gst::element_imp_warning!(
+                    self,
+                    gst::ResourceError::Read,
+                    [
+                        "Redis at {} is unreachable ({}): recognition goes on with the last \
+                         gallery snapshot, cache lookups count as misses",
+                        url,
+                        reason
+                    ]
+                );
+            }
+            LinkEvent::Up => gst::info!(CAT, imp = self, "Redis at {} is back", url),
+            LinkEvent::GalleryLoaded { version, persons } => {
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "gallery version {} loaded: {} persons",
+                    version,
+                    persons
+                );
+            }
+            LinkEvent::Warning(w) => {
+                gst::element_imp_warning!(self, gst::ResourceError::Read, ["{}", w]);
+            }
+        }
+    }
+
+    /// Sends `camera_id` downstream once per stream when no upstream fess element did.
+    fn ensure_camera_event(&self, state: &mut State) {
+        if state.camera_sent {
+            return;
+        }
+        let id = match self.settings.lock().unwrap().camera_id.clone() {
+            Some(id) if !id.is_empty() => id,
+            _ => match &state.upstream_camera {
+                Some(id) => id.clone(),
+                None => crate::camera::default_id(
+                    &self.obj().static_pad("sink").unwrap(),
+                    &self.obj().name(),
+                ),
+            },
+        };
+        state.camera_sent = true;
+        state.reporter.set_camera_id(&id);
+        state.camera_id = id.clone();
+        self.obj()
+            .static_pad("src")
+            .unwrap()
+            .push_event(crate::camera::event(&id, state.detector_upstream));
+    }
+
+    fn params(&self) -> FrameParams {
+        let s = self.settings.lock().unwrap();
+        FrameParams {
+            mode: s.mode,
+            detection_size: s.detection_size as usize,
+            face_threshold: s.face_threshold as f32,
+            min_face_size: s.min_face_size as f32,
+            max_faces: s.max_faces as usize,
+            match_threshold: s.match_threshold as f32,
+            recheck_interval: s.recheck_interval as u64,
+            cache_ttl: Duration::from_secs(s.cache_ttl as u64),
+            redis_timeout: Duration::from_millis(s.redis_timeout_ms as u64),
+        }
+    }
+
+    /// Faces of this frame with their parent ROI ids, best first, duplicates removed.
+    fn find_faces(
+        &self,
+        state: &mut State,
+        view: &FrameView,
+        rois: &[RoiObject],
+        p: &FrameParams,
+    ) -> Result<Vec<(Face, i32)>, gst::ErrorMessage> {
+        let (w, h) = (view.width as f32, view.height as f32);
+        let regions: Vec<(Region, i32)> = if p.mode == FaceMode::Persons && state.detector_upstream
+        {
+            rois.iter()
+                .filter(|r| r.label == "person" && r.face.is_none())
+                .map(|r| {
+                    let b = r.bbox.clamp(1.0, 1.0);
+                    let region = Region {
+                        x: (b.x1 * w) as usize,
+                        y: (b.y1 * h) as usize,
+                        width: (b.width() * w).ceil() as usize,
+                        height: (b.height() * h).ceil() as usize,
+                    };
+                    (region, r.id)
+                })
+                .filter(|(r, _)| {
+                    r.width as f32 >= p.min_face_size && r.height as f32 >= p.min_face_size
+                })
+                .collect()
+        } else {
+            let whole = Region {
+                x: 0,
+                y: 0,
+                width: view.width,
+                height: view.height,
+            };
+            vec![(whole, 0)]
+        };
+        let mut found: Vec<(Face, i32)> = Vec::new();
+        for (region, parent) in regions {
+            let faces = state
+                .engine
+                .detect(
+                    view,
+                    region,
+                    p.detection_size,
+                    p.face_threshold,
+                    p.max_faces,
+                )
+                .map_err(|e| gst::error_msg!(gst::StreamError::Failed, ["{}", e]))?;
+            found.extend(
+                faces
+                    .into_iter()
+                    .filter(|f| f.size() >= p.min_face_size)
+                    .map(|f| (f, parent)),
+            );
+        }
+        found.sort_by(|a, b| b.0.score.total_cmp(&a.0.score));
+        let mut kept: Vec<(Face, i32)> = Vec::new();
+        for f in found {
+            if kept.len() < p.max_faces
+                && kept
+                    .iter()
+                    .all(|k| k.0.bbox.iou(&f.0.bbox) <= DUPLICATE_IOU)
+            {
+                kept.push(f);
+            }
+        }
+        Ok(kept)
+    }
+
+    /// Gives every face of the frame an identity: from the cache, the track's memory, or the
+    /// embedding model (all faces needing it in one batch).
+    fn recognise(
+        &self,
+        state: &mut State,
+        view: &FrameView,
+        faces: &mut [FrameFace],
+        p: &FrameParams,
+        tally: &mut Tally,
+    ) -> Result<(), gst::ErrorMessage> {
+        let gallery = state.link.gallery();
+        let keys: Vec<String> = faces
+            .iter()
+            .map(|f| state.link.cache_key(&state.camera_id, f.track_id))
+            .collect();
+        let redis_up = state.link.is_up();
+        let cached = state.link.lookup(keys.clone(), p.redis_timeout);
+        let cached = cached.unwrap_or_else(|| vec![None; faces.len()]);
+        let mut to_embed: Vec<(usize, Vec<u8>)> = Vec::new();
+        for (i, f) in faces.iter_mut().enumerate() {
+            let c = cached[i].as_ref();
+            let valid = c.filter(|c| c.gallery_version == gallery.version);
+            if valid.is_some() {
+                tally.cache_hits += 1;
+            } else {
+                tally.cache_misses += 1;
+            }
+            let memory = state.memory.get(&f.track_id);
+            let source = recheck::decide(
+                p.recheck_interval,
+                state.frame_number,
+                f.face.quality(),
+                gallery.version,
+                memory,
+                c,
+                redis_up,
+            );
+            match source {
+                Source::Cache => {
+                    let c = valid.expect("decide picks the cache only when it holds an entry");
+                    f.identity = Some(c.identity.clone());
+                    state.memory.entry(f.track_id).or_insert(TrackMemory {
+                        identity: c.identity.clone(),
+                        embedded_frame: state.frame_number,
+                        quality: c.quality,
+                        gallery_version: c.gallery_version,
+                    });
+                }
+                Source::Memory => f.identity = memory.map(|m| m.identity.clone()),
+                Source::Embed => {
+                    if let Some(aligned) = state.engine.align(view, &f.face) {
+                        to_embed.push((i, aligned));
+                    }
+                }
+            }
+        }
+        if to_embed.is_empty() {
+            return Ok(());
+        }
+        let aligned: Vec<Vec<u8>> = to_embed.iter().map(|(_, a)| a.clone()).collect();
+        let embeddings = state
+            .engine
+            .embed(&aligned)
+            .map_err(|e| gst::error_msg!(gst::StreamError::Failed, ["{}", e]))?;
+        tally.embeddings += embeddings.len() as u64;
+        for ((i, _), e) in to_embed.iter().zip(embeddings) {
+            let f = &mut faces[*i];
+            let identity = gallery.identify(&e, p.match_threshold);
+            let quality = f.face.quality();
+            state.memory.insert(
+                f.track_id,
+                TrackMemory {
+                    identity: identity.clone(),
+                    embedded_frame: state.frame_number,
+                    quality,
+                    gallery_version: gallery.version,
+                },
+            );
+            state.link.store(
+                keys[*i].clone(),
+                &CachedRecognition {
+                    identity: identity.clone(),
+                    quality,
+                    gallery_version: gallery.version,
+                },
+                p.cache_ttl,
+            );
+            f.identity = Some(identity);
+        }
+        Ok(())
+    }
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for FessFace {
+    const NAME: &'static str = "GstFessFace";
+    type Type = super::FessFace;
+    type ParentType = gst_base::BaseTransform;
+}
+
+impl ObjectImpl for FessFace {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            vec![
+                glib::ParamSpecString::builder("detector-model")
+                    .nick("Face detection model")
+                    .blurb("Path of the RetinaFace ONNX model (default: retinaface_mnet025.onnx in the FESS model cache)")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("embedder-model")
+                    .nick("Face embedding model")
+                    .blurb("Path of the face embedding ONNX model, input [N,112,112,3] (default: mobilefacenet.onnx in the FESS model cache)")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("mode", FaceMode::Persons)
+                    .nick("Search mode")
+                    .blurb("Where faces are searched: inside the person ROIs of an upstream fessdetect, or on the whole frame")
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("detection-size")
+                    .nick("Detection size")
+                    .blurb("Longer side, in pixels, a searched region is scaled to for the face detector (small regions are enlarged at most 2x)")
+                    .minimum(32)
+                    .maximum(4096)
+                    .default_value(DEFAULT_DETECTION_SIZE)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecDouble::builder("face-threshold")
+                    .nick("Face score threshold")
+                    .blurb("Minimum face detection score (0-1)")
+                    .minimum(0.0)
+                    .maximum(1.0)
+                    .default_value(DEFAULT_FACE_THRESHOLD)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("min-face-size")
+                    .nick("Minimum face size")
+                    .blurb("Smallest face side, in frame pixels, that is recognised")
+                    .minimum(1)
+                    .maximum(4096)
+                    .default_value(DEFAULT_MIN_FACE_SIZE)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("max-faces")
+                    .nick("Maximum faces")
+                    .blurb("Most faces recognised per frame, best first")
+                    .minimum(1)
+                    .maximum(256)
+                    .default_value(DEFAULT_MAX_FACES)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecDouble::builder("match-threshold")
+                    .nick("Match threshold")
+                    .blurb("Cosine similarity (0-1) a face needs to a gallery person to be recognised as them; below it the face is unknown")
+                    .minimum(0.0)
+                    .maximum(1.0)
+                    .default_value(DEFAULT_MATCH_THRESHOLD)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("recheck-interval")
+                    .nick("Recheck interval")
+                    .blurb("Frames after which a tracked face goes through the embedding model again (sooner when the face gets clearly bigger or surer)")
+                    .minimum(1)
+                    .maximum(1_000_000)
+                    .default_value(DEFAULT_RECHECK_INTERVAL)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("cache-ttl")
+                    .nick("Cache TTL")
+                    .blurb("Seconds a recognition stays in the Redis cache per (camera, face track)")
+                    .minimum(1)
+                    .maximum(86_400)
+                    .default_value(DEFAULT_CACHE_TTL)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecString::builder("redis-url")
+                    .nick("Redis URL")
+                    .blurb("redis://[:password@]host:port/db, rediss:// for TLS (default: $REDIS_URL or ./.env, else redis://127.0.0.1:6379/); the password is never logged")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("redis-timeout")
+                    .nick("Redis timeout")
+                    .blurb("Longest wait, in milliseconds, for a cache lookup on the streaming thread (none while Redis is down)")
+                    .minimum(1)
+                    .maximum(1000)
+                    .default_value(DEFAULT_REDIS_TIMEOUT_MS)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecString::builder("gallery-key")
+                    .nick("Gallery key")
+                    .blurb("Redis key prefix of the gallery, shared with `fess gallery --key`")
+                    .default_value(Some(fess::gallery::DEFAULT_GALLERY_KEY))
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("camera-id")
+                    .nick("Camera id")
+                    .blurb("Name of this stream's camera (default: upstream's camera id, else the source URI, else the element name)")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("threads")
+                    .nick("Threads")
+                    .blurb("ONNX Runtime intra-op threads per model (0: ONNX Runtime's default, one per core)")
+                    .minimum(0)
+                    .maximum(256)
+                    .default_value(DEFAULT_THREADS)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
+                    .nick("Statistics")
+                    .blurb("Cumulative counters: frames, faces, embeddings, cache hits and misses, recognitions by outcome, Redis and gallery state, latency histogram")
+                    .read_only()
+                    .build(),
+            ]
+        });
+        PROPERTIES.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let mut s = self.settings.lock().unwrap();
+        match pspec.name() {
+            "detector-model" => s.detector_model = value.get().unwrap(),
+            "embedder-model" => s.embedder_model = value.get().unwrap(),
+            "mode" => s.mode = value.get().unwrap(),
+            "detection-size" => s.detection_size = value.get().unwrap(),
+            "face-threshold" => s.face_threshold = value.get().unwrap(),
+            "min-face-size" => s.min_face_size = value.get().unwrap(),
+            "max-faces" => s.max_faces = value.get().unwrap(),
+            "match-threshold" => s.match_threshold = value.get().unwrap(),
+            "recheck-interval" => s.recheck_interval = value.get().unwrap(),
+            "cache-ttl" => s.cache_ttl = value.get().unwrap(),
+            "redis-url" => s.redis_url = value.get().unwrap(),
+            "redis-timeout" => s.redis_timeout_ms = value.get().unwrap(),
+            "gallery-key" => {
+                s.gallery_key = value
+                    .get::<Option<String>>()
+                    .unwrap()
+                    .filter(|k| !k.is_empty())
+                    .unwrap_or_else(|| fess::gallery::DEFAULT_GALLERY_KEY.to_string())
+            }
+            "camera-id" => s.camera_id = value.get().unwrap(),
+            "threads" => s.threads = value.get().unwrap(),
+            other => unreachable!("unknown property {other}"),
+        }
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        let s = self.settings.lock().unwrap();
+        match pspec.name() {
+            "detector-model" => s.detector_model.to_value(),
+            "embedder-model" => s.embedder_model.to_value(),
+            "mode" => s.mode.to_value(),
+            "detection-size" => s.detection_size.to_value(),
+            "face-threshold" => s.face_threshold.to_value(),
+            "min-face-size" => s.min_face_size.to_value(),
+            "max-faces" => s.max_faces.to_value(),
+            "match-threshold" => s.match_threshold.to_value(),
+            "recheck-interval" => s.recheck_interval.to_value(),
+            "cache-ttl" => s.cache_ttl.to_value(),
+            // Shown redacted: a property dump must not leak the password.
+            "redis-url" => s
+                .redis_url
+                .as_deref()
+                .map(fess::redis_url::redact)
+                .to_value(),
+            "redis-timeout" => s.redis_timeout_ms.to_value(),
+            "gallery-key" => s.gallery_key.to_value(),
+            "camera-id" => s.camera_id.to_value(),
+            "threads" => s.threads.to_value(),
+            "stats" => {
+                let st = self.stats.lock().unwrap();
+                let mut b = gst::Structure::builder("fessface-stats")
+                    .field("frames", st.frames)
+                    .field("faces", st.faces)
+                    .field("embeddings", st.embeddings)
+                    .field("cache-hits", st.cache_hits)
+                    .field("cache-misses", st.cache_misses);
+                for status in fess::gallery::Status::ALL {
+                    b = b.field(
+                        status.as_str(),
+                        st.recognitions.get(&status).copied().unwrap_or(0),
+                    );
+                }
+                b.field("redis-up", st.redis_up)
+                    .field("gallery-persons", st.gallery_persons)
+                    .field("gallery-version", st.gallery_version)
+                    .field(
+                        "latency",
+                        crate::stats_structure::histogram("latency", &st.latency),
+                    )
+                    .build()
+                    .to_value()
+            }
+            other => unreachable!("unknown property {other}"),
+        }
+    }
+}
+
+impl GstObjectImpl for FessFace {}
+
+impl ElementImpl for FessFace {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "FESS face recognition",
+                "Filter/Analyzer/Video",
+                "Finds faces (RetinaFace) inside person ROIs or on the whole frame, recognises \
+                 them (MobileFaceNet) against a gallery in Redis as authorised, unauthorised or \
+                 unknown, and attaches one face ROI per face",
+                "FESS developers",
+            )
+        });
+        Some(&*METADATA)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+            let caps = gst_video::VideoCapsBuilder::new()
+                .format_list(FORMATS)
+                .build();
+            ["src", "sink"]
+                .into_iter()
+                .map(|name| {
+                    let dir = if name == "src" {
+                        gst::PadDirection::Src
+                    } else {
+                        gst::PadDirection::Sink
+                    };
+                    gst::PadTemplate::new(name, dir, gst::PadPresence::Always, &caps).unwrap()
+                })
+                .collect()
+        });
+        TEMPLATES.as_ref()
+    }
+}
+
+impl BaseTransformImpl for FessFace {
+    // Pixels pass untouched; the buffer must be writable only to carry the new metas.
+    const MODE: gst_base::subclass::BaseTransformMode =
+        gst_base::subclass::BaseTransformMode::AlwaysInPlace;
+    const PASSTHROUGH_ON_SAME_CAPS: bool = false;
+    const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
+
+    fn start(&self) -> Result<(), gst::ErrorMessage> {
+        let settings = self.settings.lock().unwrap().clone();
+        *self.stats.lock().unwrap() = FaceStats::default();
+        let state = self.build_state(&settings)?;
+        *self.state.lock().unwrap() = Some(state);
+        Ok(())
+    }
+
+    fn stop(&self) -> Result<(), gst::ErrorMessage> {
+        // Dropping the state stops the Redis link's thread.
+        if let Some(mut state) = self.state.lock().unwrap().take() {
+            let metrics = self.stats.lock().unwrap().metrics(&state.camera_id);
+            state.reporter.send(metrics);
+        }
+        Ok(())
+    }
+
+    fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
+        let info = gst_video::VideoInfo::from_caps(incaps)
+            .map_err(|_| gst::loggable_error!(CAT, "cannot parse video caps {incaps}"))?;
+        if pixel_format(info.format()).is_none() {
+            return Err(gst::loggable_error!(
+                CAT,
+                "unsupported format {:?}",
+                info.format()
+            ));
+        }
+        let mut guard = self.state.lock().unwrap();
+        let state = guard
+            .as_mut()
+            .ok_or_else(|| gst::loggable_error!(CAT, "caps before start"))?;
+        state.info = Some(info);
+        Ok(())
+    }
+
+    fn sink_event(&self, event: gst::Event) -> bool {
+        if let Some(cam) = crate::camera::parse(&event) {
+            let own = self
+                .settings
+                .lock()
+                .unwrap()
+                .camera_id
+                .clone()
+                .filter(|c| !c.is_empty());
+            if let Some(state) = self.state.lock().unwrap().as_mut() {
+                state.upstream_camera = Some(cam.camera_id.clone());
+                state.camera_id = cam.camera_id;
+                state.reporter.set_camera_id(&state.camera_id);
+                state.detector_upstream = cam.detector;
+                // Our own camera-id overrides upstream's; we send ours before the next buffer.
+                if own.is_some() {
+                    return true;
+                }
+                state.camera_sent = true;
+            }
+        }
+        if let gst::EventView::FlushStop(_) = event.view() {
+            if let Some(state) = self.state.lock().unwrap().as_mut() {
+                state.tracker.clear();
+                state.memory.clear();
+            }
+        }
+        self.parent_sink_event(event)
+    }
+
+    fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let started = Instant::now();
+        let p = self.params();
+        let mut guard = self.state.lock().unwrap();
+        let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
+        self.ensure_camera_event(state);
+        let info = state.info.clone().ok_or(gst::FlowError::NotNegotiated)?;
+        let (width, height) = (info.width(), info.height());
+        state.frame_number += 1;
+        let rois = roi_meta::read(buf);
+
+        let fail = |msg: gst::ErrorMessage| {
+            self.post_error_message(msg);
+            gst::FlowError::Error
+        };
+        let mut tally = Tally::default();
+        let result = (|| {
+            let frame =
+                gst_video::VideoFrameRef::from_buffer_ref_readable(&*buf, &info).map_err(|_| {
+                    gst::error_msg!(gst::StreamError::Format, ["cannot map the video frame"])
+                })?;
+            let view = crate::video_frame::view(&frame).ok_or_else(|| {
+                gst::error_msg!(gst::CoreError::Negotiation, ["unsupported format"])
+            })?;
+            let found = self.find_faces(state, &view, &rois, &p)?;
+            let (fw, fh) = (width as f32, height as f32);
+            let dets: Vec<Detection> = found
+                .iter()
+                .map(|(f, _)| Detection {
+                    bbox: BBox::new(
+                        f.bbox.x1 / fw,
+                        f.bbox.y1 / fh,
+                        f.bbox.x2 / fw,
+                        f.bbox.y2 / fh,
+                    ),
+                    class_id: 0,
+                    score: f.score,
+                })
+                .collect();
+            let ids = state.tracker.update(&dets);
+            let mut faces: Vec<FrameFace> = found
+                .into_iter()
+                .zip(ids)
+                .map(|((face, parent_id), track_id)| FrameFace {
+                    face,
+                    parent_id,
+                    track_id,
+                    identity: None,
+                })
+                .collect();
+            tally.faces += faces.len() as u64;
+            if !faces.is_empty() {
+                self.recognise(state, &view, &mut faces, &p, &mut tally)?;
+            }
+            Ok::<_, gst::ErrorMessage>(faces)
+        })();
+        let faces = result.map_err(fail)?;
+        let mut recognised = Vec::new();
+
+        // Tracks that ended take their memory with them.
+        let live: std::collections::HashSet<u64> = state.tracker.visible().map(|t| t.id).collect();
+        state.memory.retain(|id, _| live.contains(id));
+        state.counted.retain(|id, _| live.contains(id));
+
+        for f in &faces {
+            let Some(identity) = &f.identity else {
+                continue;
+            };
+            let counted = state.counted.get(&f.track_id);
+            if counted != Some(&identity.person_id) {
+                state.counted.insert(f.track_id, identity.person_id.clone());
+                recognised.push(identity.status());
+            }
+            let b = &f.face.bbox;
+            roi_meta::attach(
+                buf,
+                width,
+                height,
+                &RoiObject {
+                    id: 0,
+                    parent_id: f.parent_id,
+                    label: "face".into(),
+                    label_id: 0,
+                    confidence: f.face.score as f64,
+                    bbox: BBox::new(
+                        b.x1 / width as f32,
+                        b.y1 / height as f32,
+                        b.x2 / width as f32,
+                        b.y2 / height as f32,
+                    ),
+                    track_id: Some(f.track_id),
+                    face: Some(FaceInfo {
+                        face_id: format!("face_{}", f.track_id),
+                        person_name: identity.name.clone(),
+                        confidence: identity.similarity as f64,
+                        is_authorized: identity.authorized,
+                        known: identity.person_id.is_some(),
+                    }),
+                },
+            );
+        }
+        let gallery = state.link.gallery();
+        let mut stats = self.stats.lock().unwrap();
+        stats.frames += 1;
+        stats.faces += tally.faces;
+        stats.embeddings += tally.embeddings;
+        stats.cache_hits += tally.cache_hits;
+        stats.cache_misses += tally.cache_misses;
+        for status in recognised {
+            *stats.recognitions.entry(status).or_default() += 1;
+        }
+        stats.redis_up = state.link.is_up();
+        stats.gallery_version = gallery.version;
+        stats.gallery_persons = gallery.persons.len() as u64;
+        stats.latency.observe(started.elapsed());
+        let metrics = state
+            .reporter
+            .due()
+            .then(|| stats.metrics(&state.camera_id));
+        drop(stats);
+        if let Some(m) = metrics {
+            // A non-blocking send of a few hundred bytes, once a second.
+            state.reporter.send(m);
+        }
+        gst::trace!(CAT, imp = self, "{} faces", faces.len());
+        Ok(gst::FlowSuccess::Ok)
+    }
+}

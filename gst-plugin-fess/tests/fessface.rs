@@ -1,0 +1,308 @@
+//! `fessface` in real pipelines on real images and video, with a real redis-server.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{decode_image, init, media, model, run_pipeline, Run};
+use fess::gallery::{GalleryStore, Person, DEFAULT_GALLERY_KEY};
+use fess_testkit::RedisServer;
+use gst::prelude::*;
+use gstfess::face::engine::FaceEngine;
+use gstfess::roi_meta::{self, FaceInfo};
+
+/// The astronaut's embedding, enrolled the way `fess gallery enroll` does it.
+fn astronaut_embedding() -> Vec<f32> {
+    let mut engine = FaceEngine::load(
+        &model("retinaface_mnet025.onnx"),
+        &model("mobilefacenet.onnx"),
+        0,
+    )
+    .unwrap();
+    let (caps, buf) = decode_image(&media("astronaut.png"));
+    let info = gst_video::VideoInfo::from_caps(&caps).unwrap();
+    let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buf.as_ref(), &info).unwrap();
+    let view = gstfess::video_frame::view(&frame).unwrap();
+    gstfess::face::enrol::enrol(&mut engine, &view)
+        .unwrap()
+        .embedding
+}
+
+fn enrol_astronaut(redis: &RedisServer, authorized: bool) {
+    let mut store =
+        GalleryStore::connect(&redis.url(), DEFAULT_GALLERY_KEY, Duration::from_secs(2)).unwrap();
+    store
+        .put(&Person {
+            id: "astronaut".into(),
+            name: "Eileen Collins".into(),
+            authorized,
+            embeddings: vec![astronaut_embedding()],
+        })
+        .unwrap();
+}
+
+/// The astronaut portrait as a still clip of `n` frames.
+fn astronaut_clip(n: u32, rate: u32) -> String {
+    format!(
+        "filesrc location=\"{}\" ! decodebin ! videoconvert ! imagefreeze num-buffers={n} ! \
+         video/x-raw,framerate={rate}/1",
+        media("astronaut.png").display()
+    )
+}
+
+fn faces(run: &Run) -> Vec<Vec<FaceInfo>> {
+    run.objects()
+        .into_iter()
+        .map(|objs| objs.into_iter().filter_map(|o| o.face).collect())
+        .collect()
+}
+
+fn stat(run: &Run, element: &str, field: &str) -> u64 {
+    run.all_stats[element].get::<u64>(field).unwrap()
+}
+
+#[test]
+fn astronaut_is_recognised_as_authorised_then_unauthorised() {
+    let redis = RedisServer::start();
+    enrol_astronaut(&redis, true);
+    let launch = format!(
+        "{} ! fessface name=face mode=frame redis-url={} ! appsink name=sink",
+        astronaut_clip(12, 25),
+        redis.url()
+    );
+    let run = run_pipeline(&launch);
+    assert_eq!(run.error, None);
+    let f = faces(&run);
+    assert_eq!(f.len(), 12);
+    for frame in &f {
+        assert_eq!(frame.len(), 1, "{f:?}");
+        let face = &frame[0];
+        assert_eq!(face.person_name.as_deref(), Some("Eileen Collins"));
+        assert!(face.known && face.is_authorized);
+        assert!(face.confidence > 0.9, "{face:?}");
+    }
+    assert_eq!(stat(&run, "face", "authorized"), 1);
+    // One face track: embedded once, the other frames answered by the cache.
+    assert_eq!(stat(&run, "face", "embeddings"), 1);
+
+    // Deauthorised in the gallery: the same face is now unauthorised.
+    let mut store =
+        GalleryStore::connect(&redis.url(), DEFAULT_GALLERY_KEY, Duration::from_secs(2)).unwrap();
+    store.set_authorized("astronaut", false).unwrap();
+    let run = run_pipeline(&launch);
+    for frame in faces(&run) {
+        assert_eq!(frame[0].person_name.as_deref(), Some("Eileen Collins"));
+        assert!(frame[0].known && !frame[0].is_authorized);
+    }
+    assert_eq!(stat(&run, "face", "unauthorized"), 1);
+    assert_eq!(stat(&run, "face", "authorized"), 0);
+}
+
+#[test]
+fn carphone_face_is_unknown_and_mostly_served_by_the_cache() {
+    let redis = RedisServer::start();
+    enrol_astronaut(&redis, true);
+    // After fessdetect: faces are searched inside its person boxes.
+    let run = run_pipeline(&format!(
+        "filesrc location=\"{}\" ! decodebin ! videoconvert ! fessdetect name=detect ! \
+         fessface name=face redis-url={} ! appsink name=sink",
+        media("carphone_pristine.mp4").display(),
+        redis.url()
+    ));
+    assert_eq!(run.error, None);
+    let objects = run.objects();
+    let frames = objects.len() as u64;
+    assert_eq!(frames, 120);
+    let mut with_face = 0;
+    for objs in &objects {
+        let faces: Vec<_> = objs.iter().filter(|o| o.face.is_some()).collect();
+        if let Some(f) = faces.first() {
+            with_face += 1;
+            let info = f.face.as_ref().unwrap();
+            assert!(!info.known && info.person_name.is_none(), "{info:?}");
+            // The face hangs under the person it was found in.
+            let parent = objs
+                .iter()
+                .find(|o| o.id == f.parent_id)
+                .expect("parent ROI");
+            assert_eq!(parent.label, "person");
+        }
+    }
+    assert!(with_face >= 100, "faces on {with_face} of 120 frames");
+    let hits = stat(&run, "face", "cache-hits");
+    let misses = stat(&run, "face", "cache-misses");
+    let embeddings = stat(&run, "face", "embeddings");
+    println!("carphone: {with_face} frames with a face, {hits} hits, {misses} misses, {embeddings} embeddings");
+    assert_eq!(hits + misses, stat(&run, "face", "faces"));
+    assert!(
+        hits * 4 >= (hits + misses) * 3,
+        "hits {hits}, misses {misses}"
+    );
+    assert!(
+        embeddings * 5 <= frames,
+        "{embeddings} embeddings for {frames} frames"
+    );
+    assert!(stat(&run, "face", "unknown") >= 1);
+    assert_eq!(stat(&run, "face", "authorized"), 0);
+}
+
+/// A live astronaut clip: `on_frame(n)` runs on the test thread as frames arrive.
+fn run_live(redis_url: &str, frames: u32, mut on_frame: impl FnMut(usize)) -> LiveRun {
+    init();
+    let pipeline = gst::parse::launch(&format!(
+        "{} ! fessface name=face mode=frame redis-url={} ! appsink name=sink sync=true",
+        astronaut_clip(frames, 20),
+        redis_url
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let sink = pipeline
+        .by_name("sink")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
+    let names = Arc::new(Mutex::new(Vec::new()));
+    let count = Arc::new(AtomicUsize::new(0));
+    let (out, n) = (names.clone(), count.clone());
+    sink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |s| {
+                let sample = s.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                let face = roi_meta::read(sample.buffer().unwrap())
+                    .into_iter()
+                    .find_map(|o| o.face);
+                out.lock().unwrap().push(face.and_then(|f| f.person_name));
+                n.fetch_add(1, Ordering::SeqCst);
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .build(),
+    );
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let bus = pipeline.bus().unwrap();
+    let mut warnings = Vec::new();
+    let mut seen = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "the pipeline stalled at frame {seen}"
+        );
+        while seen < count.load(Ordering::SeqCst) {
+            seen += 1;
+            on_frame(seen);
+        }
+        match bus.timed_pop(gst::ClockTime::from_mseconds(10)) {
+            Some(msg) => match msg.view() {
+                gst::MessageView::Eos(_) => break,
+                gst::MessageView::Error(e) => panic!("pipeline error: {}", e.error()),
+                gst::MessageView::Warning(w) => warnings.push(format!(
+                    "{} ({})",
+                    w.error(),
+                    w.debug().map(|d| d.to_string()).unwrap_or_default()
+                )),
+                _ => {}
+            },
+            None => continue,
+        }
+    }
+    let stats = pipeline
+        .by_name("face")
+        .unwrap()
+        .property::<gst::Structure>("stats");
+    pipeline.set_state(gst::State::Null).unwrap();
+    let names = names.lock().unwrap().clone();
+    LiveRun {
+        names,
+        warnings,
+        stats,
+    }
+}
+
+struct LiveRun {
+    names: Vec<Option<String>>,
+    warnings: Vec<String>,
+    stats: gst::Structure,
+}
+
+#[test]
+fn gallery_change_while_playing_is_picked_up() {
+    let redis = RedisServer::start();
+    let embedding = astronaut_embedding();
+    let run = run_live(&redis.url(), 60, |n| {
+        if n == 10 {
+            let mut store =
+                GalleryStore::connect(&redis.url(), DEFAULT_GALLERY_KEY, Duration::from_secs(2))
+                    .unwrap();
+            store
+                .put(&Person {
+                    id: "astronaut".into(),
+                    name: "Eileen Collins".into(),
+                    authorized: true,
+                    embeddings: vec![embedding.clone()],
+                })
+                .unwrap();
+        }
+    });
+    assert_eq!(run.names.len(), 60);
+    assert_eq!(run.names[0], None, "unknown before enrolment");
+    assert_eq!(
+        run.names.last().unwrap().as_deref(),
+        Some("Eileen Collins"),
+        "known after enrolment"
+    );
+    assert_eq!(run.stats.get::<u64>("unknown").unwrap(), 1);
+    assert_eq!(run.stats.get::<u64>("authorized").unwrap(), 1);
+}
+
+#[test]
+fn redis_killed_mid_stream_and_restarted() {
+    let mut redis = RedisServer::start();
+    enrol_astronaut(&redis, true);
+    let embedding = astronaut_embedding();
+    let url = redis.url();
+    let run = run_live(&url, 100, |n| {
+        if n == 20 {
+            redis.kill();
+        }
+        if n == 60 {
+            redis.restart();
+            // The restarted Redis is empty: the operator re-imports the gallery.
+            let mut store =
+                GalleryStore::connect(&redis.url(), DEFAULT_GALLERY_KEY, Duration::from_secs(2))
+                    .unwrap();
+            store
+                .put(&Person {
+                    id: "astronaut".into(),
+                    name: "Eileen Collins".into(),
+                    authorized: true,
+                    embeddings: vec![embedding.clone()],
+                })
+                .unwrap();
+        }
+    });
+    // Every frame arrived and every face kept its name: from the snapshot while Redis was away.
+    assert_eq!(run.names.len(), 100);
+    assert!(
+        run.names
+            .iter()
+            .all(|n| n.as_deref() == Some("Eileen Collins")),
+        "{:?}",
+        run.names
+    );
+    let redis_warnings: Vec<_> = run
+        .warnings
+        .iter()
+        .filter(|w| w.contains("Redis"))
+        .collect();
+    assert_eq!(redis_warnings.len(), 1, "{:?}", run.warnings);
+    assert!(run.stats.get::<bool>("redis-up").unwrap());
+    let hits = run.stats.get::<u64>("cache-hits").unwrap();
+    let misses = run.stats.get::<u64>("cache-misses").unwrap();
+    // The 40 frames without Redis are misses. At most 19 hits can come before the kill (frames
+    // 2-20), so more than that means the cache answered again after the restart.
+    assert!(misses >= 40, "misses {misses}");
+    assert!(hits > 25, "hits {hits}");
+}
