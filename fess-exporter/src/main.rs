@@ -1,11 +1,12 @@
-//! fess-exporter: being built (issue 5).
+//! `fess-exporter`: see `fess-exporter --help` and the library documentation.
+
 use clap::Parser;
 
-/// FESS exporter: element stats to Prometheus metrics, and health.
-#[derive(Parser)]
-#[command(version)]
-struct Args {}
-
 fn main() {
-    let _ = Args::parse();
+    fess_exporter::load_dotenv();
+    let args = fess_exporter::cli::Args::parse();
+    if let Err(e) = fess_exporter::run(args) {
+        eprintln!("fess-exporter: error: {e:#}");
+        std::process::exit(1);
+    }
 }

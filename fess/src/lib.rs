@@ -46,6 +46,12 @@
 //! # Ok::<(), fess::PublishError>(())
 //! ```
 //!
+//! # Metrics and health
+//!
+//! [`stats::AppStats`] is the document's `metrics` module: counters by label, gauges and
+//! latencies, reported to `fess-exporter` under the same names the elements use.
+//! [`HealthChecker`] is its health check (section 6), which the exporter's `/health` serves.
+//!
 //! # Refusing garbage
 //!
 //! ```
@@ -61,6 +67,7 @@ pub mod emission;
 pub mod env;
 pub mod events;
 pub mod gallery;
+pub mod health;
 pub mod kafka_config;
 pub mod publisher;
 pub mod redis_link;
@@ -73,6 +80,7 @@ pub use events::{
     AlertEvent, AlertLevel, BBox, DetectedObject, Event, EventError, EventKind, FaceEvent,
     MotionEvent,
 };
+pub use health::{HealthChecker, HealthStatus};
 pub use kafka_config::KafkaSettings;
 pub use publisher::{
     EventPublisher, PublishError, PublisherBuilder, PublisherStats, Severity, TopicCounts,

@@ -121,21 +121,42 @@ impl Datagram {
 
     /// Parses and checks the layout (version, size); the exporter validates names and labels.
     pub fn parse(bytes: &[u8]) -> Result<Datagram, String> {
+        Datagram::parse_checked(bytes).map_err(|e| e.to_string())
+    }
+
+    /// [`Datagram::parse`] with the reason as a value, for counting rejects by reason.
+    pub fn parse_checked(bytes: &[u8]) -> Result<Datagram, ParseError> {
         if bytes.len() > MAX_DATAGRAM_BYTES {
-            return Err(format!(
-                "datagram of {} bytes is over {MAX_DATAGRAM_BYTES}",
-                bytes.len()
-            ));
+            return Err(ParseError::TooLarge(bytes.len()));
         }
         let d: Datagram =
-            serde_json::from_slice(bytes).map_err(|e| format!("not a stats datagram: {e}"))?;
+            serde_json::from_slice(bytes).map_err(|e| ParseError::Malformed(e.to_string()))?;
         if d.v != PROTOCOL_VERSION {
-            return Err(format!(
-                "protocol version {} (expected {PROTOCOL_VERSION})",
-                d.v
-            ));
+            return Err(ParseError::Version(d.v));
         }
         Ok(d)
+    }
+}
+
+/// Why bytes are not a datagram.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ParseError {
+    #[error("datagram of {0} bytes is over {MAX_DATAGRAM_BYTES}")]
+    TooLarge(usize),
+    #[error("not a stats datagram: {0}")]
+    Malformed(String),
+    #[error("protocol version {0} (expected {PROTOCOL_VERSION})")]
+    Version(u32),
+}
+
+impl ParseError {
+    /// A short label value: `too_large`, `malformed` or `version`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ParseError::TooLarge(_) => "too_large",
+            ParseError::Malformed(_) => "malformed",
+            ParseError::Version(_) => "version",
+        }
     }
 }
 
@@ -226,17 +247,163 @@ impl StatsReporter {
     }
 }
 
+/// Bucket upper bounds (seconds) for latencies, from 1 ms to 5 s.
+pub const LATENCY_BUCKETS: [f64; 14] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+
+type SeriesKey = (String, Vec<(String, String)>);
+
+/// The metrics of a program that is not a GStreamer element (the document's `metrics` module):
+/// counters incremented by label, gauges set, latencies observed, all reported to
+/// `fess-exporter` through a [`StatsReporter`] of kind `app` at most once per
+/// [`REPORT_INTERVAL`] and once more on drop, so they appear under the same names as the
+/// elements' metrics.
+///
+/// ```
+/// use fess::stats::AppStats;
+///
+/// let metrics = AppStats::new("my-detector");
+/// // Increment detection counter
+/// metrics.inc("fess_detections_total", &[("camera_id", "cam_01"), ("object_class", "person")]);
+/// // Record detection latency
+/// let t = std::time::Instant::now();
+/// metrics.observe("fess_detection_latency_seconds", &[("camera_id", "cam_01")], t.elapsed());
+/// // Update system metrics
+/// metrics.set("fess_kafka_queue_depth", &[], 3.0);
+/// assert_eq!(metrics.snapshot().len(), 3);
+/// ```
+#[derive(Debug)]
+pub struct AppStats {
+    inner: std::sync::Mutex<(StatsReporter, BTreeMap<SeriesKey, Value>)>,
+}
+
+impl AppStats {
+    /// Metrics of the program called `name`, sent to [`socket_path`].
+    pub fn new(name: &str) -> AppStats {
+        AppStats::to_path(socket_path(), name)
+    }
+
+    /// Metrics of the program called `name`, sent to `path`.
+    pub fn to_path(path: PathBuf, name: &str) -> AppStats {
+        AppStats {
+            inner: std::sync::Mutex::new((
+                StatsReporter::to_path(path, "app", name, ""),
+                BTreeMap::new(),
+            )),
+        }
+    }
+
+    /// Adds one to the counter `name` (it should end in `_total`) with `labels`.
+    pub fn inc(&self, name: &str, labels: &[(&str, &str)]) {
+        self.inc_by(name, labels, 1);
+    }
+
+    /// Adds `n` to the counter `name` with `labels`.
+    pub fn inc_by(&self, name: &str, labels: &[(&str, &str)], n: u64) {
+        self.update(name, labels, Value::Counter { value: 0 }, |v| {
+            if let Value::Counter { value } = v {
+                *value += n;
+            }
+        });
+    }
+
+    /// Sets the gauge `name` with `labels`.
+    pub fn set(&self, name: &str, labels: &[(&str, &str)], to: f64) {
+        self.update(name, labels, Value::Gauge { value: to }, |v| {
+            if let Value::Gauge { value } = v {
+                *value = to;
+            }
+        });
+    }
+
+    /// Observes a duration in the histogram `name` (buckets [`LATENCY_BUCKETS`]).
+    pub fn observe(&self, name: &str, labels: &[(&str, &str)], took: Duration) {
+        let empty = Value::Histogram {
+            bounds: LATENCY_BUCKETS.to_vec(),
+            counts: vec![0; LATENCY_BUCKETS.len() + 1],
+            sum: 0.0,
+            count: 0,
+        };
+        let s = took.as_secs_f64();
+        self.update(name, labels, empty, |v| {
+            if let Value::Histogram {
+                bounds,
+                counts,
+                sum,
+                count,
+            } = v
+            {
+                let i = bounds.iter().position(|b| s <= *b).unwrap_or(bounds.len());
+                counts[i] += 1;
+                *sum += s;
+                *count += 1;
+            }
+        });
+    }
+
+    /// Everything recorded so far, as sent.
+    pub fn snapshot(&self) -> Vec<Metric> {
+        let inner = self.inner.lock().unwrap();
+        Self::metrics(&inner.1)
+    }
+
+    /// Sends the metrics now; returns whether the datagram went out.
+    pub fn report(&self) -> bool {
+        let mut inner = self.inner.lock().unwrap();
+        let m = Self::metrics(&inner.1);
+        inner.0.send(m)
+    }
+
+    fn metrics(values: &BTreeMap<SeriesKey, Value>) -> Vec<Metric> {
+        values
+            .iter()
+            .map(|((name, labels), value)| Metric {
+                name: name.clone(),
+                labels: labels.iter().cloned().collect(),
+                value: value.clone(),
+            })
+            .collect()
+    }
+
+    fn update(&self, name: &str, labels: &[(&str, &str)], new: Value, f: impl FnOnce(&mut Value)) {
+        let mut labels: Vec<(String, String)> = labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        labels.sort();
+        let mut inner = self.inner.lock().unwrap();
+        f(inner.1.entry((name.to_string(), labels)).or_insert(new));
+        if inner.0.due() {
+            let m = Self::metrics(&inner.1);
+            inner.0.send(m);
+        }
+    }
+}
+
+impl Drop for AppStats {
+    fn drop(&mut self) {
+        self.report();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn datagrams_round_trip_and_garbage_is_refused() {
-        let dir = std::env::temp_dir().join(format!("fess-stats-{}", std::process::id()));
+    /// A socket listening at a fresh path of this test's own.
+    fn listen(test: &str) -> (PathBuf, UnixDatagram) {
+        let dir = std::env::temp_dir().join(format!("fess-{test}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("stats.sock");
         let _ = std::fs::remove_file(&path);
         let listener = UnixDatagram::bind(&path).unwrap();
+        (path, listener)
+    }
+
+    #[test]
+    fn datagrams_round_trip_and_garbage_is_refused() {
+        let (path, listener) = listen("stats");
         let mut r = StatsReporter::to_path(path.clone(), "fessdetect", "detect0", "cam_01");
         assert!(r.due());
         let m = vec![
@@ -285,5 +452,44 @@ mod tests {
         assert!(!r.send(vec![]));
         assert!(t.elapsed() < Duration::from_millis(100));
         assert_eq!((r.sent, r.failed), (1, 1));
+    }
+
+    #[test]
+    fn app_stats_report_cumulative_values_by_label() {
+        let (path, listener) = listen("appstats");
+        listener.set_nonblocking(true).unwrap();
+        let app = AppStats::to_path(path.clone(), "loop");
+        let person = [("camera_id", "cam_01"), ("object_class", "person")];
+        app.inc("fess_detections_total", &person);
+        app.inc_by("fess_detections_total", &person, 2);
+        app.set("fess_kafka_queue_depth", &[], 4.0);
+        app.observe(
+            "fess_detection_latency_seconds",
+            &[("camera_id", "cam_01")],
+            Duration::from_millis(30),
+        );
+        drop(app);
+        let mut buf = vec![0u8; MAX_DATAGRAM_BYTES];
+        let mut last = None;
+        while let Ok(n) = listener.recv(&mut buf) {
+            last = Some(Datagram::parse(&buf[..n]).unwrap());
+        }
+        let d = last.expect("the final report on drop");
+        assert_eq!(d.source.kind, "app");
+        let find = |name: &str| d.metrics.iter().find(|m| m.name == name).unwrap().clone();
+        assert_eq!(
+            find("fess_detections_total").value,
+            Value::Counter { value: 3 }
+        );
+        assert_eq!(
+            find("fess_kafka_queue_depth").value,
+            Value::Gauge { value: 4.0 }
+        );
+        match find("fess_detection_latency_seconds").value {
+            Value::Histogram { counts, count, .. } => {
+                assert_eq!((counts[5], count), (1, 1)); // ≤ 0.05 s
+            }
+            v => panic!("{v:?}"),
+        }
     }
 }

@@ -1,0 +1,91 @@
+//! The metrics FESS publishes, with their help text: what sources report, and what the
+//! exporter adds. Names a source reports that are not listed here are published too (if valid)
+//! with a generic help text.
+
+/// How a metric behaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Counter => "counter",
+            Kind::Gauge => "gauge",
+            Kind::Histogram => "histogram",
+        }
+    }
+}
+
+/// One published metric: name, kind, labels and help.
+pub struct Entry {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub labels: &'static str,
+    pub help: &'static str,
+}
+
+const fn entry(name: &'static str, kind: Kind, labels: &'static str, help: &'static str) -> Entry {
+    Entry {
+        name,
+        kind,
+        labels,
+        help,
+    }
+}
+
+/// Metrics the elements (and programs using `fess::stats`) report.
+pub const REPORTED: &[Entry] = &[
+    entry("fess_frames_total", Kind::Counter, "camera_id", "Frames seen by fessdetect."),
+    entry("fess_inferences_total", Kind::Counter, "camera_id", "Frames the detector ran on."),
+    entry("fess_frames_skipped_total", Kind::Counter, "camera_id, reason", "Frames not inferred, by reason (no_motion, interval)."),
+    entry("fess_detections_total", Kind::Counter, "camera_id, object_class", "Objects detected, by camera and object class."),
+    entry("fess_inference_latency_seconds", Kind::Histogram, "camera_id", "Time of one model run."),
+    entry("fess_detection_latency_seconds", Kind::Histogram, "camera_id", "Detection processing time per frame (preprocess, inference, decode, tracking)."),
+    entry("fess_face_recognitions_total", Kind::Counter, "camera_id, status", "Face recognitions, by camera and authorization status (authorized, unauthorized, unknown)."),
+    entry("fess_face_cache_hits_total", Kind::Counter, "camera_id", "Recognitions answered from the cache."),
+    entry("fess_face_cache_misses_total", Kind::Counter, "camera_id", "Recognitions that missed the cache."),
+    entry("fess_faces_detected_total", Kind::Counter, "camera_id", "Faces detected."),
+    entry("fess_face_embeddings_total", Kind::Counter, "camera_id", "Face embeddings computed."),
+    entry("fess_face_latency_seconds", Kind::Histogram, "camera_id", "Face detection and recognition time per frame."),
+    entry("fess_redis_up", Kind::Gauge, "", "Whether fessface reaches Redis (1) or not (0); the minimum over sources."),
+    entry("fess_gallery_persons", Kind::Gauge, "", "Persons in the face gallery."),
+    entry("fess_events_built_total", Kind::Counter, "camera_id, type", "Events built by fesskafkasink, by type (motion, face, alert)."),
+    entry("fess_kafka_events_sent_total", Kind::Counter, "topic, status", "Kafka events sent, by topic and status (success, error, dropped, spooled)."),
+    entry("fess_kafka_queue_depth", Kind::Gauge, "", "Events queued for or in flight to Kafka, summed over sources."),
+    entry("fess_kafka_spool_bytes", Kind::Gauge, "", "Bytes in the on-disk spools, summed over sources."),
+    entry("fess_kafka_broker_up", Kind::Gauge, "", "Whether the publishers reach the Kafka cluster (1) or not (0); the minimum over sources."),
+];
+
+/// Metrics the exporter computes itself; sources may not report these names.
+pub const DERIVED: &[Entry] = &[
+    entry("fess_active_cameras", Kind::Gauge, "", "Number of active cameras (with a source heard from within --forget-after)."),
+    entry("fess_fps", Kind::Gauge, "camera_id", "FPS per camera, from fess_frames_total over the last seconds."),
+    entry("fess_memory_usage_bytes", Kind::Gauge, "", "System memory usage (total minus available)."),
+    entry("fess_cpu_usage_percent", Kind::Gauge, "", "CPU usage percentage of the host."),
+    entry("fess_component_up", Kind::Gauge, "component", "Whether a component of /health is healthy (1) or not (0): redis, kafka, system, pipelines."),
+    entry("fess_build_info", Kind::Gauge, "version", "The exporter's version; always 1."),
+    entry("fess_exporter_datagrams_received_total", Kind::Counter, "", "Stats datagrams received."),
+    entry("fess_exporter_datagrams_rejected_total", Kind::Counter, "reason", "Whole datagrams refused, by reason."),
+    entry("fess_exporter_metrics_rejected_total", Kind::Counter, "reason", "Single metrics refused from accepted datagrams, by reason."),
+    entry("fess_exporter_series_folded_total", Kind::Counter, "label", "Metrics whose label value went to \"_other\" because its cap was reached, by label name."),
+    entry("fess_exporter_sources", Kind::Gauge, "", "Sources heard from within --forget-after."),
+    entry("fess_exporter_sources_forgotten_total", Kind::Counter, "", "Sources forgotten after going silent."),
+    entry("fess_exporter_series", Kind::Gauge, "", "Series the exporter holds for sources' metrics."),
+];
+
+/// Help text for a name sources report.
+pub fn help(name: &str) -> &'static str {
+    REPORTED
+        .iter()
+        .find(|e| e.name == name)
+        .map_or("Reported by a FESS source.", |e| e.help)
+}
+
+/// Whether `name` is one the exporter computes (sources may not report it).
+pub fn is_reserved(name: &str) -> bool {
+    name.starts_with("fess_exporter_") || DERIVED.iter().any(|e| e.name == name)
+}

@@ -1,0 +1,307 @@
+//! The HTTP server: tiny_http behind a small guard.
+//!
+//! tiny_http reads requests with no time limit, no header size limit and a thread per
+//! connection. So the public TCP port is served by a guard that caps concurrent connections,
+//! reads one request head within a deadline and a size cap, refuses bodies, and passes the head
+//! (with `Connection: close`) to tiny_http over a Unix socket in a private folder; tiny_http's
+//! answer is copied back with a write timeout. A fixed pool of workers answers tiny_http's
+//! requests, so a slow client can hold at most one guard thread, never a worker.
+
+use std::io::{self, ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+/// Largest request head (request line and headers) accepted.
+pub const MAX_HEAD_BYTES: usize = 8 * 1024;
+
+/// Limits of the HTTP server.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    pub listen: SocketAddr,
+    /// Threads answering requests.
+    pub workers: usize,
+    /// Connections served at once; more are answered 503 and closed.
+    pub max_connections: usize,
+    /// Time a client has to send its request head, and each write of the answer may take.
+    pub timeout: Duration,
+}
+
+/// An answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn text(status: u16, body: impl Into<String>) -> Reply {
+        Reply {
+            status,
+            content_type: "text/plain; charset=utf-8",
+            body: body.into().into_bytes(),
+        }
+    }
+}
+
+/// Answers a request given its method and URL (path and query).
+pub type Handler = Arc<dyn Fn(&str, &str) -> Reply + Send + Sync>;
+
+/// The running server; [`HttpServer::stop`] ends it.
+pub struct HttpServer {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+    private_dir: PathBuf,
+}
+
+impl HttpServer {
+    pub fn start(cfg: HttpConfig, handler: Handler) -> anyhow::Result<HttpServer> {
+        let listener = TcpListener::bind(cfg.listen)
+            .with_context(|| format!("listening on {} (--listen)", cfg.listen))?;
+        let addr = listener.local_addr()?;
+        let private_dir = std::env::temp_dir().join(format!(
+            "fess-exporter-{}-{}",
+            std::process::id(),
+            addr.port()
+        ));
+        let _ = std::fs::remove_dir_all(&private_dir);
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&private_dir)
+            .with_context(|| format!("creating {}", private_dir.display()))?;
+        let inner_path = private_dir.join("http.sock");
+        let inner = UnixListener::bind(&inner_path)
+            .with_context(|| format!("binding {}", inner_path.display()))?;
+        let server = Arc::new(
+            tiny_http::Server::from_listener(inner, None)
+                .map_err(|e| anyhow::anyhow!("starting tiny_http: {e}"))?,
+        );
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut threads = Vec::new();
+        for i in 0..cfg.workers.max(1) {
+            let (server, stop, handler) = (server.clone(), stop.clone(), handler.clone());
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("http-worker-{i}"))
+                    .spawn(move || work(&server, &stop, &handler))?,
+            );
+        }
+        let (accept_stop, active) = (stop.clone(), Arc::new(AtomicUsize::new(0)));
+        threads.push(
+            std::thread::Builder::new()
+                .name("http-accept".into())
+                .spawn(move || accept(listener, &inner_path, &cfg, &accept_stop, &active))?,
+        );
+        Ok(HttpServer {
+            addr,
+            stop,
+            threads,
+            private_dir,
+        })
+    }
+
+    /// Where it listens (with the port chosen when `--listen` said port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting, lets the workers finish, removes the private folder.
+    pub fn stop(self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wakes the accept loop.
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_millis(200));
+        for t in self.threads {
+            let _ = t.join();
+        }
+        let _ = std::fs::remove_dir_all(&self.private_dir);
+    }
+}
+
+fn work(server: &tiny_http::Server, stop: &AtomicBool, handler: &Handler) {
+    while !stop.load(Ordering::Relaxed) {
+        let rq = match server.recv_timeout(Duration::from_millis(200)) {
+            Ok(Some(rq)) => rq,
+            Ok(None) => continue,
+            Err(_) => return,
+        };
+        let reply = handler(rq.method().as_str(), rq.url());
+        let header = tiny_http::Header::from_bytes("Content-Type", reply.content_type)
+            .expect("content types are valid header values");
+        let response = tiny_http::Response::from_data(reply.body)
+            .with_status_code(reply.status)
+            .with_header(header);
+        // A client that went away is not our problem.
+        let _ = rq.respond(response);
+    }
+}
+
+fn accept(
+    listener: TcpListener,
+    inner: &Path,
+    cfg: &HttpConfig,
+    stop: &AtomicBool,
+    active: &Arc<AtomicUsize>,
+) {
+    for conn in listener.incoming() {
+        if stop.load(Ordering::SeqCst) {
+            return;
+        }
+        let Ok(tcp) = conn else { continue };
+        if active.load(Ordering::SeqCst) >= cfg.max_connections {
+            let _ = tcp.set_write_timeout(Some(cfg.timeout));
+            let _ = refuse(&tcp, 503, "Service Unavailable");
+            continue;
+        }
+        active.fetch_add(1, Ordering::SeqCst);
+        let (inner, timeout, done) = (inner.to_path_buf(), cfg.timeout, active.clone());
+        let spawned = std::thread::Builder::new()
+            .name("http-conn".into())
+            .spawn(move || {
+                let _ = guard(tcp, &inner, timeout);
+                done.fetch_sub(1, Ordering::SeqCst);
+            });
+        if spawned.is_err() {
+            active.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+fn refuse(mut tcp: &TcpStream, status: u16, reason: &str) -> io::Result<()> {
+    write!(
+        tcp,
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reason}\n",
+        reason.len() + 1
+    )
+}
+
+/// What to do with a request head.
+#[derive(Debug, PartialEq)]
+enum Head {
+    /// Forward this (rewritten) head.
+    Forward(Vec<u8>),
+    /// Answer with this status and reason, and close.
+    Refuse(u16, &'static str),
+}
+
+/// Checks a complete head: GET or HEAD, ASCII, no body; and makes it `Connection: close`.
+fn check_head(head: &[u8]) -> Head {
+    let Ok(text) = std::str::from_utf8(head) else {
+        return Head::Refuse(400, "Bad Request");
+    };
+    let mut lines = text.trim_end_matches("\r\n").split("\r\n");
+    let request_line = lines.next().unwrap_or_default();
+    let method = request_line.split(' ').next().unwrap_or_default();
+    if method != "GET" && method != "HEAD" {
+        return Head::Refuse(405, "Method Not Allowed");
+    }
+    let mut out = format!("{request_line}\r\n");
+    for line in lines {
+        let name = line
+            .split_once(':')
+            .map_or("", |(n, _)| n)
+            .trim()
+            .to_ascii_lowercase();
+        let body = match name.as_str() {
+            "content-length" => line.split_once(':').is_some_and(|(_, v)| v.trim() != "0"),
+            "transfer-encoding" => true,
+            _ => false,
+        };
+        if body {
+            return Head::Refuse(400, "Bad Request");
+        }
+        if name != "connection" {
+            out.push_str(line);
+            out.push_str("\r\n");
+        }
+    }
+    out.push_str("Connection: close\r\n\r\n");
+    Head::Forward(out.into_bytes())
+}
+
+/// Serves one connection: one request head within `timeout`, then tiny_http's answer.
+fn guard(tcp: TcpStream, inner: &Path, timeout: Duration) -> io::Result<()> {
+    let deadline = Instant::now() + timeout;
+    let mut head = Vec::with_capacity(1024);
+    let mut buf = [0u8; 1024];
+    tcp.set_write_timeout(Some(timeout))?;
+    let end = loop {
+        let Some(left) = deadline
+            .checked_duration_since(Instant::now())
+            .filter(|d| !d.is_zero())
+        else {
+            return refuse(&tcp, 408, "Request Timeout");
+        };
+        tcp.set_read_timeout(Some(left))?;
+        match (&tcp).read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                return refuse(&tcp, 408, "Request Timeout")
+            }
+            Err(e) => return Err(e),
+        }
+        if let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+            break end + 4;
+        }
+        if head.len() > MAX_HEAD_BYTES {
+            return refuse(&tcp, 431, "Request Header Fields Too Large");
+        }
+    };
+    if end > MAX_HEAD_BYTES {
+        return refuse(&tcp, 431, "Request Header Fields Too Large");
+    }
+    let head = match check_head(&head[..end]) {
+        Head::Forward(h) => h,
+        Head::Refuse(status, reason) => return refuse(&tcp, status, reason),
+    };
+    let mut up = UnixStream::connect(inner)?;
+    up.set_read_timeout(Some(timeout))?;
+    up.set_write_timeout(Some(timeout))?;
+    up.write_all(&head)?;
+    io::copy(&mut up, &mut &tcp)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heads_are_checked_and_closed() {
+        let Head::Forward(h) = check_head(
+            b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\nAccept: */*\r\n\r\n",
+        ) else {
+            panic!()
+        };
+        assert_eq!(
+            String::from_utf8(h).unwrap(),
+            "GET /metrics HTTP/1.1\r\nHost: x\r\nAccept: */*\r\nConnection: close\r\n\r\n"
+        );
+        let refused: [(&[u8], u16, &str); 4] = [
+            (b"POST / HTTP/1.1\r\n\r\n", 405, "Method Not Allowed"),
+            (
+                b"GET / HTTP/1.1\r\nContent-Length: 5\r\n\r\n",
+                400,
+                "Bad Request",
+            ),
+            (
+                b"GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+                400,
+                "Bad Request",
+            ),
+            (b"GET /\xff HTTP/1.1\r\n\r\n", 400, "Bad Request"),
+        ];
+        for (head, status, reason) in refused {
+            assert_eq!(check_head(head), Head::Refuse(status, reason));
+        }
+    }
+}
