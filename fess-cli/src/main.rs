@@ -2,6 +2,7 @@
 
 mod detect;
 mod events;
+mod gallery;
 mod sheet;
 
 use clap::{Parser, Subcommand};
@@ -24,6 +25,8 @@ enum Command {
     Detect(detect::DetectArgs),
     /// Read FESS events back from Kafka: every event as `topic json`, or a summary.
     Events(events::EventsArgs),
+    /// Manage the gallery of known persons in Redis (shared by every fessface).
+    Gallery(gallery::GalleryArgs),
 }
 
 fn main() {
@@ -31,6 +34,7 @@ fn main() {
     let result = match cli.command {
         Command::Detect(args) => detect::run(args),
         Command::Events(args) => events::run(args),
+        Command::Gallery(args) => gallery::run(args),
     };
     if let Err(e) = result {
         eprintln!("fess: error: {e:#}");
