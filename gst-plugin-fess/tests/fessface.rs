@@ -306,3 +306,82 @@ fn redis_killed_mid_stream_and_restarted() {
     assert!(misses >= 40, "misses {misses}");
     assert!(hits > 25, "hits {hits}");
 }
+
+#[test]
+fn bad_models_and_a_corrupt_gallery_entry() {
+    let redis = RedisServer::start();
+    let clip = astronaut_clip(3, 25);
+    let run = run_pipeline(&format!(
+        "{clip} ! fessface detector-model=/nonexistent.onnx redis-url={} ! appsink name=sink",
+        redis.url()
+    ));
+    let err = run.error.expect("a missing model is an error");
+    assert!(err.contains("/nonexistent.onnx does not exist"), "{err}");
+    // The detector given as embedder: the wrong shape is named, nothing panics.
+    let run = run_pipeline(&format!(
+        "{clip} ! fessface embedder-model={} redis-url={} ! appsink name=sink",
+        model("retinaface_mnet025.onnx").display(),
+        redis.url()
+    ));
+    let err = run.error.expect("a wrong embedding model is an error");
+    assert!(err.contains("expected input [N,112,112,3]"), "{err}");
+
+    // A corrupt entry beside a good one: skipped with a warning, the good one still works.
+    enrol_astronaut(&redis, true);
+    redis.cli(&["SADD", "fess:gallery:persons", "broken"]);
+    redis.cli(&[
+        "HSET",
+        "fess:gallery:person:broken",
+        "name",
+        "Broken",
+        "authorized",
+        "1",
+        "embeddings",
+        "[[0.5, 0.5]]",
+    ]);
+    let run = run_pipeline(&format!(
+        "{clip} ! fessface name=face mode=frame redis-url={} ! appsink name=sink",
+        redis.url()
+    ));
+    assert_eq!(run.error, None);
+    assert!(
+        run.warnings
+            .iter()
+            .any(|w| w.contains("'broken' skipped") && w.contains("length 2 where 192")),
+        "{:?}",
+        run.warnings
+    );
+    assert_eq!(
+        faces(&run)[0][0].person_name.as_deref(),
+        Some("Eileen Collins")
+    );
+    assert_eq!(
+        run.all_stats["face"].get::<u64>("gallery-persons").unwrap(),
+        1
+    );
+}
+
+#[test]
+fn redis_down_from_the_start_still_recognises_nobody_and_never_stalls() {
+    let mut redis = RedisServer::start();
+    let url = redis.url();
+    redis.kill();
+    let run = run_pipeline(&format!(
+        "{} ! fessface name=face mode=frame redis-url={url} ! appsink name=sink",
+        astronaut_clip(10, 25)
+    ));
+    assert_eq!(run.error, None);
+    assert_eq!(run.buffers.len(), 10);
+    for frame in faces(&run) {
+        assert!(!frame[0].known);
+    }
+    assert_eq!(stat(&run, "face", "cache-misses"), 10);
+    assert_eq!(stat(&run, "face", "cache-hits"), 0);
+    // The face track's memory answers while Redis is away: one embedding.
+    assert_eq!(stat(&run, "face", "embeddings"), 1);
+    assert!(
+        run.warnings.iter().any(|w| w.contains("unreachable")),
+        "{:?}",
+        run.warnings
+    );
+}
