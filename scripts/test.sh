@@ -19,8 +19,10 @@ fess_log "cargo build"
 cargo build --release --workspace --locked
 
 fess_log "plugin loads from target/release/libgstfess.so"
-GST_PLUGIN_PATH="$FESS_ROOT/target/release" gst-inspect-1.0 fessdetect >/dev/null \
-    || fess_die "gst-inspect-1.0 cannot load fessdetect from target/release/libgstfess.so"
+for element in fessdetect fessface fesskafkasink; do
+    GST_PLUGIN_PATH="$FESS_ROOT/target/release" gst-inspect-1.0 "$element" >/dev/null \
+        || fess_die "gst-inspect-1.0 cannot load $element from target/release/libgstfess.so"
+done
 
 # Most tests start their own broker and Redis; the doctests (the user's document's examples)
 # use the ones named by KAFKA_BOOTSTRAP_SERVERS and REDIS_URL, as the document's classes do.
