@@ -3,7 +3,10 @@
 #   detect_fps  fessdetect pipeline fps vs. the bare ONNX Runtime session, and the motion gate's
 #               share of inferred frames (gst-plugin-fess/benches/detect_fps.rs);
 #   kafka_sink  events/s the publisher sustains into a local broker, and fesskafkasink's
-#               render() time per buffer with the broker up and down (benches/kafka_sink.rs).
+#               render() time per buffer with the broker up and down (benches/kafka_sink.rs);
+#   face_stage  fessface per frame with and without the recognition cache on the carphone clip,
+#               the share of frames embedded, and detection / alignment / embedding cost per face
+#               (benches/face_stage.rs; starts its own redis-server).
 #
 #   scripts/bench.sh                         # N = 200 frames of vtest.avi
 #   FESS_BENCH_FRAMES=100 scripts/bench.sh   # fewer frames
@@ -32,3 +35,5 @@ fess_log "cargo bench -p gst-plugin-fess --bench detect_fps (FESS_BENCH_FRAMES=$
 cargo bench -p gst-plugin-fess --bench detect_fps "$@"
 fess_log "cargo bench -p gst-plugin-fess --bench kafka_sink"
 cargo bench -p gst-plugin-fess --bench kafka_sink "$@"
+fess_log "cargo bench -p gst-plugin-fess --bench face_stage"
+cargo bench -p gst-plugin-fess --bench face_stage "$@"
