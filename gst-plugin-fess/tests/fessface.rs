@@ -385,3 +385,39 @@ fn redis_down_from_the_start_still_recognises_nobody_and_never_stalls() {
         run.warnings
     );
 }
+
+#[test]
+fn an_unauthorised_face_reaches_kafka_with_its_critical_alert() {
+    let redis = RedisServer::start();
+    enrol_astronaut(&redis, false);
+    let broker = fess_testkit::Broker::start();
+    let run = run_pipeline(&format!(
+        "{} ! fessface mode=frame camera-id=door redis-url={} ! \
+         fesskafkasink bootstrap-servers={} spool-dir=\"{}\"",
+        astronaut_clip(10, 25),
+        redis.url(),
+        broker.bootstrap(),
+        fess_testkit::tmp_dir("face-sink").display()
+    ));
+    assert_eq!(run.error, None);
+    let topics = ["face.recognition.events", "alert.events"];
+    let mut r = fess_testkit::Reader::new(&broker.bootstrap(), &topics);
+    assert!(
+        r.read_until(Duration::from_secs(60), |s| s.len() >= 2),
+        "consumed {:?}",
+        r.seen
+    );
+    // Ten frames of one face track: one face event and one alert, nothing more.
+    r.read_until(Duration::from_secs(2), |_| false);
+    let of = |t: &str| r.seen.iter().filter(|c| c.topic == t).collect::<Vec<_>>();
+    let (faces, alerts) = (of(topics[0]), of(topics[1]));
+    assert_eq!((faces.len(), alerts.len()), (1, 1), "{:?}", r.seen);
+    let f = &faces[0].json;
+    assert_eq!(f["camera_id"], "door");
+    assert_eq!(f["person_name"], "Eileen Collins");
+    assert_eq!(f["is_authorized"], false);
+    assert!(f["confidence"].as_f64().unwrap() > 0.9);
+    let a = &alerts[0].json;
+    assert_eq!(a["alert_level"], "CRITICAL");
+    assert_eq!(a["associated_events"], serde_json::json!([f["event_id"]]));
+}
