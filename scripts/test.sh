@@ -19,7 +19,7 @@ fess_log "cargo build"
 cargo build --release --workspace --locked
 
 fess_log "plugin loads from target/release/libgstfess.so"
-for element in fessdetect fessface fesskafkasink; do
+for element in fessdetect fessface fessoverlay fesskafkasink; do
     GST_PLUGIN_PATH="$FESS_ROOT/target/release" gst-inspect-1.0 "$element" >/dev/null \
         || fess_die "gst-inspect-1.0 cannot load $element from target/release/libgstfess.so"
 done

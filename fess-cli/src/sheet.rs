@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use anyhow::Context;
-use gstfess::draw::{color_for, draw_box, draw_label, RgbImage};
+use gstfess::draw::{draw_label, draw_objects, RgbImage};
 use gstfess::roi_meta::RoiObject;
 
 /// One frame kept for the sheet, already scaled to the tile size and annotated.
@@ -14,7 +14,7 @@ pub struct Tile {
 }
 
 /// Scales a packed RGB frame to `tile_width` (nearest sample; for viewing only) and draws each
-/// object's box and `label #track confidence` on it.
+/// object's box and caption on it.
 pub fn annotate(
     rgb: &[u8],
     width: usize,
@@ -41,17 +41,7 @@ pub fn annotate(
         height: tile_height,
         stride: tile_width * 3,
     };
-    for o in objects {
-        let color = color_for(o.track_id.unwrap_or(o.label_id as u64));
-        draw_box(&mut img, &o.bbox, color, 2);
-        let text = match o.track_id {
-            Some(t) => format!("{} #{} {:.2}", o.label, t, o.confidence),
-            None => format!("{} {:.2}", o.label, o.confidence),
-        };
-        let x = (o.bbox.x1 * tile_width as f32) as usize;
-        let y = ((o.bbox.y1 * tile_height as f32) as usize).saturating_sub(9);
-        draw_label(&mut img, x, y, &text, color, 1);
-    }
+    draw_objects(&mut img, objects, 2, 1, true, false);
     draw_label(
         &mut img,
         0,

@@ -1,6 +1,7 @@
 //! Drawing boxes and labels on RGB images, for annotated output a person can look at.
 
 use crate::geometry::BBox;
+use crate::roi_meta::RoiObject;
 
 /// A mutable packed RGB (3 bytes per pixel) image.
 pub struct RgbImage<'a> {
@@ -85,6 +86,54 @@ pub fn draw_label(img: &mut RgbImage, x: usize, y: usize, text: &str, bg: [u8; 3
                 }
             }
         }
+    }
+}
+
+/// What is written beside an object: `label #track confidence`, or for a face who it is.
+pub fn caption(o: &RoiObject, show_confidence: bool) -> String {
+    let mut text = match &o.face {
+        Some(f) => match (&f.person_name, f.is_authorized) {
+            (Some(name), true) => format!("{name} ok"),
+            (Some(name), false) => format!("{name} unauthorized"),
+            (None, _) => "unknown face".into(),
+        },
+        None => o.label.clone(),
+    };
+    if o.face.is_none() {
+        if let Some(t) = o.track_id {
+            text.push_str(&format!(" #{t}"));
+        }
+    }
+    if show_confidence {
+        let c = o.face.as_ref().map_or(o.confidence, |f| f.confidence);
+        text.push_str(&format!(" {c:.2}"));
+    }
+    text
+}
+
+/// Draws each object's box and caption, coloured by track; an unauthorised face in red.
+/// `bgr` swaps the colours' channels for BGR images.
+pub fn draw_objects(
+    img: &mut RgbImage,
+    objects: &[RoiObject],
+    thickness: usize,
+    scale: usize,
+    show_confidence: bool,
+    bgr: bool,
+) {
+    for o in objects {
+        let mut color = match &o.face {
+            Some(f) if f.known && !f.is_authorized => [255, 0, 0],
+            _ => color_for(o.track_id.unwrap_or(o.label_id as u64)),
+        };
+        if bgr {
+            color.reverse();
+        }
+        draw_box(img, &o.bbox, color, thickness);
+        let x = (o.bbox.x1.clamp(0.0, 1.0) * img.width as f32) as usize;
+        let y =
+            ((o.bbox.y1.clamp(0.0, 1.0) * img.height as f32) as usize).saturating_sub(9 * scale);
+        draw_label(img, x, y, &caption(o, show_confidence), color, scale);
     }
 }
 

@@ -13,6 +13,7 @@ pub mod face;
 mod fessdetect;
 mod fessface;
 mod fesskafkasink;
+mod fessoverlay;
 pub mod geometry;
 pub mod inference;
 pub mod labels;
@@ -33,6 +34,7 @@ pub use fessface::FaceMode;
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     fessdetect::register(plugin)?;
     fessface::register(plugin)?;
+    fessoverlay::register(plugin)?;
     fesskafkasink::register(plugin)?;
     Ok(())
 }

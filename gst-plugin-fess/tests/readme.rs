@@ -74,7 +74,7 @@ fn range_text(p: &glib::ParamSpec) -> Option<String> {
 
 #[test]
 fn property_tables_match_the_elements() {
-    for name in ["fessdetect", "fessface", "fesskafkasink"] {
+    for name in ["fessdetect", "fessface", "fessoverlay", "fesskafkasink"] {
         check_element(name);
     }
 }
