@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
+use fess::health::SystemThresholds;
 
 use crate::exporter::PipelineRules;
 use crate::http::HttpConfig;
@@ -35,7 +36,8 @@ Endpoints (loopback by default; --listen 0.0.0.0:9410 to serve the network):
 
 Health status (the worst of):
   unhealthy  Kafka unreachable for --kafka-grace in a row; fewer than --min-cameras active cameras.
-  degraded   Kafka unreachable (shorter); Redis unreachable; CPU, memory or disk at 90 % or more;
+  degraded   Kafka unreachable (shorter); Redis unreachable; CPU, memory or disk at --max-cpu-percent,
+             --max-memory-percent or --max-disk-percent (90) or more;
              an active camera whose frames have not advanced for --stale-after.
   healthy    otherwise. Redis and Kafka are checked every --check-interval in the background with
              --check-timeout each, so /health answers at once from the latest results.
@@ -117,6 +119,18 @@ pub struct Args {
     #[arg(long, default_value = "30", value_parser = seconds)]
     pub forget_after: Duration,
 
+    /// CPU use (percent, over the last check interval) at which the system is degraded.
+    #[arg(long, default_value_t = SystemThresholds::default().cpu_percent)]
+    pub max_cpu_percent: f64,
+
+    /// Memory use (percent) at which the system is degraded.
+    #[arg(long, default_value_t = SystemThresholds::default().memory_percent)]
+    pub max_memory_percent: f64,
+
+    /// Disk use (percent, of --disk-path's disk) at which the system is degraded.
+    #[arg(long, default_value_t = SystemThresholds::default().disk_percent)]
+    pub max_disk_percent: f64,
+
     /// The disk /health reports is the one holding this path (e.g. the spool folder).
     #[arg(long, default_value = "/")]
     pub disk_path: PathBuf,
@@ -159,6 +173,14 @@ impl Args {
             max_sources: self.max_sources,
             max_series: self.max_series,
             ..Limits::default()
+        }
+    }
+
+    pub fn thresholds(&self) -> SystemThresholds {
+        SystemThresholds {
+            cpu_percent: self.max_cpu_percent,
+            memory_percent: self.max_memory_percent,
+            disk_percent: self.max_disk_percent,
         }
     }
 

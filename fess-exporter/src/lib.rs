@@ -68,6 +68,7 @@ fn health_checker(args: &Args) -> anyhow::Result<HealthChecker> {
     Ok(HealthChecker::new(redis, kafka.as_ref())?
         .timeout(args.check_timeout)
         .kafka_grace(args.kafka_grace)
+        .thresholds(args.thresholds())
         .disk_path(&args.disk_path))
 }
 

@@ -40,7 +40,9 @@ pub struct Limits {
     pub max_metric_names: usize,
     /// Series over all metrics.
     pub max_series: usize,
-    /// Metrics in one datagram.
+    /// Metrics in one datagram, and series one source may report (fessdetect with 80 classes
+    /// sends 86). With the other caps this bounds memory: each source keeps at most this many
+    /// last values.
     pub max_metrics_per_datagram: usize,
 }
 
@@ -49,10 +51,10 @@ impl Default for Limits {
         Limits {
             max_cameras: 256,
             max_label_values: 128,
-            max_sources: 1024,
+            max_sources: 256,
             max_metric_names: 128,
             max_series: 100_000,
-            max_metrics_per_datagram: 2048,
+            max_metrics_per_datagram: 512,
         }
     }
 }
@@ -266,7 +268,7 @@ impl Store {
         let sent: Labels = m.labels.into_iter().collect();
         let last_key = (m.name, sent);
         if !state.last.contains_key(&last_key)
-            && state.last.len() >= 2 * self.limits.max_metrics_per_datagram
+            && state.last.len() >= self.limits.max_metrics_per_datagram
         {
             return Err(Reject::TooManySeries);
         }

@@ -1,8 +1,10 @@
 //! Real services for tests: a tansu broker per test on a free loopback port (the binary
-//! scripts/setup.sh builds), a real consumer reading what was published, and a real
-//! `redis-server` per test.
+//! scripts/setup.sh builds), a real consumer reading what was published, a real `redis-server`
+//! per test, and a real Prometheus server scraping what a test serves.
 
+mod prometheus_server;
 mod redis_server;
+pub use prometheus_server::{http_get, HttpAnswer, PrometheusServer, Sample};
 pub use redis_server::RedisServer;
 
 use std::net::{TcpListener, TcpStream};

@@ -1,0 +1,136 @@
+//! A real Prometheus server scrapes the exporter while real pipelines (vtest.avi through
+//! fessdetect, at the clip's 10 fps) report to it: two cameras, then one of them restarted.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{media, plugin_dir, sample, ExporterProcess};
+use fess_testkit::{PrometheusServer, Sample};
+
+const FRAMES: u32 = 100;
+
+/// `filesrc ! decodebin ! fessdetect ! fakesink sync=true`: `frames` frames in real time.
+fn pipeline(socket: &Path, camera: &str, frames: u32) -> Child {
+    let launch = format!(
+        "filesrc location={} ! decodebin ! identity eos-after={frames} ! fessdetect camera-id={camera} ! fakesink sync=true",
+        media("vtest.avi").display()
+    );
+    Command::new("gst-launch-1.0")
+        .arg("-q")
+        .args(launch.split(' '))
+        .env("GST_PLUGIN_PATH", plugin_dir())
+        .env("FESS_STATS_SOCKET", socket)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("gst-launch-1.0 (gstreamer1.0-tools, installed by scripts/setup.sh)")
+}
+
+fn finish(mut p: Child, what: &str) {
+    let status = p.wait().unwrap();
+    assert!(status.success(), "{what} failed: {status}");
+}
+
+fn by_camera(samples: &[Sample]) -> Vec<(String, f64)> {
+    let mut v: Vec<(String, f64)> = samples
+        .iter()
+        .map(|(l, v)| (l.get("camera_id").cloned().unwrap_or_default(), *v))
+        .collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+#[test]
+fn prometheus_sees_two_cameras_and_a_restarted_pipeline() {
+    let exporter = ExporterProcess::start(
+        "pipelines",
+        &[
+            "--no-redis",
+            "--no-kafka",
+            "--forget-after",
+            "8",
+            "--min-cameras",
+            "0",
+        ],
+    );
+    let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/alerts.yml");
+    let prometheus =
+        PrometheusServer::start(&[exporter.addr], Duration::from_secs(1), &[rules.as_path()]);
+
+    let a = pipeline(&exporter.socket, "cam_a", FRAMES);
+    let b = pipeline(&exporter.socket, "cam_b", FRAMES);
+    let wait = Duration::from_secs(30);
+    let (s, ok) = prometheus.query_until("fess_active_cameras", wait, |s| {
+        s.first().is_some_and(|(_, v)| *v == 2.0)
+    });
+    assert!(ok, "active cameras: {s:?}");
+    // The clip plays at 10 fps: once a few seconds are in the window, both cameras show it.
+    let (s, ok) = prometheus.query_until("fess_fps", wait, |s| {
+        s.len() == 2 && s.iter().all(|(_, v)| (8.0..=12.0).contains(v))
+    });
+    assert!(ok, "fps: {:?}", by_camera(&s));
+    finish(a, "cam_a");
+    finish(b, "cam_b");
+    // Over the last minutes, so a series the exporter has since forgotten still counts.
+    let (s, ok) = prometheus.query_until(
+        r#"max_over_time(fess_detections_total{object_class="person"}[5m])"#,
+        wait,
+        |s| s.len() == 2 && s.iter().all(|(_, v)| *v > 0.0),
+    );
+    assert!(ok, "person detections: {:?}", by_camera(&s));
+    let (s, ok) = prometheus.query_until("max_over_time(fess_frames_total[5m])", wait, |s| {
+        by_camera(s) == [("cam_a".into(), 100.0), ("cam_b".into(), 100.0)]
+    });
+    assert!(ok, "frames: {:?}", by_camera(&s));
+
+    // cam_a again, from a new process: its frames add to the total, which never goes back.
+    finish(
+        pipeline(&exporter.socket, "cam_a", FRAMES / 2),
+        "cam_a again",
+    );
+    let (s, ok) = prometheus.query_until(r#"fess_frames_total{camera_id="cam_a"}"#, wait, |s| {
+        s.first().is_some_and(|(_, v)| *v == 150.0)
+    });
+    assert!(ok, "cam_a frames after the restart: {s:?}");
+    for counter in ["fess_frames_total", "fess_detections_total"] {
+        let resets = prometheus.query(&format!("resets({counter}[5m])"));
+        assert!(
+            !resets.is_empty() && resets.iter().all(|(_, v)| *v == 0.0),
+            "{counter}: {resets:?}"
+        );
+    }
+    let text = exporter.metrics();
+    assert_eq!(
+        sample(&text, r#"fess_frames_total{camera_id="cam_a"}"#),
+        Some(150.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "fess_exporter_metrics_rejected_total{reason=\"bad_name\"}"
+        ),
+        Some(0.0)
+    );
+
+    // The deploy/ alerting rules load and evaluate against these metrics.
+    let groups = prometheus.api("rules");
+    let rules: Vec<&serde_json::Value> = groups["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["rules"].as_array().unwrap())
+        .collect();
+    assert!(rules.len() >= 4, "{groups}");
+    for r in rules {
+        assert_eq!(r["health"], "ok", "{r}");
+    }
+
+    // Silent pipelines are forgotten: no active camera left.
+    let (s, ok) = prometheus.query_until("fess_active_cameras", wait, |s| {
+        s.first().is_some_and(|(_, v)| *v == 0.0)
+    });
+    assert!(ok, "active cameras after the pipelines ended: {s:?}");
+}
