@@ -89,7 +89,7 @@ fn annotated_recording_of_vtest_is_a_playable_mp4() {
     let mp4 = dir.join("annotated.mp4");
     let run = run_pipeline(&format!(
         "filesrc location=\"{}\" ! decodebin ! identity eos-after=40 ! fessdetect ! videoconvert ! \
-         video/x-raw,format=RGB ! fessoverlay ! videoconvert ! avenc_mpeg4 bitrate=2000000 ! \
+         video/x-raw,format=RGB ! fessoverlay ! videoconvert ! openh264enc bitrate=2000000 ! h264parse ! \
          mp4mux ! filesink location=\"{}\"",
         media("vtest.avi").display(),
         mp4.display()

@@ -1,0 +1,143 @@
+//! Every file in pipelines/ run as a user runs it (the webcam one only parsed), against a real
+//! broker and a real Redis, with the plugin built next to the `fess` binary.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use fess_testkit::{tmp_dir, Broker, Reader, RedisServer};
+
+const MOTION: &str = "motion.detection.events";
+
+fn media(name: &str) -> PathBuf {
+    let cache = std::env::var_os("FESS_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into()))
+                .join(".cache/fess")
+        });
+    cache.join("media").join(name)
+}
+
+fn pipeline(name: &str) -> Command {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../pipelines")
+        .join(name);
+    let plugin_dir = Path::new(env!("CARGO_BIN_EXE_fess")).parent().unwrap();
+    let mut c = Command::new("sh");
+    c.arg(script).env("GST_PLUGIN_PATH", plugin_dir).env(
+        "FESS_STATS_SOCKET",
+        tmp_dir("pipelines-stats").join("none.sock"),
+    );
+    c
+}
+
+fn ok(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "exit {:?}\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Motion events per camera id (message key) once `want` cameras have published.
+fn motion_by_camera(broker: &Broker, want: usize) -> std::collections::BTreeMap<String, usize> {
+    let mut r = Reader::new(&broker.bootstrap(), &[MOTION]);
+    let keys = |s: &[fess_testkit::Consumed]| {
+        s.iter()
+            .map(|c| c.key.clone())
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
+    };
+    assert!(
+        r.read_until(Duration::from_secs(60), |s| keys(s) >= want),
+        "events from {} of {want} cameras",
+        keys(&r.seen)
+    );
+    let mut by = std::collections::BTreeMap::new();
+    for c in &r.seen {
+        *by.entry(c.key.clone()).or_default() += 1;
+    }
+    by
+}
+
+#[test]
+fn file_pipeline_publishes_motion_events() {
+    let (broker, redis) = (Broker::start(), RedisServer::start());
+    ok(pipeline("file.sh")
+        .env("VIDEO", media("carphone_pristine.mp4"))
+        .env("CAMERA_ID", "cam_file_test")
+        .env("KAFKA_BOOTSTRAP_SERVERS", broker.bootstrap())
+        .env("REDIS_URL", redis.url())
+        .output()
+        .unwrap());
+    let by = motion_by_camera(&broker, 1);
+    assert!(by.get("cam_file_test").is_some_and(|&n| n >= 1), "{by:?}");
+}
+
+#[test]
+fn two_cameras_in_one_process_each_publish_under_their_id() {
+    let (broker, redis) = (Broker::start(), RedisServer::start());
+    ok(pipeline("multi-camera.sh")
+        .env(
+            "SOURCE_A",
+            format!("file://{}", media("carphone_pristine.mp4").display()),
+        )
+        .env(
+            "SOURCE_B",
+            format!("file://{}", media("bikes.mp4").display()),
+        )
+        .env("KAFKA_BOOTSTRAP_SERVERS", broker.bootstrap())
+        .env("REDIS_URL", redis.url())
+        .output()
+        .unwrap());
+    let by = motion_by_camera(&broker, 2);
+    assert_eq!(by.keys().collect::<Vec<_>>(), ["cam_a", "cam_b"], "{by:?}");
+}
+
+#[test]
+fn annotated_recording_writes_an_mp4() {
+    let redis = RedisServer::start();
+    let dir = tmp_dir("pipelines-mp4");
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("annotated.mp4");
+    ok(pipeline("annotated-recording.sh")
+        .env("VIDEO", media("carphone_pristine.mp4"))
+        .env("OUTPUT", &out)
+        .env("REDIS_URL", redis.url())
+        .output()
+        .unwrap());
+    // Read back: the MP4 holds all 120 frames.
+    let probe = Command::new("gst-discoverer-1.0")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&probe.stdout);
+    assert!(text.contains("Duration: 0:00:0"), "{text}");
+    let frames = ok(Command::new("gst-launch-1.0")
+        .arg("filesrc")
+        .arg(format!("location={}", out.display()))
+        .args(["!", "decodebin", "!", "fakesink", "silent=false", "-v"])
+        .output()
+        .unwrap())
+    .matches("chain")
+    .count();
+    assert!(frames >= 118, "{frames} frames in the recording");
+}
+
+#[test]
+fn webcam_pipeline_parses() {
+    let line = ok(pipeline("webcam.sh").env("PRINT", "1").output().unwrap());
+    assert!(line.starts_with("v4l2src device=/dev/video0"), "{line}");
+    gst::init().unwrap();
+    let plugin = Path::new(env!("CARGO_BIN_EXE_fess"))
+        .parent()
+        .unwrap()
+        .join("libgstfess.so");
+    gst::Plugin::load_file(&plugin).unwrap();
+    let parsed = gst::parse::launch(line.trim());
+    assert!(parsed.is_ok(), "{line}: {:?}", parsed.err());
+}
