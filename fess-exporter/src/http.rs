@@ -166,8 +166,10 @@ fn accept(
         let spawned = std::thread::Builder::new()
             .name("http-conn".into())
             .spawn(move || {
-                let _ = guard(tcp, &inner, timeout);
+                let _ = guard(&tcp, &inner, timeout);
+                // Counted free before the client sees the connection close.
                 done.fetch_sub(1, Ordering::SeqCst);
+                drop(tcp);
             });
         if spawned.is_err() {
             active.fetch_sub(1, Ordering::SeqCst);
@@ -228,7 +230,7 @@ fn check_head(head: &[u8]) -> Head {
 }
 
 /// Serves one connection: one request head within `timeout`, then tiny_http's answer.
-fn guard(tcp: TcpStream, inner: &Path, timeout: Duration) -> io::Result<()> {
+fn guard(tcp: &TcpStream, inner: &Path, timeout: Duration) -> io::Result<()> {
     let deadline = Instant::now() + timeout;
     let mut head = Vec::with_capacity(1024);
     let mut buf = [0u8; 1024];
@@ -238,14 +240,14 @@ fn guard(tcp: TcpStream, inner: &Path, timeout: Duration) -> io::Result<()> {
             .checked_duration_since(Instant::now())
             .filter(|d| !d.is_zero())
         else {
-            return refuse(&tcp, 408, "Request Timeout");
+            return refuse(tcp, 408, "Request Timeout");
         };
         tcp.set_read_timeout(Some(left))?;
-        match (&tcp).read(&mut buf) {
+        match (&*tcp).read(&mut buf) {
             Ok(0) => return Ok(()),
             Ok(n) => head.extend_from_slice(&buf[..n]),
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                return refuse(&tcp, 408, "Request Timeout")
+                return refuse(tcp, 408, "Request Timeout")
             }
             Err(e) => return Err(e),
         }
@@ -253,21 +255,21 @@ fn guard(tcp: TcpStream, inner: &Path, timeout: Duration) -> io::Result<()> {
             break end + 4;
         }
         if head.len() > MAX_HEAD_BYTES {
-            return refuse(&tcp, 431, "Request Header Fields Too Large");
+            return refuse(tcp, 431, "Request Header Fields Too Large");
         }
     };
     if end > MAX_HEAD_BYTES {
-        return refuse(&tcp, 431, "Request Header Fields Too Large");
+        return refuse(tcp, 431, "Request Header Fields Too Large");
     }
     let head = match check_head(&head[..end]) {
         Head::Forward(h) => h,
-        Head::Refuse(status, reason) => return refuse(&tcp, status, reason),
+        Head::Refuse(status, reason) => return refuse(tcp, status, reason),
     };
     let mut up = UnixStream::connect(inner)?;
     up.set_read_timeout(Some(timeout))?;
     up.set_write_timeout(Some(timeout))?;
     up.write_all(&head)?;
-    io::copy(&mut up, &mut &tcp)?;
+    io::copy(&mut up, &mut &*tcp)?;
     Ok(())
 }
 

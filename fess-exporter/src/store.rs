@@ -130,8 +130,8 @@ pub struct Store {
     families: BTreeMap<String, Family>,
     sources: HashMap<SourceKey, SourceState>,
     cameras: HashMap<String, Camera>,
-    /// Values seen for (metric, label) other than camera ids, for their cap.
-    label_values: HashMap<(String, String), HashSet<String>>,
+    /// Values seen by metric and label (other than camera ids), for their cap.
+    label_values: HashMap<String, HashMap<String, HashSet<String>>>,
     series_count: usize,
     counts: Counts,
 }
@@ -267,9 +267,8 @@ impl Store {
         validate::value(&m.value)?;
         let sent: Labels = m.labels.into_iter().collect();
         let last_key = (m.name, sent);
-        if !state.last.contains_key(&last_key)
-            && state.last.len() >= self.limits.max_metrics_per_datagram
-        {
+        let last = state.last.get(&last_key);
+        if last.is_none() && state.last.len() >= self.limits.max_metrics_per_datagram {
             return Err(Reject::TooManySeries);
         }
         let (name, sent) = &last_key;
@@ -289,18 +288,21 @@ impl Store {
             .iter()
             .find(|(k, _)| k == "camera_id")
             .map(|(_, v)| v.clone());
-        let family = self.families.entry(name.clone()).or_insert_with(|| Family {
-            kind,
-            series: BTreeMap::new(),
-        });
-        if !family.series.contains_key(&labels) && self.series_count >= self.limits.max_series {
+        // Looked up before inserting, so the common case (known name and series) allocates no key.
+        if !self.families.contains_key(name) {
+            let family = Family {
+                kind,
+                series: BTreeMap::new(),
+            };
+            self.families.insert(name.clone(), family);
+        }
+        let family = self.families.get_mut(name).expect("inserted above");
+        let new_series = !family.series.contains_key(&labels);
+        if new_series && self.series_count >= self.limits.max_series {
             return Err(Reject::TooManySeries);
         }
-        let new_series = !family.series.contains_key(&labels);
-        let series = family
-            .series
-            .entry(labels)
-            .or_insert_with(|| match &m.value {
+        let series = if new_series {
+            family.series.entry(labels).or_insert(match &m.value {
                 Value::Counter { .. } => Series::Counter(0),
                 Value::Gauge { .. } => Series::Gauge(BTreeMap::new()),
                 Value::Histogram { bounds, .. } => Series::Histogram {
@@ -309,8 +311,10 @@ impl Store {
                     sum: 0.0,
                     count: 0,
                 },
-            });
-        let last = state.last.get(&last_key);
+            })
+        } else {
+            family.series.get_mut(&labels).expect("present")
+        };
         let advanced = match (series, m.value) {
             (Series::Counter(total), Value::Counter { value }) => {
                 let before = match last {
@@ -402,10 +406,14 @@ impl Store {
     }
 
     fn label_slot(&mut self, metric: &str, label: &str, value: &str) -> String {
-        let seen = self
-            .label_values
-            .entry((metric.to_string(), label.to_string()))
-            .or_default();
+        if !self.label_values.contains_key(metric) {
+            self.label_values.insert(metric.to_string(), HashMap::new());
+        }
+        let by_label = self.label_values.get_mut(metric).expect("inserted above");
+        if !by_label.contains_key(label) {
+            by_label.insert(label.to_string(), HashSet::new());
+        }
+        let seen = by_label.get_mut(label).expect("inserted above");
         if seen.contains(value) {
             return value.to_string();
         }
