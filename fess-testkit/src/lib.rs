@@ -1,11 +1,13 @@
 //! Real services for tests: a tansu broker per test on a free loopback port (the binary
 //! scripts/setup.sh builds), a real consumer reading what was published, a real `redis-server`
-//! per test, and a real Prometheus server scraping what a test serves.
+//! per test, a real Prometheus server scraping what a test serves, and a local RTSP camera.
 
 mod prometheus_server;
 mod redis_server;
+mod rtsp_server;
 pub use prometheus_server::{http_get, HttpAnswer, PrometheusServer, Sample};
 pub use redis_server::RedisServer;
+pub use rtsp_server::RtspServer;
 
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;

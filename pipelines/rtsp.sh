@@ -1,0 +1,32 @@
+#!/bin/sh
+# An RTSP camera → detection → faces → Kafka, until stopped (Ctrl-C or SIGTERM).
+#   RTSP_URL=rtsp://user:pass@camera/stream CAMERA_ID=gate-1 pipelines/rtsp.sh
+# When the camera goes away the pipeline ends with an error: this says so on stderr and
+# reconnects every RETRY_DELAY seconds until the camera is back; events resume on their own.
+# RTP over TCP, so a lost camera is noticed at once. A leaky queue keeps capture from waiting
+# on the models. PRINT=1 prints the launch line instead of running it.
+RTSP_URL="${RTSP_URL:-rtsp://127.0.0.1:8554/cam}"
+CAMERA_ID="${CAMERA_ID:-rtsp_camera}"
+KAFKA_BOOTSTRAP_SERVERS="${KAFKA_BOOTSTRAP_SERVERS:-localhost:9092}"
+REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379/}"
+RETRY_DELAY="${RETRY_DELAY:-5}"
+
+set -- rtspsrc location="$RTSP_URL" protocols=tcp latency=200 ! decodebin ! videoconvert ! \
+    queue leaky=downstream max-size-buffers=2 max-size-time=0 max-size-bytes=0 ! \
+    fessdetect camera-id="$CAMERA_ID" ! \
+    fessface redis-url="$REDIS_URL" ! \
+    fesskafkasink bootstrap-servers="$KAFKA_BOOTSTRAP_SERVERS"
+[ -n "${PRINT:-}" ] && { echo "$@"; exit 0; }
+
+pid=
+# Stopping: an interrupt makes gst-launch send EOS, so the sink delivers what it holds.
+trap '[ -n "$pid" ] && kill -INT "$pid" 2>/dev/null; [ -n "$pid" ] && wait "$pid"; exit 0' INT TERM
+while :; do
+    gst-launch-1.0 -e "$@" &
+    pid=$!
+    wait "$pid"
+    rc=$?
+    pid=
+    echo "pipelines/rtsp.sh: camera $CAMERA_ID: the stream ended (gst-launch exit $rc); reconnecting in ${RETRY_DELAY} s" >&2
+    sleep "$RETRY_DELAY"
+done
