@@ -37,6 +37,18 @@ pub struct DetectArgs {
     /// Further fesskafkasink properties, e.g. `--sink-set min-interval=5`.
     #[arg(long = "sink-set", value_name = "PROPERTY=VALUE")]
     sink_set: Vec<String>,
+    /// Also recognise faces with fessface against the gallery in Redis.
+    #[arg(long)]
+    faces: bool,
+    /// Redis holding the gallery (with --faces).
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    redis_url: Option<String>,
+    /// Further fessface properties, e.g. `--face-set match-threshold=0.6`.
+    #[arg(long = "face-set", value_name = "PROPERTY=VALUE", requires = "faces")]
+    face_set: Vec<String>,
+    /// Also write the video with boxes, labels, track ids and names drawn on it (H.264 MP4).
+    #[arg(long, value_name = "FILE.mp4")]
+    video: Option<PathBuf>,
 }
 
 /// What the probe on fessdetect's output has seen.
@@ -64,15 +76,22 @@ pub fn run(args: DetectArgs) -> anyhow::Result<()> {
     if !args.input.is_file() {
         bail!("input {} does not exist", args.input.display());
     }
-    let launch = match args.kafka {
-        None => "filesrc name=src ! decodebin ! fessdetect name=detect ! videoconvert ! \
-                 video/x-raw,format=RGB ! appsink name=sink sync=false"
-            .to_string(),
-        Some(_) => "filesrc name=src ! decodebin ! fessdetect name=detect ! tee name=t \
-                    t. ! queue ! videoconvert ! video/x-raw,format=RGB ! appsink name=sink sync=false \
-                    t. ! queue ! fesskafkasink name=events"
-            .to_string(),
-    };
+    let mut launch = String::from("filesrc name=src ! decodebin ! fessdetect name=detect");
+    if args.faces {
+        launch.push_str(" ! fessface name=face");
+    }
+    launch.push_str(
+        " ! tee name=t t. ! queue ! videoconvert ! video/x-raw,format=RGB ! appsink name=sink sync=false",
+    );
+    if args.kafka.is_some() {
+        launch.push_str(" t. ! queue ! fesskafkasink name=events");
+    }
+    if args.video.is_some() {
+        launch.push_str(
+            " t. ! queue ! videoconvert ! video/x-raw,format=RGB ! fessoverlay ! videoconvert ! \
+             openh264enc bitrate=2000000 ! h264parse ! mp4mux ! filesink name=video",
+        );
+    }
     let pipeline = gst::parse::launch(&launch)?
         .downcast::<gst::Pipeline>()
         .expect("a pipeline");
@@ -88,6 +107,27 @@ pub fn run(args: DetectArgs) -> anyhow::Result<()> {
         detect.set_property("camera-id", id);
     }
     set_properties(&detect, &args.set)?;
+    // What the probe reads: the last analysis element's output.
+    let analysis = match pipeline.by_name("face") {
+        Some(face) => {
+            if let Some(url) = &args.redis_url {
+                face.set_property("redis-url", url);
+            }
+            set_properties(&face, &args.face_set)?;
+            face
+        }
+        None => detect.clone(),
+    };
+    if let Some(path) = &args.video {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+        pipeline
+            .by_name("video")
+            .unwrap()
+            .set_property("location", path.to_string_lossy().as_ref());
+    }
     let events = pipeline.by_name("events");
     if let (Some(sink), Some(bootstrap)) = (&events, &args.kafka) {
         sink.set_property("bootstrap-servers", bootstrap);
@@ -96,7 +136,7 @@ pub fn run(args: DetectArgs) -> anyhow::Result<()> {
 
     let seen = Arc::new(Mutex::new(Seen::default()));
     let probe_seen = seen.clone();
-    detect
+    analysis
         .static_pad("src")
         .unwrap()
         .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
@@ -235,6 +275,23 @@ pub fn run(args: DetectArgs) -> anyhow::Result<()> {
     let tracks: BTreeMap<String, usize> =
         s.tracks.iter().map(|(k, v)| (k.clone(), v.len())).collect();
     println!("distinct tracked objects: {}", by_class(&tracks));
+    if let Some(face) = pipeline.by_name("face") {
+        let f = face.property::<gst::Structure>("stats");
+        let n = |k: &str| f.get::<u64>(k).unwrap_or(0);
+        println!(
+            "faces: {} seen, {} embedded, cache {} hits / {} misses; recognised {} authorized, {} unauthorized, {} unknown",
+            n("faces"),
+            n("embeddings"),
+            n("cache-hits"),
+            n("cache-misses"),
+            n("authorized"),
+            n("unauthorized"),
+            n("unknown")
+        );
+    }
+    if let Some(path) = &args.video {
+        println!("annotated video: {}", path.display());
+    }
 
     if let Some(st) = sink_stats {
         println!(

@@ -137,3 +137,37 @@ fn bad_arguments_are_explained() {
     assert!(!run.status.success());
     assert!(String::from_utf8_lossy(&run.stderr).contains("cannot reach Kafka at 127.0.0.1:9"));
 }
+
+#[test]
+fn detect_with_faces_writes_an_annotated_video() {
+    let redis = fess_testkit::RedisServer::start();
+    let dir = tmp_dir("cli-faces");
+    let video = dir.join("carphone.mp4");
+    let run = fess()
+        .args(["detect", "--input"])
+        .arg(media("carphone_pristine.mp4"))
+        .args(["--faces", "--redis-url", &redis.url(), "--video"])
+        .arg(&video)
+        .arg("--sheet")
+        .arg(dir.join("sheet.png"))
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{out}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    // One face on (nearly) every frame, embedded a handful of times, unknown to an empty gallery.
+    let faces_line = out.lines().find(|l| l.starts_with("faces:")).expect(&out);
+    let seen: u64 = faces_line
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(seen >= 100, "{faces_line}");
+    assert!(faces_line.contains("1 unknown"), "{faces_line}");
+    assert!(out.contains(&format!("annotated video: {}", video.display())));
+    assert!(std::fs::metadata(&video).unwrap().len() > 50_000);
+}
