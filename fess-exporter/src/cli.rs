@@ -11,16 +11,13 @@ use crate::exporter::PipelineRules;
 use crate::http::HttpConfig;
 use crate::store::Limits;
 
-/// Variables the exporter reads, also from `./.env` (the process environment wins).
-pub const ENV_VARS: [&str; 9] = [
+/// Variables behind flags, also taken from `./.env` (the process environment wins). The other
+/// `KAFKA_*` settings are read from both by `fess::KafkaSettings` itself.
+pub const ENV_VARS: [&str; 5] = [
     "FESS_EXPORTER_LISTEN",
     "FESS_STATS_SOCKET",
     "REDIS_URL",
     "KAFKA_BOOTSTRAP_SERVERS",
-    "KAFKA_ACKS",
-    "KAFKA_COMPRESSION",
-    "KAFKA_LINGER_MS",
-    "KAFKA_BATCH_SIZE",
     "FESS_KAFKA_CONFIG",
 ];
 

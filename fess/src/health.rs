@@ -436,10 +436,14 @@ fn kafka_client(k: &KafkaSettings, timeout: Duration) -> Result<BaseProducer, He
     for (key, v) in k.client_properties() {
         cfg.set(key, v);
     }
-    let ms = timeout.as_millis().max(1).to_string();
+    let ms = timeout.as_millis();
     cfg.set("client.id", format!("{}-health", k.client_id))
-        .set("socket.timeout.ms", ms.clone())
-        .set("socket.connection.setup.timeout.ms", ms.max("1000".into()))
+        .set("socket.timeout.ms", ms.max(10).to_string())
+        // librdkafka's minimum.
+        .set(
+            "socket.connection.setup.timeout.ms",
+            ms.max(1000).to_string(),
+        )
         .set("reconnect.backoff.max.ms", "1000")
         .set("log_level", "0");
     cfg.create()
