@@ -1,33 +1,103 @@
 #!/usr/bin/env bash
-# The main job on the bundled sample: sets up what is missing, builds, starts a local
-# Kafka-protocol broker (tansu, loopback only), runs `filesrc ! decodebin ! fessdetect !
-# fesskafkasink` over vtest.avi printing per-second progress and writing an annotated contact
-# sheet, then prints what Kafka received (events per topic, one example of each).
+# The whole system on the bundled sample, everything local and on loopback:
+#   setup and build (only what is missing) → a Kafka-protocol broker (tansu), Redis and
+#   fess-exporter → a face enrolled in the gallery → three cameras through
+#   fessdetect ! fessface ! fesskafkasink:
+#     cam_vtest  vtest.avi, pedestrians (alert rules of config/alert-rules.example.toml;
+#                annotated MP4 and contact sheet written to out/)
+#     cam_car    carphone_pristine.mp4, a face nobody enrolled: unknown
+#     cam_door   a short clip of the enrolled (unauthorised) astronaut: a CRITICAL alert
+#   → a summary: events per topic and one of each from Kafka, the metrics that matter from
+#   /metrics, and /health. Everything it started is stopped on exit.
 #
-#   scripts/demo.sh [fess detect options, e.g. --set threshold=0.5 --set object-class=person]
+#   scripts/demo.sh            the whole clips
+#   scripts/demo.sh --short    vtest.avi replaced by the carphone clip (CI runs this)
+#   Further arguments go to every `fess detect` (e.g. --set threshold=0.5).
 set -euo pipefail
 FESS_LOG_TAG=demo
 # shellcheck source=scripts/lib.sh
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
 cd "$FESS_ROOT"
-mkdir -p out
+
+short=0
+if [ "${1:-}" = "--short" ]; then
+    short=1
+    shift
+fi
+out="$FESS_ROOT/out"
+mkdir -p "$out"
 
 "$FESS_SCRIPTS/setup.sh"
 fess_log "building (cargo build --release)"
 cargo build --release --workspace --locked
 
 export GST_PLUGIN_PATH="$FESS_ROOT/target/release${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}"
-fess="$FESS_ROOT/target/release/fess"
-out="$FESS_ROOT/out/contact-sheet.png"
+bin="$FESS_ROOT/target/release"
+export FESS_STATS_SOCKET="$out/stats.sock"
 
-fess_start_broker "$FESS_ROOT/out/tansu.log"
-broker="$FESS_BROKER"
-trap 'kill "$FESS_BROKER_PID" 2>/dev/null || true' EXIT
-fess_log "Kafka-protocol broker (tansu) on $broker"
+pids=()
+cleanup() {
+    [ ${#pids[@]} -gt 0 ] && kill "${pids[@]}" 2>/dev/null || true
+    wait 2>/dev/null || true
+}
+trap cleanup EXIT
 
-fess_log "running fessdetect ! fesskafkasink on $FESS_MEDIA/vtest.avi"
-"$fess" detect --input "$FESS_MEDIA/vtest.avi" --sheet "$out" --kafka "$broker" --camera-id cam_vtest \
-    --sink-set alert-rules="$FESS_ROOT/config/alert-rules.example.toml" "$@"
+fess_start_broker "$out/tansu.log"
+pids+=("$FESS_BROKER_PID")
+fess_start_redis "$out/redis.log"
+pids+=("$FESS_REDIS_PID")
+export KAFKA_BOOTSTRAP_SERVERS="$FESS_BROKER" REDIS_URL="$FESS_REDIS_URL"
+fess_log "Kafka-protocol broker (tansu) on $FESS_BROKER, Redis on $FESS_REDIS_URL"
+
+port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+exporter="127.0.0.1:$port"
+# The demo's cameras are files that end one after the other: an ended one is not a fault here
+# (--min-cameras 0, --stale-after and --forget-after longer than the demo).
+"$bin/fess-exporter" --listen "$exporter" --min-cameras 0 --stale-after 600 --forget-after 600 \
+    >"$out/exporter.log" 2>&1 &
+pids+=("$!")
+for _ in $(seq 100); do
+    curl -sf "http://$exporter/livez" >/dev/null 2>&1 && break
+    sleep 0.1
+done
+curl -sf "http://$exporter/livez" >/dev/null || fess_die "fess-exporter did not start (log: $out/exporter.log)"
+fess_log "fess-exporter on http://$exporter (stats socket $FESS_STATS_SOCKET)"
+
+fess_log "enrolling the astronaut as an unauthorised person"
+"$bin/fess" gallery enroll --name "Eileen Collins" --unauthorized "$FESS_MEDIA/astronaut.png"
+
+# The door camera's clip: the portrait for three seconds.
+door="$out/door.mp4"
+if [ ! -s "$door" ]; then
+    gst-launch-1.0 -q filesrc location="$FESS_MEDIA/astronaut.png" ! decodebin ! videoconvert ! \
+        imagefreeze num-buffers=30 ! video/x-raw,framerate=10/1 ! videoconvert ! openh264enc ! \
+        h264parse ! mp4mux ! filesink location="$door" >/dev/null
+fi
+
+main="$FESS_MEDIA/vtest.avi"
+[ "$short" = 1 ] && main="$FESS_MEDIA/carphone_pristine.mp4"
+fess_log "cam_vtest: $(basename "$main") through fessdetect ! fessface ! fesskafkasink"
+"$bin/fess" detect --input "$main" --camera-id cam_vtest --faces --kafka "$FESS_BROKER" \
+    --sink-set alert-rules="$FESS_ROOT/config/alert-rules.example.toml" \
+    --sheet "$out/contact-sheet.png" --video "$out/annotated.mp4" "$@"
+fess_log "cam_car: carphone_pristine.mp4"
+"$bin/fess" detect --input "$FESS_MEDIA/carphone_pristine.mp4" --camera-id cam_car --faces \
+    --kafka "$FESS_BROKER" --sheet "$out/carphone-sheet.png" "$@" >"$out/cam_car.log"
+tail -3 "$out/cam_car.log"
+fess_log "cam_door: the enrolled astronaut"
+"$bin/fess" detect --input "$door" --camera-id cam_door --faces --kafka "$FESS_BROKER" \
+    --set motion-gate=false --face-set mode=frame --sheet "$out/door-sheet.png" "$@" >"$out/cam_door.log"
+tail -3 "$out/cam_door.log"
+
 fess_log "events in Kafka:"
-"$fess" events --bootstrap-servers "$broker" --summary --idle-timeout 5
-fess_log "open $out to see what was found"
+"$bin/fess" events --bootstrap-servers "$FESS_BROKER" --summary --idle-timeout 5
+
+# Let the exporter take the last datagrams (sent at stop) before reading it.
+sleep 1.5
+fess_log "metrics that matter (http://$exporter/metrics):"
+curl -sf "http://$exporter/metrics" | grep -E '^fess_(detections_total|face_recognitions_total|face_cache_(hits|misses)_total|kafka_events_sent_total|active_cameras|component_up)[{ ]' |
+    grep -v ' 0$' || true
+fess_log "health (http://$exporter/health):"
+curl -s "http://$exporter/health"
+echo
+fess_log "wrote $out/annotated.mp4 and $out/contact-sheet.png"

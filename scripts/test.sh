@@ -33,3 +33,24 @@ trap 'kill "$FESS_BROKER_PID" "$FESS_REDIS_PID" 2>/dev/null || true' EXIT
 export KAFKA_BOOTSTRAP_SERVERS="$FESS_BROKER" REDIS_URL="$FESS_REDIS_URL"
 fess_log "cargo test (doctest broker on $FESS_BROKER, Redis on $FESS_REDIS_URL)"
 cargo test --release --workspace --locked "$@"
+
+# The end-to-end demo, short: the whole system on local services, checked on what it printed.
+fess_log "scripts/demo.sh --short"
+demo_log="$FESS_ROOT/target/demo-short.log"
+"$FESS_SCRIPTS/demo.sh" --short >"$demo_log" 2>&1 || { tail -40 "$demo_log" >&2; fess_die "demo.sh --short failed (log: $demo_log)"; }
+demo_expect() {
+    grep -Eq "$1" "$demo_log" || { tail -60 "$demo_log" >&2; fess_die "demo output lacks /$1/ (log: $demo_log)"; }
+}
+demo_expect '^enrolled eileen-collins \(Eileen Collins\), unauthorized'
+demo_expect '^motion\.detection\.events: [1-9][0-9]* events'
+demo_expect '^face\.recognition\.events: [1-9][0-9]* events'
+demo_expect '^alert\.events: [1-9][0-9]* events'
+demo_expect '"alert_level":"CRITICAL"|^fess_face_recognitions_total\{camera_id="cam_door",status="unauthorized"\} 1$'
+demo_expect '^fess_face_recognitions_total\{camera_id="cam_car",status="unknown"\} 1$'
+demo_expect '^fess_kafka_events_sent_total\{status="success",topic="alert\.events"\} [1-9]'
+demo_expect '^fess_active_cameras 3$'
+demo_expect '^  "status": "healthy",$'
+for f in annotated.mp4 contact-sheet.png; do
+    [ -s "$FESS_ROOT/out/$f" ] || fess_die "demo did not write out/$f"
+done
+fess_log "demo: every expected line printed"
