@@ -1,5 +1,6 @@
 //! A real Prometheus server scrapes the exporter while real pipelines (vtest.avi through
-//! fessdetect, at the clip's 10 fps) report to it: two cameras, then one of them restarted.
+//! fessdetect at the clip's 10 fps, one of them also publishing through fesskafkasink into the
+//! tansu broker) report to it: two cameras, then one of them restarted.
 
 mod common;
 
@@ -8,16 +9,20 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::{media, plugin_dir, sample, ExporterProcess};
-use fess_testkit::{PrometheusServer, Sample};
+use fess_testkit::{Broker, PrometheusServer, Sample};
 
 const FRAMES: u32 = 100;
 
-/// `filesrc ! decodebin ! fessdetect ! fakesink sync=true`: `frames` frames in real time.
-fn pipeline(socket: &Path, camera: &str, frames: u32) -> Child {
-    let launch = format!(
-        "filesrc location={} ! decodebin ! identity eos-after={frames} ! fessdetect camera-id={camera} ! fakesink sync=true",
+/// `filesrc ! decodebin ! fessdetect ! fakesink sync=true`: `frames` frames in real time, and
+/// with `kafka` the detections published through fesskafkasink too.
+fn pipeline(socket: &Path, camera: &str, frames: u32, kafka: Option<&str>) -> Child {
+    let mut launch = format!(
+        "filesrc location={} ! decodebin ! identity eos-after={frames} ! fessdetect camera-id={camera} ! tee name=t t. ! queue ! fakesink sync=true",
         media("vtest.avi").display()
     );
+    if let Some(bootstrap) = kafka {
+        launch += &format!(" t. ! queue ! fesskafkasink bootstrap-servers={bootstrap}");
+    }
     Command::new("gst-launch-1.0")
         .arg("-q")
         .args(launch.split(' '))
@@ -60,8 +65,9 @@ fn prometheus_sees_two_cameras_and_a_restarted_pipeline() {
     let prometheus =
         PrometheusServer::start(&[exporter.addr], Duration::from_secs(1), &[rules.as_path()]);
 
-    let a = pipeline(&exporter.socket, "cam_a", FRAMES);
-    let b = pipeline(&exporter.socket, "cam_b", FRAMES);
+    let broker = Broker::start();
+    let a = pipeline(&exporter.socket, "cam_a", FRAMES, None);
+    let b = pipeline(&exporter.socket, "cam_b", FRAMES, Some(&broker.bootstrap()));
     let wait = Duration::from_secs(30);
     let (s, ok) = prometheus.query_until("fess_active_cameras", wait, |s| {
         s.first().is_some_and(|(_, v)| *v == 2.0)
@@ -74,6 +80,12 @@ fn prometheus_sees_two_cameras_and_a_restarted_pipeline() {
     assert!(ok, "fps: {:?}", by_camera(&s));
     finish(a, "cam_a");
     finish(b, "cam_b");
+    // cam_b had two sources (fesskafkasink reports at least when it stops).
+    let (h, ok) = exporter.health_until(wait, |h| {
+        h["components"]["pipelines"]["cameras"]["cam_b"]["sources"]
+            == serde_json::json!(["fessdetect", "fesskafkasink"])
+    });
+    assert!(ok, "{h:#}");
     // Over the last minutes, so a series the exporter has since forgotten still counts.
     let (s, ok) = prometheus.query_until(
         r#"max_over_time(fess_detections_total{object_class="person"}[5m])"#,
@@ -85,10 +97,16 @@ fn prometheus_sees_two_cameras_and_a_restarted_pipeline() {
         by_camera(s) == [("cam_a".into(), 100.0), ("cam_b".into(), 100.0)]
     });
     assert!(ok, "frames: {:?}", by_camera(&s));
+    let (s, ok) = prometheus.query_until(
+        r#"max_over_time(fess_kafka_events_sent_total{status="success"}[5m])"#,
+        wait,
+        |s| s.iter().any(|(_, v)| *v > 0.0),
+    );
+    assert!(ok, "events delivered to the broker: {s:?}");
 
     // cam_a again, from a new process: its frames add to the total, which never goes back.
     finish(
-        pipeline(&exporter.socket, "cam_a", FRAMES / 2),
+        pipeline(&exporter.socket, "cam_a", FRAMES / 2, None),
         "cam_a again",
     );
     let (s, ok) = prometheus.query_until(r#"fess_frames_total{camera_id="cam_a"}"#, wait, |s| {
