@@ -35,7 +35,7 @@ APT_PACKAGES=(
     libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-tools
     gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
     gstreamer1.0-libav pkg-config meson ninja-build
-    unzip ca-certificates build-essential libssl-dev
+    unzip ca-certificates build-essential libssl-dev time bc curl
     redis-server prometheus libgstrtspserver-1.0-dev gstreamer1.0-rtsp
 )
 

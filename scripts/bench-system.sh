@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# The whole system on vtest.avi (795 frames), side by side in one run, with a local broker,
+# Redis and fess-exporter running:
+#   (1) detection only:  filesrc ! decodebin ! fessdetect ! fakesink
+#   (2) full pipeline:   filesrc ! decodebin ! fessdetect ! fessface ! fesskafkasink
+#   (3) two cameras:     (2) twice in one process, one branch per camera
+# For each: wall time, fps per camera (frames / wall, model loading included), CPU (user + system
+# over wall, 100 % = one core) and peak RSS of the pipeline process; the exporter's CPU and RSS
+# over the whole run; and the ratios full / detection-only and two cameras / one camera.
+#
+#   scripts/bench-system.sh
+# Run it on an otherwise idle machine.
+set -euo pipefail
+FESS_LOG_TAG=bench-system
+# shellcheck source=scripts/lib.sh
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
+cd "$FESS_ROOT"
+
+"$FESS_SCRIPTS/setup.sh" >&2
+fess_require_setup
+cargo build --release --workspace --locked >&2
+
+export GST_PLUGIN_PATH="$FESS_ROOT/target/release"
+work="$(mktemp -d)"
+export FESS_STATS_SOCKET="$work/stats.sock"
+pids=()
+cleanup() {
+    [ ${#pids[@]} -gt 0 ] && kill "${pids[@]}" 2>/dev/null || true
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+fess_start_broker "$work/tansu.log"
+pids+=("$FESS_BROKER_PID")
+fess_start_redis "$work/redis.log"
+pids+=("$FESS_REDIS_PID")
+port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+target/release/fess-exporter --listen "127.0.0.1:$port" --redis-url "$FESS_REDIS_URL" \
+    --kafka-bootstrap-servers "$FESS_BROKER" >"$work/exporter.log" 2>&1 &
+exporter_pid=$!
+pids+=("$exporter_pid")
+sleep 1
+
+video="$FESS_MEDIA/vtest.avi"
+frames=795
+camera() { # camera ID -> one branch of the full pipeline
+    echo "filesrc location=$video ! decodebin ! fessdetect camera-id=$1 ! fessface redis-url=$FESS_REDIS_URL !" \
+        "fesskafkasink bootstrap-servers=$FESS_BROKER spool-dir=$work/spool-$1"
+}
+# proc_cpu PID -> user+system clock ticks so far
+proc_cpu() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+ticks="$(getconf CLK_TCK)"
+exporter_cpu0="$(proc_cpu "$exporter_pid")"
+t_start="$(date +%s.%N)"
+
+# run NAME CAMERAS LAUNCH... -> prints a line, sets FPS
+run() {
+    local name="$1" cameras="$2"
+    shift 2
+    # shellcheck disable=SC2068
+    /usr/bin/time -f '%e %U %S %M' -o "$work/time" gst-launch-1.0 -q $@ >/dev/null 2>"$work/$name.err" ||
+        { cat "$work/$name.err" >&2; fess_die "$name failed"; }
+    read -r wall user sys rss <"$work/time"
+    FPS="$(echo "$frames / $wall" | bc -l)"
+    printf '%-16s %d camera(s): %6.1f s, %5.1f fps per camera, CPU %4.0f %%, RSS %4.0f MB\n' \
+        "$name" "$cameras" "$wall" "$FPS" "$(echo "($user + $sys) / $wall * 100" | bc -l)" "$(echo "$rss / 1024" | bc -l)"
+}
+
+echo "vtest.avi, $frames frames, $(nproc) cores"
+# shellcheck disable=SC2046
+run detect-only 1 filesrc location="$video" ! decodebin ! fessdetect ! fakesink
+fps_detect="$FPS"
+# shellcheck disable=SC2046
+run full 1 $(camera cam_one)
+fps_full="$FPS"
+# shellcheck disable=SC2046
+run full-two-cams 2 $(camera cam_a) $(camera cam_b)
+fps_two="$FPS"
+
+t_end="$(date +%s.%N)"
+exporter_cpu1="$(proc_cpu "$exporter_pid")"
+exporter_rss="$(awk '/VmRSS/ { print $2 }' "/proc/$exporter_pid/status")"
+printf 'fess-exporter over the run: CPU %.2f %%, RSS %.1f MB\n' \
+    "$(echo "($exporter_cpu1 - $exporter_cpu0) / $ticks / ($t_end - $t_start) * 100" | bc -l)" \
+    "$(echo "$exporter_rss / 1024" | bc -l)"
+printf 'full / detection-only fps: %.2f\n' "$(echo "$fps_full / $fps_detect" | bc -l)"
+printf 'two cameras / one camera, fps per camera: %.2f\n' "$(echo "$fps_two / $fps_full" | bc -l)"
+# Earlier runs' sources are forgotten after the exporter's --forget-after (30 s): count the last.
+frames_seen="$(curl -sf "http://127.0.0.1:$port/metrics" |
+    awk '/^fess_frames_total\{camera_id="cam_[ab]"\}/ { s += $2 } END { print s + 0 }')"
+echo "frames the exporter counted for cam_a and cam_b: $frames_seen (expected $((frames * 2)))"
