@@ -11,6 +11,7 @@
 //! their caps are refused and counted. A source silent for the forget time is dropped, and a
 //! camera no live source reports is dropped with its series, which frees its slot.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
@@ -101,7 +102,14 @@ struct SourceState {
     cameras: BTreeSet<String>,
     /// By metric name and the labels it sent (before folding, so two folded series never
     /// share a last value).
-    last: HashMap<(String, Labels), Last>,
+    tracked: HashMap<(String, Labels), Tracked>,
+}
+
+/// One series of one source: where it goes after folding (decided once, so the usual datagram
+/// allocates nothing for it) and its last value.
+struct Tracked {
+    folded: Labels,
+    last: Option<Last>,
 }
 
 #[derive(Default)]
@@ -119,9 +127,68 @@ pub struct Counts {
     pub received: u64,
     pub datagrams_rejected: BTreeMap<Reject, u64>,
     pub metrics_rejected: BTreeMap<Reject, u64>,
-    /// By label name.
+    /// Label values folded into `_other`, by label name.
     pub folded: BTreeMap<String, u64>,
     pub forgotten: u64,
+}
+
+/// The capped label values: camera slots (with their frame samples) and other values by
+/// metric and label.
+struct Slots {
+    max_cameras: usize,
+    max_label_values: usize,
+    cameras: HashMap<String, Camera>,
+    label_values: HashMap<String, HashMap<String, HashSet<String>>>,
+    folded: BTreeMap<String, u64>,
+}
+
+impl Slots {
+    /// `id` if it has (or gets) one of the camera slots, else `_other` (counted).
+    fn camera(&mut self, id: &str) -> String {
+        if id == OTHER || self.cameras.contains_key(id) {
+            return id.to_string();
+        }
+        if self.cameras.len() < self.max_cameras {
+            self.cameras.insert(id.to_string(), Camera::default());
+            return id.to_string();
+        }
+        *self.folded.entry("camera_id".into()).or_default() += 1;
+        OTHER.to_string()
+    }
+
+    fn label(&mut self, metric: &str, label: &str, value: &str) -> String {
+        if !self.label_values.contains_key(metric) {
+            self.label_values.insert(metric.to_string(), HashMap::new());
+        }
+        let by_label = self.label_values.get_mut(metric).expect("inserted above");
+        if !by_label.contains_key(label) {
+            by_label.insert(label.to_string(), HashSet::new());
+        }
+        let seen = by_label.get_mut(label).expect("inserted above");
+        if seen.contains(value) {
+            return value.to_string();
+        }
+        if seen.len() < self.max_label_values {
+            seen.insert(value.to_string());
+            return value.to_string();
+        }
+        *self.folded.entry(label.to_string()).or_default() += 1;
+        OTHER.to_string()
+    }
+
+    /// The labels a series is published under.
+    fn fold(&mut self, metric: &str, sent: &Labels) -> Labels {
+        sent.iter()
+            .map(|(k, v)| {
+                let v = if k == "camera_id" {
+                    self.camera(v)
+                } else {
+                    self.label(metric, k, v)
+                };
+                (k.clone(), v)
+            })
+            .collect()
+    }
 }
 
 /// Everything heard from the sources.
@@ -129,9 +196,7 @@ pub struct Store {
     limits: Limits,
     families: BTreeMap<String, Family>,
     sources: HashMap<SourceKey, SourceState>,
-    cameras: HashMap<String, Camera>,
-    /// Values seen by metric and label (other than camera ids), for their cap.
-    label_values: HashMap<String, HashMap<String, HashSet<String>>>,
+    slots: Slots,
     series_count: usize,
     counts: Counts,
 }
@@ -139,13 +204,18 @@ pub struct Store {
 impl Store {
     pub fn new(limits: Limits) -> Store {
         Store {
-            limits,
             families: BTreeMap::new(),
             sources: HashMap::new(),
-            cameras: HashMap::new(),
-            label_values: HashMap::new(),
+            slots: Slots {
+                max_cameras: limits.max_cameras,
+                max_label_values: limits.max_label_values,
+                cameras: HashMap::new(),
+                label_values: HashMap::new(),
+                folded: BTreeMap::new(),
+            },
             series_count: 0,
             counts: Counts::default(),
+            limits,
         }
     }
 
@@ -153,8 +223,12 @@ impl Store {
         &self.families
     }
 
-    pub fn counts(&self) -> &Counts {
-        &self.counts
+    /// What was received, refused, folded and forgotten.
+    pub fn counts(&self) -> Counts {
+        Counts {
+            folded: self.slots.folded.clone(),
+            ..self.counts.clone()
+        }
     }
 
     pub fn series_count(&self) -> usize {
@@ -211,19 +285,19 @@ impl Store {
                 started_ms: d.source.started_ms,
                 last_seen: now,
                 cameras: BTreeSet::new(),
-                last: HashMap::new(),
+                tracked: HashMap::new(),
             },
         };
         if state.started_ms != d.source.started_ms {
             // Restarted: its counters begin again from zero.
-            state.last.clear();
+            state.tracked.clear();
             state.started_ms = d.source.started_ms;
         }
         state.kind = d.source.kind.clone();
         state.last_seen = now;
         let mut cameras = BTreeSet::new();
         if !d.source.camera_id.is_empty() {
-            let cam = self.camera_slot(&d.source.camera_id);
+            let cam = self.slots.camera(&d.source.camera_id);
             if cam != OTHER {
                 cameras.insert(cam);
             }
@@ -254,7 +328,13 @@ impl Store {
             None if self.families.len() >= self.limits.max_metric_names => {
                 return Err(Reject::TooManyNames)
             }
-            None => {}
+            None => {
+                let family = Family {
+                    kind,
+                    series: BTreeMap::new(),
+                };
+                self.families.insert(m.name.clone(), family);
+            }
         }
         if m.labels.len() > MAX_LABELS
             || !m
@@ -265,69 +345,63 @@ impl Store {
             return Err(Reject::BadLabel);
         }
         validate::value(&m.value)?;
-        let sent: Labels = m.labels.into_iter().collect();
-        let last_key = (m.name, sent);
-        let last = state.last.get(&last_key);
-        if last.is_none() && state.last.len() >= self.limits.max_metrics_per_datagram {
-            return Err(Reject::TooManySeries);
-        }
-        let (name, sent) = &last_key;
-        let is_frames = name == FRAMES_METRIC;
-        let labels: Labels = sent
-            .iter()
-            .map(|(k, v)| {
-                let v = if k == "camera_id" {
-                    self.camera_slot(v)
-                } else {
-                    self.label_slot(name, k, v)
-                };
-                (k.clone(), v)
-            })
-            .collect();
-        let camera = labels
-            .iter()
-            .find(|(k, _)| k == "camera_id")
-            .map(|(_, v)| v.clone());
-        // Looked up before inserting, so the common case (known name and series) allocates no key.
-        if !self.families.contains_key(name) {
-            let family = Family {
-                kind,
-                series: BTreeMap::new(),
-            };
-            self.families.insert(name.clone(), family);
-        }
-        let family = self.families.get_mut(name).expect("inserted above");
-        let new_series = !family.series.contains_key(&labels);
+        let is_frames = m.name == FRAMES_METRIC;
+        let full = state.tracked.len() >= self.limits.max_metrics_per_datagram;
+        let family = self
+            .families
+            .get_mut(&m.name)
+            .expect("present or inserted above");
+        let tracked = match state
+            .tracked
+            .entry((m.name, m.labels.into_iter().collect()))
+        {
+            Entry::Occupied(o) => o.into_mut(),
+            Entry::Vacant(_) if full => return Err(Reject::TooManySeries),
+            Entry::Vacant(v) => {
+                let (name, sent) = v.key();
+                let folded = self.slots.fold(name, sent);
+                v.insert(Tracked { folded, last: None })
+            }
+        };
+        let new_series = !family.series.contains_key(&tracked.folded);
         if new_series && self.series_count >= self.limits.max_series {
             return Err(Reject::TooManySeries);
         }
         let series = if new_series {
-            family.series.entry(labels).or_insert(match &m.value {
-                Value::Counter { .. } => Series::Counter(0),
-                Value::Gauge { .. } => Series::Gauge(BTreeMap::new()),
-                Value::Histogram { bounds, .. } => Series::Histogram {
-                    bounds: bounds.clone(),
-                    counts: vec![0; bounds.len() + 1],
-                    sum: 0.0,
-                    count: 0,
-                },
-            })
+            family
+                .series
+                .entry(tracked.folded.clone())
+                .or_insert(match &m.value {
+                    Value::Counter { .. } => Series::Counter(0),
+                    Value::Gauge { .. } => Series::Gauge(BTreeMap::new()),
+                    Value::Histogram { bounds, .. } => Series::Histogram {
+                        bounds: bounds.clone(),
+                        counts: vec![0; bounds.len() + 1],
+                        sum: 0.0,
+                        count: 0,
+                    },
+                })
         } else {
-            family.series.get_mut(&labels).expect("present")
+            family.series.get_mut(&tracked.folded).expect("present")
         };
         let advanced = match (series, m.value) {
             (Series::Counter(total), Value::Counter { value }) => {
-                let before = match last {
-                    Some(Last::Counter(v)) if *v <= value => *v,
+                let before = match tracked.last {
+                    Some(Last::Counter(v)) if v <= value => v,
                     _ => 0,
                 };
                 *total += value - before;
-                state.last.insert(last_key, Last::Counter(value));
+                tracked.last = Some(Last::Counter(value));
                 Some(*total)
             }
             (Series::Gauge(by_source), Value::Gauge { value }) => {
-                by_source.insert(key.clone(), value);
-                state.last.insert(last_key, Last::Gauge);
+                match by_source.get_mut(key) {
+                    Some(v) => *v = value,
+                    None => {
+                        by_source.insert(key.clone(), value);
+                    }
+                }
+                tracked.last = Some(Last::Gauge);
                 None
             }
             (
@@ -347,23 +421,21 @@ impl Store {
                 if *have != bounds {
                     return Err(Reject::BucketMismatch);
                 }
-                let zero = (vec![0; counts.len()], 0.0, 0);
-                let (c0, s0, n0) = match last {
+                let zero = vec![0; counts.len()];
+                let (c0, s0, n0) = match &tracked.last {
                     Some(Last::Histogram(c, s, n))
                         if *n <= count && c.iter().zip(&counts).all(|(a, b)| a <= b) =>
                     {
                         (c, *s, *n)
                     }
-                    _ => (&zero.0, zero.1, zero.2),
+                    _ => (&zero, 0.0, 0),
                 };
                 for ((t, new), old) in totals.iter_mut().zip(&counts).zip(c0) {
                     *t += new - old;
                 }
                 *total_sum += sum - s0;
                 *total_count += count - n0;
-                state
-                    .last
-                    .insert(last_key, Last::Histogram(counts, sum, count));
+                tracked.last = Some(Last::Histogram(counts, sum, count));
                 None
             }
             _ => return Err(Reject::TypeConflict),
@@ -371,9 +443,14 @@ impl Store {
         if new_series {
             self.series_count += 1;
         }
-        if let Some(cam) = camera.filter(|c| c != OTHER) {
+        let camera = tracked
+            .folded
+            .iter()
+            .find(|(k, v)| k == "camera_id" && v != OTHER)
+            .map(|(_, v)| v.as_str());
+        if let Some(cam) = camera {
             if is_frames {
-                if let (Some(total), Some(c)) = (advanced, self.cameras.get_mut(&cam)) {
+                if let (Some(total), Some(c)) = (advanced, self.slots.cameras.get_mut(cam)) {
                     if c.samples.back().is_none_or(|(_, v)| *v < total) {
                         c.last_advance = Some(now);
                     }
@@ -387,42 +464,11 @@ impl Store {
                     }
                 }
             }
-            cameras.insert(cam);
+            if !cameras.contains(cam) {
+                cameras.insert(cam.to_string());
+            }
         }
         Ok(())
-    }
-
-    /// `id` if it has (or gets) one of the camera slots, else `_other` (counted).
-    fn camera_slot(&mut self, id: &str) -> String {
-        if id == OTHER || self.cameras.contains_key(id) {
-            return id.to_string();
-        }
-        if self.cameras.len() < self.limits.max_cameras {
-            self.cameras.insert(id.to_string(), Camera::default());
-            return id.to_string();
-        }
-        *self.counts.folded.entry("camera_id".into()).or_default() += 1;
-        OTHER.to_string()
-    }
-
-    fn label_slot(&mut self, metric: &str, label: &str, value: &str) -> String {
-        if !self.label_values.contains_key(metric) {
-            self.label_values.insert(metric.to_string(), HashMap::new());
-        }
-        let by_label = self.label_values.get_mut(metric).expect("inserted above");
-        if !by_label.contains_key(label) {
-            by_label.insert(label.to_string(), HashSet::new());
-        }
-        let seen = by_label.get_mut(label).expect("inserted above");
-        if seen.contains(value) {
-            return value.to_string();
-        }
-        if seen.len() < self.limits.max_label_values {
-            seen.insert(value.to_string());
-            return value.to_string();
-        }
-        *self.counts.folded.entry(label.to_string()).or_default() += 1;
-        OTHER.to_string()
     }
 
     /// Forgets sources silent for `after`, then cameras no live source reports, with their
@@ -440,6 +486,7 @@ impl Store {
         self.counts.forgotten += gone.len() as u64;
         let live: HashSet<&String> = self.sources.values().flat_map(|s| &s.cameras).collect();
         let dead_cameras: HashSet<String> = self
+            .slots
             .cameras
             .keys()
             .filter(|c| !live.contains(c))
@@ -450,7 +497,15 @@ impl Store {
         }
         let gone: HashSet<SourceKey> = gone.into_iter().collect();
         for c in &dead_cameras {
-            self.cameras.remove(c);
+            self.slots.cameras.remove(c);
+        }
+        // Live sources must fold those cameras afresh if they report them again.
+        for s in self.sources.values_mut() {
+            s.tracked.retain(|_, t| {
+                !t.folded
+                    .iter()
+                    .any(|(k, v)| k == "camera_id" && dead_cameras.contains(v))
+            });
         }
         let mut removed = 0;
         for f in self.families.values_mut() {
@@ -477,7 +532,7 @@ impl Store {
         for s in self.sources.values() {
             for cam in &s.cameras {
                 let c = out.entry(cam.clone()).or_insert_with(|| {
-                    let state = self.cameras.get(cam);
+                    let state = self.slots.cameras.get(cam);
                     CameraHealth {
                         fps: state.map_or(0.0, |c| fps(&c.samples, now)),
                         last_frame_age_seconds: state
