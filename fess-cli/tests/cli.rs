@@ -1,26 +1,10 @@
 //! The `fess` command as the README demo uses it: detection on a real clip published into a
 //! real broker, then read back with `fess events`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-use fess_testkit::{tmp_dir, Broker};
-
-fn media(name: &str) -> PathBuf {
-    let cache = std::env::var_os("FESS_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into()))
-                .join(".cache/fess")
-        });
-    let p = cache.join("media").join(name);
-    assert!(
-        p.is_file(),
-        "{} is missing: run scripts/setup.sh first",
-        p.display()
-    );
-    p
-}
+use fess_testkit::{media, tmp_dir, Broker};
 
 fn fess() -> Command {
     let exe = Path::new(env!("CARGO_BIN_EXE_fess"));

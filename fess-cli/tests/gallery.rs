@@ -1,19 +1,9 @@
 //! `fess gallery` against a real redis-server with the real face models.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
-use fess_testkit::{tmp_dir, RedisServer};
-
-fn media(name: &str) -> PathBuf {
-    let cache = std::env::var_os("FESS_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into()))
-                .join(".cache/fess")
-        });
-    cache.join("media").join(name)
-}
+use fess_testkit::{media, tmp_dir, RedisServer};
 
 fn gallery(redis: &RedisServer, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_fess"))

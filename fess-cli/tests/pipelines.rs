@@ -1,23 +1,13 @@
 //! Every file in pipelines/ run as a user runs it (the webcam one only parsed), against a real
 //! broker and a real Redis, with the plugin built next to the `fess` binary.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use fess_testkit::{tmp_dir, Broker, Reader, RedisServer, RtspServer};
+use fess_testkit::{media, tmp_dir, Broker, Reader, RedisServer, RtspServer};
 
 const MOTION: &str = "motion.detection.events";
-
-fn media(name: &str) -> PathBuf {
-    let cache = std::env::var_os("FESS_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into()))
-                .join(".cache/fess")
-        });
-    cache.join("media").join(name)
-}
 
 fn pipeline(name: &str) -> Command {
     let script = Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -18,19 +18,32 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::{ClientConfig, TopicPartitionList};
 
+/// The FESS cache (`FESS_CACHE`, else `~/.cache/fess`), as scripts/lib.sh defines it.
+pub fn cache_dir() -> PathBuf {
+    std::env::var_os("FESS_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into()))
+                .join(".cache/fess")
+        })
+}
+
+/// A test media file that scripts/setup.sh put in the cache.
+pub fn media(name: &str) -> PathBuf {
+    let p = cache_dir().join("media").join(name);
+    assert!(
+        p.is_file(),
+        "{} is missing: run scripts/setup.sh first",
+        p.display()
+    );
+    p
+}
+
 /// The tansu binary that scripts/setup.sh builds.
 pub fn tansu_path() -> PathBuf {
     let p = std::env::var_os("FESS_TANSU")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let cache = std::env::var_os("FESS_CACHE")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| {
-                    PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into()))
-                        .join(".cache/fess")
-                });
-            cache.join("tansu/bin/tansu")
-        });
+        .unwrap_or_else(|| cache_dir().join("tansu/bin/tansu"));
     assert!(
         p.is_file(),
         "{} is missing: run scripts/setup.sh first",

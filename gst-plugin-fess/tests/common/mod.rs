@@ -18,15 +18,8 @@ pub fn init() {
 }
 
 /// A file of the setup cache's media folder; fails loudly when setup has not run.
-pub fn media(name: &str) -> PathBuf {
-    let p = gstfess::paths::cache_dir().join("media").join(name);
-    assert!(
-        p.is_file(),
-        "{} is missing: run scripts/setup.sh first",
-        p.display()
-    );
-    p
-}
+#[allow(unused_imports)] // not every test binary reads media
+pub use fess_testkit::media;
 
 pub fn model(name: &str) -> PathBuf {
     let p = gstfess::paths::models_dir().join(name);
