@@ -776,6 +776,28 @@ mod tests {
     }
 
     #[test]
+    fn a_dropped_camera_is_folded_afresh_so_the_cap_holds() {
+        let limits = Limits {
+            max_cameras: 1,
+            ..Limits::default()
+        };
+        let mut s = Store::new(limits);
+        let t = Instant::now();
+        s.ingest(datagram(1, 1, "", vec![frames("a", 1)]), t)
+            .unwrap();
+        // The source stops reporting a: the sweep drops it and frees its slot.
+        s.ingest(datagram(1, 1, "", vec![frames("b", 1)]), t)
+            .unwrap();
+        assert_eq!(s.forget_silent(t, Duration::from_secs(60)), 0);
+        assert_eq!(total(&s, FRAMES_METRIC, &[("camera_id", "a")]), None);
+        // a comes back and takes the free slot; c finds none.
+        let both = vec![frames("a", 2), frames("c", 1)];
+        s.ingest(datagram(1, 1, "", both), t).unwrap();
+        assert_eq!(s.cameras(t).keys().collect::<Vec<_>>(), ["a"]);
+        assert_eq!(total(&s, FRAMES_METRIC, &[("camera_id", OTHER)]), Some(2));
+    }
+
+    #[test]
     fn bad_metrics_are_counted_by_reason() {
         let mut s = Store::new(Limits::default());
         let t = Instant::now();
