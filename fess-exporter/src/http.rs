@@ -155,7 +155,11 @@ fn accept(
         if stop.load(Ordering::SeqCst) {
             return;
         }
-        let Ok(tcp) = conn else { continue };
+        let Ok(tcp) = conn else {
+            // Out of descriptors or the like: do not spin.
+            std::thread::sleep(Duration::from_millis(50));
+            continue;
+        };
         if active.load(Ordering::SeqCst) >= cfg.max_connections {
             let _ = tcp.set_write_timeout(Some(cfg.timeout));
             let _ = refuse(&tcp, 503, "Service Unavailable");
