@@ -8,8 +8,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{media, plugin_dir, sample, ExporterProcess};
-use fess_testkit::{Broker, PrometheusServer, Sample};
+use common::{plugin_dir, sample, ExporterProcess};
+use fess_testkit::{media, Broker, PrometheusServer, Sample};
 
 const FRAMES: u32 = 100;
 

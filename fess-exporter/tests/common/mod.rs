@@ -142,23 +142,6 @@ pub fn sample(text: &str, series: &str) -> Option<f64> {
         .map(|v| v.parse().unwrap())
 }
 
-/// A file of the FESS media cache (scripts/setup.sh fetches it).
-pub fn media(name: &str) -> PathBuf {
-    let cache = std::env::var_os("FESS_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into()))
-                .join(".cache/fess")
-        });
-    let p = cache.join("media").join(name);
-    assert!(
-        p.is_file(),
-        "{} is missing: run scripts/setup.sh first",
-        p.display()
-    );
-    p
-}
-
 /// The folder of the built plugin: next to the exporter binary (target/release), where
 /// `cargo build --release --workspace` (scripts/test.sh) puts libgstfess.so.
 pub fn plugin_dir() -> &'static Path {
