@@ -69,6 +69,7 @@ pub const DERIVED: &[Entry] = &[
     entry("fess_component_up", Kind::Gauge, "component", "Whether a component of /health is healthy (1) or not (0): redis, kafka, system, pipelines."),
     entry("fess_build_info", Kind::Gauge, "version", "The exporter's version; always 1."),
     entry("fess_exporter_datagrams_received_total", Kind::Counter, "", "Stats datagrams received."),
+    entry("fess_exporter_datagrams_accepted_total", Kind::Counter, "", "Stats datagrams accepted (single metrics in them may still be refused)."),
     entry("fess_exporter_datagrams_rejected_total", Kind::Counter, "reason", "Whole datagrams refused, by reason."),
     entry("fess_exporter_metrics_rejected_total", Kind::Counter, "reason", "Single metrics refused from accepted datagrams, by reason."),
     entry("fess_exporter_series_folded_total", Kind::Counter, "label", "Metrics whose label value went to \"_other\" because its cap was reached, by label name."),

@@ -172,6 +172,14 @@ fn derived(store: &Store, health: Option<&HealthStatus>, now: Instant) -> Vec<Me
             vec![value(Kind::Counter, &[], counts.received as f64)],
         ),
         (
+            "fess_exporter_datagrams_accepted_total",
+            vec![value(
+                Kind::Counter,
+                &[],
+                (counts.received - counts.datagrams_rejected.values().sum::<u64>()) as f64,
+            )],
+        ),
+        (
             "fess_exporter_datagrams_rejected_total",
             by_reason(&counts.datagrams_rejected),
         ),
@@ -293,6 +301,7 @@ mod tests {
             "fess_active_cameras 1",
             "fess_fps{camera_id=\"cam_01\"} 0",
             "fess_exporter_datagrams_received_total 1",
+            "fess_exporter_datagrams_accepted_total 1",
             "fess_exporter_datagrams_rejected_total{reason=\"malformed\"} 0",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} not in\n{text}");

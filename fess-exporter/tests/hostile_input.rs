@@ -127,6 +127,11 @@ fn hostile_datagrams_are_refused_or_folded_and_memory_stays_bounded() {
         sample(&m, r#"fess_frames_total{camera_id="cam_ok"}"#),
         Some(5.0)
     );
+    // The good one and the one whose metrics were refused one by one.
+    assert_eq!(
+        sample(&m, "fess_exporter_datagrams_accepted_total"),
+        Some(2.0)
+    );
     assert_eq!(sample(&m, "fess_active_cameras"), Some(1.0));
     let rss_before = exporter.rss_kb();
 
