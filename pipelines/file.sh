@@ -11,6 +11,6 @@ REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379/}"
 set -- filesrc location="$VIDEO" ! decodebin ! videoconvert ! \
     fessdetect camera-id="$CAMERA_ID" ! \
     fessface redis-url="$REDIS_URL" ! \
-    fesskafkasink bootstrap-servers="$KAFKA_BOOTSTRAP_SERVERS"
+    fesskafkasink camera-id="$CAMERA_ID" bootstrap-servers="$KAFKA_BOOTSTRAP_SERVERS"
 [ -n "${PRINT:-}" ] && { echo "$@"; exit 0; }
 exec gst-launch-1.0 -e "$@"

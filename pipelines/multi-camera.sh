@@ -15,10 +15,10 @@ set -- \
     uridecodebin uri="$SOURCE_A" ! videoconvert ! \
     queue leaky=downstream max-size-buffers=2 max-size-time=0 max-size-bytes=0 ! \
     fessdetect name=detect_a camera-id="$CAMERA_A" ! fessface name=face_a redis-url="$REDIS_URL" ! \
-    fesskafkasink name=sink_a bootstrap-servers="$KAFKA_BOOTSTRAP_SERVERS" \
+    fesskafkasink name=sink_a camera-id="$CAMERA_A" bootstrap-servers="$KAFKA_BOOTSTRAP_SERVERS" \
     uridecodebin uri="$SOURCE_B" ! videoconvert ! \
     queue leaky=downstream max-size-buffers=2 max-size-time=0 max-size-bytes=0 ! \
     fessdetect name=detect_b camera-id="$CAMERA_B" ! fessface name=face_b redis-url="$REDIS_URL" ! \
-    fesskafkasink name=sink_b bootstrap-servers="$KAFKA_BOOTSTRAP_SERVERS"
+    fesskafkasink name=sink_b camera-id="$CAMERA_B" bootstrap-servers="$KAFKA_BOOTSTRAP_SERVERS"
 [ -n "${PRINT:-}" ] && { echo "$@"; exit 0; }
 exec gst-launch-1.0 -e "$@"

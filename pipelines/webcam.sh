@@ -12,6 +12,6 @@ set -- v4l2src device="$DEVICE" ! videoconvert ! \
     queue leaky=downstream max-size-buffers=2 max-size-time=0 max-size-bytes=0 ! \
     fessdetect camera-id="$CAMERA_ID" ! \
     fessface redis-url="$REDIS_URL" ! \
-    fesskafkasink bootstrap-servers="$KAFKA_BOOTSTRAP_SERVERS"
+    fesskafkasink camera-id="$CAMERA_ID" bootstrap-servers="$KAFKA_BOOTSTRAP_SERVERS"
 [ -n "${PRINT:-}" ] && { echo "$@"; exit 0; }
 exec gst-launch-1.0 -e "$@"

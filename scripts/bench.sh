@@ -6,7 +6,9 @@
 #               render() time per buffer with the broker up and down (benches/kafka_sink.rs);
 #   face_stage  fessface per frame with and without the recognition cache on the carphone clip,
 #               the share of frames embedded, and detection / alignment / embedding cost per face
-#               (benches/face_stage.rs; starts its own redis-server).
+#               (benches/face_stage.rs; starts its own redis-server);
+#   exporter    fess-exporter's /metrics render time with 100 cameras x 80 classes, datagrams
+#               ingested per second, RSS (fess-exporter/benches/exporter.rs).
 #
 #   scripts/bench.sh                         # N = 200 frames of vtest.avi
 #   FESS_BENCH_FRAMES=100 scripts/bench.sh   # fewer frames
@@ -37,3 +39,5 @@ fess_log "cargo bench -p gst-plugin-fess --bench kafka_sink"
 cargo bench -p gst-plugin-fess --bench kafka_sink "$@"
 fess_log "cargo bench -p gst-plugin-fess --bench face_stage"
 cargo bench -p gst-plugin-fess --bench face_stage "$@"
+fess_log "cargo bench -p fess-exporter"
+cargo bench -p fess-exporter "$@"

@@ -36,7 +36,7 @@ APT_PACKAGES=(
     gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
     gstreamer1.0-libav pkg-config meson ninja-build
     unzip ca-certificates build-essential libssl-dev time bc curl
-    redis-server prometheus libgstrtspserver-1.0-dev gstreamer1.0-rtsp
+    redis-server prometheus libgstrtspserver-1.0-dev gstreamer1.0-rtsp systemd
 )
 
 mkdir -p "$FESS_CACHE"/{stamps,logs,sources,downloads/pypi,downloads/npm,downloads/deb} "$FESS_MODELS" "$FESS_MEDIA"

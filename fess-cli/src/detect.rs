@@ -131,6 +131,10 @@ pub fn run(args: DetectArgs) -> anyhow::Result<()> {
     let events = pipeline.by_name("events");
     if let (Some(sink), Some(bootstrap)) = (&events, &args.kafka) {
         sink.set_property("bootstrap-servers", bootstrap);
+        // The sink's spool folder is per camera: two runs of different cameras never share one.
+        if let Some(id) = &args.camera_id {
+            sink.set_property("camera-id", id);
+        }
         set_properties(sink, &args.sink_set)?;
     }
 

@@ -3,10 +3,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// Bucket upper bounds (seconds) for per-frame latencies, from 1 ms to 5 s.
-pub const LATENCY_BUCKETS: [f64; 14] = [
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0,
-];
+/// Bucket upper bounds (seconds) for per-frame latencies: the stats protocol's.
+pub use fess::stats::LATENCY_BUCKETS;
 
 /// A cumulative histogram in Prometheus' shape: `counts[i]` counts observations ≤ `bounds[i]`
 /// (not cumulative across buckets; the exporter sums them), plus overflow, sum and count.

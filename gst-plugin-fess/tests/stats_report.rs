@@ -1,4 +1,4 @@
-//! fessdetect and fesskafkasink report their counters over the stats protocol to
+//! fessdetect and fesskafkasink report their counters (about once a second and at stop) over the stats protocol to
 //! `FESS_STATS_SOCKET`.
 //! (Its own test binary: it sets an environment variable.)
 
@@ -58,6 +58,12 @@ fn elements_send_cumulative_datagrams_and_a_final_one() {
         assert_eq!(d.source.name, "detect");
         assert_eq!(d.source.pid, std::process::id());
     }
+    // The sink reports while running (its first buffer), not only at stop.
+    assert!(
+        sink.len() >= 2,
+        "{} datagrams from fesskafkasink",
+        sink.len()
+    );
     // The sink's last report: events built, and (no broker) spooled at EOS.
     let s = sink.last().expect("datagrams from fesskafkasink");
     assert_eq!(

@@ -609,6 +609,11 @@ impl BaseSinkImpl for FessKafkaSink {
                 );
             }
         }
+        if state.reporter.due() {
+            // A non-blocking send of a few hundred bytes, once a second.
+            let metrics = state.metrics();
+            state.reporter.send(metrics);
+        }
         Ok(gst::FlowSuccess::Ok)
     }
 }
