@@ -11,7 +11,8 @@
 //! not checked) and the overall status is the worst of what the components imply:
 //! - Kafka unreachable: **degraded** at once (events are queued and spooled), **unhealthy** once it
 //!   has been unreachable for [`HealthChecker::kafka_grace`] (default 60 s) in a row.
-//! - Redis unreachable: **degraded** (faces are still detected, not recognised).
+//! - Redis unreachable: **degraded** (faces are recognised from the last gallery snapshot; the
+//!   recognition cache and gallery changes wait for Redis).
 //! - System: **degraded** when CPU, memory or disk use is at or above its threshold
 //!   ([`SystemThresholds`], 90 % by default).
 //! - Pipelines (added by the exporter): **unhealthy** when fewer cameras report than required,
