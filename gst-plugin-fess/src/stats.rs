@@ -138,6 +138,8 @@ impl DetectStats {
 #[derive(Debug, Clone, PartialEq)]
 pub struct FaceStats {
     pub frames: u64,
+    /// Frames the face detector ran on (see `detection-interval`).
+    pub searched: u64,
     /// Faces found (per frame: a face seen on ten frames counts ten).
     pub faces: u64,
     /// Faces that went through the embedding model.
@@ -157,6 +159,7 @@ impl Default for FaceStats {
     fn default() -> Self {
         FaceStats {
             frames: 0,
+            searched: 0,
             faces: 0,
             embeddings: 0,
             cache_hits: 0,

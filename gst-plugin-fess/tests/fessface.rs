@@ -421,3 +421,36 @@ fn an_unauthorised_face_reaches_kafka_with_its_critical_alert() {
     assert_eq!(a["alert_level"], "CRITICAL");
     assert_eq!(a["associated_events"], serde_json::json!([f["event_id"]]));
 }
+
+#[test]
+fn detection_interval_carries_faces_between_searches() {
+    let redis = RedisServer::start();
+    let run = run_pipeline(&format!(
+        "filesrc location=\"{}\" ! decodebin ! videoconvert ! fessdetect ! \
+         fessface name=face detection-interval=5 redis-url={} ! appsink name=sink",
+        media("carphone_pristine.mp4").display(),
+        redis.url()
+    ));
+    assert_eq!(run.error, None);
+    assert_eq!(stat(&run, "face", "frames"), 120);
+    // Searched on frames 1, 6, 11, …: 24 of 120.
+    assert_eq!(stat(&run, "face", "searched"), 24);
+    let objects = run.objects();
+    let with_face = objects
+        .iter()
+        .filter(|objs| {
+            objs.iter().any(|o| {
+                o.face.as_ref().is_some_and(|f| !f.known)
+                    && objs
+                        .iter()
+                        .any(|p| p.id == o.parent_id && p.label == "person")
+            })
+        })
+        .count();
+    assert!(
+        with_face >= 100,
+        "a carried face under its person on {with_face} of 120 frames"
+    );
+    // Lookups happen on searched frames only.
+    assert!(stat(&run, "face", "cache-hits") + stat(&run, "face", "cache-misses") <= 24);
+}

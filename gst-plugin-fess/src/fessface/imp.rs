@@ -37,6 +37,7 @@ const DEFAULT_MIN_FACE_SIZE: u32 = 20;
 const DEFAULT_MAX_FACES: u32 = 16;
 const DEFAULT_MATCH_THRESHOLD: f64 = 0.5;
 const DEFAULT_RECHECK_INTERVAL: u32 = 30;
+const DEFAULT_DETECTION_INTERVAL: u32 = 1;
 const DEFAULT_CACHE_TTL: u32 = 30;
 const DEFAULT_REDIS_TIMEOUT_MS: u32 = 20;
 const DEFAULT_THREADS: u32 = 0;
@@ -58,6 +59,7 @@ struct Settings {
     face_threshold: f64,
     min_face_size: u32,
     max_faces: u32,
+    detection_interval: u32,
     match_threshold: f64,
     recheck_interval: u32,
     cache_ttl: u32,
@@ -78,6 +80,7 @@ impl Default for Settings {
             face_threshold: DEFAULT_FACE_THRESHOLD,
             min_face_size: DEFAULT_MIN_FACE_SIZE,
             max_faces: DEFAULT_MAX_FACES,
+            detection_interval: DEFAULT_DETECTION_INTERVAL,
             match_threshold: DEFAULT_MATCH_THRESHOLD,
             recheck_interval: DEFAULT_RECHECK_INTERVAL,
             cache_ttl: DEFAULT_CACHE_TTL,
@@ -104,6 +107,7 @@ struct FrameParams {
     face_threshold: f32,
     min_face_size: f32,
     max_faces: usize,
+    detection_interval: u32,
     match_threshold: f32,
     recheck_interval: u64,
     cache_ttl: Duration,
@@ -119,6 +123,8 @@ struct State {
     /// The identity each track was last counted under (recognitions count once per identity).
     counted: HashMap<u64, Option<String>>,
     frame_number: u64,
+    /// Frames since the face detector last ran (`None` before its first run).
+    since_detection: Option<u32>,
     /// An upstream fessdetect announced itself: its person ROIs are where faces are.
     detector_upstream: bool,
     upstream_camera: Option<String>,
@@ -131,6 +137,7 @@ struct State {
 /// readable meanwhile).
 #[derive(Default)]
 struct Tally {
+    searched: u64,
     faces: u64,
     embeddings: u64,
     cache_hits: u64,
@@ -206,6 +213,7 @@ impl FessFace {
             memory: HashMap::new(),
             counted: HashMap::new(),
             frame_number: 0,
+            since_detection: None,
             detector_upstream: false,
             upstream_camera: None,
             camera_sent: false,
@@ -277,6 +285,7 @@ impl FessFace {
             face_threshold: s.face_threshold as f32,
             min_face_size: s.min_face_size as f32,
             max_faces: s.max_faces as usize,
+            detection_interval: s.detection_interval,
             match_threshold: s.match_threshold as f32,
             recheck_interval: s.recheck_interval as u64,
             cache_ttl: Duration::from_secs(s.cache_ttl as u64),
@@ -446,6 +455,41 @@ impl FessFace {
     }
 }
 
+/// Between two face searches: the tracked faces moved on by their velocity, with the identity
+/// each track has, under the person ROI that holds their centre.
+fn carried_faces(state: &mut State, rois: &[RoiObject], width: u32, height: u32) -> Vec<FrameFace> {
+    state.tracker.predict();
+    let (w, h) = (width as f32, height as f32);
+    state
+        .tracker
+        .visible()
+        .map(|t| {
+            let b = t.bbox.clamp(1.0, 1.0);
+            let (cx, cy) = b.center();
+            let parent_id = rois
+                .iter()
+                .find(|r| {
+                    r.label == "person"
+                        && r.face.is_none()
+                        && (r.bbox.x1..=r.bbox.x2).contains(&cx)
+                        && (r.bbox.y1..=r.bbox.y2).contains(&cy)
+                })
+                .map_or(0, |r| r.id);
+            FrameFace {
+                face: Face {
+                    bbox: BBox::new(b.x1 * w, b.y1 * h, b.x2 * w, b.y2 * h),
+                    score: t.score,
+                    // Not needed: carried faces are never embedded.
+                    landmarks: [(0.0, 0.0); 5],
+                },
+                parent_id,
+                track_id: t.id,
+                identity: state.memory.get(&t.id).map(|m| m.identity.clone()),
+            }
+        })
+        .collect()
+}
+
 #[glib::object_subclass]
 impl ObjectSubclass for FessFace {
     const NAME: &'static str = "GstFessFace";
@@ -502,6 +546,14 @@ impl ObjectImpl for FessFace {
                     .minimum(1)
                     .maximum(256)
                     .default_value(DEFAULT_MAX_FACES)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("detection-interval")
+                    .nick("Detection interval")
+                    .blurb("Search for faces on every Nth frame; frames in between carry the tracked faces and their identities")
+                    .minimum(1)
+                    .maximum(10000)
+                    .default_value(DEFAULT_DETECTION_INTERVAL)
                     .mutable_playing()
                     .build(),
                 glib::ParamSpecDouble::builder("match-threshold")
@@ -580,6 +632,7 @@ impl ObjectImpl for FessFace {
             "face-threshold" => s.face_threshold = value.get().unwrap(),
             "min-face-size" => s.min_face_size = value.get().unwrap(),
             "max-faces" => s.max_faces = value.get().unwrap(),
+            "detection-interval" => s.detection_interval = value.get().unwrap(),
             "match-threshold" => s.match_threshold = value.get().unwrap(),
             "recheck-interval" => s.recheck_interval = value.get().unwrap(),
             "cache-ttl" => s.cache_ttl = value.get().unwrap(),
@@ -608,6 +661,7 @@ impl ObjectImpl for FessFace {
             "face-threshold" => s.face_threshold.to_value(),
             "min-face-size" => s.min_face_size.to_value(),
             "max-faces" => s.max_faces.to_value(),
+            "detection-interval" => s.detection_interval.to_value(),
             "match-threshold" => s.match_threshold.to_value(),
             "recheck-interval" => s.recheck_interval.to_value(),
             "cache-ttl" => s.cache_ttl.to_value(),
@@ -625,6 +679,7 @@ impl ObjectImpl for FessFace {
                 let st = self.stats.lock().unwrap();
                 let mut b = gst::Structure::builder("fessface-stats")
                     .field("frames", st.frames)
+                    .field("searched", st.searched)
                     .field("faces", st.faces)
                     .field("embeddings", st.embeddings)
                     .field("cache-hits", st.cache_hits)
@@ -755,6 +810,7 @@ impl BaseTransformImpl for FessFace {
             if let Some(state) = self.state.lock().unwrap().as_mut() {
                 state.tracker.clear();
                 state.memory.clear();
+                state.since_detection = None;
             }
         }
         self.parent_sink_event(event)
@@ -784,6 +840,15 @@ impl BaseTransformImpl for FessFace {
             let view = crate::video_frame::view(&frame).ok_or_else(|| {
                 gst::error_msg!(gst::CoreError::Negotiation, ["unsupported format"])
             })?;
+            let due = state
+                .since_detection
+                .is_none_or(|n| n + 1 >= p.detection_interval);
+            if !due {
+                state.since_detection = state.since_detection.map(|n| n + 1);
+                return Ok(carried_faces(state, &rois, width, height));
+            }
+            state.since_detection = Some(0);
+            tally.searched += 1;
             let found = self.find_faces(state, &view, &rois, &p)?;
             let (fw, fh) = (width as f32, height as f32);
             let dets: Vec<Detection> = found
@@ -810,13 +875,13 @@ impl BaseTransformImpl for FessFace {
                     identity: None,
                 })
                 .collect();
-            tally.faces += faces.len() as u64;
             if !faces.is_empty() {
                 self.recognise(state, &view, &mut faces, &p, &mut tally)?;
             }
             Ok::<_, gst::ErrorMessage>(faces)
         })();
         let faces = result.map_err(fail)?;
+        tally.faces += faces.len() as u64;
         let mut recognised = Vec::new();
 
         // Tracks that ended take their memory with them.
@@ -864,6 +929,7 @@ impl BaseTransformImpl for FessFace {
         let gallery = state.link.gallery();
         let mut stats = self.stats.lock().unwrap();
         stats.frames += 1;
+        stats.searched += tally.searched;
         stats.faces += tally.faces;
         stats.embeddings += tally.embeddings;
         stats.cache_hits += tally.cache_hits;
