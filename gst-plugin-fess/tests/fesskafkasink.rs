@@ -132,8 +132,8 @@ fn broker_down_the_video_runs_events_are_spooled_and_replayed_later() {
     )));
     assert_eq!(first.error, None);
     let s = &first.all_stats["events"];
-    // `identity eos-after` now and then ends one frame early.
-    assert!((99..=100).contains(&s.get::<u64>("frames").unwrap()));
+    // `identity eos-after` now and then ends one frame early (or, under load, not at all).
+    assert!(s.get::<u64>("frames").unwrap() >= 99);
     assert!(!s.get::<bool>("broker-up").unwrap());
     let built = s.get::<u64>("motion-events").unwrap();
     assert!(built > 0);
