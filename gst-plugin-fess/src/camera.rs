@@ -47,3 +47,20 @@ pub fn default_id(pad: &gst::Pad, fallback: &str) -> String {
     }
     fallback.to_string()
 }
+
+/// The camera id an element uses: its own `camera-id` when set, else upstream's, else
+/// [`default_id`] from `element`'s sink pad.
+pub fn resolve(own: Option<String>, upstream: Option<&str>, element: &gst::Element) -> String {
+    match own.filter(|id| !id.is_empty()) {
+        Some(id) => id,
+        None => match upstream {
+            Some(id) => id.to_string(),
+            None => default_id(
+                &element
+                    .static_pad("sink")
+                    .expect("fess elements have a sink pad"),
+                &element.name(),
+            ),
+        },
+    }
+}

@@ -193,16 +193,11 @@ impl FessDetect {
         if state.camera_sent {
             return;
         }
-        let id = match self.settings.lock().unwrap().camera_id.clone() {
-            Some(id) if !id.is_empty() => id,
-            _ => match &state.upstream_camera {
-                Some(id) => id.clone(),
-                None => crate::camera::default_id(
-                    &self.obj().static_pad("sink").unwrap(),
-                    &self.obj().name(),
-                ),
-            },
-        };
+        let id = crate::camera::resolve(
+            self.settings.lock().unwrap().camera_id.clone(),
+            state.upstream_camera.as_deref(),
+            self.obj().upcast_ref(),
+        );
         gst::debug!(CAT, imp = self, "camera id {}", id);
         state.camera_sent = true;
         state.reporter.set_camera_id(&id);
