@@ -34,12 +34,9 @@ fess_start_broker "$work/tansu.log"
 pids+=("$FESS_BROKER_PID")
 fess_start_redis "$work/redis.log"
 pids+=("$FESS_REDIS_PID")
-port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-target/release/fess-exporter --listen "127.0.0.1:$port" --redis-url "$FESS_REDIS_URL" \
-    --kafka-bootstrap-servers "$FESS_BROKER" >"$work/exporter.log" 2>&1 &
-exporter_pid=$!
+fess_start_exporter "$work/exporter.log" --redis-url "$FESS_REDIS_URL" --kafka-bootstrap-servers "$FESS_BROKER"
+exporter_pid="$FESS_EXPORTER_PID"
 pids+=("$exporter_pid")
-sleep 1
 
 video="$FESS_MEDIA/vtest.avi"
 frames=795

@@ -49,18 +49,11 @@ pids+=("$FESS_REDIS_PID")
 export KAFKA_BOOTSTRAP_SERVERS="$FESS_BROKER" REDIS_URL="$FESS_REDIS_URL"
 fess_log "Kafka-protocol broker (tansu) on $FESS_BROKER, Redis on $FESS_REDIS_URL"
 
-port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-exporter="127.0.0.1:$port"
 # The demo's cameras are files that end one after the other: an ended one is not a fault here
 # (--min-cameras 0, --stale-after and --forget-after longer than the demo).
-"$bin/fess-exporter" --listen "$exporter" --min-cameras 0 --stale-after 600 --forget-after 600 \
-    >"$out/exporter.log" 2>&1 &
-pids+=("$!")
-for _ in $(seq 100); do
-    curl -sf "http://$exporter/livez" >/dev/null 2>&1 && break
-    sleep 0.1
-done
-curl -sf "http://$exporter/livez" >/dev/null || fess_die "fess-exporter did not start (log: $out/exporter.log)"
+fess_start_exporter "$out/exporter.log" --min-cameras 0 --stale-after 600 --forget-after 600
+pids+=("$FESS_EXPORTER_PID")
+exporter="$FESS_EXPORTER"
 fess_log "fess-exporter on http://$exporter (stats socket $FESS_STATS_SOCKET)"
 
 fess_log "enrolling the astronaut as an unauthorised person"

@@ -24,8 +24,9 @@
 # Set FESS_CACHE with `export FESS_CACHE=...` (or in the environment) before sourcing:
 # bash undoes a one-shot `FESS_CACHE=... source lib.sh` prefix assignment after `source`.
 #
-# Functions: fess_log, fess_warn, fess_die, fess_sha256, fess_expected_sha256, fess_start_broker, fess_start_redis,
-#            verify_sha256, fetch_checked, fess_require_setup.
+# Functions: fess_log, fess_warn, fess_die, fess_sha256, fess_expected_sha256, fess_start_broker,
+#            fess_start_redis, fess_start_exporter, fess_start_service, verify_sha256, fetch_checked,
+#            fess_require_setup.
 
 FESS_SCRIPTS="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck disable=SC2034 # used by scripts that source this file
@@ -155,37 +156,107 @@ fess_require_setup() {
     fi
 }
 
-# fess_start_broker LOGFILE: starts tansu on a free loopback port in the background, waits until
-# it listens, and sets FESS_BROKER (host:port) and FESS_BROKER_PID. The caller stops it.
-fess_start_broker() {
-    local log="$1" port
-    [ -x "$FESS_TANSU" ] || fess_die "$FESS_TANSU is missing: run scripts/setup.sh"
-    port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-    FESS_BROKER="127.0.0.1:$port"
-    "$FESS_TANSU" broker --listener-url "tcp://$FESS_BROKER" --advertised-listener-url "tcp://$FESS_BROKER" \
-        --storage-engine memory://tansu/ >"$log" 2>&1 &
-    FESS_BROKER_PID=$!
-    local _
-    for _ in $(seq 200); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
-        sleep 0.05
+# fess_owns_port PID PORT: whether process PID holds a socket listening on loopback PORT
+# (read from /proc, so an answer from another process on the same port never counts).
+fess_owns_port() {
+    local pid="$1" inodes fd target inode
+    inodes="$(awk -v p="$(printf ':%04X' "$2")" '$4 == "0A" && substr($2, length($2) - 4) == p { print $10 }' \
+        /proc/net/tcp /proc/net/tcp6 2>/dev/null)"
+    [ -n "$inodes" ] || return 1
+    for fd in /proc/"$pid"/fd/*; do
+        target="$(readlink "$fd" 2>/dev/null)" || continue
+        for inode in $inodes; do
+            [ "$target" = "socket:[$inode]" ] && return 0
+        done
     done
-    fess_die "tansu did not start on $FESS_BROKER (log: $log)"
+    return 1
+}
+
+# fess_alive PID: the process runs (a zombie does not count)
+fess_alive() { [ -r "/proc/$1/stat" ] && ! grep -q '^[0-9]* (.*) Z ' "/proc/$1/stat" 2>/dev/null; }
+
+# fess_start_service NAME LOG READY COMMAND...: runs COMMAND in the background with every
+# "{PORT}" in its arguments replaced by a free loopback port, and waits until that very process
+# listens on the port and READY PORT (a protocol-level ping) succeeds. A start that loses its
+# port (the process exits) is retried on a new one. Sets FESS_SERVICE_PORT and FESS_SERVICE_PID.
+fess_start_service() {
+    local name="$1" log="$2" ready="$3" attempt port pid _
+    shift 3
+    for attempt in 1 2 3 4 5; do
+        port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+        "${@//\{PORT\}/$port}" >"$log" 2>&1 &
+        pid=$!
+        for _ in $(seq 600); do
+            fess_alive "$pid" || break
+            if fess_owns_port "$pid" "$port" && "$ready" "$port" && fess_owns_port "$pid" "$port"; then
+                FESS_SERVICE_PORT="$port" FESS_SERVICE_PID="$pid"
+                return 0
+            fi
+            sleep 0.05
+        done
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+        fess_warn "$name did not start on port $port (attempt $attempt); log: $log"
+    done
+    tail -15 "$log" >&2
+    fess_die "$name did not start (log: $log)"
+}
+
+# fess_kafka_ping PORT: a Kafka broker on PORT answers an ApiVersions request without error
+fess_kafka_ping() {
+    python3 - "$1" <<'PY'
+import socket, struct, sys
+with socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=2) as s:
+    body = struct.pack(">hhih", 18, 0, 4069, 4) + b"fess"
+    s.sendall(struct.pack(">i", len(body)) + body)
+    head = b""
+    while len(head) < 10:
+        chunk = s.recv(10 - len(head))
+        if not chunk:
+            sys.exit(1)
+        head += chunk
+    _, correlation, error = struct.unpack(">iih", head)
+    sys.exit(0 if correlation == 4069 and error == 0 else 1)
+PY
+}
+
+# fess_redis_ping PORT: a Redis server on PORT answers PING
+fess_redis_ping() { [ "$(redis-cli -h 127.0.0.1 -p "$1" PING 2>/dev/null)" = PONG ]; }
+
+# fess_start_broker LOGFILE: starts tansu on a free loopback port in the background, waits until
+# it answers, and sets FESS_BROKER (host:port) and FESS_BROKER_PID. The caller stops it.
+fess_start_broker() {
+    [ -x "$FESS_TANSU" ] || fess_die "$FESS_TANSU is missing: run scripts/setup.sh"
+    fess_start_service tansu "$1" fess_kafka_ping "$FESS_TANSU" broker \
+        --listener-url "tcp://127.0.0.1:{PORT}" --advertised-listener-url "tcp://127.0.0.1:{PORT}" \
+        --storage-engine memory://tansu/
+    FESS_BROKER="127.0.0.1:$FESS_SERVICE_PORT" FESS_BROKER_PID="$FESS_SERVICE_PID"
 }
 
 # fess_start_redis LOGFILE: starts redis-server on a free loopback port (nothing saved to disk),
-# waits until it listens, and sets FESS_REDIS_URL and FESS_REDIS_PID. The caller stops it.
+# waits until it answers PING, and sets FESS_REDIS_URL and FESS_REDIS_PID. The caller stops it.
 fess_start_redis() {
-    local log="$1" port
     command -v redis-server >/dev/null || fess_die "redis-server is missing: run scripts/setup.sh"
-    port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-    redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no --daemonize no >"$log" 2>&1 &
-    FESS_REDIS_PID=$!
-    FESS_REDIS_URL="redis://127.0.0.1:$port/"
-    local _
-    for _ in $(seq 200); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
-        sleep 0.05
+    fess_start_service redis-server "$1" fess_redis_ping redis-server --bind 127.0.0.1 \
+        --port "{PORT}" --save '' --appendonly no --daemonize no
+    FESS_REDIS_URL="redis://127.0.0.1:$FESS_SERVICE_PORT/" FESS_REDIS_PID="$FESS_SERVICE_PID"
+}
+
+# fess_start_exporter LOGFILE ARGS...: starts target/release/fess-exporter on a port the kernel
+# picks (--listen 127.0.0.1:0, the address read from its log) and waits until /livez answers;
+# sets FESS_EXPORTER (host:port) and FESS_EXPORTER_PID. The caller stops it.
+fess_start_exporter() {
+    local log="$1" _
+    shift
+    "$FESS_ROOT/target/release/fess-exporter" --listen 127.0.0.1:0 "$@" >"$log" 2>&1 &
+    FESS_EXPORTER_PID=$!
+    FESS_EXPORTER=
+    for _ in $(seq 300); do
+        FESS_EXPORTER="$(sed -n 's|^fess-exporter: serving http://\([^/]*\)/.*|\1|p' "$log" | head -1)"
+        [ -n "$FESS_EXPORTER" ] && curl -sf "http://$FESS_EXPORTER/livez" >/dev/null 2>&1 && return 0
+        fess_alive "$FESS_EXPORTER_PID" || break
+        sleep 0.1
     done
-    fess_die "redis-server did not start on port $port (log: $log)"
+    tail -15 "$log" >&2
+    fess_die "fess-exporter did not start (log: $log)"
 }

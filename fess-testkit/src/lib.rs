@@ -1,18 +1,26 @@
 //! Real services for tests: a tansu broker per test on a free loopback port (the binary
 //! scripts/setup.sh builds), a real consumer reading what was published, a real `redis-server`
-//! per test, a real Prometheus server scraping what a test serves, and a local RTSP camera.
+//! per test, a real Prometheus server scraping what a test serves, a local RTSP camera, and
+//! clips of exactly N frames.
 
+mod clip;
 mod prometheus_server;
 mod redis_server;
 mod rtsp_server;
+mod service;
+pub use clip::clip;
 pub use prometheus_server::{http_get, HttpAnswer, PrometheusServer, Sample};
 pub use redis_server::RedisServer;
 pub use rtsp_server::RtspServer;
+pub use service::free_port;
 
-use std::net::{TcpListener, TcpStream};
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
+
+use service::{Recipe, ServiceProcess};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
@@ -52,48 +60,67 @@ pub fn tansu_path() -> PathBuf {
     p
 }
 
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A running tansu broker on 127.0.0.1, killed on drop.
 pub struct Broker {
     pub port: u16,
-    child: Option<Child>,
+    process: ServiceProcess,
+}
+
+/// Whether a Kafka broker answers an ApiVersions (v0) request on `port` without error.
+fn answers_api_versions(port: u16) -> bool {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    let correlation: i32 = 0x0fe5;
+    let client = b"fess-testkit";
+    let mut body = Vec::new();
+    body.extend_from_slice(&18i16.to_be_bytes()); // ApiVersions
+    body.extend_from_slice(&0i16.to_be_bytes());
+    body.extend_from_slice(&correlation.to_be_bytes());
+    body.extend_from_slice(&(client.len() as i16).to_be_bytes());
+    body.extend_from_slice(client);
+    let mut request = (body.len() as i32).to_be_bytes().to_vec();
+    request.extend_from_slice(&body);
+    // Size, correlation id, error code.
+    let mut head = [0u8; 10];
+    s.write_all(&request).is_ok()
+        && s.read_exact(&mut head).is_ok()
+        && head[4..8] == correlation.to_be_bytes()
+        && head[8..10] == [0, 0]
 }
 
 impl Broker {
     pub fn start() -> Broker {
-        Broker::start_on(free_port())
+        Broker::started(ServiceProcess::start(&Broker::recipe()))
     }
 
+    /// Starts a broker on `port`, a port from [`free_port`] that clients were already given.
     pub fn start_on(port: u16) -> Broker {
-        let url = format!("tcp://127.0.0.1:{port}");
-        let child = Command::new(tansu_path())
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-            ])
-            .args(["--storage-engine", "memory://tansu/"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting tansu");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "tansu did not listen on {port}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        Broker::started(ServiceProcess::start_on(&Broker::recipe(), port))
+    }
+
+    fn started(process: ServiceProcess) -> Broker {
         Broker {
-            port,
-            child: Some(child),
+            port: process.port,
+            process,
+        }
+    }
+
+    fn recipe() -> Recipe<'static> {
+        fn command(port: u16) -> Command {
+            let url = format!("tcp://127.0.0.1:{port}");
+            let mut cmd = Command::new(tansu_path());
+            cmd.args(["broker", "--listener-url", &url])
+                .args(["--advertised-listener-url", &url])
+                .args(["--storage-engine", "memory://tansu/"]);
+            cmd
+        }
+        Recipe {
+            name: "tansu",
+            command: &command,
+            ready: &answers_api_versions,
+            timeout: Duration::from_secs(30),
         }
     }
 
@@ -103,21 +130,12 @@ impl Broker {
 
     /// Kills the broker process (its in-memory topics go with it).
     pub fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.process.kill();
     }
 
     pub fn restart(&mut self) {
         self.kill();
         *self = Broker::start_on(self.port);
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        self.kill();
     }
 }
 

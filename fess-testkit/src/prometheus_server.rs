@@ -2,10 +2,12 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::{free_port, tmp_dir};
+use crate::service::{Recipe, ServiceProcess};
+use crate::tmp_dir;
 
 /// An HTTP answer.
 #[derive(Debug, Clone)]
@@ -70,7 +72,7 @@ pub type Sample = (BTreeMap<String, String>, f64);
 /// 127.0.0.1, scraping the given targets, with its storage in a temporary folder; killed on drop.
 pub struct PrometheusServer {
     pub port: u16,
-    child: Option<Child>,
+    process: ServiceProcess,
     dir: PathBuf,
 }
 
@@ -82,8 +84,11 @@ impl PrometheusServer {
         interval: Duration,
         rule_files: &[&Path],
     ) -> PrometheusServer {
-        let port = free_port();
-        let dir = tmp_dir(&format!("prometheus-{port}"));
+        static SERVERS: AtomicU64 = AtomicU64::new(0);
+        let dir = tmp_dir(&format!(
+            "prometheus-{}",
+            SERVERS.fetch_add(1, Ordering::Relaxed)
+        ));
         std::fs::create_dir_all(&dir).unwrap();
         let secs = format!("{}ms", interval.as_millis().max(100));
         let targets: Vec<String> = targets.iter().map(|t| format!("'{t}'")).collect();
@@ -100,32 +105,32 @@ impl PrometheusServer {
         );
         let config_path = dir.join("prometheus.yml");
         std::fs::write(&config_path, config).unwrap();
-        let child = Command::new("prometheus")
-            .arg(format!("--config.file={}", config_path.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--log.level=warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting prometheus (installed by scripts/setup.sh)");
-        let server = PrometheusServer {
-            port,
-            child: Some(child),
-            dir,
+        let command = |port: u16| {
+            let mut cmd = Command::new("prometheus");
+            cmd.arg(format!("--config.file={}", config_path.display()))
+                .arg(format!(
+                    "--storage.tsdb.path={}",
+                    dir.join(format!("data-{port}")).display()
+                ))
+                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+                .arg("--log.level=warn");
+            cmd
         };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !http_get(server.addr(), "/-/ready").is_ok_and(|a| a.status == 200) {
-            assert!(
-                Instant::now() < deadline,
-                "prometheus did not get ready on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
+        let ready = |port: u16| {
+            http_get(SocketAddr::from(([127, 0, 0, 1], port)), "/-/ready")
+                .is_ok_and(|a| a.status == 200)
+        };
+        let process = ServiceProcess::start(&Recipe {
+            name: "prometheus",
+            command: &command,
+            ready: &ready,
+            timeout: Duration::from_secs(30),
+        });
+        PrometheusServer {
+            port: process.port,
+            process,
+            dir,
         }
-        server
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -186,10 +191,7 @@ impl PrometheusServer {
 
 impl Drop for PrometheusServer {
     fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.process.kill();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -1,51 +1,65 @@
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-use crate::free_port;
+use crate::service::{Recipe, ServiceProcess};
 
 /// A real `redis-server` (Debian's, installed by scripts/setup.sh) on 127.0.0.1, nothing saved
 /// to disk, killed on drop.
 pub struct RedisServer {
     pub port: u16,
     password: Option<String>,
-    child: Option<Child>,
+    process: ServiceProcess,
+}
+
+/// Whether a Redis server answers `PING` on `port` (`+PONG`, or `-NOAUTH` from one that wants
+/// a password: both are Redis speaking).
+fn answers_ping(port: u16) -> bool {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut buf = [0u8; 64];
+    s.write_all(b"PING\r\n").is_ok()
+        && s.read(&mut buf)
+            .is_ok_and(|n| buf[..n].starts_with(b"+PONG") || buf[..n].starts_with(b"-NOAUTH"))
 }
 
 impl RedisServer {
     pub fn start() -> RedisServer {
-        RedisServer::start_with(free_port(), None)
+        RedisServer::start_with(None, None)
     }
 
     /// A server that requires `password` (`requirepass`).
     pub fn with_password(password: &str) -> RedisServer {
-        RedisServer::start_with(free_port(), Some(password.to_string()))
+        RedisServer::start_with(None, Some(password.to_string()))
     }
 
-    fn start_with(port: u16, password: Option<String>) -> RedisServer {
-        let mut cmd = Command::new("redis-server");
-        cmd.args(["--bind", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        if let Some(p) = &password {
-            cmd.args(["--requirepass", p]);
-        }
-        let child = cmd
-            .spawn()
-            .expect("starting redis-server (installed by scripts/setup.sh)");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "redis-server did not listen on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+    fn start_with(port: Option<u16>, password: Option<String>) -> RedisServer {
+        let command = |port: u16| {
+            let mut cmd = Command::new("redis-server");
+            cmd.args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+                .args(["--save", "", "--appendonly", "no", "--daemonize", "no"]);
+            if let Some(p) = &password {
+                cmd.args(["--requirepass", p]);
+            }
+            cmd
+        };
+        let recipe = Recipe {
+            name: "redis-server",
+            command: &command,
+            ready: &answers_ping,
+            timeout: Duration::from_secs(20),
+        };
+        let process = match port {
+            Some(port) => ServiceProcess::start_on(&recipe, port),
+            None => ServiceProcess::start(&recipe),
+        };
         RedisServer {
-            port,
+            port: process.port,
             password,
-            child: Some(child),
+            process,
         }
     }
 
@@ -59,16 +73,13 @@ impl RedisServer {
 
     /// Kills the server; its data goes with it.
     pub fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.process.kill();
     }
 
     /// Starts it again on the same port (empty).
     pub fn restart(&mut self) {
         self.kill();
-        *self = RedisServer::start_with(self.port, self.password.clone());
+        *self = RedisServer::start_with(Some(self.port), self.password.clone());
     }
 
     /// Runs `redis-cli` against this server with `args`, returning its stdout.
@@ -81,11 +92,5 @@ impl RedisServer {
         let out = cmd.args(args).output().expect("running redis-cli");
         assert!(out.status.success(), "redis-cli {args:?} failed");
         String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.kill();
     }
 }

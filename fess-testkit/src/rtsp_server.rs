@@ -1,16 +1,17 @@
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-use crate::free_port;
+use crate::service::{Recipe, ServiceProcess};
 
 /// A local RTSP camera (the `fess-test-rtsp-server` binary of this crate, built with the
 /// workspace) serving a video file in real time; killed on drop.
 pub struct RtspServer {
     pub port: u16,
     file: PathBuf,
-    child: Option<Child>,
+    process: ServiceProcess,
 }
 
 fn binary() -> PathBuf {
@@ -26,31 +27,48 @@ fn binary() -> PathBuf {
     bin
 }
 
+/// Whether an RTSP server answers `OPTIONS` on `port` with 200.
+fn answers_options(port: u16) -> bool {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut buf = [0u8; 64];
+    write!(
+        s,
+        "OPTIONS rtsp://127.0.0.1:{port}/cam RTSP/1.0\r\nCSeq: 1\r\n\r\n"
+    )
+    .is_ok()
+        && s.read(&mut buf)
+            .is_ok_and(|n| buf[..n].starts_with(b"RTSP/1.0 200"))
+}
+
 impl RtspServer {
     pub fn start(file: &Path) -> RtspServer {
-        RtspServer::start_on(free_port(), file)
+        RtspServer::start_with(None, file)
     }
 
-    fn start_on(port: u16, file: &Path) -> RtspServer {
-        let child = Command::new(binary())
-            .arg(port.to_string())
-            .arg(file)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting the RTSP server");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "RTSP server did not listen on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+    fn start_with(port: Option<u16>, file: &Path) -> RtspServer {
+        let binary = binary();
+        let command = |port: u16| {
+            let mut cmd = Command::new(&binary);
+            cmd.arg(port.to_string()).arg(file);
+            cmd
+        };
+        let recipe = Recipe {
+            name: "rtsp-server",
+            command: &command,
+            ready: &answers_options,
+            timeout: Duration::from_secs(20),
+        };
+        let process = match port {
+            Some(port) => ServiceProcess::start_on(&recipe, port),
+            None => ServiceProcess::start(&recipe),
+        };
         RtspServer {
-            port,
+            port: process.port,
             file: file.to_path_buf(),
-            child: Some(child),
+            process,
         }
     }
 
@@ -60,21 +78,12 @@ impl RtspServer {
 
     /// The camera goes away (its clients lose the connection).
     pub fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.process.kill();
     }
 
     /// The camera comes back on the same address.
     pub fn restart(&mut self) {
         self.kill();
-        *self = RtspServer::start_on(self.port, &self.file.clone());
-    }
-}
-
-impl Drop for RtspServer {
-    fn drop(&mut self) {
-        self.kill();
+        *self = RtspServer::start_with(Some(self.port), &self.file.clone());
     }
 }

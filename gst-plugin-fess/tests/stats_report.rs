@@ -29,18 +29,20 @@ fn elements_send_cumulative_datagrams_and_a_final_one() {
     listener.set_nonblocking(true).unwrap();
     // Before any element exists (and no other thread runs in this binary).
     std::env::set_var("FESS_STATS_SOCKET", &path);
+    let clip = fess_testkit::clip(&media("vtest.avi"), 60);
 
     let run = run_pipeline(&format!(
-        "filesrc location=\"{}\" ! decodebin ! identity eos-after=60 ! \
+        "filesrc location=\"{}\" ! decodebin ! \
          fessdetect name=detect camera-id=stats_cam motion-gate=false ! tee name=t \
          t. ! queue ! appsink name=sink \
          t. ! queue ! fesskafkasink name=events bootstrap-servers=127.0.0.1:{} flush-timeout=200 spool-dir=\"{}\"",
-        media("vtest.avi").display(),
+        clip.display(),
         fess_testkit::free_port(),
         fess_testkit::tmp_dir("stats-spool").display()
     ));
     assert_eq!(run.error, None);
     let frames = run.stats.unwrap().get::<u64>("frames").unwrap();
+    assert_eq!(frames, 60);
 
     let mut buf = vec![0u8; MAX_DATAGRAM_BYTES];
     let mut got = Vec::new();
