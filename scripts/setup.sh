@@ -31,13 +31,43 @@ ORT_WHEEL="onnxruntime-${FESS_ORT_VERSION}-cp311-cp311-manylinux_2_28_x86_64.whl
 export FESS_PIP_DL_ARGS="--only-binary=:all: --python-version 3.11 --implementation cp --abi cp311 --platform manylinux_2_28_x86_64"
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
 
-APT_PACKAGES=(
-    libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-tools
-    gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
-    gstreamer1.0-libav pkg-config meson ninja-build
-    unzip ca-certificates build-essential libssl-dev time bc curl
-    redis-server prometheus libgstrtspserver-1.0-dev gstreamer1.0-rtsp systemd
+# Every program the tests, scripts and pipelines run → the Debian package that provides it.
+# The setup installs these packages, then checks that each program is on the PATH, so a missing
+# one fails here with its name instead of a test failing with "No such file or directory".
+PROGRAMS=(
+    gst-launch-1.0:gstreamer1.0-tools gst-inspect-1.0:gstreamer1.0-tools
+    gst-discoverer-1.0:gstreamer1.0-plugins-base-apps
+    redis-server:redis-server redis-cli:redis-tools
+    prometheus:prometheus promtool:prometheus
+    systemd-analyze:systemd
+    curl:curl bc:bc time:time unzip:unzip
+    meson:meson ninja:ninja-build pkg-config:pkg-config cc:build-essential
 )
+# Every GStreamer element the tests, scripts and pipelines use beyond GStreamer's core →
+# its package; checked with gst-inspect-1.0 after installing.
+GST_ELEMENTS=(
+    videoconvert:gstreamer1.0-plugins-base videotestsrc:gstreamer1.0-plugins-base
+    decodebin:gstreamer1.0-plugins-base uridecodebin:gstreamer1.0-plugins-base
+    appsink:gstreamer1.0-plugins-base
+    jpegdec:gstreamer1.0-plugins-good pngdec:gstreamer1.0-plugins-good
+    imagefreeze:gstreamer1.0-plugins-good mp4mux:gstreamer1.0-plugins-good
+    qtdemux:gstreamer1.0-plugins-good avidemux:gstreamer1.0-plugins-good
+    matroskamux:gstreamer1.0-plugins-good matroskademux:gstreamer1.0-plugins-good
+    rtspsrc:gstreamer1.0-plugins-good rtph264pay:gstreamer1.0-plugins-good
+    v4l2src:gstreamer1.0-plugins-good
+    openh264enc:gstreamer1.0-plugins-bad h264parse:gstreamer1.0-plugins-bad
+    avdec_h264:gstreamer1.0-libav avdec_mpeg4:gstreamer1.0-libav
+    avenc_ffv1:gstreamer1.0-libav avdec_ffv1:gstreamer1.0-libav
+)
+# Libraries the build links against and packages the setup itself needs.
+APT_PACKAGES=(
+    libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstrtspserver-1.0-dev gstreamer1.0-rtsp
+    libssl-dev ca-certificates
+)
+for entry in "${PROGRAMS[@]}" "${GST_ELEMENTS[@]}"; do
+    APT_PACKAGES+=("${entry#*:}")
+done
+mapfile -t APT_PACKAGES < <(printf '%s\n' "${APT_PACKAGES[@]}" | sort -u)
 
 mkdir -p "$FESS_CACHE"/{stamps,logs,sources,downloads/pypi,downloads/npm,downloads/deb} "$FESS_MODELS" "$FESS_MEDIA"
 RUN_TMP="$(mktemp -d "$FESS_CACHE/.tmp.XXXXXX")"
@@ -130,6 +160,20 @@ step_apt() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
         -o DPkg::Lock::Timeout=900 "${missing[@]}" >>"$FESS_CACHE/logs/apt.log" 2>&1 ||
         { tail -20 "$FESS_CACHE/logs/apt.log" >&2; fess_die "apt-get install failed (log: $FESS_CACHE/logs/apt.log)"; }
+}
+
+# Every program and element of the lists above is there (whether apt ran or not).
+check_programs() {
+    local entry missing=()
+    for entry in "${PROGRAMS[@]}"; do
+        type -P "${entry%%:*}" >/dev/null || missing+=("${entry%%:*} (Debian package ${entry#*:})")
+    done
+    [ ${#missing[@]} -eq 0 ] || fess_die "programs missing from the PATH: ${missing[*]}"
+    for entry in "${GST_ELEMENTS[@]}"; do
+        gst-inspect-1.0 --exists "${entry%%:*}" || missing+=("${entry%%:*} (Debian package ${entry#*:})")
+    done
+    [ ${#missing[@]} -eq 0 ] || fess_die "GStreamer elements missing: ${missing[*]}"
+    fess_log "programs: ${#PROGRAMS[@]} on the PATH, ${#GST_ELEMENTS[@]} GStreamer elements present"
 }
 
 check_tools() {
@@ -334,6 +378,7 @@ step_tansu() {
 # ---------------------------------------------------------------- main
 fess_log "cache: $FESS_CACHE"
 step_apt
+check_programs
 check_tools
 step_ort
 step_media
