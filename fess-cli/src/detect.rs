@@ -16,7 +16,8 @@ pub struct DetectArgs {
     /// Video file to analyse (anything decodebin plays).
     #[arg(long, short)]
     input: PathBuf,
-    /// ONNX model (default: fessdetect's default, centernet.onnx from the FESS model cache).
+    /// Detection model: a bundled model's name (yolox-nano, centernet, ssdlite-person) or an
+    /// ONNX file (default: fessdetect's default).
     #[arg(long)]
     model: Option<PathBuf>,
     /// Further fessdetect properties, e.g. `--set threshold=0.5 --set object-class=person`.

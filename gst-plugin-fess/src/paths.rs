@@ -46,3 +46,67 @@ pub fn onnxruntime_library() -> PathBuf {
         .pop()
         .unwrap_or_else(|| PathBuf::from("libonnxruntime.so.1"))
 }
+
+/// The detection models the setup bundles: the short name a `model` property takes, and the file
+/// in the model folder.
+pub const BUNDLED_DETECTORS: [(&str, &str); 3] = [
+    ("yolox-nano", "yolox_nano.onnx"),
+    ("centernet", "centernet.onnx"),
+    ("ssdlite-person", "ssdlite_person.onnx"),
+];
+
+/// The bundled detector used when `model` is unset.
+pub const DEFAULT_DETECTOR: &str = "yolox-nano";
+
+/// The file a detector `model` property means: a bundled model's short name, a path, or when
+/// unset the default bundled model. A bare word that is neither a bundled name nor an existing
+/// file is refused, naming the bundled models.
+pub fn detector_model(value: Option<&str>) -> Result<PathBuf, String> {
+    let value = value.map(str::trim).filter(|v| !v.is_empty());
+    let name = value.unwrap_or(DEFAULT_DETECTOR);
+    if let Some((_, file)) = BUNDLED_DETECTORS.iter().find(|(n, _)| *n == name) {
+        return Ok(models_dir().join(file));
+    }
+    let path = PathBuf::from(name);
+    let looks_like_path = name.contains('/') || name.ends_with(".onnx") || path.exists();
+    if looks_like_path {
+        Ok(path)
+    } else {
+        Err(format!(
+            "model '{name}' is neither a bundled model ({}) nor a file",
+            BUNDLED_DETECTORS
+                .iter()
+                .map(|(n, _)| *n)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detector_model_takes_bundled_names_and_paths() {
+        let bundled = detector_model(Some("yolox-nano")).unwrap();
+        assert_eq!(bundled, models_dir().join("yolox_nano.onnx"));
+        assert_eq!(
+            detector_model(None).unwrap(),
+            models_dir().join(format!("{}.onnx", DEFAULT_DETECTOR.replace('-', "_")))
+        );
+        assert_eq!(
+            detector_model(Some("my/model.onnx")).unwrap(),
+            PathBuf::from("my/model.onnx")
+        );
+        assert_eq!(
+            detector_model(Some("custom.onnx")).unwrap(),
+            PathBuf::from("custom.onnx")
+        );
+        let e = detector_model(Some("no-such-name")).unwrap_err();
+        assert!(
+            e.contains("'no-such-name'") && e.contains("yolox-nano, centernet, ssdlite-person"),
+            "{e}"
+        );
+    }
+}

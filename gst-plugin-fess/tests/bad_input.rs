@@ -25,6 +25,15 @@ fn missing_model_file() {
 }
 
 #[test]
+fn an_unknown_model_name_lists_the_bundled_ones() {
+    let e = error_with("model=no-such-name");
+    assert!(
+        e.contains("model 'no-such-name' is neither a bundled model (yolox-nano, centernet, ssdlite-person) nor a file"),
+        "{e}"
+    );
+}
+
+#[test]
 fn a_file_that_is_not_onnx() {
     let e = error_with(&format!(
         "model=\"{}\"",

@@ -87,6 +87,27 @@ fn rtmdet_raw_heads_decode_distances_and_suppress() {
 }
 
 #[test]
+fn yolox_raw_heads_decode_grid_cells_and_suppress() {
+    let (decoder, got) = decode("yolox_like.onnx");
+    assert_eq!(
+        decoder,
+        Decoder::Yolox {
+            output: 0,
+            num_classes: 3
+        }
+    );
+    assert_dets(
+        &got,
+        &[
+            ([20.0, 4.0, 36.0, 36.0], 0, 0.855),
+            ([4.0, 0.0, 28.0, 32.0], 1, 0.855),
+            ([32.0, 32.0, 64.0, 64.0], 0, 0.56),
+            ([4.0, 0.0, 28.0, 32.0], 2, 0.475),
+        ],
+    );
+}
+
+#[test]
 fn centernet_shaped_model() {
     let (decoder, got) = decode("centernet_like.onnx");
     assert_eq!(decoder.family(), ModelFamily::CenterNet);
@@ -145,6 +166,16 @@ fn element_maps_letterboxed_rtmdet_boxes_to_the_frame() {
             ("person", [0.0625, 0.25, 0.3125, 1.0]),
             ("car", [0.46875, 0.9375, 0.9375, 1.0]),
             ("person", [0.09375, 0.3125, 0.34375, 1.0]),
+        ],
+    );
+    // YOLOX on a 64×128 (portrait) frame: content 32×64 at the top-left, so x/32 and y/64
+    // (clamped); the box at input (32,32)-(64,64) falls outside the picture and is dropped.
+    assert_rois(
+        &element_rois("yolox_like.onnx", 64, 128),
+        &[
+            ("person", [0.625, 0.0625, 1.0, 0.5625]),
+            ("bicycle", [0.125, 0.0, 0.875, 0.5]),
+            ("car", [0.125, 0.0, 0.875, 0.5]),
         ],
     );
     assert_rois(

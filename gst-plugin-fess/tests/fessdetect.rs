@@ -1,4 +1,4 @@
-//! fessdetect on real images and video with the default CenterNet model.
+//! fessdetect on real images and video with the default model (YOLOX-Nano).
 
 mod common;
 

@@ -5,8 +5,10 @@
 //! tensor and the expected shape, never mid-stream.
 
 mod centernet;
+mod grid;
 mod rtmdet;
 mod ssd;
+mod yolox;
 
 use crate::geometry::Detection;
 use crate::preprocess::{ChannelOrder, ElementType, InputSpec, Layout, Resize};
@@ -20,6 +22,7 @@ pub enum ModelFamily {
     CenterNet,
     Ssd,
     RtmDet,
+    Yolox,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -62,12 +65,15 @@ pub enum Decoder {
         levels: Vec<HeadLevel>,
         num_classes: usize,
     },
+    /// YOLOX raw heads: one output `[1,N,5+C]`, a row per cell of the stride 8/16/32 grids.
+    Yolox { output: usize, num_classes: usize },
 }
 
 const EXPECTED_FAMILIES: &str = "CenterNet (an output [1,N,6]), \
      SSD (detection_boxes, detection_scores, detection_classes), \
      RTMDet end2end (dets [1,N,5] + labels [1,N]) or \
-     RTMDet raw heads (per stride 8/16/32: class scores [1,C,H/s,W/s] + boxes [1,4,H/s,W/s])";
+     RTMDet raw heads (per stride 8/16/32: class scores [1,C,H/s,W/s] + boxes [1,4,H/s,W/s]) or \
+     YOLOX (one output [1,N,5+C], N the cells of the stride 8/16/32 grids of the input)";
 
 impl Decoder {
     /// Picks the decoder for `sig`: the one `family` names, or the first that fits when `None`.
@@ -97,13 +103,17 @@ impl Decoder {
                 ModelFamily::Ssd => ssd::match_signature(sig),
                 ModelFamily::RtmDet => rtmdet::match_end2end(sig)
                     .or_else(|e2e| rtmdet::match_heads(sig).map_err(|h| format!("{e2e}; {h}"))),
+                ModelFamily::Yolox => yolox::match_signature(sig),
             }
         };
         match family {
             Some(f) => found(f).map_err(|m| err(format!("not a {f:?} model: {m}"))),
+            // YOLOX before CenterNet: a one-class YOLOX output is [1,N,6] too, told apart by
+            // its row count matching the input's grid cells.
             None => [
                 ModelFamily::RtmDet,
                 ModelFamily::Ssd,
+                ModelFamily::Yolox,
                 ModelFamily::CenterNet,
             ]
             .into_iter()
@@ -127,6 +137,7 @@ impl Decoder {
             Decoder::CenterNet { .. } => ModelFamily::CenterNet,
             Decoder::Ssd { .. } => ModelFamily::Ssd,
             Decoder::RtmDetEnd2End { .. } | Decoder::RtmDetHeads { .. } => ModelFamily::RtmDet,
+            Decoder::Yolox { .. } => ModelFamily::Yolox,
         }
     }
 
@@ -134,7 +145,9 @@ impl Decoder {
     pub fn num_classes(&self) -> Option<usize> {
         match self {
             Decoder::CenterNet { .. } => Some(crate::labels::COCO80.len()),
-            Decoder::RtmDetHeads { num_classes, .. } => Some(*num_classes),
+            Decoder::RtmDetHeads { num_classes, .. } | Decoder::Yolox { num_classes, .. } => {
+                Some(*num_classes)
+            }
             Decoder::Ssd { .. } | Decoder::RtmDetEnd2End { .. } => None,
         }
     }
@@ -145,6 +158,7 @@ impl Decoder {
             ModelFamily::CenterNet => (Layout::Nhwc, 512),
             ModelFamily::Ssd => (Layout::Nhwc, 300),
             ModelFamily::RtmDet => (Layout::Nchw, 640),
+            ModelFamily::Yolox => (Layout::Nchw, 416),
         };
         let d = &input.dims;
         let expected = match layout {
@@ -206,6 +220,17 @@ impl Decoder {
                 std: [57.375, 57.12, 58.395],
                 resize: Resize::Letterbox { pad: 114 },
             },
+            // Megvii's YOLOX preprocessing: BGR, raw 0-255, letterbox 114, no mean/std.
+            ModelFamily::Yolox => InputSpec {
+                width: size(w),
+                height: size(h),
+                layout,
+                element_type,
+                order: ChannelOrder::Bgr,
+                mean: [0.0; 3],
+                std: [1.0; 3],
+                resize: Resize::Letterbox { pad: 114 },
+            },
         })
     }
 
@@ -250,6 +275,11 @@ impl Decoder {
                 num_classes,
             } => rtmdet::decode_heads(outputs, levels, *num_classes, input_size, params)
                 .map_err(|(i, e)| shape_err(i, e)),
+            Decoder::Yolox {
+                output,
+                num_classes,
+            } => yolox::decode(&outputs[*output], *num_classes, input_size, params)
+                .map_err(|e| shape_err(*output, e)),
         }
     }
 }
@@ -326,6 +356,43 @@ mod tests {
             }
         );
         assert_eq!(d.input_spec(&ssd.inputs[0]).unwrap().width, 300);
+        let yolox = sig(
+            &[("images", &[1, 3, 416, 416], F32)],
+            &[("output", &[1, 3549, 85], F32)],
+        );
+        let d = Decoder::for_signature("y", &yolox, None).unwrap();
+        assert_eq!(
+            d,
+            Decoder::Yolox {
+                output: 0,
+                num_classes: 80
+            }
+        );
+        let spec = d.input_spec(&yolox.inputs[0]).unwrap();
+        assert_eq!(
+            (spec.width, spec.order, spec.mean),
+            (416, ChannelOrder::Bgr, [0.0; 3])
+        );
+        // A one-class YOLOX is [1,N,6] too: the row count tells it from a CenterNet list.
+        let one_class = sig(
+            &[("images", &[1, 3, 64, 64], F32)],
+            &[("output", &[1, 84, 6], F32)],
+        );
+        assert_eq!(
+            Decoder::for_signature("y1", &one_class, None).unwrap(),
+            Decoder::Yolox {
+                output: 0,
+                num_classes: 1
+            }
+        );
+        let list = sig(
+            &[("images", &[1, 64, 64, 3], F32)],
+            &[("detections", &[1, 100, 6], F32)],
+        );
+        assert_eq!(
+            Decoder::for_signature("c1", &list, None).unwrap(),
+            Decoder::CenterNet { detections: 0 }
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //!   `[1,4,H/s,W/s]` (left, top, right, bottom in input pixels, already multiplied by the stride)
 //!   from the prior point `(x·s, y·s)`; scores are `sigmoid(logit)` and need NMS.
 
+use super::grid::GridLevel;
 use super::{threshold_and_cap, DecodeParams, Decoder};
 use crate::geometry::{BBox, Detection};
 use crate::nms::nms;
@@ -117,21 +118,20 @@ pub(super) fn decode_heads(
         if reg.shape != [1, 4, h, w] {
             return Err((level.reg, format!("[1,4,{h},{w}]")));
         }
-        if h == 0 || w == 0 || in_h % h != 0 || in_w % w != 0 {
+        let Some(grid) = GridLevel::of_map((in_w, in_h), w, h) else {
             return Err((
                 level.cls,
                 format!("a map dividing the {in_w}x{in_h} input evenly"),
             ));
-        }
-        let stride = (in_h / h) as f32;
-        let plane = h * w;
+        };
+        let plane = grid.cells();
         for c in 0..num_classes {
             for cell in 0..plane {
                 let logit = cls.data.get_f32(c * plane + cell);
                 if logit < min_logit {
                     continue;
                 }
-                let (px, py) = ((cell % w) as f32 * stride, (cell / w) as f32 * stride);
+                let (px, py) = grid.origin(cell);
                 let d = |k: usize| reg.data.get_f32(k * plane + cell);
                 found.push(Detection {
                     bbox: BBox::new(px - d(0), py - d(1), px + d(2), py + d(3)),

@@ -27,7 +27,6 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     )
 });
 
-const DEFAULT_MODEL_FILE: &str = "centernet.onnx";
 const DEFAULT_THRESHOLD: f64 = 0.4;
 const DEFAULT_IOU_THRESHOLD: f64 = 0.5;
 const DEFAULT_MAX_DETECTIONS: u32 = 100;
@@ -77,15 +76,6 @@ impl Default for Settings {
     }
 }
 
-impl Settings {
-    fn model_path(&self) -> PathBuf {
-        match &self.model {
-            Some(m) if !m.is_empty() => PathBuf::from(m),
-            _ => crate::paths::models_dir().join(DEFAULT_MODEL_FILE),
-        }
-    }
-}
-
 struct State {
     model: Model,
     model_name: String,
@@ -118,7 +108,8 @@ pub struct FessDetect {
 
 impl FessDetect {
     fn build_state(&self, s: &Settings) -> Result<State, gst::ErrorMessage> {
-        let path = s.model_path();
+        let path = crate::paths::detector_model(s.model.as_deref())
+            .map_err(|e| gst::error_msg!(gst::ResourceError::NotFound, ["{}", e]))?;
         let model_name = path.display().to_string();
         let model = Model::load(&path, s.threads as usize).map_err(|e| {
             let kind = if matches!(e, crate::inference::InferenceError::MissingModel(_)) {
@@ -133,6 +124,7 @@ impl FessDetect {
             ModelType::CenterNet => Some(ModelFamily::CenterNet),
             ModelType::Ssd => Some(ModelFamily::Ssd),
             ModelType::RtmDet => Some(ModelFamily::RtmDet),
+            ModelType::Yolox => Some(ModelFamily::Yolox),
         };
         let settings_err = |m: String| gst::error_msg!(gst::ResourceError::Settings, ["{}", m]);
         let decoder = Decoder::for_signature(&model_name, model.signature(), family)
@@ -301,7 +293,7 @@ impl ObjectImpl for FessDetect {
             vec![
                 glib::ParamSpecString::builder("model")
                     .nick("Model")
-                    .blurb("Path of the ONNX detection model (default: centernet.onnx in the FESS model cache, $FESS_MODELS or $FESS_CACHE/models or ~/.cache/fess/models)")
+                    .blurb("The ONNX detection model: a bundled model by name (yolox-nano, centernet, ssdlite-person; from the FESS model cache, $FESS_MODELS or $FESS_CACHE/models or ~/.cache/fess/models) or a path; unset: yolox-nano")
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecEnum::builder_with_default("model-type", ModelType::Auto)
@@ -478,7 +470,7 @@ impl ElementImpl for FessDetect {
             gst::subclass::ElementMetadata::new(
                 "FESS object detector",
                 "Filter/Analyzer/Video",
-                "Detects and tracks objects with an ONNX model (CenterNet, SSD, RTMDet), skipping \
+                "Detects and tracks objects with an ONNX model (YOLOX, CenterNet, SSD, RTMDet), skipping \
                  still frames, and attaches one GstVideoRegionOfInterestMeta per object",
                 "FESS developers",
             )

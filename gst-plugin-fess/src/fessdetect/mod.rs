@@ -31,6 +31,11 @@ pub enum ModelType {
         nick = "rtmdet"
     )]
     RtmDet = 3,
+    #[enum_value(
+        name = "YOLOX: one [1,N,5+C] output, a row per cell of the stride 8/16/32 grids",
+        nick = "yolox"
+    )]
+    Yolox = 4,
 }
 
 glib::wrapper! {

@@ -93,6 +93,38 @@ def rtmdet_heads(out):
     model("rtmdet_heads", [inp], outs, nodes, inits, out)
 
 
+def yolox_like(out):
+    # [1,84,5+3] for a 64x64 NCHW input: rows 0-63 the 8x8 cells of stride 8, 64-79 the 4x4 of
+    # stride 16, 80-83 the 2x2 of stride 32, row-major. Row: x, y, log w, log h (in strides,
+    # from the cell's corner), objectness, 3 class scores (both already sigmoided). Box centre
+    # (x + cx)*s, (y + cy)*s; size exp(w)*s, exp(h)*s; score = objectness * class score.
+    rows = np.zeros((1, 84, 8), dtype=np.float32)
+    rows[0, :, 4:] = 0.01
+
+    def put(row, xywh, obj, scores):
+        rows[0, row, :4] = xywh
+        rows[0, row, 4] = obj
+        rows[0, row, 5:] = scores
+
+    # stride 8, cell (3,2): centre (28,20), 16x32: box (20,4,36,36), class 0, 0.9*0.95 = 0.855
+    put(2 * 8 + 3, (0.5, 0.5, np.log(2), np.log(4)), 0.9, (0.95, 0.01, 0.01))
+    # stride 8, cell (4,2): centre (32,20), 16x32: box (24,4,40,36), class 0, 0.8*0.9 = 0.72;
+    # IoU 0.6 with the first: suppressed by NMS at 0.5
+    put(2 * 8 + 4, (0.0, 0.5, np.log(2), np.log(4)), 0.8, (0.9, 0.01, 0.01))
+    # stride 16, cell (1,1): centre (16,16), 24x32: box (4,0,28,32); class 1 0.95*0.9 = 0.855
+    # and class 2 0.95*0.5 = 0.475, both kept (NMS is per class)
+    put(64 + 1 * 4 + 1, (0.0, 0.0, np.log(1.5), np.log(2)), 0.95, (0.01, 0.9, 0.5))
+    # stride 32, cell (1,1): centre (48,48), 32x32: box (32,32,64,64), class 0, 0.7*0.8 = 0.56
+    put(80 + 3, (0.5, 0.5, 0.0, 0.0), 0.7, (0.8, 0.01, 0.01))
+    # stride 32, cell (0,0): class 1, 0.5*0.7 = 0.35, under the 0.4 threshold
+    put(80, (0.5, 0.5, 0.0, 0.0), 0.5, (0.01, 0.7, 0.01))
+
+    nodes, inits = zero_from("images")
+    outs = [const_output("output", rows, nodes, inits)]
+    inp = helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, 64, 64])
+    model("yolox_like", [inp], outs, nodes, inits, out)
+
+
 def centernet_like(out):
     # [1,N,6]: x1,y1,x2,y2 (64x64 NHWC input pixels), score, class. The second row is the first
     # person again (IoU 0.90): NMS drops it. The third is a dog (COCO 16).
@@ -128,7 +160,7 @@ def no_decoder(out):
 def main():
     out = Path(sys.argv[1])
     out.mkdir(parents=True, exist_ok=True)
-    for build in (rtmdet_end2end, rtmdet_heads, centernet_like, ssd_like, no_decoder):
+    for build in (rtmdet_end2end, rtmdet_heads, yolox_like, centernet_like, ssd_like, no_decoder):
         build(out)
     (out / "not_onnx.onnx").write_text("this is a text file, not an ONNX model\n")
 
