@@ -91,6 +91,13 @@ fess_log "metrics that matter (http://$exporter/metrics):"
 curl -sf "http://$exporter/metrics" | grep -E '^fess_(detections_total|face_recognitions_total|face_cache_(hits|misses)_total|kafka_events_sent_total|active_cameras|component_up)[{ ]' |
     grep -v ' 0$' || true
 fess_log "health (http://$exporter/health):"
-curl -s "http://$exporter/health"
+curl -s "http://$exporter/health" | tee "$out/health.json"
 echo
+# One line per component; the host's CPU, memory and disk ("system") are whatever this machine
+# is doing besides the demo.
+python3 - "$out/health.json" <<'PY'
+import json, sys
+h = json.load(open(sys.argv[1]))
+print("health:", " ".join(f"{k}={v['status']}" for k, v in h["components"].items()), f"(overall {h['status']})")
+PY
 fess_log "wrote $out/annotated.mp4 and $out/contact-sheet.png"

@@ -1,15 +1,19 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::path::PathBuf;
 use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::service::{Recipe, ServiceProcess};
 
-/// A real `redis-server` (Debian's, installed by scripts/setup.sh) on 127.0.0.1, nothing saved
-/// to disk, killed on drop.
+/// A real `redis-server` (Debian's, installed by scripts/setup.sh) on 127.0.0.1, killed on drop.
+/// Nothing is saved to disk unless a test calls [`RedisServer::save`]; a restart then finds
+/// what was saved, as a persistent production Redis would.
 pub struct RedisServer {
     pub port: u16,
     password: Option<String>,
+    dir: PathBuf,
     process: ServiceProcess,
 }
 
@@ -28,19 +32,34 @@ fn answers_ping(port: u16) -> bool {
 
 impl RedisServer {
     pub fn start() -> RedisServer {
-        RedisServer::start_with(None, None)
+        RedisServer::start_with(None, None, None)
     }
 
     /// A server that requires `password` (`requirepass`).
     pub fn with_password(password: &str) -> RedisServer {
-        RedisServer::start_with(None, Some(password.to_string()))
+        RedisServer::start_with(None, Some(password.to_string()), None)
     }
 
-    fn start_with(port: Option<u16>, password: Option<String>) -> RedisServer {
+    fn start_with(
+        port: Option<u16>,
+        password: Option<String>,
+        dir: Option<PathBuf>,
+    ) -> RedisServer {
+        let dir = dir.unwrap_or_else(|| {
+            static SERVERS: AtomicU64 = AtomicU64::new(0);
+            let dir = crate::tmp_dir(&format!(
+                "redis-{}",
+                SERVERS.fetch_add(1, Ordering::Relaxed)
+            ));
+            std::fs::create_dir_all(&dir).expect("creating the Redis folder");
+            dir
+        });
         let command = |port: u16| {
             let mut cmd = Command::new("redis-server");
             cmd.args(["--bind", "127.0.0.1", "--port", &port.to_string()])
-                .args(["--save", "", "--appendonly", "no", "--daemonize", "no"]);
+                .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+                .arg("--dir")
+                .arg(&dir);
             if let Some(p) = &password {
                 cmd.args(["--requirepass", p]);
             }
@@ -59,6 +78,7 @@ impl RedisServer {
         RedisServer {
             port: process.port,
             password,
+            dir,
             process,
         }
     }
@@ -76,10 +96,19 @@ impl RedisServer {
         self.process.kill();
     }
 
-    /// Starts it again on the same port (empty).
+    /// Writes the data to disk now (`SAVE`), for the next [`RedisServer::restart`] to load.
+    pub fn save(&self) {
+        assert_eq!(self.cli(&["SAVE"]).trim(), "OK");
+    }
+
+    /// Starts it again on the same port: empty, or with what [`RedisServer::save`] saved.
     pub fn restart(&mut self) {
         self.kill();
-        *self = RedisServer::start_with(Some(self.port), self.password.clone());
+        *self = RedisServer::start_with(
+            Some(self.port),
+            self.password.clone(),
+            Some(self.dir.clone()),
+        );
     }
 
     /// Runs `redis-cli` against this server with `args`, returning its stdout.

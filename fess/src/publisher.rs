@@ -35,6 +35,8 @@ use crate::spool::{Record, Spool};
 pub const DEFAULT_SPOOL_MAX_BYTES: u64 = 256 << 20;
 /// Default time `close()` and EOS wait for queued events before spooling them.
 pub const DEFAULT_FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest wait for the reports of purged events (they come back at once on a normal machine).
+const PURGED_REPORTS_WAIT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
@@ -649,14 +651,20 @@ impl EventPublisher {
         if self.producer.flush(left).is_ok() && self.producer.in_flight_count() == 0 {
             return !self.shared.spooling.load(Ordering::SeqCst);
         }
+        self.purge_to_spool();
+        false
+    }
+
+    /// Takes every queued and in-flight event back from librdkafka into the spool.
+    fn purge_to_spool(&self) {
         self.producer
             .purge(PurgeConfig::default().queue().inflight());
-        // Purged messages come back as failed deliveries, which the context spools.
-        let _ = self.producer.flush(Duration::from_millis(500));
+        // Purged messages come back at once as failed deliveries, which the context spools;
+        // the bound only matters on a machine too loaded to run the callbacks promptly.
+        let _ = self.producer.flush(PURGED_REPORTS_WAIT);
         if let Some(spool) = &self.shared.spool {
             let _ = spool.lock().unwrap().sync();
         }
-        false
     }
 
     /// Flushes (within the flush timeout), spools what is left and stops the publisher thread.
@@ -676,11 +684,8 @@ impl EventPublisher {
         }
         // A replay cut short by the stop leaves events in flight: keep them too.
         if self.producer.in_flight_count() > 0 {
-            self.producer
-                .purge(PurgeConfig::default().queue().inflight());
-            let _ = self.producer.flush(Duration::from_millis(500));
-        }
-        if let Some(spool) = &self.shared.spool {
+            self.purge_to_spool();
+        } else if let Some(spool) = &self.shared.spool {
             let _ = spool.lock().unwrap().sync();
         }
     }

@@ -9,6 +9,7 @@ use gst::glib;
 pub mod camera;
 pub mod decoders;
 pub mod draw;
+pub mod engine;
 pub mod face;
 mod fessdetect;
 mod fessface;

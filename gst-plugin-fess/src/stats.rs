@@ -46,6 +46,8 @@ pub enum SkipReason {
     NoMotion,
     /// Between two runs of `inference-interval`.
     Interval,
+    /// The shared engine served another camera's frame first.
+    Busy,
 }
 
 impl SkipReason {
@@ -53,6 +55,7 @@ impl SkipReason {
         match self {
             SkipReason::NoMotion => "no_motion",
             SkipReason::Interval => "interval",
+            SkipReason::Busy => "busy",
         }
     }
 }

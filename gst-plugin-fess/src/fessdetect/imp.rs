@@ -9,8 +9,8 @@ use gst_base::subclass::prelude::*;
 
 use super::ModelType;
 use crate::decoders::{DecodeParams, Decoder, ModelFamily};
+use crate::engine::{Engine, EngineError, Stream};
 use crate::geometry::Detection;
-use crate::inference::Model;
 use crate::labels::Labels;
 use crate::motion::MotionGate;
 use crate::preprocess::{FrameView, InputSpec, Preprocessor};
@@ -54,6 +54,7 @@ struct Settings {
     motion_min_area: f64,
     camera_id: Option<String>,
     threads: u32,
+    model_instance_id: Option<String>,
 }
 
 impl Default for Settings {
@@ -72,12 +73,14 @@ impl Default for Settings {
             motion_min_area: DEFAULT_MOTION_MIN_AREA,
             camera_id: None,
             threads: DEFAULT_THREADS,
+            model_instance_id: None,
         }
     }
 }
 
 struct State {
-    model: Model,
+    /// This element's turns on the shared engine of its model.
+    stream: Stream,
     model_name: String,
     decoder: Decoder,
     input_spec: InputSpec,
@@ -99,11 +102,20 @@ struct State {
     reporter: fess::stats::StatsReporter,
 }
 
+/// Which shared engine this element uses, for its `stats` (readable while the model runs).
+#[derive(Debug, Clone)]
+struct EngineUse {
+    instance_id: String,
+    /// Whether this element loaded the model (false: it joined an engine already loaded).
+    loaded_model: bool,
+}
+
 #[derive(Default)]
 pub struct FessDetect {
     settings: Mutex<Settings>,
     state: Mutex<Option<State>>,
     stats: Mutex<DetectStats>,
+    engine: Mutex<Option<EngineUse>>,
 }
 
 impl FessDetect {
@@ -111,14 +123,19 @@ impl FessDetect {
         let path = crate::paths::detector_model(s.model.as_deref())
             .map_err(|e| gst::error_msg!(gst::ResourceError::NotFound, ["{}", e]))?;
         let model_name = path.display().to_string();
-        let model = Model::load(&path, s.threads as usize).map_err(|e| {
-            let kind = if matches!(e, crate::inference::InferenceError::MissingModel(_)) {
-                gst::ResourceError::NotFound
-            } else {
-                gst::ResourceError::OpenRead
-            };
-            gst::error_msg!(kind, ["{}", e])
-        })?;
+        let (engine, loaded_model) =
+            Engine::get(&path, s.threads as usize, s.model_instance_id.as_deref()).map_err(
+                |e| {
+                    let kind = match e {
+                        EngineError::Model(crate::inference::InferenceError::MissingModel(_)) => {
+                            gst::ResourceError::NotFound
+                        }
+                        EngineError::Model(_) => gst::ResourceError::OpenRead,
+                        EngineError::InstanceMismatch { .. } => gst::ResourceError::Settings,
+                    };
+                    gst::error_msg!(kind, ["{}", e])
+                },
+            )?;
         let family = match s.model_type {
             ModelType::Auto => None,
             ModelType::CenterNet => Some(ModelFamily::CenterNet),
@@ -127,10 +144,10 @@ impl FessDetect {
             ModelType::Yolox => Some(ModelFamily::Yolox),
         };
         let settings_err = |m: String| gst::error_msg!(gst::ResourceError::Settings, ["{}", m]);
-        let decoder = Decoder::for_signature(&model_name, model.signature(), family)
+        let decoder = Decoder::for_signature(&model_name, engine.signature(), family)
             .map_err(|e| settings_err(e.to_string()))?;
         let input_spec = decoder
-            .input_spec(&model.signature().inputs[0])
+            .input_spec(&engine.signature().inputs[0])
             .map_err(|e| settings_err(format!("model {model_name}: {e}")))?;
         let labels = match s.labels.as_deref().filter(|l| !l.is_empty()) {
             Some(file) => {
@@ -148,15 +165,21 @@ impl FessDetect {
         gst::info!(
             CAT,
             imp = self,
-            "loaded {} as {:?} ({}x{} input), {} labels",
+            "{} {} (engine '{}') as {:?} ({}x{} input), {} labels",
+            if loaded_model { "loaded" } else { "sharing" },
             model_name,
+            engine.instance_id(),
             decoder,
             input_spec.width,
             input_spec.height,
             labels.len()
         );
+        *self.engine.lock().unwrap() = Some(EngineUse {
+            instance_id: engine.instance_id().to_string(),
+            loaded_model,
+        });
         Ok(State {
-            model,
+            stream: engine.stream(),
             model_name,
             decoder,
             input_spec,
@@ -200,29 +223,34 @@ impl FessDetect {
             .push_event(crate::camera::event(&id, true));
     }
 
-    /// Runs the model on `frame` and updates the tracker; returns the inference time.
+    /// Runs the model on `frame` in this stream's turn and updates the tracker; returns the
+    /// inference time, or `None` when the shared engine served another camera first.
     fn infer(
         &self,
         state: &mut State,
         frame: &FrameView,
         params: &DecodeParams,
-    ) -> Result<std::time::Duration, gst::ErrorMessage> {
+    ) -> Result<Option<std::time::Duration>, gst::ErrorMessage> {
         let pre = state.preprocessor.as_mut().expect("built in transform_ip");
         pre.run(frame);
         let transform = pre.transform();
         let shape = pre.tensor_shape();
         let input_size = (state.input_spec.width, state.input_spec.height);
-        let t0 = Instant::now();
         let decoder = &state.decoder;
         let name = &state.model_name;
         // The model alone: the outputs are ready when the closure runs, before decoding.
         let mut elapsed = std::time::Duration::ZERO;
-        let decoded = state
-            .model
-            .run(pre.tensor(), &shape, |outs, names| {
+        let Some(ran) = state.stream.run(|model| {
+            // Timed from the start of the turn: the wait for it is not the model's time.
+            let t0 = Instant::now();
+            model.run(pre.tensor(), &shape, |outs, names| {
                 elapsed = t0.elapsed();
                 decoder.decode(name, outs, names, input_size, params)
             })
+        }) else {
+            return Ok(None);
+        };
+        let decoded = ran
             .map_err(|e| gst::error_msg!(gst::StreamError::Failed, ["{}", e]))?
             .map_err(|e| gst::error_msg!(gst::StreamError::Decode, ["{}", e]))?;
         let dets: Vec<Detection> = decoded
@@ -247,7 +275,7 @@ impl FessDetect {
             }
         }
         state.objects = dets.into_iter().zip(ids).collect();
-        Ok(elapsed)
+        Ok(Some(elapsed))
     }
 }
 
@@ -379,9 +407,14 @@ impl ObjectImpl for FessDetect {
                     .default_value(DEFAULT_THREADS)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecString::builder("model-instance-id")
+                    .nick("Model instance id")
+                    .blurb("Elements with the same id share one inference engine (one session, one copy of the weights, one thread pool); different ids keep separate ones. Unset: elements with the same model file and threads share")
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                     .nick("Statistics")
-                    .blurb("Cumulative counters: frames, inferences, skipped frames by reason, detections by class, latency histograms")
+                    .blurb("Cumulative counters: frames, inferences, skipped frames by reason, detections by class, latency histograms; the engine's instance id and whether this element loaded its model")
                     .read_only()
                     .build(),
             ]
@@ -407,6 +440,7 @@ impl ObjectImpl for FessDetect {
             "motion-min-area" => s.motion_min_area = value.get().unwrap(),
             "camera-id" => s.camera_id = value.get().unwrap(),
             "threads" => s.threads = value.get().unwrap(),
+            "model-instance-id" => s.model_instance_id = value.get().unwrap(),
             other => unreachable!("unknown property {other}"),
         }
     }
@@ -427,16 +461,23 @@ impl ObjectImpl for FessDetect {
             "motion-min-area" => s.motion_min_area.to_value(),
             "camera-id" => s.camera_id.to_value(),
             "threads" => s.threads.to_value(),
+            "model-instance-id" => s.model_instance_id.to_value(),
             "stats" => {
                 let st = self.stats.lock().unwrap();
                 let mut detections = gst::Structure::builder("detections");
                 for (label, n) in &st.detections {
                     detections = detections.field(label.as_str(), *n);
                 }
+                let engine = self.engine.lock().unwrap().clone();
                 let mut b = gst::Structure::builder("fessdetect-stats")
                     .field("frames", st.frames)
-                    .field("inferences", st.inferences);
-                for reason in [SkipReason::NoMotion, SkipReason::Interval] {
+                    .field("inferences", st.inferences)
+                    .field(
+                        "model-instance-id",
+                        engine.as_ref().map(|e| e.instance_id.clone()),
+                    )
+                    .field("model-loaded", engine.is_some_and(|e| e.loaded_model));
+                for reason in [SkipReason::NoMotion, SkipReason::Interval, SkipReason::Busy] {
                     b = b.field(
                         format!("skipped-{}", reason.as_str()),
                         st.skipped.get(&reason).copied().unwrap_or(0),
@@ -640,14 +681,17 @@ impl BaseTransformImpl for FessDetect {
                 skip = Some(SkipReason::NoMotion);
             } else {
                 match self.infer(state, &view, &params) {
-                    Ok(t) => inference_time = Some(t),
+                    Ok(Some(t)) => {
+                        inference_time = Some(t);
+                        if motion_gate {
+                            state.gate.accept();
+                        }
+                    }
+                    Ok(None) => skip = Some(SkipReason::Busy),
                     Err(msg) => {
                         self.post_error_message(msg);
                         return Err(gst::FlowError::Error);
                     }
-                }
-                if motion_gate {
-                    state.gate.accept();
                 }
             }
         }
@@ -658,7 +702,7 @@ impl BaseTransformImpl for FessDetect {
             }
             Some(reason) => {
                 state.frames_since_inference += 1;
-                if reason == SkipReason::Interval {
+                if reason != SkipReason::NoMotion {
                     // Objects move on between runs; a still scene needs no prediction.
                     state.tracker.predict();
                     state.objects = state
