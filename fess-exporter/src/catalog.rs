@@ -41,7 +41,7 @@ const fn entry(name: &'static str, kind: Kind, labels: &'static str, help: &'sta
 pub const REPORTED: &[Entry] = &[
     entry("fess_frames_total", Kind::Counter, "camera_id", "Frames seen by fessdetect."),
     entry("fess_inferences_total", Kind::Counter, "camera_id", "Frames the detector ran on."),
-    entry("fess_frames_skipped_total", Kind::Counter, "camera_id, reason", "Frames not inferred, by reason (no_motion, interval, busy)."),
+    entry("fess_frames_skipped_total", Kind::Counter, "camera_id, reason", "Frames not inferred, by reason (no_motion, interval, busy, budget, late)."),
     entry("fess_detections_total", Kind::Counter, "camera_id, object_class", "Objects detected, by camera and object class."),
     entry("fess_inference_latency_seconds", Kind::Histogram, "camera_id", "Time of one model run."),
     entry("fess_detection_latency_seconds", Kind::Histogram, "camera_id", "Detection processing time per frame (preprocess, inference, decode, tracking)."),

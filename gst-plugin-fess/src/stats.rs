@@ -48,6 +48,10 @@ pub enum SkipReason {
     Interval,
     /// The shared engine served another camera's frame first.
     Busy,
+    /// Within `detect-fps`' budget: the last inference is too recent.
+    Budget,
+    /// Already late downstream (QoS): inference would only add latency.
+    Late,
 }
 
 impl SkipReason {
@@ -56,6 +60,8 @@ impl SkipReason {
             SkipReason::NoMotion => "no_motion",
             SkipReason::Interval => "interval",
             SkipReason::Busy => "busy",
+            SkipReason::Budget => "budget",
+            SkipReason::Late => "late",
         }
     }
 }

@@ -3,6 +3,7 @@
 mod common;
 
 use common::*;
+use gst::prelude::*;
 use gstfess::roi_meta;
 
 const FORMATS: [&str; 9] = [
@@ -229,4 +230,68 @@ fn inference_interval_reuses_tracked_boxes() {
         assert_eq!(ids(&frames[i]), ids(&frames[i + 1]), "frame {i}");
         assert_eq!(ids(&frames[i]), ids(&frames[i + 2]), "frame {i}");
     }
+}
+
+#[test]
+fn detect_fps_budgets_inferences_by_running_time() {
+    // 4 s of vtest.avi at 25 fps: at detect-fps=5 every 5th frame (200 ms) is inferred.
+    let run = run_pipeline(&format!(
+        "filesrc location=\"{}\" ! decodebin ! videorate ! video/x-raw,framerate=25/1 ! \
+         fessdetect name=detect motion-gate=false detect-fps=5 ! appsink name=sink",
+        fess_testkit::clip(&media("vtest.avi"), 40).display()
+    ));
+    assert_eq!(run.error, None);
+    let s = run.stats.clone().unwrap();
+    let frames = s.get::<u64>("frames").unwrap();
+    assert_eq!(run.buffers.len() as u64, frames);
+    assert!(frames >= 95, "{frames} frames");
+    let inferred = s.get::<u64>("inferences").unwrap();
+    assert!(
+        inferred.abs_diff(frames.div_ceil(5)) <= 1,
+        "{inferred} inferences for {frames} frames"
+    );
+    assert_eq!(s.get::<u64>("skipped-budget").unwrap(), frames - inferred);
+    // Frames between inferences carry the tracked persons.
+    assert!(run
+        .objects()
+        .iter()
+        .all(|f| f.iter().any(|o| o.label == "person")));
+}
+
+#[test]
+fn a_frame_already_late_downstream_skips_inference_but_passes() {
+    let (caps, buffer) = decode_image(&media("person.jpg"));
+    let mut h = gst_check::Harness::new_parse("fessdetect name=detect motion-gate=false");
+    h.set_src_caps(caps);
+    h.play();
+    let at = |secs: u64| {
+        let mut b = buffer.copy();
+        b.get_mut()
+            .unwrap()
+            .set_pts(gst::ClockTime::from_seconds(secs));
+        b
+    };
+    h.push(at(0)).unwrap();
+    let first = roi_meta::read(&h.pull().unwrap());
+    // Downstream: the frame at 1 s arrived 5 s late, so anything before 6 s is late too.
+    assert!(h.push_upstream_event(gst::event::Qos::new(
+        gst::QOSType::Underflow,
+        1.0,
+        5_000_000_000,
+        gst::ClockTime::from_seconds(1),
+    )));
+    h.push(at(2)).unwrap();
+    let late = roi_meta::read(&h.pull().unwrap());
+    h.push(at(7)).unwrap();
+    let _ = h.pull().unwrap();
+    let stats = h
+        .find_element("fessdetect")
+        .unwrap()
+        .property::<gst::Structure>("stats");
+    assert_eq!(stats.get::<u64>("inferences").unwrap(), 2);
+    assert_eq!(stats.get::<u64>("skipped-late").unwrap(), 1);
+    // The late frame passed with the objects tracked from the first.
+    let labels =
+        |o: &Vec<roi_meta::RoiObject>| o.iter().map(|o| o.label.clone()).collect::<Vec<_>>();
+    assert_eq!(labels(&late), labels(&first));
 }

@@ -5,6 +5,7 @@ use std::time::Instant;
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
+use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
 
 use super::ModelType;
@@ -35,6 +36,9 @@ const DEFAULT_MOTION_GATE: bool = true;
 const DEFAULT_MOTION_SENSITIVITY: f64 = 0.9;
 const DEFAULT_MOTION_MIN_AREA: f64 = 0.002;
 const DEFAULT_THREADS: u32 = 0;
+const DEFAULT_DETECT_FPS: f64 = 0.0;
+/// Slack of the `detect-fps` budget, so frame timestamps' rounding never skips a due frame.
+const BUDGET_SLACK: gst::ClockTime = gst::ClockTime::from_mseconds(1);
 /// IoU needed to continue a track, and inference rounds a lost object keeps its id.
 const TRACK_MIN_IOU: f32 = 0.2;
 const TRACK_MAX_MISSES: u32 = 10;
@@ -55,6 +59,7 @@ struct Settings {
     camera_id: Option<String>,
     threads: u32,
     model_instance_id: Option<String>,
+    detect_fps: f64,
 }
 
 impl Default for Settings {
@@ -74,6 +79,7 @@ impl Default for Settings {
             camera_id: None,
             threads: DEFAULT_THREADS,
             model_instance_id: None,
+            detect_fps: DEFAULT_DETECT_FPS,
         }
     }
 }
@@ -93,6 +99,8 @@ struct State {
     tracker: IouTracker,
     frames_since_inference: u32,
     inferred_once: bool,
+    /// Running time of the last inference, for the `detect-fps` budget.
+    last_inference_at: Option<gst::ClockTime>,
     /// Objects of the last inference (or their tracked continuation), with track ids.
     objects: Vec<(Detection, u64)>,
     /// Camera id from upstream's sticky event.
@@ -116,6 +124,8 @@ pub struct FessDetect {
     state: Mutex<Option<State>>,
     stats: Mutex<DetectStats>,
     engine: Mutex<Option<EngineUse>>,
+    /// From downstream's last QoS event: frames whose running time is before this are late.
+    qos_earliest: Mutex<Option<gst::ClockTime>>,
 }
 
 impl FessDetect {
@@ -191,6 +201,7 @@ impl FessDetect {
             tracker: IouTracker::new(TRACK_MIN_IOU, TRACK_MAX_MISSES),
             frames_since_inference: 0,
             inferred_once: false,
+            last_inference_at: None,
             objects: Vec::new(),
             upstream_camera: None,
             camera_sent: false,
@@ -221,6 +232,22 @@ impl FessDetect {
             .static_pad("src")
             .unwrap()
             .push_event(crate::camera::event(&id, true));
+    }
+
+    /// The running time of `buf`'s start, when it has a timestamp in a time segment.
+    fn running_time(&self, buf: &gst::BufferRef) -> Option<gst::ClockTime> {
+        let segment = self.obj().segment();
+        segment
+            .downcast_ref::<gst::ClockTime>()?
+            .to_running_time(buf.pts()?)
+    }
+
+    /// Whether downstream's QoS says a frame of running time `now` is already late.
+    fn late(&self, now: Option<gst::ClockTime>) -> bool {
+        match (now, *self.qos_earliest.lock().unwrap()) {
+            (Some(now), Some(earliest)) => now < earliest,
+            _ => false,
+        }
     }
 
     /// Runs the model on `frame` in this stream's turn and updates the tracker; returns the
@@ -277,6 +304,30 @@ impl FessDetect {
         state.objects = dets.into_iter().zip(ids).collect();
         Ok(Some(elapsed))
     }
+}
+
+/// Whether the element's own rules skip this frame: never the first; then only every
+/// `interval`th frame is due, and at most `detect_fps` a second of running time (0: no budget;
+/// without timestamps, or when time went back, the budget does not apply).
+fn schedule(
+    state: &State,
+    interval: u32,
+    detect_fps: f64,
+    now: Option<gst::ClockTime>,
+) -> Option<SkipReason> {
+    if !state.inferred_once {
+        return None;
+    }
+    if state.frames_since_inference + 1 < interval {
+        return Some(SkipReason::Interval);
+    }
+    if let (true, Some(now), Some(last)) = (detect_fps > 0.0, now, state.last_inference_at) {
+        let gap = gst::ClockTime::from_nseconds((1e9 / detect_fps) as u64);
+        if now >= last && now + BUDGET_SLACK < last + gap {
+            return Some(SkipReason::Budget);
+        }
+    }
+    None
 }
 
 /// `object-class` ("person,car") as a per-class-id filter over `labels`.
@@ -407,6 +458,14 @@ impl ObjectImpl for FessDetect {
                     .default_value(DEFAULT_THREADS)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecDouble::builder("detect-fps")
+                    .nick("Detections per second")
+                    .blurb("At most this many inferences per second of running time (0: every frame); frames in between carry the tracked boxes")
+                    .minimum(0.0)
+                    .maximum(1000.0)
+                    .default_value(DEFAULT_DETECT_FPS)
+                    .mutable_playing()
+                    .build(),
                 glib::ParamSpecString::builder("model-instance-id")
                     .nick("Model instance id")
                     .blurb("Elements with the same id share one inference engine (one session, one copy of the weights, one thread pool); different ids keep separate ones. Unset: elements with the same model file and threads share")
@@ -441,6 +500,7 @@ impl ObjectImpl for FessDetect {
             "camera-id" => s.camera_id = value.get().unwrap(),
             "threads" => s.threads = value.get().unwrap(),
             "model-instance-id" => s.model_instance_id = value.get().unwrap(),
+            "detect-fps" => s.detect_fps = value.get().unwrap(),
             other => unreachable!("unknown property {other}"),
         }
     }
@@ -462,6 +522,7 @@ impl ObjectImpl for FessDetect {
             "camera-id" => s.camera_id.to_value(),
             "threads" => s.threads.to_value(),
             "model-instance-id" => s.model_instance_id.to_value(),
+            "detect-fps" => s.detect_fps.to_value(),
             "stats" => {
                 let st = self.stats.lock().unwrap();
                 let mut detections = gst::Structure::builder("detections");
@@ -477,7 +538,13 @@ impl ObjectImpl for FessDetect {
                         engine.as_ref().map(|e| e.instance_id.clone()),
                     )
                     .field("model-loaded", engine.is_some_and(|e| e.loaded_model));
-                for reason in [SkipReason::NoMotion, SkipReason::Interval, SkipReason::Busy] {
+                for reason in [
+                    SkipReason::NoMotion,
+                    SkipReason::Interval,
+                    SkipReason::Busy,
+                    SkipReason::Budget,
+                    SkipReason::Late,
+                ] {
                     b = b.field(
                         format!("skipped-{}", reason.as_str()),
                         st.skipped.get(&reason).copied().unwrap_or(0),
@@ -556,6 +623,7 @@ impl BaseTransformImpl for FessDetect {
         let settings = self.settings.lock().unwrap().clone();
         let state = self.build_state(&settings)?;
         *self.stats.lock().unwrap() = DetectStats::default();
+        *self.qos_earliest.lock().unwrap() = None;
         *self.state.lock().unwrap() = Some(state);
         Ok(())
     }
@@ -624,15 +692,34 @@ impl BaseTransformImpl for FessDetect {
         if let gst::EventView::FlushStop(_) = event.view() {
             if let Some(state) = self.state.lock().unwrap().as_mut() {
                 state.gate.reset();
+                state.last_inference_at = None;
             }
+            *self.qos_earliest.lock().unwrap() = None;
         }
         self.parent_sink_event(event)
+    }
+
+    fn src_event(&self, event: gst::Event) -> bool {
+        if let gst::EventView::Qos(qos) = event.view() {
+            let (_, _, diff, timestamp) = qos.get();
+            // diff > 0: the frame at `timestamp` arrived that late; frames before
+            // timestamp + diff will be late too (basetransform's reading of the event).
+            let jitter = gst::ClockTime::from_nseconds(diff.unsigned_abs());
+            *self.qos_earliest.lock().unwrap() = timestamp.map(|t| {
+                if diff > 0 {
+                    t + jitter
+                } else {
+                    t.saturating_sub(jitter)
+                }
+            });
+        }
+        self.parent_src_event(event)
     }
 
     fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
         let started = Instant::now();
         // Only the settings that may change while playing, copied without allocating.
-        let (params, interval, motion_gate) = {
+        let (params, interval, motion_gate, detect_fps) = {
             let s = self.settings.lock().unwrap();
             (
                 DecodeParams {
@@ -642,8 +729,10 @@ impl BaseTransformImpl for FessDetect {
                 },
                 s.inference_interval,
                 s.motion_gate,
+                s.detect_fps,
             )
         };
+        let running_time = self.running_time(buf);
         let mut guard = self.state.lock().unwrap();
         let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
         self.ensure_camera_event(state);
@@ -658,12 +747,8 @@ impl BaseTransformImpl for FessDetect {
         }
         self.stats.lock().unwrap().frames += 1;
 
-        let due = !state.inferred_once || state.frames_since_inference + 1 >= interval;
-        let mut skip = if due {
-            None
-        } else {
-            Some(SkipReason::Interval)
-        };
+        let mut skip = schedule(state, interval, detect_fps, running_time)
+            .or_else(|| self.late(running_time).then_some(SkipReason::Late));
         let mut inference_time = None;
         if skip.is_none() {
             let frame =
@@ -699,6 +784,7 @@ impl BaseTransformImpl for FessDetect {
             None => {
                 state.frames_since_inference = 0;
                 state.inferred_once = true;
+                state.last_inference_at = running_time;
             }
             Some(reason) => {
                 state.frames_since_inference += 1;
