@@ -7,6 +7,9 @@
 #   face_stage  fessface per frame with and without the recognition cache on the carphone clip,
 #               the share of frames embedded, and detection / alignment / embedding cost per face
 #               (benches/face_stage.rs; starts its own redis-server);
+#   cameras     1, 2, 4, 8 cameras in one process on the shared engine, YOLOX-Nano and CenterNet:
+#               aggregate inferences/s relative to one camera, frames passed busy, peak RSS per
+#               added camera, threads (benches/cameras.rs);
 #   exporter    fess-exporter's /metrics render time with 100 cameras x 80 classes, datagrams
 #               ingested per second, RSS (fess-exporter/benches/exporter.rs).
 #
@@ -39,5 +42,7 @@ fess_log "cargo bench -p gst-plugin-fess --bench kafka_sink"
 cargo bench -p gst-plugin-fess --bench kafka_sink "$@"
 fess_log "cargo bench -p gst-plugin-fess --bench face_stage"
 cargo bench -p gst-plugin-fess --bench face_stage "$@"
+fess_log "cargo bench -p gst-plugin-fess --bench cameras"
+cargo bench -p gst-plugin-fess --bench cameras "$@"
 fess_log "cargo bench -p fess-exporter"
 cargo bench -p fess-exporter "$@"
