@@ -7,10 +7,11 @@
 //!
 //! Turns are the engine's, not the streaming threads' (see [`Turns`]): a stream asks for a turn
 //! with its newest frame and gets it at once when the engine is free. While another stream's
-//! inference runs it waits for that one to end; then the waiting stream served longest ago runs,
-//! and every other waiter gives up its frame (which passes with the tracked boxes carried) and
-//! asks again with its next one. So no stream waits for more than one other inference, no queue
-//! of old frames builds up, and streams take turns.
+//! inference runs it waits for that one to end; then the waiting stream served longest ago runs.
+//! A live stream that was not chosen gives up its frame (which passes with the tracked boxes
+//! carried) and asks again with its next one: no live stream waits for more than one other
+//! inference and no queue of old frames builds up. A stream that is not live (a file) has no
+//! deadline and keeps waiting for its turn, so every one of its frames is inferred.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -141,10 +142,10 @@ impl Stream {
         &self.engine
     }
 
-    /// Runs `f` on the model in this stream's turn; `None` when another stream's frame was
-    /// chosen while this one waited.
-    pub fn run<R>(&self, f: impl FnOnce(&mut Model) -> R) -> Option<R> {
-        let _turn = self.engine.turns.acquire(self.id)?;
+    /// Runs `f` on the model in this stream's turn. A `live` stream gets `None` when another
+    /// stream's frame was chosen while it waited; any other stream waits for its turn.
+    pub fn run<R>(&self, live: bool, f: impl FnOnce(&mut Model) -> R) -> Option<R> {
+        let _turn = self.engine.turns.acquire(self.id, live)?;
         let mut model = self.engine.model.lock().unwrap_or_else(|p| p.into_inner());
         Some(f(&mut model))
     }
@@ -210,8 +211,9 @@ impl Turns {
     }
 
     /// A turn for `stream`: at once when free; else after the running turn ends, if this stream
-    /// is chosen then; `None` when another was.
-    pub fn acquire(&self, stream: u64) -> Option<Turn<'_>> {
+    /// is chosen then. When another was chosen, an `impatient` stream gets `None`, any other
+    /// waits on (the longest unserved waiter is chosen at every turn, so its turn comes).
+    pub fn acquire(&self, stream: u64, impatient: bool) -> Option<Turn<'_>> {
         let mut t = self.lock();
         if !t.busy {
             t.busy = true;
@@ -231,7 +233,7 @@ impl Turns {
                     stream,
                 });
             }
-            if t.ended > arrived {
+            if impatient && t.ended > arrived {
                 t.waiting.retain(|s| *s != stream);
                 return None;
             }
@@ -278,9 +280,9 @@ mod tests {
     fn a_free_engine_runs_at_once_and_a_single_waiter_runs_next() {
         let turns = Arc::new(Turns::default());
         let (a, b) = (turns.join(), turns.join());
-        let first = turns.acquire(a).expect("free");
+        let first = turns.acquire(a, true).expect("free");
         let t = turns.clone();
-        let waiter = std::thread::spawn(move || t.acquire(b).is_some());
+        let waiter = std::thread::spawn(move || t.acquire(b, true).is_some());
         until_waiting(&turns, 1);
         drop(first);
         assert!(waiter.join().unwrap(), "the only waiter gets the next turn");
@@ -292,13 +294,13 @@ mod tests {
         let turns = Arc::new(Turns::default());
         let ids: Vec<u64> = (0..3).map(|_| turns.join()).collect();
         // Stream 1 was served recently, stream 2 never: 2 must win over 1.
-        drop(turns.acquire(ids[1]).unwrap());
-        let running = turns.acquire(ids[0]).unwrap();
+        drop(turns.acquire(ids[1], true).unwrap());
+        let running = turns.acquire(ids[0], true).unwrap();
         let (tx, rx) = mpsc::channel();
         for &s in &ids[1..] {
             let (t, tx) = (turns.clone(), tx.clone());
             std::thread::spawn(move || {
-                let got = t.acquire(s).is_some();
+                let got = t.acquire(s, true).is_some();
                 tx.send((s, got)).unwrap();
             });
         }
@@ -316,10 +318,31 @@ mod tests {
         let a = turns.join();
         let t = turns.clone();
         let _ = std::thread::spawn(move || {
-            let _turn = t.acquire(a).unwrap();
+            let _turn = t.acquire(a, true).unwrap();
             panic!("inference failed");
         })
         .join();
-        assert!(turns.acquire(a).is_some());
+        assert!(turns.acquire(a, true).is_some());
+    }
+
+    #[test]
+    fn a_patient_stream_waits_until_its_turn_comes() {
+        let turns = Arc::new(Turns::default());
+        let ids: Vec<u64> = (0..3).map(|_| turns.join()).collect();
+        drop(turns.acquire(ids[1], false).unwrap());
+        let running = turns.acquire(ids[0], false).unwrap();
+        let (tx, rx) = mpsc::channel();
+        for &s in &ids[1..] {
+            let (t, tx) = (turns.clone(), tx.clone());
+            std::thread::spawn(move || {
+                let turn = t.acquire(s, false);
+                tx.send((s, turn.is_some())).unwrap();
+            });
+        }
+        until_waiting(&turns, 2);
+        drop(running);
+        // Stream 2 (never served) first, then stream 1, which waited on instead of giving up.
+        assert_eq!(rx.recv().unwrap(), (ids[2], true));
+        assert_eq!(rx.recv().unwrap(), (ids[1], true));
     }
 }

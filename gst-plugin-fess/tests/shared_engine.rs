@@ -89,8 +89,18 @@ fn detect_stats(pipeline: &gst::Pipeline) -> HashMap<String, gst::Structure> {
 
 /// A branch: `image` frozen for `frames` frames through `fessdetect name=NAME` to `appsink name=NAME-out`.
 fn branch(name: &str, image: &str, frames: u32, props: &str) -> String {
+    camera(name, image, frames, false, props)
+}
+
+/// The same as a live camera: `frames` frames at 25 fps in real time.
+fn live_branch(name: &str, image: &str, frames: u32, props: &str) -> String {
+    camera(name, image, frames, true, props)
+}
+
+fn camera(name: &str, image: &str, frames: u32, live: bool, props: &str) -> String {
     format!(
-        "filesrc location=\"{}\" ! jpegdec ! imagefreeze num-buffers={frames} ! videoconvert ! \
+        "filesrc location=\"{}\" ! jpegdec ! imagefreeze num-buffers={frames} is-live={live} ! \
+         video/x-raw,framerate=25/1 ! videoconvert ! \
          fessdetect name={name} motion-gate=false {props} ! appsink name={name}-out ",
         media(image).display()
     )
@@ -108,11 +118,12 @@ fn u(s: &gst::Structure, field: &str) -> u64 {
 }
 
 #[test]
-fn four_cameras_share_one_engine_and_each_gets_its_own_boxes() {
+fn four_live_cameras_share_one_engine_and_each_gets_its_own_boxes() {
+    // 100 frames a second asked of one engine: frames pass busy, never with another's boxes.
     let launch: String = (0..4)
         .map(|i| {
             let image = if i % 2 == 0 { "person.jpg" } else { "dog.jpg" };
-            branch(&format!("cam{i}"), image, 30, "")
+            live_branch(&format!("cam{i}"), image, 30, "")
         })
         .collect();
     let (frames, stats) = run(&launch);
@@ -147,6 +158,24 @@ fn four_cameras_share_one_engine_and_each_gets_its_own_boxes() {
         assert_eq!(u(s, "frames"), 30);
         assert_eq!(u(s, "inferences") + u(s, "skipped-busy"), 30, "{s:?}");
         assert!(u(s, "inferences") >= 1, "{s:?}");
+    }
+}
+
+#[test]
+fn four_file_cameras_wait_their_turn_and_infer_every_frame() {
+    let id = "model-instance-id=four-files";
+    let launch: String = (0..4)
+        .map(|i| branch(&format!("file{i}"), "person.jpg", 12, id))
+        .collect();
+    let (frames, stats) = run(&launch);
+    assert_eq!(loaded(&stats), 1);
+    for (name, s) in &stats {
+        assert_eq!(
+            (u(s, "inferences"), u(s, "skipped-busy")),
+            (12, 0),
+            "{name}"
+        );
+        assert_eq!(frames[&format!("{name}-out")].len(), 12);
     }
 }
 

@@ -101,6 +101,9 @@ struct State {
     inferred_once: bool,
     /// Running time of the last inference, for the `detect-fps` budget.
     last_inference_at: Option<gst::ClockTime>,
+    /// Whether upstream is live (asked once per stream): a live stream does not wait for the
+    /// shared engine beyond one other camera's inference.
+    live: Option<bool>,
     /// Objects of the last inference (or their tracked continuation), with track ids.
     objects: Vec<(Detection, u64)>,
     /// Camera id from upstream's sticky event.
@@ -202,6 +205,7 @@ impl FessDetect {
             frames_since_inference: 0,
             inferred_once: false,
             last_inference_at: None,
+            live: None,
             objects: Vec::new(),
             upstream_camera: None,
             camera_sent: false,
@@ -242,6 +246,18 @@ impl FessDetect {
             .to_running_time(buf.pts()?)
     }
 
+    fn upstream_is_live(&self) -> bool {
+        let mut query = gst::query::Latency::new();
+        let live = self
+            .obj()
+            .static_pad("sink")
+            .unwrap()
+            .peer_query(&mut query)
+            && query.result().0;
+        gst::debug!(CAT, imp = self, "upstream is live: {live}");
+        live
+    }
+
     /// Whether downstream's QoS says a frame of running time `now` is already late.
     fn late(&self, now: Option<gst::ClockTime>) -> bool {
         match (now, *self.qos_earliest.lock().unwrap()) {
@@ -267,7 +283,8 @@ impl FessDetect {
         let name = &state.model_name;
         // The model alone: the outputs are ready when the closure runs, before decoding.
         let mut elapsed = std::time::Duration::ZERO;
-        let Some(ran) = state.stream.run(|model| {
+        let live = *state.live.get_or_insert_with(|| self.upstream_is_live());
+        let Some(ran) = state.stream.run(live, |model| {
             // Timed from the start of the turn: the wait for it is not the model's time.
             let t0 = Instant::now();
             model.run(pre.tensor(), &shape, |outs, names| {
