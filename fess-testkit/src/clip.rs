@@ -6,8 +6,23 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use gst::prelude::*;
+
+/// Waits for `pipeline`'s EOS: `Err` with the message of an error it posts first, or when
+/// `timeout` passes.
+pub fn wait_eos(pipeline: &gst::Pipeline, timeout: Duration) -> Result<(), String> {
+    let bus = pipeline.bus().expect("a pipeline has a bus");
+    for msg in bus.iter_timed(gst::ClockTime::from_nseconds(timeout.as_nanos() as u64)) {
+        match msg.view() {
+            gst::MessageView::Eos(_) => return Ok(()),
+            gst::MessageView::Error(e) => return Err(format!("{} ({:?})", e.error(), e.debug())),
+            _ => {}
+        }
+    }
+    Err(format!("no EOS within {timeout:?}"))
+}
 
 /// The first `frames` frames of `source` (a test media file), losslessly re-encoded (FFV1 in
 /// Matroska), so they decode to the very pixels the original decodes to. Made once per test
@@ -59,21 +74,7 @@ fn write_clip(source: &Path, frames: u32, out: &Path) {
         gst::PadProbeReturn::Drop
     });
     pipeline.set_state(gst::State::Playing).unwrap();
-    let bus = pipeline.bus().unwrap();
-    let mut result = Err("no EOS within 120 s".to_string());
-    for msg in bus.iter_timed(gst::ClockTime::from_seconds(120)) {
-        match msg.view() {
-            gst::MessageView::Eos(_) => {
-                result = Ok(());
-                break;
-            }
-            gst::MessageView::Error(e) => {
-                result = Err(format!("{} ({:?})", e.error(), e.debug()));
-                break;
-            }
-            _ => {}
-        }
-    }
+    let mut result = wait_eos(&pipeline, Duration::from_secs(120));
     pipeline.set_state(gst::State::Null).unwrap();
     let seen = counted.load(Ordering::SeqCst);
     if result.is_ok() && seen < frames {

@@ -8,7 +8,7 @@ mod prometheus_server;
 mod redis_server;
 mod rtsp_server;
 mod service;
-pub use clip::clip;
+pub use clip::{clip, wait_eos};
 pub use prometheus_server::{http_get, HttpAnswer, PrometheusServer, Sample};
 pub use redis_server::RedisServer;
 pub use rtsp_server::RtspServer;

@@ -69,24 +69,7 @@ fn run(model: &str, cameras: usize, clip: &Path) -> Result<Figures, String> {
     pipeline
         .set_state(gst::State::Playing)
         .map_err(|e| e.to_string())?;
-    let mut result = Err("no EOS within 30 minutes".to_string());
-    for msg in pipeline
-        .bus()
-        .unwrap()
-        .iter_timed(gst::ClockTime::from_seconds(1800))
-    {
-        match msg.view() {
-            gst::MessageView::Eos(_) => {
-                result = Ok(());
-                break;
-            }
-            gst::MessageView::Error(e) => {
-                result = Err(format!("{} ({:?})", e.error(), e.debug()));
-                break;
-            }
-            _ => {}
-        }
-    }
+    let result = fess_testkit::wait_eos(&pipeline, Duration::from_secs(1800));
     let wall = started.elapsed().as_secs_f64();
     done.store(true, Ordering::Relaxed);
     let _ = sampler.join();

@@ -1,5 +1,7 @@
 //! The bundled detectors side by side on the project's media: YOLOX-Nano must do at least as
-//! well as CenterNet for it to be the default (the criteria of the issue that brought it in).
+//! well as CenterNet for it to be the default (the criteria of the issue that brought it in;
+//! persons on at least 95 % of vtest's frames is checked with the default model in
+//! fessdetect.rs).
 
 mod common;
 
@@ -73,25 +75,4 @@ fn yolox_finds_the_near_persons_of_kite_jpg() {
             "{p:?} is not among CenterNet's persons {centernet:?}"
         );
     }
-}
-
-#[test]
-fn yolox_finds_persons_on_nearly_every_vtest_frame() {
-    let run = run_pipeline(&format!(
-        "filesrc location=\"{}\" ! decodebin ! fessdetect name=detect model=yolox-nano \
-         motion-gate=false ! appsink name=sink",
-        media("vtest.avi").display()
-    ));
-    assert_eq!(run.error, None);
-    let frames = run.objects();
-    assert_eq!(frames.len(), 795);
-    let with_person = frames
-        .iter()
-        .filter(|f| f.iter().any(|o| o.label == "person"))
-        .count();
-    assert!(
-        with_person * 100 >= frames.len() * 95,
-        "persons on only {with_person} of {} frames",
-        frames.len()
-    );
 }

@@ -120,8 +120,9 @@ fn vtest_persons_tracked_and_every_detection_on_a_buffer() {
         .iter()
         .filter(|f| f.iter().any(|o| o.label == "person"))
         .count();
+    // YOLOX-Nano's bar to be the default (CenterNet, the default before, reached 90 %).
     assert!(
-        with_person * 100 >= frames.len() * 90,
+        with_person * 100 >= frames.len() * 95,
         "persons on only {with_person} of {} frames",
         frames.len()
     );

@@ -63,18 +63,7 @@ fn run(launch: &str) -> (HashMap<String, Labels>, HashMap<String, gst::Structure
 }
 
 fn wait_eos(pipeline: &gst::Pipeline) {
-    for msg in pipeline
-        .bus()
-        .unwrap()
-        .iter_timed(gst::ClockTime::from_seconds(300))
-    {
-        match msg.view() {
-            gst::MessageView::Eos(_) => return,
-            gst::MessageView::Error(e) => panic!("{} ({:?})", e.error(), e.debug()),
-            _ => {}
-        }
-    }
-    panic!("no EOS");
+    fess_testkit::wait_eos(pipeline, std::time::Duration::from_secs(300)).unwrap();
 }
 
 fn detect_stats(pipeline: &gst::Pipeline) -> HashMap<String, gst::Structure> {

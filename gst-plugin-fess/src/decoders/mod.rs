@@ -198,39 +198,32 @@ impl Decoder {
                 ))
             }
         };
+        // Raw 0-255 RGB stretched to the input, unless the family was trained otherwise.
+        let plain = InputSpec {
+            width: size(w),
+            height: size(h),
+            layout,
+            element_type,
+            order: ChannelOrder::Rgb,
+            mean: [0.0; 3],
+            std: [1.0; 3],
+            resize: Resize::Stretch,
+        };
+        let bgr_letterbox = InputSpec {
+            order: ChannelOrder::Bgr,
+            resize: Resize::Letterbox { pad: 114 },
+            ..plain.clone()
+        };
         Ok(match self.family() {
-            ModelFamily::CenterNet | ModelFamily::Ssd => InputSpec {
-                width: size(w),
-                height: size(h),
-                layout,
-                element_type,
-                order: ChannelOrder::Rgb,
-                mean: [0.0; 3],
-                std: [1.0; 3],
-                resize: Resize::Stretch,
-            },
-            // mmdet's RTMDet data preprocessor: BGR, ImageNet mean/std in BGR order, letterbox 114.
+            ModelFamily::CenterNet | ModelFamily::Ssd => plain,
+            // mmdet's RTMDet data preprocessor: ImageNet mean/std in BGR order.
             ModelFamily::RtmDet => InputSpec {
-                width: size(w),
-                height: size(h),
-                layout,
-                element_type,
-                order: ChannelOrder::Bgr,
                 mean: [103.53, 116.28, 123.675],
                 std: [57.375, 57.12, 58.395],
-                resize: Resize::Letterbox { pad: 114 },
+                ..bgr_letterbox
             },
-            // Megvii's YOLOX preprocessing: BGR, raw 0-255, letterbox 114, no mean/std.
-            ModelFamily::Yolox => InputSpec {
-                width: size(w),
-                height: size(h),
-                layout,
-                element_type,
-                order: ChannelOrder::Bgr,
-                mean: [0.0; 3],
-                std: [1.0; 3],
-                resize: Resize::Letterbox { pad: 114 },
-            },
+            // Megvii's YOLOX preprocessing: raw 0-255, no mean/std.
+            ModelFamily::Yolox => bgr_letterbox,
         })
     }
 
