@@ -157,14 +157,21 @@ impl Drop for Stream {
     }
 }
 
+#[derive(Debug, Clone, Copy)]
+struct Waiter {
+    stream: u64,
+    arrived: u64,
+    impatient: bool,
+}
+
 #[derive(Debug, Default)]
 struct TurnState {
     /// A stream runs, or was granted the next turn.
     busy: bool,
     /// The stream granted the next turn, until it takes it.
     granted: Option<u64>,
-    /// Streams waiting for a turn.
-    waiting: Vec<u64>,
+    /// Streams waiting for a turn: id, turns ended when it came, whether it gives up.
+    waiting: Vec<Waiter>,
     /// Turns ended so far.
     ended: u64,
     /// When each stream's last turn ended (absent: never served).
@@ -222,8 +229,12 @@ impl Turns {
                 stream,
             });
         }
-        t.waiting.push(stream);
         let arrived = t.ended;
+        t.waiting.push(Waiter {
+            stream,
+            arrived,
+            impatient,
+        });
         loop {
             t = self.changed.wait(t).unwrap_or_else(|p| p.into_inner());
             if t.granted == Some(stream) {
@@ -234,7 +245,7 @@ impl Turns {
                 });
             }
             if impatient && t.ended > arrived {
-                t.waiting.retain(|s| *s != stream);
+                t.waiting.retain(|w| w.stream != stream);
                 return None;
             }
         }
@@ -244,17 +255,21 @@ impl Turns {
         let mut t = self.lock();
         t.ended += 1;
         t.served.insert(stream, Instant::now());
+        // An impatient waiter that already saw a turn end gives up, even if it has not woken
+        // yet to say so: it never waits for a second one.
+        let ended = t.ended;
+        t.waiting.retain(|w| !w.impatient || w.arrived + 1 == ended);
         // Never served first (None sorts first), then the oldest service.
         let next = t
             .waiting
             .iter()
             .enumerate()
-            .min_by_key(|(_, s)| t.served.get(s).copied())
+            .min_by_key(|(_, w)| t.served.get(&w.stream).copied())
             .map(|(i, _)| i);
         match next {
             Some(i) => {
-                let s = t.waiting.remove(i);
-                t.granted = Some(s);
+                let w = t.waiting.remove(i);
+                t.granted = Some(w.stream);
             }
             None => t.busy = false,
         }
