@@ -138,10 +138,6 @@ pub struct Stream {
 }
 
 impl Stream {
-    pub fn engine(&self) -> &Arc<Engine> {
-        &self.engine
-    }
-
     /// Runs `f` on the model in this stream's turn. A `live` stream gets `None` when another
     /// stream's frame was chosen while it waited; any other stream waits for its turn.
     pub fn run<R>(&self, live: bool, f: impl FnOnce(&mut Model) -> R) -> Option<R> {
