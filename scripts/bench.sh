@@ -31,7 +31,7 @@ FESS_LOG_TAG=bench
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
 
 # Idempotent; takes seconds once the cache is complete.
-"$FESS_SCRIPTS/setup.sh" >&2
+"$FESS_SCRIPTS/setup.sh" --bench >&2
 fess_require_setup
 
 export FESS_BENCH_FRAMES="${FESS_BENCH_FRAMES:-200}"

@@ -2,6 +2,7 @@
 # FESS one-time setup: system packages, ONNX Runtime, models and test media.
 #
 #   scripts/setup.sh            # idempotent; a second run does no network and takes seconds
+#   scripts/setup.sh --bench    # also the benchmarks' Python comparison venv ($FESS_CACHE/bench-venv)
 #
 # Environment:
 #   FESS_CACHE=DIR       cache (default ~/.cache/fess; outside the checkout so CI clones reuse it)
@@ -25,6 +26,14 @@ FESS_LOG_TAG=setup
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
 
 T0=$(date +%s)
+WITH_BENCH=0
+for arg in "$@"; do
+    case "$arg" in
+        --bench) WITH_BENCH=1 ;;
+        -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+        *) fess_die "unknown argument '$arg' (try --help)" ;;
+    esac
+done
 PY="${FESS_PYTHON:-python3}"
 ORT_WHEEL="onnxruntime-${FESS_ORT_VERSION}-cp311-cp311-manylinux_2_28_x86_64.whl"
 # Platform-pinned pip download (also fine for the pure-python wheels).
@@ -40,7 +49,7 @@ PROGRAMS=(
     redis-server:redis-server redis-cli:redis-tools
     prometheus:prometheus promtool:prometheus
     systemd-analyze:systemd
-    curl:curl bc:bc time:time unzip:unzip
+    curl:curl bc:bc time:time unzip:unzip kill:procps pkill:procps
     meson:meson ninja:ninja-build pkg-config:pkg-config cc:build-essential
 )
 # Every GStreamer element the tests, scripts and pipelines use beyond GStreamer's core →
@@ -228,6 +237,16 @@ step_media() {
 }
 
 # ---------------------------------------------------------------- 4. venv
+# Makes venv DIR from pinned requirements REQS; records KEY in stamp STAMP (log: logs/STAMP.log).
+pip_venv() {
+    local dir="$1" reqs="$2" stamp="$3" key="$4" log="$FESS_CACHE/logs/$3.log"
+    rm -f "$FESS_CACHE/stamps/$stamp"
+    [ -x "$dir/bin/python" ] || "$PY" -m venv "$dir"
+    "$dir/bin/python" -m pip install -q -r "$reqs" >"$log" 2>&1 ||
+        { tail -20 "$log" >&2; fess_die "pip install into $dir failed (log: $log)"; }
+    stamp_write "$stamp" "$key"
+}
+
 REQS="$FESS_SCRIPTS/requirements-venv.txt"
 VENV_READY=0
 ensure_venv() {
@@ -239,15 +258,26 @@ ensure_venv() {
         return
     fi
     fess_log "venv: installing pinned tensorflow-cpu/tf2onnx/onnx/onnxruntime into $FESS_VENV (large download, a few minutes)"
-    rm -f "$FESS_CACHE/stamps/venv"
-    [ -x "$FESS_VENV/bin/python" ] || "$PY" -m venv "$FESS_VENV"
-    "$FESS_VENV/bin/python" -m pip install -q -r "$REQS" >"$FESS_CACHE/logs/venv.log" 2>&1 ||
-        { tail -20 "$FESS_CACHE/logs/venv.log" >&2; fess_die "pip install into $FESS_VENV failed (log: $FESS_CACHE/logs/venv.log)"; }
-    stamp_write venv "$key"
+    pip_venv "$FESS_VENV" "$REQS" venv "$key"
     VENV_READY=1
     fess_log "venv: ready"
 }
 vpy() { "$FESS_VENV/bin/python" "$@"; }
+
+# The plain Python loop the benchmarks compare FESS with: OpenCV + onnxruntime, pinned.
+BENCH_REQS="$FESS_SCRIPTS/requirements-bench.txt"
+BENCH_VENV="$FESS_CACHE/bench-venv"
+step_bench_venv() {
+    local key
+    key="$(key_of "$BENCH_REQS" "$("$PY" -VV 2>&1)")"
+    if [ -x "$BENCH_VENV/bin/python" ] && stamp_ok bench-venv "$key" &&
+        "$BENCH_VENV/bin/python" -c 'import cv2, onnxruntime' 2>/dev/null; then
+        return
+    fi
+    fess_log "bench venv: installing pinned opencv-python-headless/onnxruntime into $BENCH_VENV"
+    pip_venv "$BENCH_VENV" "$BENCH_REQS" bench-venv "$key"
+    fess_log "bench venv: ready"
+}
 
 # -------------------------------------------------------------- 5. models
 HUMAN_TGZ="downloads/npm/vladmandic-human-3.3.6.tgz"
@@ -391,6 +421,7 @@ step_media
 step_models
 step_verify
 step_tansu
+[ "$WITH_BENCH" = 0 ] || step_bench_venv
 date -u +%FT%TZ >"$FESS_SETUP_STAMP"
 fess_log "done in $(($(date +%s) - T0)) s"
 echo "[setup] OK: FESS_CACHE=$FESS_CACHE FESS_MODELS=$FESS_MODELS FESS_MEDIA=$FESS_MEDIA ORT_DYLIB_PATH=$ORT_DYLIB_PATH FESS_VENV=$FESS_VENV"

@@ -196,7 +196,17 @@ fn rtsp_camera_goes_away_and_comes_back() {
         if let Some(s) = run.try_wait().unwrap() {
             break s;
         }
-        assert!(std::time::Instant::now() < deadline, "rtsp.sh did not stop");
+        if std::time::Instant::now() >= deadline {
+            // Leave nothing running, and say where it stuck.
+            let _ = Command::new("pkill")
+                .args(["-KILL", "-P", &run.id().to_string()])
+                .status();
+            let _ = run.kill();
+            panic!(
+                "rtsp.sh did not stop within 20 s of SIGTERM; log:\n{}",
+                log.lock().unwrap()
+            );
+        }
         std::thread::sleep(Duration::from_millis(100));
     };
     assert!(status.success(), "{status:?}");

@@ -1,30 +1,35 @@
 //! `cargo bench -p gst-plugin-fess --bench detect_fps` (or `scripts/bench.sh`).
 //!
-//! How much does `fessdetect` add on top of the model itself? On vtest.avi with the default
-//! CenterNet model, in one run:
+//! How fast is `fessdetect` against what a user would otherwise run, and how much does it add on
+//! top of the model itself? On vtest.avi, per model (FESS_BENCH_MODELS, default
+//! `yolox-nano,centernet`), in one run:
 //!
 //! (a) fps of `filesrc ! decodebin ! fessdetect motion-gate=false ! fakesink sync=false` (every
 //!     frame inferred). Timed on fessdetect's src pad from the first output buffer to the Nth, so
 //!     model loading and the first (warm-up) inference are not counted: fps = (N − 1) /
-//!     (t_N − t_1). The decode runs in the same streaming thread, so it is part of the figure, as
-//!     it is for users. Pad probes stop it after exactly N frames: fessdetect's sink pad drops
-//!     later buffers, and the Nth leaving it ends the run (`identity eos-after=N` in front of it
-//!     lost the last frame now and then when the CPUs were busy).
+//!     (t_N − t_1). The decode runs upstream in the same streaming thread, as it does for users.
+//!     Pad probes stop it after exactly N frames: fessdetect's sink pad takes N buffers, then
+//!     EOS instead of the next one (which lets the Nth, held while the next is decoded, leave).
 //! (b) fps of the bare ONNX Runtime session (`gstfess::inference::Model::run`) on the same
 //!     frames, preprocessed exactly as the element does (same caps, same `Decoder` and
 //!     `InputSpec`, same `Preprocessor`); at most 64 distinct tensors are kept and cycled.
 //!     One warm-up run on frame 1, then frames 2..N are timed: fps = (N − 1) / elapsed.
+//! (p) fps of the plain Python loop (`scripts/python_loop.py` in the pinned bench venv: OpenCV
+//!     decode and resize, onnxruntime, NMSBoxes, a JSON event per frame), timed the same way
+//!     from its first frame's event to its Nth. YOLOX and CenterNet models only.
 //!
-//! (b) and (a) alternate, b,a,b,a (FESS_BENCH_ROUNDS rounds, default 2), each with a freshly
-//! loaded model and the same `threads`; the ratio (a)/(b) is reported per round and as the
-//! median. Target: ≥ 0.95.
+//! (b), (a) and (p) alternate (FESS_BENCH_ROUNDS rounds, default 2), each with a freshly
+//! loaded model and the same `threads`; (a)/(b) (target ≥ 0.95) and (a)/(p) (target ≥ 1.05) are
+//! reported per round and as medians.
 //!
 //! (c) The motion gate (element defaults) on vtest.avi (the same N frames) and on a still clip
 //! (person.jpg frozen for 100 frames): share of frames inferred, from the element's `stats`.
 //!
-//! Environment: FESS_BENCH_FRAMES (N, default 200), FESS_BENCH_THREADS (default 0 = ONNX
-//! Runtime's default), FESS_BENCH_ROUNDS (default 2), plus FESS_CACHE / FESS_MODELS /
-//! FESS_MEDIA / ORT_DYLIB_PATH as everywhere in FESS.
+//! Environment: FESS_BENCH_FRAMES (N, default 200), FESS_BENCH_THREADS (default 2, the cores
+//! here; 0 = ONNX Runtime's default), FESS_BENCH_ROUNDS (default 2), FESS_BENCH_MODELS,
+//! FESS_BENCH_VENV (the Python loop's venv, default $FESS_CACHE/bench-venv, made by
+//! `scripts/setup.sh --bench`), plus FESS_CACHE / FESS_MODELS / FESS_MEDIA / ORT_DYLIB_PATH as
+//! everywhere in FESS.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -32,7 +37,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use gst::prelude::*;
-use gstfess::decoders::Decoder;
+use gstfess::decoders::{Decoder, ModelFamily};
 use gstfess::inference::Model;
 use gstfess::preprocess::{Preprocessor, TensorBuffer};
 
@@ -41,9 +46,6 @@ const MAX_TENSORS: usize = 64;
 const STATIC_FRAMES: u32 = 100;
 /// Longest any one pipeline may run before the bench gives up.
 const PIPELINE_TIMEOUT: Duration = Duration::from_secs(1800);
-/// The formats fessdetect reads directly, in its caps order (src/fessdetect/imp.rs).
-const ELEMENT_FORMATS: &str =
-    "{ RGB, BGR, RGBx, BGRx, xRGB, xBGR, RGBA, BGRA, ARGB, ABGR, I420, YV12, NV12, NV21, GRAY8 }";
 
 type Result<T> = std::result::Result<T, String>;
 
@@ -58,9 +60,13 @@ struct Config {
     frames: u32,
     threads: u32,
     rounds: u32,
-    model: PathBuf,
+    /// Short names and files of the models to measure.
+    models: Vec<(String, PathBuf)>,
     video: PathBuf,
     still: PathBuf,
+    /// The Python loop's interpreter and script.
+    python: PathBuf,
+    python_loop: PathBuf,
 }
 
 fn env_u32(name: &str, default: u32, min: u32) -> Result<u32> {
@@ -94,15 +100,38 @@ fn require(path: &Path, what: &str) -> Result<()> {
 
 fn config() -> Result<Config> {
     let media = media_dir();
+    let names = std::env::var("FESS_BENCH_MODELS")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| "yolox-nano,centernet".into());
+    let mut models = Vec::new();
+    for name in names.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let path = gstfess::paths::detector_model(Some(name))?;
+        require(&path, "model")?;
+        models.push((name.to_string(), path));
+    }
+    let venv = std::env::var_os("FESS_BENCH_VENV")
+        .filter(|p| !p.is_empty())
+        .map_or_else(
+            || gstfess::paths::cache_dir().join("bench-venv"),
+            PathBuf::from,
+        );
     let c = Config {
         frames: env_u32("FESS_BENCH_FRAMES", 200, 2)?,
-        threads: env_u32("FESS_BENCH_THREADS", 0, 0)?,
+        threads: env_u32("FESS_BENCH_THREADS", 2, 0)?,
         rounds: env_u32("FESS_BENCH_ROUNDS", 2, 1)?,
-        model: gstfess::paths::models_dir().join("centernet.onnx"),
+        models,
         video: media.join("vtest.avi"),
         still: media.join("person.jpg"),
+        python: venv.join("bin").join("python"),
+        python_loop: Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/python_loop.py"),
     };
-    require(&c.model, "model")?;
+    if !c.python.is_file() {
+        return Err(format!(
+            "the Python loop's venv {} does not exist: run scripts/setup.sh --bench (scripts/bench.sh does)",
+            venv.display()
+        ));
+    }
     require(&c.video, "test video")?;
     require(&c.still, "test image")?;
     let ort = gstfess::paths::onnxruntime_library();
@@ -138,14 +167,13 @@ fn run() -> Result<()> {
 
     let n = cfg.frames;
     println!("FESS detect_fps benchmark");
-    println!("model:   {}", cfg.model.display());
     println!(
         "video:   {} (first {n} frames), still: {}",
         cfg.video.display(),
         cfg.still.display()
     );
     println!(
-        "threads: {} (same for (a) and (b)); {} CPUs; load average {}",
+        "threads: {} (same for (a), (b) and (p)); {} CPUs; load average {}",
         if cfg.threads == 0 {
             "0 = ONNX Runtime default".to_string()
         } else {
@@ -155,9 +183,89 @@ fn run() -> Result<()> {
         loadavg()
     );
     println!("before: {}", busy_report());
+    let decode_fps = decode_only_fps(&cfg)?;
+    println!(
+        "decode only (filesrc ! decodebin ! fakesink): {decode_fps:.1} fps ({:.2} ms/frame)",
+        1e3 / decode_fps
+    );
+    let mut results = Vec::new();
+    for (name, model) in &cfg.models {
+        results.push(measure_model(&cfg, name, model)?);
+    }
+    println!("summary (medians of {} rounds, {n} frames):", cfg.rounds);
+    for r in &results {
+        let python = match r.python_fps {
+            Some(p) => format!(
+                "Python loop (p) {p:.1} fps, FESS/Python {:.3} (target >= 1.05: {})",
+                r.pipeline_fps / p,
+                met(r.pipeline_fps / p >= 1.05)
+            ),
+            None => "no Python loop for this model family".into(),
+        };
+        println!(
+            "  {:<15} pipeline (a) {:.1} fps, bare session (b) {:.1} fps, (a)/(b) {:.3} \
+             (target >= 0.95: {}); {python}",
+            r.name,
+            r.pipeline_fps,
+            r.session_fps,
+            r.ratio,
+            met(r.ratio >= 0.95)
+        );
+    }
+    for pair in results.windows(2) {
+        println!(
+            "  pipeline fps {} / {}: {:.2}x",
+            pair[0].name,
+            pair[1].name,
+            pair[0].pipeline_fps / pair[1].pipeline_fps
+        );
+    }
 
+    // (c) The motion gate with the element's defaults.
+    let video = gate_share(
+        &format!(
+            "filesrc name=src ! decodebin ! fessdetect name=detect threads={} ! fakesink sync=false",
+            cfg.threads
+        ),
+        // Exactly the first N frames, then EOS.
+        &fess_testkit::clip(&cfg.video, n),
+    )?;
+    print_gate("vtest.avi", &video);
+    let still = gate_share(
+        &format!(
+            "filesrc name=src ! jpegdec ! imagefreeze num-buffers={STATIC_FRAMES} ! videoconvert ! fessdetect name=detect threads={} ! fakesink sync=false",
+            cfg.threads
+        ),
+        &cfg.still,
+    )?;
+    print_gate("static clip", &still);
+    println!("after: {}; load average {}", busy_report(), loadavg());
+    Ok(())
+}
+
+fn met(ok: bool) -> &'static str {
+    if ok {
+        "met"
+    } else {
+        "NOT met"
+    }
+}
+
+struct ModelResult {
+    name: String,
+    pipeline_fps: f64,
+    session_fps: f64,
+    /// Median of the per-round (a)/(b).
+    ratio: f64,
+    python_fps: Option<f64>,
+}
+
+/// (b), (a) and (p) for one model, alternating over the rounds.
+fn measure_model(cfg: &Config, name: &str, model: &Path) -> Result<ModelResult> {
+    let n = cfg.frames;
+    println!("== {name}: {}", model.display());
     // Inputs for (b): the same frames, the same preprocessing as the element.
-    let inputs = prepare_inputs(&cfg)?;
+    let (inputs, family) = prepare_inputs(cfg, model)?;
     println!(
         "prepared: {} frames {}x{} {:?} -> tensor {:?}, {} distinct kept; preprocessing {:.2} ms/frame",
         inputs.frames,
@@ -175,91 +283,100 @@ fn run() -> Result<()> {
             inputs.frames
         ));
     }
-    let decode_fps = decode_only_fps(&cfg)?;
-    println!(
-        "decode only (filesrc ! decodebin ! fakesink): {decode_fps:.1} fps ({:.2} ms/frame)",
-        1e3 / decode_fps
-    );
-
-    let mut a_fps = Vec::new();
-    let mut b_fps = Vec::new();
-    let mut ratios = Vec::new();
-    let mut shares = Vec::new();
+    let python_family = match family {
+        ModelFamily::Yolox => Some("yolox"),
+        ModelFamily::CenterNet => Some("centernet"),
+        _ => None,
+    };
+    let (mut a_fps, mut b_fps, mut p_fps, mut ratios, mut shares) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for round in 1..=cfg.rounds {
-        let b = raw_session_fps(&cfg, &inputs)?;
+        let b = raw_session_fps(cfg, model, &inputs)?;
+        let pre_ms = inputs.preprocess.as_secs_f64() * 1e3 / inputs.frames as f64;
         println!(
-            "round {round}: raw session fps (b): {:.2}  ({:.2} ms/run)",
-            b.fps,
-            1e3 / b.fps
+            "round {round}: bare session (b): {:.2} fps ({:.2} ms/run; preprocessing is {:.1}% of \
+             that, target < 5%)",
+            b,
+            1e3 / b,
+            100.0 * pre_ms * b / 1e3
         );
-        let a = pipeline_fps(&cfg)?;
+        let a = pipeline_fps(cfg, model)?;
         println!(
-            "round {round}: pipeline fps (a): {:.2}  ({:.2} ms/frame: fessdetect {:.2} ms \
-             [transform_ip {:.2}, of which model run+decode {:.2}], outside it {:.2} ms)",
-            a.fps,
-            a.interval_ms,
-            a.element_ms,
-            a.transform_ms,
-            a.inference_ms,
-            a.interval_ms - a.element_ms
+            "round {round}: pipeline (a): {:.2} fps ({:.2} ms/frame; in fessdetect {:.2} ms from \
+             arriving to leaving, of which it works {:.2} ms [model run+decode {:.2}])",
+            a.fps, a.interval_ms, a.element_ms, a.processing_ms, a.inference_ms,
         );
-        let r = a.fps / b.fps;
+        let r = a.fps / b;
         println!(
-            "round {round}: ratio (a)/(b): {r:.3}   (in-run: model run+decode = {:.1}% of the pipeline's time)",
+            "round {round}: (a)/(b): {r:.3}   (in-run: model run+decode = {:.1}% of the pipeline's time)",
             100.0 * a.model_share
         );
-        if a.inferences != u64::from(n) || a.frames != u64::from(n) || a.probed_out != n as usize {
+        if a.inferences < u64::from(n) || a.frames < u64::from(n) || a.probed_out < n as usize {
             println!(
                 "round {round}: WARNING: fessdetect counted {} frames and {} inferences, its pads \
-                 passed {} buffers in and {} out (expected {n} each){}",
+                 passed {} buffers in and {} out (expected at least {n} each){}",
                 a.frames, a.inferences, a.probed_in, a.probed_out, a.pts_note
             );
         }
+        if let Some(family) = python_family {
+            let p = python_fps(cfg, model, family)?;
+            println!(
+                "round {round}: Python loop (p): {:.2} fps; (a)/(p): {:.3}",
+                p,
+                a.fps / p
+            );
+            p_fps.push(p);
+        }
         shares.push(a.model_share);
         a_fps.push(a.fps);
-        b_fps.push(b.fps);
+        b_fps.push(b);
         ratios.push(r);
     }
-    let ratio = median(&ratios);
-    println!("pipeline fps (a): {:.1}", median(&a_fps));
-    println!("raw session fps (b): {:.1}", median(&b_fps));
     println!(
-        "ratio (a)/(b): {ratio:.3}  (median of {} rounds: {}; target >= 0.95: {})",
-        ratios.len(),
-        ratios
-            .iter()
-            .map(|r| format!("{r:.3}"))
-            .collect::<Vec<_>>()
-            .join(", "),
-        if ratio >= 0.95 { "met" } else { "NOT met" }
-    );
-    println!(
-        "in-run model share: {:.3}  (median; the load-independent view of the same ratio: time in \
+        "{name}: in-run model share {:.3} (median; the load-independent view of (a)/(b): time in \
          Model::run + decode / pipeline time, measured inside one pipeline run)",
         median(&shares)
     );
+    Ok(ModelResult {
+        name: name.to_string(),
+        pipeline_fps: median(&a_fps),
+        session_fps: median(&b_fps),
+        ratio: median(&ratios),
+        python_fps: (!p_fps.is_empty()).then(|| median(&p_fps)),
+    })
+}
 
-    // (c) The motion gate with the element's defaults.
-    let video = gate_share(
-        &format!(
-            "filesrc name=src ! decodebin ! fessdetect name=detect threads={} ! fakesink sync=false",
-            cfg.threads
-        ),
-        &cfg.video,
-        Some(n as usize),
-    )?;
-    print_gate("vtest.avi", &video);
-    let still = gate_share(
-        &format!(
-            "filesrc name=src ! jpegdec ! imagefreeze num-buffers={STATIC_FRAMES} ! videoconvert ! fessdetect name=detect threads={} ! fakesink sync=false",
-            cfg.threads
-        ),
-        &cfg.still,
-        None,
-    )?;
-    print_gate("static clip", &still);
-    println!("after: {}; load average {}", busy_report(), loadavg());
-    Ok(())
+/// (p): the plain Python loop on the same N frames, as a separate process.
+fn python_fps(cfg: &Config, model: &Path, family: &str) -> Result<f64> {
+    let out = std::process::Command::new(&cfg.python)
+        .arg(&cfg.python_loop)
+        .arg("--model")
+        .arg(model)
+        .args(["--family", family, "--video"])
+        .arg(&cfg.video)
+        .args(["--frames", &cfg.frames.to_string()])
+        .args(["--threads", &cfg.threads.to_string()])
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", cfg.python.display()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "the Python loop failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    let line = String::from_utf8_lossy(&out.stdout);
+    let v: serde_json::Value = serde_json::from_str(line.trim())
+        .map_err(|e| format!("the Python loop printed {line:?}: {e}"))?;
+    if v["frames"].as_u64() != Some(u64::from(cfg.frames)) {
+        return Err(format!(
+            "the Python loop did not read {} frames: {line}",
+            cfg.frames
+        ));
+    }
+    v["fps"]
+        .as_f64()
+        .ok_or_else(|| format!("the Python loop printed no fps: {line}"))
 }
 
 fn loadavg() -> String {
@@ -329,7 +446,8 @@ fn launch(description: &str, location: &Path) -> Result<gst::Pipeline> {
 /// Name of the application message [`cut_after`] posts.
 const DONE: &str = "fess-bench-done";
 
-/// Lets exactly `n` buffers into `element` (a pad probe drops the rest) and posts a `DONE`
+/// Lets `n + 1` buffers into `element` (a blocking pad probe holds back the rest; the last one
+/// only so that the nth, which the element holds until its successor arrives, leaves) and posts a `DONE`
 /// application message once the nth has left it (for a sink: has reached it).
 fn cut_after(element: &gst::Element, n: usize) {
     let sink = element.static_pad("sink").expect("a sink pad");
@@ -346,10 +464,14 @@ fn cut_after(element: &gst::Element, n: usize) {
     let entered = AtomicUsize::new(0);
     let is_sink = src.is_none();
     let done_in = done.clone();
-    sink.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+    sink.add_probe(gst::PadProbeType::BUFFER, move |pad, _| {
         let i = entered.fetch_add(1, Ordering::SeqCst) + 1;
-        if i > n {
-            return gst::PadProbeReturn::Drop;
+        if i == n + 1 {
+            // Later buffers wait here until the pipeline stops (dropping them in a probe while
+            // the pad flushes trips a GStreamer 1.22 critical).
+            pad.add_probe(gst::PadProbeType::BLOCK_DOWNSTREAM, |_, _| {
+                gst::PadProbeReturn::Ok
+            });
         }
         if is_sink && i == n {
             done_in();
@@ -458,18 +580,23 @@ struct Inputs {
 
 /// Decodes the first N frames as fessdetect would receive them and preprocesses each exactly as
 /// it does (`Decoder::for_signature` → `input_spec` → `Preprocessor`).
-fn prepare_inputs(cfg: &Config) -> Result<Inputs> {
-    let model = Model::load(&cfg.model, cfg.threads as usize).map_err(|e| e.to_string())?;
-    let name = cfg.model.display().to_string();
+fn prepare_inputs(cfg: &Config, model_path: &Path) -> Result<(Inputs, ModelFamily)> {
+    let model = Model::load(model_path, cfg.threads as usize).map_err(|e| e.to_string())?;
+    let name = model_path.display().to_string();
     let decoder =
         Decoder::for_signature(&name, model.signature(), None).map_err(|e| e.to_string())?;
     let spec = decoder.input_spec(&model.signature().inputs[0])?;
     drop(model);
+    let formats = gstfess::video_frame::FORMATS
+        .iter()
+        .map(|f| f.to_str().as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
 
     let pipeline = launch(
         &format!(
             "filesrc name=src ! decodebin ! appsink name=sink sync=false max-buffers=4 \
-             caps=\"video/x-raw,format={ELEMENT_FORMATS}\""
+             caps=\"video/x-raw,format={{ {formats} }}\""
         ),
         &cfg.video,
     )?;
@@ -539,7 +666,7 @@ fn prepare_inputs(cfg: &Config) -> Result<Inputs> {
     if inputs.frames == 0 {
         return Err(format!("no frame decoded from {}", cfg.video.display()));
     }
-    Ok(inputs)
+    Ok((inputs, decoder.family()))
 }
 
 /// Fps of the first N frames through `decodebin ! fakesink`: the decode's share of (a).
@@ -577,13 +704,9 @@ fn rate(times: &[Instant]) -> Result<f64> {
     Ok((times.len() - 1) as f64 / span.as_secs_f64())
 }
 
-struct RawResult {
-    fps: f64,
-}
-
 /// (b): a fresh session, one warm-up run on frame 1, then frames 2..N timed.
-fn raw_session_fps(cfg: &Config, inputs: &Inputs) -> Result<RawResult> {
-    let mut model = Model::load(&cfg.model, cfg.threads as usize).map_err(|e| e.to_string())?;
+fn raw_session_fps(cfg: &Config, model: &Path, inputs: &Inputs) -> Result<f64> {
+    let mut model = Model::load(model, cfg.threads as usize).map_err(|e| e.to_string())?;
     let k = inputs.tensors.len();
     model
         .run(&inputs.tensors[0], &inputs.shape, |o, _| o.len())
@@ -595,10 +718,7 @@ fn raw_session_fps(cfg: &Config, inputs: &Inputs) -> Result<RawResult> {
             .map_err(|e| e.to_string())?;
         std::hint::black_box(outputs);
     }
-    let elapsed = t0.elapsed();
-    Ok(RawResult {
-        fps: (cfg.frames - 1) as f64 / elapsed.as_secs_f64(),
-    })
+    Ok((cfg.frames - 1) as f64 / t0.elapsed().as_secs_f64())
 }
 
 struct PipelineResult {
@@ -607,8 +727,9 @@ struct PipelineResult {
     interval_ms: f64,
     /// Mean time from a buffer entering fessdetect's sink pad to it leaving its src pad.
     element_ms: f64,
-    /// From the element's stats: mean `transform_ip` time and mean model run + decode.
-    transform_ms: f64,
+    /// From the element's stats: mean processing time per frame (streaming thread and
+    /// worker, waiting excluded) and mean model run + decode.
+    processing_ms: f64,
     inference_ms: f64,
     /// Share of the pipeline's wall time spent in the model run + decode, in the same run.
     model_share: f64,
@@ -639,7 +760,7 @@ fn mean_ms((sum, n): (f64, u64)) -> f64 {
 }
 
 /// (a): the pipeline with every frame inferred.
-fn pipeline_fps(cfg: &Config) -> Result<PipelineResult> {
+fn pipeline_fps(cfg: &Config, model: &Path) -> Result<PipelineResult> {
     let pipeline = launch(
         &format!(
             "filesrc name=src ! decodebin ! \
@@ -649,6 +770,7 @@ fn pipeline_fps(cfg: &Config) -> Result<PipelineResult> {
         &cfg.video,
     )?;
     let detect = pipeline.by_name("detect").unwrap();
+    detect.set_property("model", model.to_string_lossy().as_ref());
     let n = cfg.frames as usize;
     // Installed first, so the timing probes below never see a dropped buffer.
     cut_after(&detect, n);
@@ -675,7 +797,10 @@ fn pipeline_fps(cfg: &Config) -> Result<PipelineResult> {
         .static_pad("src")
         .unwrap()
         .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
-            l.lock().unwrap().push(Instant::now());
+            let mut l = l.lock().unwrap();
+            if l.len() < n {
+                l.push(Instant::now());
+            }
             gst::PadProbeReturn::Ok
         });
     play_to_eos(&pipeline)?;
@@ -723,7 +848,7 @@ fn pipeline_fps(cfg: &Config) -> Result<PipelineResult> {
         fps,
         interval_ms: 1e3 / fps,
         element_ms,
-        transform_ms: mean_ms(histogram(&stats, "frame-latency")),
+        processing_ms: mean_ms(histogram(&stats, "frame-latency")),
         inference_ms: mean_ms(inference),
         model_share: inference.0 / span,
         frames: stats.get::<u64>("frames").unwrap_or(0),
@@ -741,13 +866,10 @@ struct GateResult {
     interval: u64,
 }
 
-/// Runs `description` to EOS (or to `frames` frames) and reads fessdetect's `stats`.
-fn gate_share(description: &str, location: &Path, frames: Option<usize>) -> Result<GateResult> {
+/// Runs `description` to EOS and reads fessdetect's `stats`.
+fn gate_share(description: &str, location: &Path) -> Result<GateResult> {
     let pipeline = launch(description, location)?;
     let detect = pipeline.by_name("detect").unwrap();
-    if let Some(n) = frames {
-        cut_after(&detect, n);
-    }
     play_to_eos(&pipeline)?;
     let stats = detect.property::<gst::Structure>("stats");
     let _ = pipeline.set_state(gst::State::Null);

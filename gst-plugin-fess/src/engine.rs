@@ -147,6 +147,21 @@ impl Stream {
     }
 }
 
+impl Stream {
+    /// Runs `f` on the model in this stream's turn, however long the other streams' turns
+    /// take: for work that has no deadline (a face search, enrolment).
+    pub fn run_waiting<R>(&self, f: impl FnOnce(&mut Model) -> R) -> R {
+        // A waiter that is not live is always served: `acquire` gives up only on live ones.
+        let _turn = self.engine.turns.acquire(self.id, false);
+        let mut model = self.engine.model.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut model)
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+}
+
 impl Drop for Stream {
     fn drop(&mut self) {
         self.engine.turns.leave(self.id);

@@ -100,8 +100,9 @@ impl Model {
             .map_err(|e| bad(e.to_string()))?
             .with_optimization_level(GraphOptimizationLevel::Level3)
             .map_err(|e| bad(e.to_string()))?
-            // Spinning workers would keep a core busy after each run, just when the streaming
-            // thread needs the cores for decoding and preprocessing the next frame.
+            // Spinning workers would keep the cores busy after each run, while the streaming
+            // thread decodes and preprocesses the next frame beside the run (measured with
+            // benches/detect_fps.rs: spinning speeds up the bare session, slows the pipeline).
             .with_intra_op_spinning(false)
             .map_err(|e| bad(e.to_string()))?;
         if threads > 0 {

@@ -28,6 +28,7 @@ pub mod stats;
 mod stats_structure;
 pub mod tracker;
 pub mod video_frame;
+pub mod worker;
 
 pub use fessdetect::ModelType;
 pub use fessface::FaceMode;

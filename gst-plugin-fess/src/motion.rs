@@ -79,6 +79,7 @@ mod tests {
             height: h,
             planes: [data, &[], &[]],
             strides: [w, 0, 0],
+            yuv: Default::default(),
         }
     }
 

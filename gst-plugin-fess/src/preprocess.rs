@@ -49,6 +49,8 @@ pub struct FrameView<'a> {
     pub height: usize,
     pub planes: [&'a [u8]; 3],
     pub strides: [usize; 3],
+    /// How YUV formats map to RGB (ignored for RGB and grey).
+    pub yuv: YuvColour,
 }
 
 impl<'a> FrameView<'a> {
@@ -83,11 +85,10 @@ impl<'a> FrameView<'a> {
             }
         }
         Some(FrameView {
-            format: self.format,
+            planes,
             width,
             height,
-            planes,
-            strides: self.strides,
+            ..*self
         })
     }
 }
@@ -155,7 +156,7 @@ impl InputTransform {
 }
 
 /// The tensor written by [`Preprocessor::run`].
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum TensorBuffer {
     F32(Vec<f32>),
     U8(Vec<u8>),
@@ -199,8 +200,12 @@ pub struct Preprocessor {
     tables: Tables,
     transform: InputTransform,
     tensor: TensorBuffer,
+    /// A second tensor to fill while the first is being inferred on another thread.
+    spare: Option<TensorBuffer>,
     /// One per worker: the calling thread and one helper thread each fill half the rows.
     scratch: [Scratch; 2],
+    /// Whether big inputs are filled by two threads (see [`Preprocessor::set_parallel`]).
+    parallel: bool,
 }
 
 /// Everything fixed per (frame size, model input): read by both workers.
@@ -210,7 +215,9 @@ struct Tables {
     /// The same positions on the half-resolution chroma planes.
     cxs: AxisTable,
     cys: AxisTable,
-    lut: [[f32; 256]; 3],
+    /// Per tensor channel: value = (pixel − mean) / std.
+    mean: [f32; 3],
+    std: [f32; 3],
     /// Which RGB byte feeds each tensor channel.
     order: [usize; 3],
     /// Tensor row width and the part of it the picture fills.
@@ -224,8 +231,8 @@ struct Scratch {
     rows: Vec<u16>,
     chroma_u: Vec<u16>,
     chroma_v: Vec<u16>,
-    /// One output row as RGB bytes.
-    rgb: Vec<u8>,
+    /// One output row, a plane per tensor channel (0–255); Y, U, V before conversion.
+    channels: [Vec<u8>; 3],
 }
 
 /// The tensor rows one worker writes: per channel for NCHW, interleaved for NHWC.
@@ -253,12 +260,6 @@ impl Preprocessor {
                 )
             }
         };
-        let mut lut = [[0f32; 256]; 3];
-        for (c, table) in lut.iter_mut().enumerate() {
-            for (v, out) in table.iter_mut().enumerate() {
-                *out = (v as f32 - spec.mean[c]) / spec.std[c];
-            }
-        }
         let len = spec.width * spec.height * 3;
         let pad = match spec.resize {
             Resize::Letterbox { pad } => pad,
@@ -273,7 +274,7 @@ impl Preprocessor {
                         Layout::Nchw => i / (spec.width * spec.height),
                         Layout::Nhwc => i % 3,
                     };
-                    *out = lut[c][pad as usize];
+                    *out = normalise(pad, spec.mean[c], spec.std[c]);
                 }
                 TensorBuffer::F32(v)
             }
@@ -285,7 +286,7 @@ impl Preprocessor {
             rows: vec![0; frame_width * 4],
             chroma_u: vec![0; chroma_w],
             chroma_v: vec![0; chroma_w],
-            rgb: vec![0; cw * 3],
+            channels: [vec![0; cw], vec![0; cw], vec![0; cw]],
         };
         Preprocessor {
             transform: InputTransform {
@@ -299,7 +300,8 @@ impl Preprocessor {
                 ys: AxisTable::new(frame_height, ch),
                 cxs: AxisTable::new(chroma_w, cw),
                 cys: AxisTable::new(chroma_h, ch),
-                lut,
+                mean: spec.mean,
+                std: spec.std,
                 order: match spec.order {
                     ChannelOrder::Rgb => [0, 1, 2],
                     ChannelOrder::Bgr => [2, 1, 0],
@@ -313,7 +315,15 @@ impl Preprocessor {
             frame_height,
             spec,
             tensor,
+            spare: None,
+            parallel: true,
         }
+    }
+
+    /// Whether big inputs are split between the calling thread and a helper (the default). Off
+    /// when the model runs on other threads meanwhile: a helper would only take cores from it.
+    pub fn set_parallel(&mut self, parallel: bool) {
+        self.parallel = parallel;
     }
 
     pub fn spec(&self) -> &InputSpec {
@@ -326,6 +336,19 @@ impl Preprocessor {
 
     pub fn tensor(&self) -> &TensorBuffer {
         &self.tensor
+    }
+
+    /// Takes the filled tensor (to be inferred on another thread), leaving a spare in its
+    /// place for the next frame.
+    pub fn take_tensor(&mut self) -> TensorBuffer {
+        let spare = self.spare.take().unwrap_or_else(|| self.tensor.clone());
+        std::mem::replace(&mut self.tensor, spare)
+    }
+
+    /// Gives back a tensor from [`Preprocessor::take_tensor`] of this preprocessor, for reuse
+    /// (its padding is this frame size's).
+    pub fn recycle(&mut self, tensor: TensorBuffer) {
+        self.spare = Some(tensor);
     }
 
     /// `[1, C, H, W]` or `[1, H, W, C]` as the model wants it.
@@ -351,7 +374,11 @@ impl Preprocessor {
     pub fn run(&mut self, frame: &FrameView) {
         debug_assert!(self.fits(frame.width, frame.height));
         let ch = self.content_height;
-        let mid = if ch >= PARALLEL_MIN_ROWS { ch / 2 } else { ch };
+        let mid = if self.parallel && ch >= PARALLEL_MIN_ROWS {
+            ch / 2
+        } else {
+            ch
+        };
         let plane = self.spec.width * self.spec.height;
         let row_len = self.spec.width;
         let (top, bottom) = match &mut self.tensor {
@@ -405,8 +432,37 @@ fn split_planes<T>(
     [[a0, a1, a2], [b0, b1, b2]]
 }
 
-/// Fills output rows `rows` into `out` (whose first row is `rows.start`).
+/// Fills output rows `rows` into `out` (whose first row is `rows.start`), with the AVX2
+/// instruction set where the CPU has it: the same code, compiled twice.
 fn fill_rows(
+    t: &Tables,
+    frame: &FrameView,
+    rows: std::ops::Range<usize>,
+    out: RowsOut,
+    sc: &mut Scratch,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, checked just above.
+        return unsafe { fill_rows_avx2(t, frame, rows, out, sc) };
+    }
+    fill_rows_portable(t, frame, rows, out, sc)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn fill_rows_avx2(
+    t: &Tables,
+    frame: &FrameView,
+    rows: std::ops::Range<usize>,
+    out: RowsOut,
+    sc: &mut Scratch,
+) {
+    fill_rows_portable(t, frame, rows, out, sc)
+}
+
+#[inline(always)]
+fn fill_rows_portable(
     t: &Tables,
     frame: &FrameView,
     rows: std::ops::Range<usize>,
@@ -415,47 +471,62 @@ fn fill_rows(
 ) {
     let first = rows.start;
     for oy in rows {
-        row_rgb(t, frame, oy, sc);
-        emit_row(t, &sc.rgb, oy - first, &mut out);
+        row_channels(t, frame, oy, sc);
+        emit_row(t, &sc.channels, oy - first, &mut out);
     }
 }
 
-/// Fills `sc.rgb` with output row `oy`.
-fn row_rgb(t: &Tables, frame: &FrameView, oy: usize, sc: &mut Scratch) {
+/// Fills `sc.channels` with output row `oy`, in the tensor's channel order. Each loop does one
+/// thing over a whole row, so the compiler vectorises all but the sampling.
+#[inline(always)]
+fn row_channels(t: &Tables, frame: &FrameView, oy: usize, sc: &mut Scratch) {
     let (y0, y1, wy) = (t.ys.i0[oy] as usize, t.ys.i1[oy] as usize, t.ys.w1[oy]);
     let xs = &t.xs;
+    let cw = t.content_width;
+    let [c0, c1, c2] = &mut sc.channels;
+    let (c0, c1, c2) = (&mut c0[..cw], &mut c1[..cw], &mut c2[..cw]);
     if let Some((off, bpp)) = frame.format.packed() {
         let n = frame.width * bpp;
         let row = |y: usize| &frame.planes[0][y * frame.strides[0]..y * frame.strides[0] + n];
         blend_rows(row(y0), row(y1), wy, &mut sc.rows[..n]);
-        for (ox, out) in sc.rgb.chunks_exact_mut(3).enumerate() {
+        let src = t.order.map(|k| off[k]);
+        let rows = &sc.rows[..n];
+        for (ox, ((o0, o1), o2)) in c0
+            .iter_mut()
+            .zip(c1.iter_mut())
+            .zip(c2.iter_mut())
+            .enumerate()
+        {
             let (a, b, w) = (
                 xs.i0[ox] as usize * bpp,
                 xs.i1[ox] as usize * bpp,
                 xs.w1[ox],
             );
-            for c in 0..3 {
-                out[c] = blend_pair(sc.rows[a + off[c]], sc.rows[b + off[c]], w);
-            }
+            *o0 = blend_pair(rows[a + src[0]], rows[b + src[0]], w);
+            *o1 = blend_pair(rows[a + src[1]], rows[b + src[1]], w);
+            *o2 = blend_pair(rows[a + src[2]], rows[b + src[2]], w);
         }
         return;
     }
     let n = frame.width;
     let luma = |y: usize| &frame.planes[0][y * frame.strides[0]..y * frame.strides[0] + n];
     blend_rows(luma(y0), luma(y1), wy, &mut sc.rows[..n]);
+    let rows = &sc.rows[..n];
+    for (ox, o) in c0.iter_mut().enumerate() {
+        *o = blend_pair(
+            rows[xs.i0[ox] as usize],
+            rows[xs.i1[ox] as usize],
+            xs.w1[ox],
+        );
+    }
     if frame.format == PixelFormat::Gray8 {
-        for (ox, out) in sc.rgb.chunks_exact_mut(3).enumerate() {
-            let v = blend_pair(
-                sc.rows[xs.i0[ox] as usize],
-                sc.rows[xs.i1[ox] as usize],
-                xs.w1[ox],
-            );
-            out.copy_from_slice(&[v, v, v]);
-        }
+        c1.copy_from_slice(c0);
+        c2.copy_from_slice(c0);
         return;
     }
     let (cy0, cy1, cwy) = (t.cys.i0[oy] as usize, t.cys.i1[oy] as usize, t.cys.w1[oy]);
     let cn = frame.width.div_ceil(2);
+    let (cu, cv) = (&mut sc.chroma_u[..cn], &mut sc.chroma_v[..cn]);
     match frame.format {
         PixelFormat::I420 | PixelFormat::Yv12 => {
             let (u, v) = if frame.format == PixelFormat::I420 {
@@ -466,8 +537,8 @@ fn row_rgb(t: &Tables, frame: &FrameView, oy: usize, sc: &mut Scratch) {
             let plane = |p: usize, y: usize| {
                 &frame.planes[p][y * frame.strides[p]..y * frame.strides[p] + cn]
             };
-            blend_rows(plane(u, cy0), plane(u, cy1), cwy, &mut sc.chroma_u);
-            blend_rows(plane(v, cy0), plane(v, cy1), cwy, &mut sc.chroma_v);
+            blend_rows(plane(u, cy0), plane(u, cy1), cwy, cu);
+            blend_rows(plane(v, cy0), plane(v, cy1), cwy, cv);
         }
         PixelFormat::Nv12 | PixelFormat::Nv21 => {
             let row =
@@ -478,66 +549,72 @@ fn row_rgb(t: &Tables, frame: &FrameView, oy: usize, sc: &mut Scratch) {
             } else {
                 (1, 0)
             };
-            for x in 0..cn {
-                sc.chroma_u[x] = blend_one(r0[2 * x + ui], r1[2 * x + ui], cwy);
-                sc.chroma_v[x] = blend_one(r0[2 * x + vi], r1[2 * x + vi], cwy);
+            for (x, (u, v)) in cu.iter_mut().zip(cv.iter_mut()).enumerate() {
+                *u = blend_one(r0[2 * x + ui], r1[2 * x + ui], cwy);
+                *v = blend_one(r0[2 * x + vi], r1[2 * x + vi], cwy);
             }
         }
         _ => unreachable!("every other format is packed or grey"),
     }
     let cxs = &t.cxs;
-    for (ox, out) in sc.rgb.chunks_exact_mut(3).enumerate() {
-        let yv = blend_pair(
-            sc.rows[xs.i0[ox] as usize],
-            sc.rows[xs.i1[ox] as usize],
-            xs.w1[ox],
-        );
+    for (ox, (u, v)) in c1.iter_mut().zip(c2.iter_mut()).enumerate() {
         let (a, b, w) = (cxs.i0[ox] as usize, cxs.i1[ox] as usize, cxs.w1[ox]);
-        let uv = blend_pair(sc.chroma_u[a], sc.chroma_u[b], w);
-        let vv = blend_pair(sc.chroma_v[a], sc.chroma_v[b], w);
-        out.copy_from_slice(&yuv_to_rgb(yv, uv, vv));
+        *u = blend_pair(cu[a], cu[b], w);
+        *v = blend_pair(cv[a], cv[b], w);
+    }
+    // Y, U, V in place → the tensor's channels.
+    let k = frame.yuv.coefficients();
+    let bgr = t.order == [2, 1, 0];
+    for ((y, u), v) in c0.iter_mut().zip(c1.iter_mut()).zip(c2.iter_mut()) {
+        let [r, g, b] = yuv_to_rgb(&k, *y, *u, *v);
+        (*y, *u, *v) = if bgr { (b, g, r) } else { (r, g, b) };
     }
 }
 
-/// Writes one RGB row as tensor row `row` of `out`, in the model's layout, order and type.
-fn emit_row(t: &Tables, rgb: &[u8], row: usize, out: &mut RowsOut) {
-    let (w, cw, order, lut) = (t.width, t.content_width, t.order, &t.lut);
+/// Writes one row of channel planes as tensor row `row` of `out`, in the model's layout and type.
+#[inline(always)]
+fn emit_row(t: &Tables, ch: &[Vec<u8>; 3], row: usize, out: &mut RowsOut) {
+    let (w, cw) = (t.width, t.content_width);
+    let [c0, c1, c2] = ch;
+    let (c0, c1, c2) = (&c0[..cw], &c1[..cw], &c2[..cw]);
+    let (m, s) = (t.mean, t.std);
     match out {
         RowsOut::F32Nhwc(o) => {
             let dst = &mut o[row * w * 3..(row * w + cw) * 3];
-            for (d, s) in dst.chunks_exact_mut(3).zip(rgb.chunks_exact(3)) {
-                for c in 0..3 {
-                    d[c] = lut[c][s[order[c]] as usize];
-                }
+            for (d, ((a, b), c)) in dst.chunks_exact_mut(3).zip(c0.iter().zip(c1).zip(c2)) {
+                d[0] = normalise(*a, m[0], s[0]);
+                d[1] = normalise(*b, m[1], s[1]);
+                d[2] = normalise(*c, m[2], s[2]);
             }
         }
         RowsOut::F32Nchw(planes) => {
-            for (c, p) in planes.iter_mut().enumerate() {
-                for (d, s) in p[row * w..row * w + cw].iter_mut().zip(rgb.chunks_exact(3)) {
-                    *d = lut[c][s[order[c]] as usize];
+            for (c, (p, src)) in planes.iter_mut().zip([c0, c1, c2]).enumerate() {
+                for (d, v) in p[row * w..row * w + cw].iter_mut().zip(src) {
+                    *d = normalise(*v, m[c], s[c]);
                 }
             }
         }
         RowsOut::U8Nhwc(o) => {
             let dst = &mut o[row * w * 3..(row * w + cw) * 3];
-            for (d, s) in dst.chunks_exact_mut(3).zip(rgb.chunks_exact(3)) {
-                for c in 0..3 {
-                    d[c] = s[order[c]];
-                }
+            for (d, ((a, b), c)) in dst.chunks_exact_mut(3).zip(c0.iter().zip(c1).zip(c2)) {
+                d.copy_from_slice(&[*a, *b, *c]);
             }
         }
         RowsOut::U8Nchw(planes) => {
-            for (c, p) in planes.iter_mut().enumerate() {
-                for (d, s) in p[row * w..row * w + cw].iter_mut().zip(rgb.chunks_exact(3)) {
-                    *d = s[order[c]];
-                }
+            for (p, src) in planes.iter_mut().zip([c0, c1, c2]) {
+                p[row * w..row * w + cw].copy_from_slice(src);
             }
         }
     }
 }
 
+#[inline(always)]
+fn normalise(v: u8, mean: f32, std: f32) -> f32 {
+    (v as f32 - mean) / std
+}
+
 /// `out[i] = a[i]·(256 − w) + b[i]·w`: two rows blended, still scaled by 256.
-#[inline]
+#[inline(always)]
 fn blend_rows(a: &[u8], b: &[u8], w: u16, out: &mut [u16]) {
     let (wa, wb) = (256 - w, w);
     for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
@@ -556,17 +633,73 @@ fn blend_pair(a: u16, b: u16, w: u16) -> u8 {
     ((a as u32 * (256 - w as u32) + b as u32 * w as u32 + (1 << 15)) >> 16) as u8
 }
 
-/// BT.601 limited range, the colorimetry decoders give SD and most camera streams.
+/// The YUV → RGB matrix of a video's colorimetry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum YuvMatrix {
+    /// SD video and most camera streams.
+    #[default]
+    Bt601,
+    /// HD video.
+    Bt709,
+    Bt2020,
+}
+
+/// How a frame's YUV samples map to RGB: matrix and range (from the caps' colorimetry).
+/// The default, BT.601 limited range, is what GStreamer assumes for SD video without one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct YuvColour {
+    pub matrix: YuvMatrix,
+    /// Full range (0–255) rather than limited (luma 16–235, chroma 16–240).
+    pub full_range: bool,
+}
+
+/// Fixed-point (×256) YUV → RGB coefficients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct YuvCoefficients {
+    y_offset: i32,
+    y: i32,
+    rv: i32,
+    gu: i32,
+    gv: i32,
+    bu: i32,
+}
+
+impl YuvColour {
+    /// From the matrix's luma weights Kr and Kb, as ITU-R BT.601/709/2020 define them.
+    fn coefficients(self) -> YuvCoefficients {
+        let (kr, kb) = match self.matrix {
+            YuvMatrix::Bt601 => (0.299, 0.114),
+            YuvMatrix::Bt709 => (0.2126, 0.0722),
+            YuvMatrix::Bt2020 => (0.2627, 0.0593),
+        };
+        let kg = 1.0 - kr - kb;
+        let (y_offset, luma, chroma) = if self.full_range {
+            (0, 1.0, 1.0)
+        } else {
+            (16, 255.0 / 219.0, 255.0 / 224.0)
+        };
+        let q = |x: f64| (x * 256.0).round() as i32;
+        YuvCoefficients {
+            y_offset,
+            y: q(luma),
+            rv: q(2.0 * (1.0 - kr) * chroma),
+            gu: q(2.0 * kb * (1.0 - kb) / kg * chroma),
+            gv: q(2.0 * kr * (1.0 - kr) / kg * chroma),
+            bu: q(2.0 * (1.0 - kb) * chroma),
+        }
+    }
+}
+
 #[inline(always)]
-fn yuv_to_rgb(y: u8, u: u8, v: u8) -> [u8; 3] {
-    let c = (y as i32 - 16) * 298;
+fn yuv_to_rgb(k: &YuvCoefficients, y: u8, u: u8, v: u8) -> [u8; 3] {
+    let c = (y as i32 - k.y_offset) * k.y;
     let d = u as i32 - 128;
     let e = v as i32 - 128;
     let clip = |x: i32| ((x + 128) >> 8).clamp(0, 255) as u8;
     [
-        clip(c + 409 * e),
-        clip(c - 100 * d - 208 * e),
-        clip(c + 516 * d),
+        clip(c + k.rv * e),
+        clip(c - k.gu * d - k.gv * e),
+        clip(c + k.bu * d),
     ]
 }
 
@@ -622,6 +755,7 @@ mod tests {
             height: 8,
             planes: [&data, &[], &[]],
             strides: [24, 0, 0],
+            yuv: Default::default(),
         };
         let mut p = Preprocessor::new(spec(Layout::Nchw, ChannelOrder::Bgr, Resize::Stretch), 8, 8);
         p.run(&frame);
@@ -647,6 +781,7 @@ mod tests {
             height: 4,
             planes: [&data, &[], &[]],
             strides: [24, 0, 0],
+            yuv: Default::default(),
         };
         let mut p = Preprocessor::new(
             spec(
@@ -682,6 +817,7 @@ mod tests {
             height: h,
             planes: [&y, &u, &u],
             strides: [w, w / 2, w / 2],
+            yuv: Default::default(),
         });
         let mut b = Preprocessor::new(s, w, h);
         b.run(&FrameView {
@@ -690,6 +826,7 @@ mod tests {
             height: h,
             planes: [&y, &uv, &[]],
             strides: [w, w, 0],
+            yuv: Default::default(),
         });
         let (TensorBuffer::F32(ta), TensorBuffer::F32(tb)) = (a.tensor(), b.tensor()) else {
             panic!()
@@ -708,6 +845,7 @@ mod tests {
             height: 1,
             planes: [&data, &[], &[]],
             strides: [2, 0, 0],
+            yuv: Default::default(),
         };
         let mut s = spec(Layout::Nchw, ChannelOrder::Rgb, Resize::Stretch);
         s.height = 1;
@@ -717,5 +855,68 @@ mod tests {
             panic!()
         };
         assert_eq!(&t[0..4], &[0.0, 50.0, 150.0, 200.0]);
+    }
+
+    /// A solid I420 frame of one YUV colour, preprocessed to RGB NHWC F32 with `yuv`.
+    fn solid_yuv(yuv_sample: [u8; 3], yuv: YuvColour) -> [f32; 3] {
+        let (w, h) = (4, 4);
+        let (y, u, v) = (
+            vec![yuv_sample[0]; w * h],
+            vec![yuv_sample[1]; w * h / 4],
+            vec![yuv_sample[2]; w * h / 4],
+        );
+        let frame = FrameView {
+            format: PixelFormat::I420,
+            width: w,
+            height: h,
+            planes: [&y, &u, &v],
+            strides: [w, w / 2, w / 2],
+            yuv,
+        };
+        let mut p = Preprocessor::new(spec(Layout::Nhwc, ChannelOrder::Rgb, Resize::Stretch), w, h);
+        p.run(&frame);
+        let TensorBuffer::F32(t) = p.tensor() else {
+            panic!("f32 tensor")
+        };
+        [t[0], t[1], t[2]]
+    }
+
+    #[test]
+    fn colorimetry_picks_the_matrix_and_range() {
+        // BT.709 limited-range pure green: red stays ~0 only when read as BT.709.
+        let green709 = [173, 42, 26];
+        let as709 = solid_yuv(
+            green709,
+            YuvColour {
+                matrix: YuvMatrix::Bt709,
+                full_range: false,
+            },
+        );
+        let as601 = solid_yuv(green709, YuvColour::default());
+        assert!(
+            as709[0] <= 2.0 && as709[1] >= 250.0 && as709[2] <= 2.0,
+            "{as709:?}"
+        );
+        assert!((as601[0] - 20.0).abs() <= 2.0, "{as601:?}");
+        // Limited range black is Y 16; in full range 16 is a dark grey.
+        let limited = solid_yuv([16, 128, 128], YuvColour::default());
+        let full = solid_yuv(
+            [16, 128, 128],
+            YuvColour {
+                matrix: YuvMatrix::Bt601,
+                full_range: true,
+            },
+        );
+        assert_eq!(limited, [0.0; 3]);
+        assert_eq!(full, [16.0; 3]);
+        // BT.2020 white is white.
+        let white = solid_yuv(
+            [235, 128, 128],
+            YuvColour {
+                matrix: YuvMatrix::Bt2020,
+                full_range: false,
+            },
+        );
+        assert_eq!(white, [255.0; 3]);
     }
 }

@@ -3,7 +3,7 @@
 use gst_video::prelude::*;
 use gst_video::VideoFormat;
 
-use crate::preprocess::{FrameView, PixelFormat};
+use crate::preprocess::{FrameView, PixelFormat, YuvColour, YuvMatrix};
 
 /// The raw formats the preprocessor reads directly, in caps order.
 pub const FORMATS: [VideoFormat; 15] = [
@@ -54,5 +54,54 @@ pub fn view<'a>(frame: &'a gst_video::VideoFrameRef<&gst::BufferRef>) -> Option<
         planes: [0, 1, 2].map(|i| frame.plane_data(i).unwrap_or(&[])),
         strides: [0, 1, 2]
             .map(|i| frame.plane_stride().get(i).copied().unwrap_or(0).max(0) as usize),
+        yuv: yuv_colour(frame.info().colorimetry()),
     })
+}
+
+/// The caps' colorimetry as the preprocessor's YUV conversion; what it cannot name (unknown,
+/// or a rare matrix) falls back to BT.601 limited range, GStreamer's SD default.
+pub fn yuv_colour(c: gst_video::VideoColorimetry) -> YuvColour {
+    use gst_video::{VideoColorMatrix, VideoColorRange};
+    YuvColour {
+        matrix: match c.matrix() {
+            VideoColorMatrix::Bt709 => YuvMatrix::Bt709,
+            VideoColorMatrix::Bt2020 => YuvMatrix::Bt2020,
+            _ => YuvMatrix::Bt601,
+        },
+        full_range: c.range() == VideoColorRange::Range0_255,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colorimetry_from_caps() {
+        gst::init().unwrap();
+        let colour = |c: &str| yuv_colour(c.parse().unwrap());
+        assert_eq!(
+            colour("bt709"),
+            YuvColour {
+                matrix: YuvMatrix::Bt709,
+                full_range: false
+            }
+        );
+        assert_eq!(colour("bt601"), YuvColour::default());
+        assert_eq!(
+            colour("bt2020"),
+            YuvColour {
+                matrix: YuvMatrix::Bt2020,
+                full_range: false
+            }
+        );
+        // JPEG-style: BT.601 matrix, full range ("1:4:0:0" = range 0-255, matrix BT.601).
+        assert_eq!(
+            colour("1:4:0:0"),
+            YuvColour {
+                matrix: YuvMatrix::Bt601,
+                full_range: true
+            }
+        );
+    }
 }

@@ -91,6 +91,7 @@ fn rgb_view(width: usize, height: usize, data: &[u8]) -> FrameView<'_> {
         height,
         planes: [data, &[], &[]],
         strides: [width * 3, 0, 0],
+        yuv: Default::default(),
     }
 }
 

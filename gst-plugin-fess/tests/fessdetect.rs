@@ -168,6 +168,43 @@ fn vtest_persons_tracked_and_every_detection_on_a_buffer() {
     assert_eq!(counted as usize, on_buffers);
 }
 
+/// A file's frame is held in the element while the next one decodes (inference overlaps
+/// decoding): every frame must still leave in order with its own boxes, also across a change
+/// of picture size, and none may be lost at EOS.
+#[test]
+fn held_frames_leave_in_order_with_their_own_boxes() {
+    let still = |image: &str| {
+        format!(
+            "filesrc location=\"{}\" ! jpegdec ! imagefreeze num-buffers=5 ! videoconvert ! c.",
+            media(image).display()
+        )
+    };
+    let run = run_pipeline(&format!(
+        "concat name=c ! fessdetect name=detect motion-gate=false ! appsink name=sink {} {}",
+        still("person.jpg"),
+        still("dog.jpg")
+    ));
+    assert_eq!(run.error, None);
+    let frames = run.objects();
+    assert_eq!(frames.len(), 10);
+    let has = |f: &[roi_meta::RoiObject], label: &str| f.iter().any(|o| o.label == label);
+    for (i, f) in frames.iter().enumerate() {
+        if i < 5 {
+            assert!(
+                has(f, "horse") && !has(f, "bicycle"),
+                "frame {i} (person.jpg): {f:?}"
+            );
+        } else {
+            assert!(
+                has(f, "bicycle") && !has(f, "horse"),
+                "frame {i} (dog.jpg): {f:?}"
+            );
+        }
+    }
+    let stats = run.stats.unwrap();
+    assert_eq!(stats.get::<u64>("inferences").unwrap(), 10);
+}
+
 #[test]
 fn motion_gate_skips_a_still_clip_but_not_a_moving_one() {
     let still = run_pipeline(&format!(

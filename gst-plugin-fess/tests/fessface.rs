@@ -100,6 +100,48 @@ fn astronaut_is_recognised_as_authorised_then_unauthorised() {
     assert_eq!(stat(&run, "face", "authorized"), 0);
 }
 
+/// Two fessface branches of one process run on one shared engine per model: each model is
+/// loaded once (or by neither branch, when another test of this binary holds it already), and
+/// both branches recognise the face; a different `threads` is a different session.
+#[test]
+fn branches_share_the_face_models() {
+    let redis = RedisServer::start();
+    enrol_astronaut(&redis, true);
+    let branch = |name: &str, threads: u32| {
+        format!(
+            "{} ! fessface name={name} mode=frame threads={threads} redis-url={} ! fakesink ",
+            astronaut_clip(3, 25),
+            redis.url()
+        )
+    };
+    let run = run_pipeline(&(branch("a", 0) + &branch("b", 0) + &branch("c", 1)));
+    assert_eq!(run.error, None);
+    let ids = |e: &str| {
+        let s = &run.all_stats[e];
+        (
+            s.get::<String>("detector-instance-id").unwrap(),
+            s.get::<String>("embedder-instance-id").unwrap(),
+        )
+    };
+    let loaded = |e: &str| run.all_stats[e].get::<u32>("models-loaded").unwrap();
+    assert_eq!(ids("a"), ids("b"));
+    assert_ne!(
+        ids("a").0,
+        ids("a").1,
+        "detector and embedder are two engines"
+    );
+    assert_ne!(ids("a"), ids("c"), "threads=1 is another session");
+    assert!(
+        loaded("a") + loaded("b") <= 2,
+        "a: {}, b: {}",
+        loaded("a"),
+        loaded("b")
+    );
+    for e in ["a", "b", "c"] {
+        assert_eq!(stat(&run, e, "authorized"), 1, "{e}");
+    }
+}
+
 #[test]
 fn carphone_face_is_unknown_and_mostly_served_by_the_cache() {
     let redis = RedisServer::start();

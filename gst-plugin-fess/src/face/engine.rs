@@ -7,8 +7,9 @@ use std::path::Path;
 
 use super::align::{self, RgbView, ALIGNED_SIZE, TEMPLATE_112};
 use super::retinaface::RetinaFace;
+use crate::engine::{Engine, EngineError, Stream};
 use crate::geometry::BBox;
-use crate::inference::{InferenceError, Model};
+use crate::inference::InferenceError;
 use crate::preprocess::{
     ChannelOrder, ElementType, FrameView, InputSpec, Layout, Preprocessor, Resize, TensorBuffer,
 };
@@ -60,12 +61,17 @@ pub struct Region {
     pub height: usize,
 }
 
+/// Both models run on the process's shared inference engines ([`crate::engine`]): every
+/// `fessface` (and enrolment) in a process with the same model files and threads uses one
+/// session per model.
 pub struct FaceEngine {
-    detector: Model,
+    detector: Stream,
     retinaface: RetinaFace,
     /// Fixed detector input (width, height), when the model does not take any size.
     detector_fixed: Option<(usize, usize)>,
-    embedder: Model,
+    embedder: Stream,
+    /// How many of the two models this engine loaded (the others were already loaded).
+    loaded: u32,
     /// Embedding length.
     dim: usize,
     /// The embedder's batch when fixed (the converted MobileFaceNet may declare one).
@@ -75,8 +81,8 @@ pub struct FaceEngine {
 impl std::fmt::Debug for FaceEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FaceEngine")
-            .field("detector", &self.detector.path())
-            .field("embedder", &self.embedder.path())
+            .field("detector", &self.detector.engine().instance_id())
+            .field("embedder", &self.embedder.engine().instance_id())
             .field("dim", &self.dim)
             .finish()
     }
@@ -84,7 +90,7 @@ impl std::fmt::Debug for FaceEngine {
 
 impl FaceEngine {
     pub fn load(detector: &Path, embedder: &Path, threads: usize) -> Result<FaceEngine, FaceError> {
-        let det = Model::load(detector, threads)?;
+        let (det, det_loaded) = shared(detector, threads)?;
         let name = detector.display();
         let retinaface = RetinaFace::for_signature(det.signature())
             .map_err(|e| FaceError::Model(format!("face detection model {name}: {e}")))?;
@@ -100,7 +106,7 @@ impl FaceEngine {
         let detector_fixed = (input.dims[2] > 0 && input.dims[3] > 0)
             .then(|| (input.dims[3] as usize, input.dims[2] as usize));
 
-        let emb = Model::load(embedder, threads)?;
+        let (emb, emb_loaded) = shared(embedder, threads)?;
         let name = embedder.display();
         let sig = emb.signature();
         let (input, output) = match (sig.inputs.first(), sig.outputs.first()) {
@@ -123,13 +129,27 @@ impl FaceEngine {
             )));
         }
         Ok(FaceEngine {
-            detector: det,
+            detector: det.stream(),
             retinaface,
             detector_fixed,
             dim: output.dims[1] as usize,
             batch: (input.dims[0] > 0).then_some(input.dims[0] as usize),
-            embedder: emb,
+            embedder: emb.stream(),
+            loaded: u32::from(det_loaded) + u32::from(emb_loaded),
         })
+    }
+
+    /// The shared engines' instance ids: detector, embedder.
+    pub fn instance_ids(&self) -> [&str; 2] {
+        [
+            self.detector.engine().instance_id(),
+            self.embedder.engine().instance_id(),
+        ]
+    }
+
+    /// How many of the two models this engine loaded (0: both were already loaded).
+    pub fn loaded(&self) -> u32 {
+        self.loaded
     }
 
     /// Embedding length.
@@ -176,8 +196,10 @@ impl FaceEngine {
         let rf = self.retinaface;
         let found = self
             .detector
-            .run(pre.tensor(), &shape, |outs, _| {
-                rf.decode(outs, iw, ih, threshold, NMS_IOU, max_faces)
+            .run_waiting(|model| {
+                model.run(pre.tensor(), &shape, |outs, _| {
+                    rf.decode(outs, iw, ih, threshold, NMS_IOU, max_faces)
+                })
             })?
             .map_err(FaceError::Decode)?;
         let (sx, sy) = (
@@ -260,19 +282,22 @@ impl FaceEngine {
             }
             let dim = self.dim;
             let shape = [n as i64, ALIGNED_SIZE as i64, ALIGNED_SIZE as i64, 3];
+            let input = TensorBuffer::F32(input);
             let vectors = self
                 .embedder
-                .run(&TensorBuffer::F32(input), &shape, |outs, _| {
-                    let o = &outs[0];
-                    if o.shape != [n, dim] {
-                        return Err(format!(
-                            "embedding output has shape {:?}, expected [{n}, {dim}]",
-                            o.shape
-                        ));
-                    }
-                    Ok((0..group.len())
-                        .map(|i| (0..dim).map(|k| o.data.get_f32(i * dim + k)).collect())
-                        .collect::<Vec<Vec<f32>>>())
+                .run_waiting(|model| {
+                    model.run(&input, &shape, |outs, _| {
+                        let o = &outs[0];
+                        if o.shape != [n, dim] {
+                            return Err(format!(
+                                "embedding output has shape {:?}, expected [{n}, {dim}]",
+                                o.shape
+                            ));
+                        }
+                        Ok((0..group.len())
+                            .map(|i| (0..dim).map(|k| o.data.get_f32(i * dim + k)).collect())
+                            .collect::<Vec<Vec<f32>>>())
+                    })
                 })?
                 .map_err(FaceError::Decode)?;
             for mut v in vectors {
@@ -286,6 +311,15 @@ impl FaceEngine {
         }
         Ok(out)
     }
+}
+
+/// The process's engine for `path`, shared with every other user of it, and whether this call
+/// loaded the model.
+fn shared(path: &Path, threads: usize) -> Result<(std::sync::Arc<Engine>, bool), FaceError> {
+    Engine::get(path, threads, None).map_err(|e| match e {
+        EngineError::Model(e) => FaceError::Inference(e),
+        other => FaceError::Model(other.to_string()),
+    })
 }
 
 /// Sharpness of an aligned face (see [`align::sharpness`]).

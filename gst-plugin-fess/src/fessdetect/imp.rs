@@ -1,6 +1,7 @@
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::{LazyLock, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use gst::glib;
 use gst::prelude::*;
@@ -14,11 +15,12 @@ use crate::engine::{Engine, EngineError, Stream};
 use crate::geometry::Detection;
 use crate::labels::Labels;
 use crate::motion::MotionGate;
-use crate::preprocess::{FrameView, InputSpec, Preprocessor};
+use crate::preprocess::{InputSpec, InputTransform, Preprocessor, TensorBuffer};
 use crate::roi_meta::{self, RoiObject};
 use crate::stats::{DetectStats, SkipReason};
 use crate::tracker::IouTracker;
 use crate::video_frame::{pixel_format, FORMATS};
+use crate::worker::Worker;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -85,10 +87,11 @@ impl Default for Settings {
 }
 
 struct State {
-    /// This element's turns on the shared engine of its model.
-    stream: Stream,
-    model_name: String,
-    decoder: Decoder,
+    /// Runs this element's inferences on the shared engine, beside the streaming thread.
+    worker: Worker<Job, JobResult>,
+    /// The frame being inferred by the worker, and frames ready to leave, in order.
+    in_flight: Option<InFlight>,
+    outbox: VecDeque<gst::Buffer>,
     input_spec: InputSpec,
     labels: Labels,
     /// Per class id: keep detections of it (from `object-class`); `None` keeps all.
@@ -102,7 +105,7 @@ struct State {
     /// Running time of the last inference, for the `detect-fps` budget.
     last_inference_at: Option<gst::ClockTime>,
     /// Whether upstream is live (asked once per stream): a live stream does not wait for the
-    /// shared engine beyond one other camera's inference.
+    /// shared engine beyond one other camera's inference, and no frame waits for the next one.
     live: Option<bool>,
     /// Objects of the last inference (or their tracked continuation), with track ids.
     objects: Vec<(Detection, u64)>,
@@ -111,6 +114,42 @@ struct State {
     camera_sent: bool,
     camera_id: String,
     reporter: fess::stats::StatsReporter,
+}
+
+/// One frame's inference, for the worker.
+struct Job {
+    tensor: TensorBuffer,
+    shape: [i64; 4],
+    params: DecodeParams,
+    live: bool,
+}
+
+enum Outcome {
+    /// Boxes in model-input pixels, and the model's own run time.
+    Ran(Vec<Detection>, Duration),
+    /// The shared engine served another camera first (live streams only).
+    Busy,
+    Failed(gst::ErrorMessage),
+}
+
+struct JobResult {
+    /// The job's tensor, back for reuse.
+    tensor: TensorBuffer,
+    outcome: Outcome,
+    /// The worker's time on the job, waiting for the engine's turn included.
+    took: Duration,
+}
+
+/// A frame whose inference runs on the worker.
+struct InFlight {
+    buffer: gst::Buffer,
+    running_time: Option<gst::ClockTime>,
+    transform: InputTransform,
+    frame_size: (usize, usize),
+    /// The motion gate passed it: its thumbnail becomes the reference once inferred.
+    gated: bool,
+    /// Streaming-thread time spent on it so far.
+    spent: Duration,
 }
 
 /// Which shared engine this element uses, for its `stats` (readable while the model runs).
@@ -191,10 +230,21 @@ impl FessDetect {
             instance_id: engine.instance_id().to_string(),
             loaded_model,
         });
+        let stream = engine.stream();
+        let input_size = (input_spec.width, input_spec.height);
+        let worker = Worker::spawn(&format!("{}:infer", self.obj().name()), move |job: Job| {
+            infer(&stream, &model_name, &decoder, input_size, job)
+        })
+        .map_err(|e| {
+            gst::error_msg!(
+                gst::CoreError::Failed,
+                ["cannot start the inference thread: {}", e]
+            )
+        })?;
         Ok(State {
-            stream: engine.stream(),
-            model_name,
-            decoder,
+            worker,
+            in_flight: None,
+            outbox: VecDeque::new(),
             input_spec,
             labels,
             keep,
@@ -266,60 +316,222 @@ impl FessDetect {
         }
     }
 
-    /// Runs the model on `frame` in this stream's turn and updates the tracker; returns the
-    /// inference time, or `None` when the shared engine served another camera first.
-    fn infer(
-        &self,
-        state: &mut State,
-        frame: &FrameView,
-        params: &DecodeParams,
-    ) -> Result<Option<std::time::Duration>, gst::ErrorMessage> {
-        let pre = state.preprocessor.as_mut().expect("built in transform_ip");
-        pre.run(frame);
-        let transform = pre.transform();
-        let shape = pre.tensor_shape();
-        let input_size = (state.input_spec.width, state.input_spec.height);
-        let decoder = &state.decoder;
-        let name = &state.model_name;
-        // The model alone: the outputs are ready when the closure runs, before decoding.
-        let mut elapsed = std::time::Duration::ZERO;
-        let live = *state.live.get_or_insert_with(|| self.upstream_is_live());
-        let Some(ran) = state.stream.run(live, |model| {
-            // Timed from the start of the turn: the wait for it is not the model's time.
-            let t0 = Instant::now();
-            model.run(pre.tensor(), &shape, |outs, names| {
-                elapsed = t0.elapsed();
-                decoder.decode(name, outs, names, input_size, params)
-            })
-        }) else {
-            return Ok(None);
+    /// Takes the worker's result for the frame in flight (waiting for it), updates the tracker
+    /// and queues the frame to leave with its objects.
+    fn finish_in_flight(&self, state: &mut State) -> Result<(), gst::FlowError> {
+        let Some(frame) = state.in_flight.take() else {
+            return Ok(());
         };
-        let decoded = ran
-            .map_err(|e| gst::error_msg!(gst::StreamError::Failed, ["{}", e]))?
-            .map_err(|e| gst::error_msg!(gst::StreamError::Decode, ["{}", e]))?;
-        let dets: Vec<Detection> = decoded
-            .into_iter()
-            .filter(|d| {
-                state
-                    .keep
-                    .as_ref()
-                    .is_none_or(|k| k.get(d.class_id).copied().unwrap_or(false))
-            })
-            .map(|d| Detection {
-                bbox: transform.to_frame(&d.bbox),
-                ..d
-            })
-            .filter(|d| d.bbox.is_valid())
-            .collect();
-        let ids = state.tracker.update(&dets);
-        {
-            let mut stats = self.stats.lock().unwrap();
-            for d in &dets {
-                stats.detected(&state.labels.name(d.class_id));
+        let Some(result) = state.worker.wait() else {
+            gst::element_imp_error!(
+                self,
+                gst::CoreError::Failed,
+                ["the inference thread stopped unexpectedly"]
+            );
+            return Err(gst::FlowError::Error);
+        };
+        let started = Instant::now();
+        if let Some(pre) = state.preprocessor.as_mut() {
+            if pre.fits(frame.frame_size.0, frame.frame_size.1) {
+                pre.recycle(result.tensor);
             }
         }
-        state.objects = dets.into_iter().zip(ids).collect();
-        Ok(Some(elapsed))
+        let (skip, inference_time) = match result.outcome {
+            Outcome::Ran(decoded, elapsed) => {
+                let dets: Vec<Detection> = decoded
+                    .into_iter()
+                    .filter(|d| {
+                        state
+                            .keep
+                            .as_ref()
+                            .is_none_or(|k| k.get(d.class_id).copied().unwrap_or(false))
+                    })
+                    .map(|d| Detection {
+                        bbox: frame.transform.to_frame(&d.bbox),
+                        ..d
+                    })
+                    .filter(|d| d.bbox.is_valid())
+                    .collect();
+                let ids = state.tracker.update(&dets);
+                {
+                    let mut stats = self.stats.lock().unwrap();
+                    for d in &dets {
+                        stats.detected(&state.labels.name(d.class_id));
+                    }
+                }
+                state.objects = dets.into_iter().zip(ids).collect();
+                if frame.gated {
+                    state.gate.accept();
+                }
+                (None, Some(elapsed))
+            }
+            Outcome::Busy => (Some(SkipReason::Busy), None),
+            Outcome::Failed(msg) => {
+                self.post_error_message(msg);
+                return Err(gst::FlowError::Error);
+            }
+        };
+        let spent = frame.spent + result.took + started.elapsed();
+        self.leave(
+            state,
+            frame.buffer,
+            frame.running_time,
+            skip,
+            inference_time,
+            spent,
+        );
+        Ok(())
+    }
+
+    /// Books a frame's outcome (schedule, tracker carry-over, stats), attaches the current
+    /// objects to it and queues it to leave.
+    fn leave(
+        &self,
+        state: &mut State,
+        mut buffer: gst::Buffer,
+        running_time: Option<gst::ClockTime>,
+        skip: Option<SkipReason>,
+        inference_time: Option<Duration>,
+        spent: Duration,
+    ) {
+        let started = Instant::now();
+        match skip {
+            None => {
+                state.frames_since_inference = 0;
+                state.inferred_once = true;
+                state.last_inference_at = running_time;
+            }
+            Some(reason) => {
+                state.frames_since_inference += 1;
+                if reason != SkipReason::NoMotion {
+                    // Objects move on between runs; a still scene needs no prediction.
+                    state.tracker.predict();
+                    state.objects = state
+                        .tracker
+                        .visible()
+                        .map(|t| {
+                            (
+                                Detection {
+                                    bbox: t.bbox.clamp(1.0, 1.0),
+                                    class_id: t.class_id,
+                                    score: t.score,
+                                },
+                                t.id,
+                            )
+                        })
+                        .collect();
+                }
+            }
+        }
+        let (width, height) = state
+            .info
+            .as_ref()
+            .map_or((0, 0), |i| (i.width(), i.height()));
+        let buf = buffer.make_mut();
+        for (det, track_id) in &state.objects {
+            roi_meta::attach(
+                buf,
+                width,
+                height,
+                &RoiObject {
+                    id: 0,
+                    parent_id: 0,
+                    label: state.labels.name(det.class_id).into_owned(),
+                    label_id: det.class_id as u32,
+                    confidence: det.score as f64,
+                    bbox: det.bbox,
+                    track_id: Some(*track_id),
+                    face: None,
+                },
+            );
+        }
+        gst::trace!(
+            CAT,
+            imp = self,
+            "{} objects, skip {:?}",
+            state.objects.len(),
+            skip
+        );
+        state.outbox.push_back(buffer);
+        let mut stats = self.stats.lock().unwrap();
+        match (skip, inference_time) {
+            (Some(reason), _) => stats.skip(reason),
+            (None, Some(t)) => {
+                stats.inferences += 1;
+                stats.inference_latency.observe(t);
+            }
+            (None, None) => {}
+        }
+        stats.frame_latency.observe(spent + started.elapsed());
+        if state.reporter.due() {
+            // A non-blocking send of a few hundred bytes, once a second.
+            let metrics = stats.metrics(&state.camera_id);
+            drop(stats);
+            state.reporter.send(metrics);
+        }
+    }
+
+    /// Sends every frame still held downstream, before a serialized event overtakes them.
+    fn drain(&self) {
+        let held: Vec<gst::Buffer> = {
+            let mut guard = self.state.lock().unwrap();
+            let Some(state) = guard.as_mut() else {
+                return;
+            };
+            if self.finish_in_flight(state).is_err() {
+                state.outbox.clear();
+            }
+            state.outbox.drain(..).collect()
+        };
+        let src = self.obj().static_pad("src").unwrap();
+        for buffer in held {
+            if let Err(e) = src.push(buffer) {
+                gst::debug!(CAT, imp = self, "held frame not pushed: {e:?}");
+                break;
+            }
+        }
+    }
+
+    /// Forgets held frames (flushing), waiting for the worker's job so it is not reported late.
+    fn discard_held(&self) {
+        if let Some(state) = self.state.lock().unwrap().as_mut() {
+            if state.in_flight.take().is_some() {
+                let _ = state.worker.wait();
+            }
+            state.outbox.clear();
+        }
+    }
+}
+
+/// The worker's job: the model on one tensor in this stream's turn, decoded to boxes.
+fn infer(
+    stream: &Stream,
+    model_name: &str,
+    decoder: &Decoder,
+    input_size: (usize, usize),
+    job: Job,
+) -> JobResult {
+    let started = Instant::now();
+    // The model alone: the outputs are ready when the closure runs, before decoding.
+    let mut elapsed = Duration::ZERO;
+    let ran = stream.run(job.live, |model| {
+        // Timed from the start of the turn: the wait for it is not the model's time.
+        let t0 = Instant::now();
+        model.run(&job.tensor, &job.shape, |outs, names| {
+            elapsed = t0.elapsed();
+            decoder.decode(model_name, outs, names, input_size, &job.params)
+        })
+    });
+    let outcome = match ran {
+        None => Outcome::Busy,
+        Some(Err(e)) => Outcome::Failed(gst::error_msg!(gst::StreamError::Failed, ["{}", e])),
+        Some(Ok(Err(e))) => Outcome::Failed(gst::error_msg!(gst::StreamError::Decode, ["{}", e])),
+        Some(Ok(Ok(dets))) => Outcome::Ran(dets, elapsed),
+    };
+    JobResult {
+        tensor: job.tensor,
+        outcome,
+        took: started.elapsed(),
     }
 }
 
@@ -689,6 +901,12 @@ impl BaseTransformImpl for FessDetect {
     }
 
     fn sink_event(&self, event: gst::Event) -> bool {
+        match event.view() {
+            gst::EventView::FlushStop(_) => self.discard_held(),
+            // Held frames leave before anything that is ordered with them (EOS, caps, segment).
+            _ if event.is_serialized() => self.drain(),
+            _ => {}
+        }
         if let Some(id) = crate::camera::parse(&event).map(|c| c.camera_id) {
             let own = self
                 .settings
@@ -733,8 +951,15 @@ impl BaseTransformImpl for FessDetect {
         self.parent_src_event(event)
     }
 
-    fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let started = Instant::now();
+    /// Each frame is planned here: skipped by the element's rules, or preprocessed and handed
+    /// to the worker. A file's frame then waits in the element while the streaming thread
+    /// decodes the next one (decoding overlaps inference), and leaves when that one arrives; a
+    /// live stream's frame leaves as soon as it is inferred, adding no latency.
+    fn submit_input_buffer(
+        &self,
+        _is_discont: bool,
+        buffer: gst::Buffer,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
         // Only the settings that may change while playing, copied without allocating.
         let (params, interval, motion_gate, detect_fps) = {
             let s = self.settings.lock().unwrap();
@@ -749,27 +974,33 @@ impl BaseTransformImpl for FessDetect {
                 s.detect_fps,
             )
         };
-        let running_time = self.running_time(buf);
+        let running_time = self.running_time(&buffer);
         let mut guard = self.state.lock().unwrap();
         let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
         self.ensure_camera_event(state);
+        // The frame before this one leaves first: the tracker sees frames in order.
+        self.finish_in_flight(state)?;
+        let started = Instant::now();
         let info = state.info.clone().ok_or(gst::FlowError::NotNegotiated)?;
         let (width, height) = (info.width() as usize, info.height() as usize);
+        let live = *state.live.get_or_insert_with(|| self.upstream_is_live());
         if !state
             .preprocessor
             .as_ref()
             .is_some_and(|p| p.fits(width, height))
         {
-            state.preprocessor = Some(Preprocessor::new(state.input_spec.clone(), width, height));
+            let mut pre = Preprocessor::new(state.input_spec.clone(), width, height);
+            // A file's frames are preprocessed while the previous one is inferred.
+            pre.set_parallel(live);
+            state.preprocessor = Some(pre);
         }
         self.stats.lock().unwrap().frames += 1;
 
         let mut skip = schedule(state, interval, detect_fps, running_time)
             .or_else(|| self.late(running_time).then_some(SkipReason::Late));
-        let mut inference_time = None;
         if skip.is_none() {
-            let frame =
-                gst_video::VideoFrameRef::from_buffer_ref_readable(&*buf, &info).map_err(|_| {
+            let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer.as_ref(), &info)
+                .map_err(|_| {
                     gst::element_imp_error!(
                         self,
                         gst::StreamError::Format,
@@ -778,93 +1009,58 @@ impl BaseTransformImpl for FessDetect {
                     gst::FlowError::Error
                 })?;
             let view = crate::video_frame::view(&frame).ok_or(gst::FlowError::NotNegotiated)?;
-            let moving = !motion_gate || state.gate.moved(&view);
-            if motion_gate && !moving {
+            if motion_gate && !state.gate.moved(&view) {
                 skip = Some(SkipReason::NoMotion);
             } else {
-                match self.infer(state, &view, &params) {
-                    Ok(Some(t)) => {
-                        inference_time = Some(t);
-                        if motion_gate {
-                            state.gate.accept();
-                        }
-                    }
-                    Ok(None) => skip = Some(SkipReason::Busy),
-                    Err(msg) => {
-                        self.post_error_message(msg);
-                        return Err(gst::FlowError::Error);
-                    }
+                let pre = state.preprocessor.as_mut().expect("built above");
+                pre.run(&view);
+                let job = Job {
+                    tensor: pre.take_tensor(),
+                    shape: pre.tensor_shape(),
+                    params,
+                    live,
+                };
+                let transform = pre.transform();
+                drop(frame);
+                if state.worker.submit(job).is_err() {
+                    gst::element_imp_error!(
+                        self,
+                        gst::CoreError::Failed,
+                        ["the inference thread stopped unexpectedly"]
+                    );
+                    return Err(gst::FlowError::Error);
                 }
-            }
-        }
-        match skip {
-            None => {
-                state.frames_since_inference = 0;
-                state.inferred_once = true;
-                state.last_inference_at = running_time;
-            }
-            Some(reason) => {
-                state.frames_since_inference += 1;
-                if reason != SkipReason::NoMotion {
-                    // Objects move on between runs; a still scene needs no prediction.
-                    state.tracker.predict();
-                    state.objects = state
-                        .tracker
-                        .visible()
-                        .map(|t| {
-                            (
-                                Detection {
-                                    bbox: t.bbox.clamp(1.0, 1.0),
-                                    class_id: t.class_id,
-                                    score: t.score,
-                                },
-                                t.id,
-                            )
-                        })
-                        .collect();
+                state.in_flight = Some(InFlight {
+                    buffer,
+                    running_time,
+                    transform,
+                    frame_size: (width, height),
+                    gated: motion_gate,
+                    spent: started.elapsed(),
+                });
+                if live {
+                    self.finish_in_flight(state)?;
                 }
+                return Ok(gst::FlowSuccess::Ok);
             }
         }
-        for (det, track_id) in &state.objects {
-            roi_meta::attach(
-                buf,
-                width as u32,
-                height as u32,
-                &RoiObject {
-                    id: 0,
-                    parent_id: 0,
-                    label: state.labels.name(det.class_id).into_owned(),
-                    label_id: det.class_id as u32,
-                    confidence: det.score as f64,
-                    bbox: det.bbox,
-                    track_id: Some(*track_id),
-                    face: None,
-                },
-            );
-        }
-        let mut stats = self.stats.lock().unwrap();
-        match (skip, inference_time) {
-            (Some(reason), _) => stats.skip(reason),
-            (None, Some(t)) => {
-                stats.inferences += 1;
-                stats.inference_latency.observe(t);
-            }
-            (None, None) => {}
-        }
-        stats.frame_latency.observe(started.elapsed());
-        if state.reporter.due() {
-            // A non-blocking send of a few hundred bytes, once a second.
-            let metrics = stats.metrics(&state.camera_id);
-            drop(stats);
-            state.reporter.send(metrics);
-        }
-        gst::trace!(
-            CAT,
-            imp = self,
-            "{} objects, skip {:?}",
-            state.objects.len(),
-            skip
-        );
+        self.leave(state, buffer, running_time, skip, None, started.elapsed());
         Ok(gst::FlowSuccess::Ok)
+    }
+
+    fn generate_output(
+        &self,
+    ) -> Result<gst_base::subclass::base_transform::GenerateOutputSuccess, gst::FlowError> {
+        use gst_base::subclass::base_transform::GenerateOutputSuccess;
+        let next = self
+            .state
+            .lock()
+            .unwrap()
+            .as_mut()
+            .and_then(|s| s.outbox.pop_front());
+        Ok(next.map_or(
+            GenerateOutputSuccess::NoOutput,
+            GenerateOutputSuccess::Buffer,
+        ))
     }
 }

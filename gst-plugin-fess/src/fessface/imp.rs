@@ -152,11 +152,21 @@ struct FrameFace {
     identity: Option<Identity>,
 }
 
+/// Which shared engines the two models run on, for `stats` (readable while they run).
+#[derive(Debug, Clone)]
+struct EnginesUsed {
+    /// Detector, embedder.
+    instance_ids: [String; 2],
+    /// How many of the two models this element loaded.
+    loaded: u32,
+}
+
 #[derive(Default)]
 pub struct FessFace {
     settings: Mutex<Settings>,
     state: Mutex<Option<State>>,
     stats: Mutex<FaceStats>,
+    engines: Mutex<Option<EnginesUsed>>,
 }
 
 impl FessFace {
@@ -198,12 +208,25 @@ impl FessFace {
         gst::info!(
             CAT,
             imp = self,
-            "loaded {} and {} ({}-d embeddings); gallery of {} persons",
+            "{} {} and {} (engines '{}', '{}'; {} of them loaded here, the others shared) \
+             ({}-d embeddings); gallery of {} persons",
+            if engine.loaded() > 0 {
+                "loaded"
+            } else {
+                "sharing"
+            },
             detector.display(),
             embedder.display(),
+            engine.instance_ids()[0],
+            engine.instance_ids()[1],
+            engine.loaded(),
             engine.dim(),
             link.gallery().persons.len()
         );
+        *self.engines.lock().unwrap() = Some(EnginesUsed {
+            instance_ids: engine.instance_ids().map(str::to_string),
+            loaded: engine.loaded(),
+        });
         let name = self.obj().name();
         Ok(State {
             engine,
@@ -685,7 +708,15 @@ impl ObjectImpl for FessFace {
                         st.recognitions.get(&status).copied().unwrap_or(0),
                     );
                 }
+                let engines = self.engines.lock().unwrap().clone();
+                let [detector_id, embedder_id] = engines
+                    .as_ref()
+                    .map(|e| e.instance_ids.clone())
+                    .unwrap_or_default();
                 b.field("redis-up", st.redis_up)
+                    .field("detector-instance-id", detector_id)
+                    .field("embedder-instance-id", embedder_id)
+                    .field("models-loaded", engines.map_or(0, |e| e.loaded))
                     .field("gallery-persons", st.gallery_persons)
                     .field("gallery-version", st.gallery_version)
                     .field(
