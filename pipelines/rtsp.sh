@@ -22,7 +22,9 @@ pid=
 # Stopping: an interrupt makes gst-launch send EOS, so the sink delivers what it holds.
 trap '[ -n "$pid" ] && kill -INT "$pid" 2>/dev/null; [ -n "$pid" ] && wait "$pid"; exit 0' INT TERM
 while :; do
-    gst-launch-1.0 -e "$@" &
+    # A background job of a script starts with SIGINT ignored: until gst-launch installs its own
+    # handler an interrupt would be lost and the stop with it. Default: it simply ends then.
+    env --default-signal=INT gst-launch-1.0 -e "$@" &
     pid=$!
     wait "$pid"
     rc=$?

@@ -2,11 +2,14 @@
 # The whole system on vtest.avi (795 frames), side by side in one run, with a local broker,
 # Redis and fess-exporter running:
 #   (1) detection only:  filesrc ! decodebin ! fessdetect ! fakesink
-#   (2) full pipeline:   filesrc ! decodebin ! fessdetect ! fessface ! fesskafkasink
-#   (3) two cameras:     (2) twice in one process, one branch per camera
+#   (2) full pipeline:   filesrc ! decodebin ! fessdetect ! fessface ! fesskafkasink, on 1, 4
+#                        and 8 cameras in one process (one branch per camera), as fast as it goes
+#   (3) 8 cameras in real time (each paced at the clip's 10 fps, as cameras deliver) with
+#       fessdetect detect-fps=5 and the motion gate on: the CPU share the whole system needs,
+#       and every camera's events read back from Kafka
 # For each: wall time, fps per camera (frames / wall, model loading included), CPU (user + system
 # over wall, 100 % = one core) and peak RSS of the pipeline process; the exporter's CPU and RSS
-# over the whole run; and the ratios full / detection-only and two cameras / one camera.
+# over the whole run; and the ratios full / detection-only and N cameras / one camera.
 #
 #   scripts/bench-system.sh
 # Run it on an otherwise idle machine.
@@ -40,9 +43,14 @@ pids+=("$exporter_pid")
 
 video="$FESS_MEDIA/vtest.avi"
 frames=795
-camera() { # camera ID -> one branch of the full pipeline
-    echo "filesrc location=$video ! decodebin ! fessdetect camera-id=$1 ! fessface redis-url=$FESS_REDIS_URL !" \
+camera() { # camera ID [fessdetect properties] [element after decodebin] -> one branch of the full pipeline
+    echo "filesrc location=$video ! decodebin ! ${3:-} fessdetect camera-id=$1 ${2:-} !" \
+        "fessface redis-url=$FESS_REDIS_URL !" \
         "fesskafkasink bootstrap-servers=$FESS_BROKER spool-dir=$work/spool-$1"
+}
+cameras() { # N PREFIX [fessdetect properties] [element after decodebin] -> N branches
+    local i
+    for i in $(seq "$1"); do camera "$2$i" "${3:-}" "${4:-}"; done
 }
 # proc_cpu PID -> user+system clock ticks so far
 proc_cpu() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
@@ -61,18 +69,22 @@ run() {
     FPS="$(echo "$frames / $wall" | bc -l)"
     printf '%-16s %d camera(s): %6.1f s, %5.1f fps per camera, CPU %4.0f %%, RSS %4.0f MB\n' \
         "$name" "$cameras" "$wall" "$FPS" "$(echo "($user + $sys) / $wall * 100" | bc -l)" "$(echo "$rss / 1024" | bc -l)"
+    CPU="$(echo "($user + $sys) / $wall * 100" | bc -l)"
 }
 
 echo "vtest.avi, $frames frames, $(nproc) cores"
 # shellcheck disable=SC2046
 run detect-only 1 filesrc location="$video" ! decodebin ! fessdetect ! fakesink
 fps_detect="$FPS"
+declare -A fps_full
+for n in 1 4 8; do
+    # shellcheck disable=SC2046
+    run "full-$n-cams" "$n" $(cameras "$n" "cam_full${n}_")
+    fps_full[$n]="$FPS"
+done
 # shellcheck disable=SC2046
-run full 1 $(camera cam_one)
-fps_full="$FPS"
-# shellcheck disable=SC2046
-run full-two-cams 2 $(camera cam_a) $(camera cam_b)
-fps_two="$FPS"
+run live-8-cams 8 $(cameras 8 cam_live_ "detect-fps=5" "identity sync=true !")
+cpu_live="$CPU"
 
 t_end="$(date +%s.%N)"
 exporter_cpu1="$(proc_cpu "$exporter_pid")"
@@ -80,9 +92,19 @@ exporter_rss="$(awk '/VmRSS/ { print $2 }' "/proc/$exporter_pid/status")"
 printf 'fess-exporter over the run: CPU %.2f %%, RSS %.1f MB\n' \
     "$(echo "($exporter_cpu1 - $exporter_cpu0) / $ticks / ($t_end - $t_start) * 100" | bc -l)" \
     "$(echo "$exporter_rss / 1024" | bc -l)"
-printf 'full / detection-only fps: %.2f\n' "$(echo "$fps_full / $fps_detect" | bc -l)"
-printf 'two cameras / one camera, fps per camera: %.2f\n' "$(echo "$fps_two / $fps_full" | bc -l)"
+printf 'full / detection-only fps: %.2f\n' "$(echo "${fps_full[1]} / $fps_detect" | bc -l)"
+for n in 4 8; do
+    printf '%d cameras / one camera, fps per camera: %.2f (aggregate %.1f fps)\n' "$n" \
+        "$(echo "${fps_full[$n]} / ${fps_full[1]}" | bc -l)" "$(echo "${fps_full[$n]} * $n" | bc -l)"
+done
+printf '8 live cameras at detect-fps=5: CPU %.0f %% of %d %% (the 2 cores), %.0f %% headroom\n' \
+    "$cpu_live" "$(($(nproc) * 100))" "$(echo "$(nproc) * 100 - $cpu_live" | bc -l)"
+# Every live camera's events, read back from Kafka.
+"$FESS_ROOT/target/release/fess" events --bootstrap-servers "$FESS_BROKER" --idle-timeout 5 >"$work/events"
+for i in $(seq 8); do
+    printf 'cam_live_%d: %d events in Kafka\n' "$i" "$(grep -c "\"camera_id\":\"cam_live_$i\"" "$work/events" || true)"
+done
 # Earlier runs' sources are forgotten after the exporter's --forget-after (30 s): count the last.
-frames_seen="$(curl -sf "http://127.0.0.1:$port/metrics" |
-    awk '/^fess_frames_total\{camera_id="cam_[ab]"\}/ { s += $2 } END { print s + 0 }')"
-echo "frames the exporter counted for cam_a and cam_b: $frames_seen (expected $((frames * 2)))"
+frames_seen="$(curl -sf "http://$FESS_EXPORTER/metrics" |
+    awk '/^fess_frames_total\{camera_id="cam_live_[0-9]"\}/ { s += $2 } END { print s + 0 }')"
+echo "frames the exporter counted for cam_live_1..8: $frames_seen (expected $((frames * 8)))"

@@ -145,21 +145,25 @@ fn rtsp_camera_goes_away_and_comes_back() {
         .env("RETRY_DELAY", "1")
         .env("KAFKA_BOOTSTRAP_SERVERS", broker.bootstrap())
         .env("REDIS_URL", redis.url())
-        .stdout(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    // The script's and gst-launch's messages (both streams), for the assertions and for failures.
     let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-    let stderr = run.stderr.take().unwrap();
-    let sink = log.clone();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            sink.lock().unwrap().push_str(&(line + "\n"));
-        }
-    });
+    let stdout: Box<dyn std::io::Read + Send> = Box::new(run.stdout.take().unwrap());
+    let stderr: Box<dyn std::io::Read + Send> = Box::new(run.stderr.take().unwrap());
+    for stream in [stdout, stderr] {
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stream)
+                .lines()
+                .map_while(Result::ok)
+            {
+                sink.lock().unwrap().push_str(&(line + "\n"));
+            }
+        });
+    }
     let mut r = Reader::new(&broker.bootstrap(), &[MOTION]);
     assert!(
         r.read_until(Duration::from_secs(60), |s| !s.is_empty()),
