@@ -97,8 +97,8 @@ for n in 4 8; do
     printf '%d cameras / one camera, fps per camera: %.2f (aggregate %.1f fps)\n' "$n" \
         "$(echo "${fps_full[$n]} / ${fps_full[1]}" | bc -l)" "$(echo "${fps_full[$n]} * $n" | bc -l)"
 done
-printf '8 live cameras at detect-fps=5: CPU %.0f %% of %d %% (the 2 cores), %.0f %% headroom\n' \
-    "$cpu_live" "$(($(nproc) * 100))" "$(echo "$(nproc) * 100 - $cpu_live" | bc -l)"
+printf '8 live cameras at detect-fps=5: CPU %.0f %% of the %d %% the cores give; %.0f %% of the machine left\n' \
+    "$cpu_live" "$(($(nproc) * 100))" "$(echo "100 - $cpu_live / $(nproc)" | bc -l)"
 # Every live camera's events, read back from Kafka.
 "$FESS_ROOT/target/release/fess" events --bootstrap-servers "$FESS_BROKER" --idle-timeout 5 >"$work/events"
 for i in $(seq 8); do
