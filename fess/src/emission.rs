@@ -248,7 +248,11 @@ impl EventBuilder {
 
         // Built-in: every unauthorised face track alerts once (and again after a change back).
         for f in frame.faces.iter().filter(|f| f.known && !f.is_authorized) {
-            let s = self.faces.get_mut(&f.face_id).expect("recorded above");
+            // A face whose event was refused above (bad metadata from upstream) has no state:
+            // nothing to alert on, and no panic in the streaming thread.
+            let Some(s) = self.faces.get_mut(&f.face_id) else {
+                continue;
+            };
             if !s.alerted_unauthorized {
                 s.alerted_unauthorized = true;
                 let assoc = s.last_event.clone().into_iter().collect();
@@ -481,6 +485,30 @@ mod tests {
         assert_eq!(kinds(&e), vec!["face.recognized"]);
         let Event::Face(f) = &e[0] else { panic!() };
         assert_eq!(f.person_name, None);
+    }
+
+    /// Any upstream element may attach face metadata: a face without an id is refused, never a
+    /// panic, and the faces beside it are still reported.
+    #[test]
+    fn a_refused_face_is_skipped_without_a_panic() {
+        let mut b = EventBuilder::new(
+            "cam",
+            Duration::from_secs(60),
+            Duration::from_secs(5),
+            vec![],
+        );
+        let e = b.observe(&frame(
+            0,
+            0.0,
+            &[],
+            &[
+                face("", Some("Mallory"), false),
+                face("face_2", Some("Eve"), false),
+            ],
+        ));
+        assert_eq!(kinds(&e), vec!["face.recognized", "alert.triggered"]);
+        let Event::Face(f) = &e[0] else { panic!() };
+        assert_eq!(f.face_id, "face_2");
     }
 
     #[test]
