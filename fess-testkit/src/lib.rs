@@ -26,15 +26,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::{ClientConfig, TopicPartitionList};
 
-/// The FESS cache (`FESS_CACHE`, else `~/.cache/fess`), as scripts/lib.sh defines it.
-pub fn cache_dir() -> PathBuf {
-    std::env::var_os("FESS_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into()))
-                .join(".cache/fess")
-        })
-}
+pub use fess::cache::cache_dir;
 
 /// A test media file that scripts/setup.sh put in the cache.
 pub fn media(name: &str) -> PathBuf {

@@ -63,6 +63,7 @@
 //! # Ok::<(), fess::PublishError>(())
 //! ```
 
+pub mod cache;
 pub mod emission;
 pub mod env;
 pub mod events;

@@ -5,16 +5,7 @@
 
 use std::path::PathBuf;
 
-pub fn cache_dir() -> PathBuf {
-    if let Some(p) = std::env::var_os("FESS_CACHE").filter(|p| !p.is_empty()) {
-        return PathBuf::from(p);
-    }
-    if let Some(p) = std::env::var_os("XDG_CACHE_HOME").filter(|p| !p.is_empty()) {
-        return PathBuf::from(p).join("fess");
-    }
-    let home = std::env::var_os("HOME").unwrap_or_else(|| "/root".into());
-    PathBuf::from(home).join(".cache").join("fess")
-}
+pub use fess::cache::cache_dir;
 
 pub fn models_dir() -> PathBuf {
     match std::env::var_os("FESS_MODELS").filter(|p| !p.is_empty()) {
