@@ -363,6 +363,16 @@ mod tests {
         }
     }
 
+    /// Camera "cam", tracks forgotten after 60 s, repeats at most every 5 s, no rules.
+    fn builder() -> EventBuilder {
+        EventBuilder::new(
+            "cam",
+            Duration::from_secs(60),
+            Duration::from_secs(5),
+            vec![],
+        )
+    }
+
     fn kinds(events: &[Event]) -> Vec<&'static str> {
         events.iter().map(|e| e.kind().event_type()).collect()
     }
@@ -442,12 +452,7 @@ mod tests {
 
     #[test]
     fn an_unauthorized_face_alerts_once_naming_its_face_event() {
-        let mut b = EventBuilder::new(
-            "cam",
-            Duration::from_secs(60),
-            Duration::from_secs(5),
-            vec![],
-        );
+        let mut b = builder();
         let e = b.observe(&frame(
             0,
             0.0,
@@ -491,12 +496,7 @@ mod tests {
     /// panic, and the faces beside it are still reported.
     #[test]
     fn a_refused_face_is_skipped_without_a_panic() {
-        let mut b = EventBuilder::new(
-            "cam",
-            Duration::from_secs(60),
-            Duration::from_secs(5),
-            vec![],
-        );
+        let mut b = builder();
         let e = b.observe(&frame(
             0,
             0.0,

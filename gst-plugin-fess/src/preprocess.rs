@@ -470,8 +470,10 @@ fn fill_rows_portable(
     sc: &mut Scratch,
 ) {
     let first = rows.start;
+    // Once per frame, not per row.
+    let yuv = frame.yuv.coefficients();
     for oy in rows {
-        row_channels(t, frame, oy, sc);
+        row_channels(t, frame, &yuv, oy, sc);
         emit_row(t, &sc.channels, oy - first, &mut out);
     }
 }
@@ -479,7 +481,7 @@ fn fill_rows_portable(
 /// Fills `sc.channels` with output row `oy`, in the tensor's channel order. Each loop does one
 /// thing over a whole row, so the compiler vectorises all but the sampling.
 #[inline(always)]
-fn row_channels(t: &Tables, frame: &FrameView, oy: usize, sc: &mut Scratch) {
+fn row_channels(t: &Tables, frame: &FrameView, k: &YuvCoefficients, oy: usize, sc: &mut Scratch) {
     let (y0, y1, wy) = (t.ys.i0[oy] as usize, t.ys.i1[oy] as usize, t.ys.w1[oy]);
     let xs = &t.xs;
     let cw = t.content_width;
@@ -563,10 +565,9 @@ fn row_channels(t: &Tables, frame: &FrameView, oy: usize, sc: &mut Scratch) {
         *v = blend_pair(cv[a], cv[b], w);
     }
     // Y, U, V in place → the tensor's channels.
-    let k = frame.yuv.coefficients();
     let bgr = t.order == [2, 1, 0];
     for ((y, u), v) in c0.iter_mut().zip(c1.iter_mut()).zip(c2.iter_mut()) {
-        let [r, g, b] = yuv_to_rgb(&k, *y, *u, *v);
+        let [r, g, b] = yuv_to_rgb(k, *y, *u, *v);
         (*y, *u, *v) = if bgr { (b, g, r) } else { (r, g, b) };
     }
 }
