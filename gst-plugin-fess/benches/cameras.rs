@@ -114,8 +114,9 @@ fn main() {
     for model in ["yolox-nano", "centernet"] {
         let path = gstfess::paths::detector_model(Some(model)).expect("a bundled model");
         // Kept loaded across the runs: the branches join it, so loading is not timed.
-        let (_engine, _) = gstfess::engine::Engine::get(&path, 0, None)
-            .unwrap_or_else(|e| panic!("loading {model}: {e}"));
+        let (_engine, _) =
+            gstfess::engine::Engine::get(&path, gstfess::engine::Parallelism::resolve(0, 0), None)
+                .unwrap_or_else(|e| panic!("loading {model}: {e}"));
         let mut first: Option<Figures> = None;
         for &n in &counts {
             let f = match run(model, n, &clip) {

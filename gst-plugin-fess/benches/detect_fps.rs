@@ -8,25 +8,29 @@
 //!     frame inferred). Timed on fessdetect's src pad from the first output buffer to the Nth, so
 //!     model loading and the first (warm-up) inference are not counted: fps = (N − 1) /
 //!     (t_N − t_1). The decode runs upstream in the same streaming thread, as it does for users.
-//!     Pad probes stop it after exactly N frames: fessdetect's sink pad takes N buffers, then
-//!     EOS instead of the next one (which lets the Nth, held while the next is decoded, leave).
+//!     Pad probes stop it after exactly N frames: fessdetect's sink pad takes N buffers and as
+//!     many more as it holds while the next frames are decoded (one per inference request),
+//!     then blocks. The element runs with its defaults (`nireq` and `threads` automatic).
 //! (b) fps of the bare ONNX Runtime session (`gstfess::inference::Model::run`) on the same
 //!     frames, preprocessed exactly as the element does (same caps, same `Decoder` and
 //!     `InputSpec`, same `Preprocessor`); at most 64 distinct tensors are kept and cycled.
 //!     One warm-up run on frame 1, then frames 2..N are timed: fps = (N − 1) / elapsed.
+//!     Two ways: (b1) one session with FESS_BENCH_THREADS threads, run after run (what a user
+//!     writes first); (b2) as the element's engine runs it: one single-threaded session per
+//!     inference request, the requests at once, frames shared out among them.
 //! (p) fps of the plain Python loop (`scripts/python_loop.py` in the pinned bench venv: OpenCV
 //!     decode and resize, onnxruntime, NMSBoxes, a JSON event per frame), timed the same way
 //!     from its first frame's event to its Nth. YOLOX and CenterNet models only.
 //!
 //! (b), (a) and (p) alternate (FESS_BENCH_ROUNDS rounds, default 2), each with a freshly
-//! loaded model and the same `threads`; (a)/(b) (target ≥ 0.95) and (a)/(p) (target ≥ 1.05) are
-//! reported per round and as medians.
+//! loaded model; (a)/(b2) (the element's own cost, target ≥ 0.95), (a)/(b1) and (a)/(p) (target
+//! ≥ 1.05) are reported per round and as medians.
 //!
 //! (c) The motion gate (element defaults) on vtest.avi (the same N frames) and on a still clip
 //! (person.jpg frozen for 100 frames): share of frames inferred, from the element's `stats`.
 //!
-//! Environment: FESS_BENCH_FRAMES (N, default 200), FESS_BENCH_THREADS (default 2, the cores
-//! here; 0 = ONNX Runtime's default), FESS_BENCH_ROUNDS (default 2), FESS_BENCH_MODELS,
+//! Environment: FESS_BENCH_FRAMES (N, default 200), FESS_BENCH_THREADS (threads of (b1) and
+//! (p), default 2, the cores here; 0 = ONNX Runtime's default), FESS_BENCH_ROUNDS (default 2), FESS_BENCH_MODELS,
 //! FESS_BENCH_VENV (the Python loop's venv, default $FESS_CACHE/bench-venv, made by
 //! `scripts/setup.sh --bench`), plus FESS_CACHE / FESS_MODELS / FESS_MEDIA / ORT_DYLIB_PATH as
 //! everywhere in FESS.
@@ -38,6 +42,7 @@ use std::time::{Duration, Instant};
 
 use gst::prelude::*;
 use gstfess::decoders::{Decoder, ModelFamily};
+use gstfess::engine::Parallelism;
 use gstfess::inference::Model;
 use gstfess::preprocess::{Preprocessor, TensorBuffer};
 
@@ -173,12 +178,14 @@ fn run() -> Result<()> {
         cfg.still.display()
     );
     println!(
-        "threads: {} (same for (a), (b) and (p)); {} CPUs; load average {}",
+        "threads: (b1) and (p) {}; (a) and (b2) {} (fessdetect's defaults); {} CPUs; load \
+         average {}",
         if cfg.threads == 0 {
             "0 = ONNX Runtime default".to_string()
         } else {
             cfg.threads.to_string()
         },
+        Parallelism::resolve(0, 0),
         std::thread::available_parallelism().map_or(0, |p| p.get()),
         loadavg()
     );
@@ -203,10 +210,12 @@ fn run() -> Result<()> {
             None => "no Python loop for this model family".into(),
         };
         println!(
-            "  {:<15} pipeline (a) {:.1} fps, bare session (b) {:.1} fps, (a)/(b) {:.3} \
-             (target >= 0.95: {}); {python}",
+            "  {:<15} pipeline (a) {:.1} fps; bare session (b1) {:.1} fps, (a)/(b1) {:.3}; bare \
+             requests (b2) {:.1} fps, (a)/(b2) {:.3} (target >= 0.95: {}); {python}",
             r.name,
             r.pipeline_fps,
+            r.serial_fps,
+            r.pipeline_fps / r.serial_fps,
             r.session_fps,
             r.ratio,
             met(r.ratio >= 0.95)
@@ -223,18 +232,14 @@ fn run() -> Result<()> {
 
     // (c) The motion gate with the element's defaults.
     let video = gate_share(
-        &format!(
-            "filesrc name=src ! decodebin ! fessdetect name=detect threads={} ! fakesink sync=false",
-            cfg.threads
-        ),
+        "filesrc name=src ! decodebin ! fessdetect name=detect ! fakesink sync=false",
         // Exactly the first N frames, then EOS.
         &fess_testkit::clip(&cfg.video, n),
     )?;
     print_gate("vtest.avi", &video);
     let still = gate_share(
         &format!(
-            "filesrc name=src ! jpegdec ! imagefreeze num-buffers={STATIC_FRAMES} ! videoconvert ! fessdetect name=detect threads={} ! fakesink sync=false",
-            cfg.threads
+            "filesrc name=src ! jpegdec ! imagefreeze num-buffers={STATIC_FRAMES} ! videoconvert ! fessdetect name=detect ! fakesink sync=false"
         ),
         &cfg.still,
     )?;
@@ -254,8 +259,9 @@ fn met(ok: bool) -> &'static str {
 struct ModelResult {
     name: String,
     pipeline_fps: f64,
+    serial_fps: f64,
     session_fps: f64,
-    /// Median of the per-round (a)/(b).
+    /// Median of the per-round (a)/(b2).
     ratio: f64,
     python_fps: Option<f64>,
 }
@@ -288,14 +294,33 @@ fn measure_model(cfg: &Config, name: &str, model: &Path) -> Result<ModelResult> 
         ModelFamily::CenterNet => Some("centernet"),
         _ => None,
     };
-    let (mut a_fps, mut b_fps, mut p_fps, mut ratios, mut shares) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut a_fps, mut b1_fps, mut b_fps, mut p_fps, mut ratios, mut shares) = (
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+    );
     for round in 1..=cfg.rounds {
-        let b = raw_session_fps(cfg, model, &inputs)?;
+        let b1 = raw_session_fps(
+            cfg,
+            model,
+            &inputs,
+            Parallelism {
+                requests: 1,
+                threads: cfg.threads as usize,
+            },
+        )?;
+        println!(
+            "round {round}: bare session (b1): {b1:.2} fps ({:.2} ms/run)",
+            1e3 / b1
+        );
+        let b = raw_session_fps(cfg, model, &inputs, Parallelism::resolve(0, 0))?;
         let pre_ms = inputs.preprocess.as_secs_f64() * 1e3 / inputs.frames as f64;
         println!(
-            "round {round}: bare session (b): {:.2} fps ({:.2} ms/run; preprocessing is {:.1}% of \
-             that, target < 5%)",
+            "round {round}: bare requests (b2): {:.2} fps ({:.2} ms/frame; preprocessing is \
+             {:.1}% of that, target < 5%)",
             b,
             1e3 / b,
             100.0 * pre_ms * b / 1e3
@@ -308,7 +333,8 @@ fn measure_model(cfg: &Config, name: &str, model: &Path) -> Result<ModelResult> 
         );
         let r = a.fps / b;
         println!(
-            "round {round}: (a)/(b): {r:.3}   (in-run: model run+decode = {:.1}% of the pipeline's time)",
+            "round {round}: (a)/(b2): {r:.3}, (a)/(b1): {:.3}   (in-run: model run+decode = {:.1}% of the pipeline's time)",
+            a.fps / b1,
             100.0 * a.model_share
         );
         if a.inferences < u64::from(n) || a.frames < u64::from(n) || a.probed_out < n as usize {
@@ -329,17 +355,19 @@ fn measure_model(cfg: &Config, name: &str, model: &Path) -> Result<ModelResult> 
         }
         shares.push(a.model_share);
         a_fps.push(a.fps);
+        b1_fps.push(b1);
         b_fps.push(b);
         ratios.push(r);
     }
     println!(
         "{name}: in-run model share {:.3} (median; the load-independent view of (a)/(b): time in \
-         Model::run + decode / pipeline time, measured inside one pipeline run)",
+         Model::run + decode per request / pipeline time, measured inside one pipeline run)",
         median(&shares)
     );
     Ok(ModelResult {
         name: name.to_string(),
         pipeline_fps: median(&a_fps),
+        serial_fps: median(&b1_fps),
         session_fps: median(&b_fps),
         ratio: median(&ratios),
         python_fps: (!p_fps.is_empty()).then(|| median(&p_fps)),
@@ -446,10 +474,11 @@ fn launch(description: &str, location: &Path) -> Result<gst::Pipeline> {
 /// Name of the application message [`cut_after`] posts.
 const DONE: &str = "fess-bench-done";
 
-/// Lets `n + 1` buffers into `element` (a blocking pad probe holds back the rest; the last one
-/// only so that the nth, which the element holds until its successor arrives, leaves) and posts a `DONE`
-/// application message once the nth has left it (for a sink: has reached it).
-fn cut_after(element: &gst::Element, n: usize) {
+/// Lets `n + held` buffers into `element` (a blocking pad probe holds back the rest; the last
+/// `held` only so that the nth, which the element holds while its successors are decoded,
+/// leaves) and posts a `DONE` application message once the nth has left it (for a sink: has
+/// reached it).
+fn cut_after(element: &gst::Element, n: usize, held: usize) {
     let sink = element.static_pad("sink").expect("a sink pad");
     let src = element.static_pad("src");
     let weak = element.downgrade();
@@ -466,7 +495,7 @@ fn cut_after(element: &gst::Element, n: usize) {
     let done_in = done.clone();
     sink.add_probe(gst::PadProbeType::BUFFER, move |pad, _| {
         let i = entered.fetch_add(1, Ordering::SeqCst) + 1;
-        if i == n + 1 {
+        if i == n + held {
             // Later buffers wait here until the pipeline stops (dropping them in a probe while
             // the pad flushes trips a GStreamer 1.22 critical).
             pad.add_probe(gst::PadProbeType::BLOCK_DOWNSTREAM, |_, _| {
@@ -581,7 +610,7 @@ struct Inputs {
 /// Decodes the first N frames as fessdetect would receive them and preprocesses each exactly as
 /// it does (`Decoder::for_signature` → `input_spec` → `Preprocessor`).
 fn prepare_inputs(cfg: &Config, model_path: &Path) -> Result<(Inputs, ModelFamily)> {
-    let model = Model::load(model_path, cfg.threads as usize).map_err(|e| e.to_string())?;
+    let model = Model::load(model_path, cfg.threads as usize, None).map_err(|e| e.to_string())?;
     let name = model_path.display().to_string();
     let decoder =
         Decoder::for_signature(&name, model.signature(), None).map_err(|e| e.to_string())?;
@@ -679,7 +708,7 @@ fn decode_only_fps(cfg: &Config) -> Result<f64> {
     let times = Arc::new(Mutex::new(Vec::with_capacity(n)));
     let t = times.clone();
     let sink = pipeline.by_name("sink").unwrap();
-    cut_after(&sink, n);
+    cut_after(&sink, n, 1);
     sink.static_pad("sink")
         .unwrap()
         .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
@@ -704,20 +733,42 @@ fn rate(times: &[Instant]) -> Result<f64> {
     Ok((times.len() - 1) as f64 / span.as_secs_f64())
 }
 
-/// (b): a fresh session, one warm-up run on frame 1, then frames 2..N timed.
-fn raw_session_fps(cfg: &Config, model: &Path, inputs: &Inputs) -> Result<f64> {
-    let mut model = Model::load(model, cfg.threads as usize).map_err(|e| e.to_string())?;
+/// (b): fresh sessions, one per request, each with one warm-up run on frame 1; then frames
+/// 2..N timed, request r running frames r+1, r+1+requests, … on its own thread.
+fn raw_session_fps(cfg: &Config, model: &Path, inputs: &Inputs, p: Parallelism) -> Result<f64> {
+    let prepacked = ort::session::builder::PrepackedWeights::new();
+    let mut models = (0..p.requests)
+        .map(|_| {
+            let mut m =
+                Model::load(model, p.threads, Some(&prepacked)).map_err(|e| e.to_string())?;
+            m.run(&inputs.tensors[0], &inputs.shape, |o, _| o.len())
+                .map_err(|e| e.to_string())?;
+            Ok(m)
+        })
+        .collect::<Result<Vec<_>>>()?;
     let k = inputs.tensors.len();
-    model
-        .run(&inputs.tensors[0], &inputs.shape, |o, _| o.len())
-        .map_err(|e| e.to_string())?;
     let t0 = Instant::now();
-    for i in 1..cfg.frames as usize {
-        let outputs = model
-            .run(&inputs.tensors[i % k], &inputs.shape, |o, _| o.len())
-            .map_err(|e| e.to_string())?;
-        std::hint::black_box(outputs);
-    }
+    std::thread::scope(|scope| {
+        let runs: Vec<_> = models
+            .iter_mut()
+            .enumerate()
+            .map(|(r, model)| {
+                scope.spawn(move || -> Result<()> {
+                    for i in (1 + r..cfg.frames as usize).step_by(p.requests) {
+                        let outputs = model
+                            .run(&inputs.tensors[i % k], &inputs.shape, |o, _| o.len())
+                            .map_err(|e| e.to_string())?;
+                        std::hint::black_box(outputs);
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        runs.into_iter().try_for_each(|r| {
+            r.join()
+                .map_err(|_| "a bench thread panicked".to_string())?
+        })
+    })?;
     Ok((cfg.frames - 1) as f64 / t0.elapsed().as_secs_f64())
 }
 
@@ -762,18 +813,15 @@ fn mean_ms((sum, n): (f64, u64)) -> f64 {
 /// (a): the pipeline with every frame inferred.
 fn pipeline_fps(cfg: &Config, model: &Path) -> Result<PipelineResult> {
     let pipeline = launch(
-        &format!(
-            "filesrc name=src ! decodebin ! \
-             fessdetect name=detect motion-gate=false threads={} ! fakesink sync=false",
-            cfg.threads
-        ),
+        "filesrc name=src ! decodebin ! \
+         fessdetect name=detect motion-gate=false ! fakesink sync=false",
         &cfg.video,
     )?;
     let detect = pipeline.by_name("detect").unwrap();
     detect.set_property("model", model.to_string_lossy().as_ref());
     let n = cfg.frames as usize;
     // Installed first, so the timing probes below never see a dropped buffer.
-    cut_after(&detect, n);
+    cut_after(&detect, n, Parallelism::resolve(0, 0).requests);
     let arrived = Arc::new(Mutex::new(Vec::with_capacity(n)));
     let left = Arc::new(Mutex::new(Vec::with_capacity(n)));
     let a = arrived.clone();
@@ -850,7 +898,8 @@ fn pipeline_fps(cfg: &Config, model: &Path) -> Result<PipelineResult> {
         element_ms,
         processing_ms: mean_ms(histogram(&stats, "frame-latency")),
         inference_ms: mean_ms(inference),
-        model_share: inference.0 / span,
+        // The requests run side by side: their model time is shared out among them.
+        model_share: inference.0 / span / Parallelism::resolve(0, 0).requests as f64,
         frames: stats.get::<u64>("frames").unwrap_or(0),
         inferences: stats.get::<u64>("inferences").unwrap_or(0),
         probed_in: arrived.len(),

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use ort::session::builder::GraphOptimizationLevel;
+use ort::session::builder::{GraphOptimizationLevel, PrepackedWeights};
 use ort::session::Session;
 use ort::value::{TensorElementType, TensorRef, ValueType};
 
@@ -86,8 +86,13 @@ fn tensor_info(name: &str, ty: &ValueType) -> TensorInfo {
 }
 
 impl Model {
-    /// Loads `path` with `threads` intra-op threads (0 = ONNX Runtime's default).
-    pub fn load(path: &Path, threads: usize) -> Result<Model, InferenceError> {
+    /// Loads `path` with `threads` intra-op threads (0 = ONNX Runtime's default); sessions of
+    /// one model loaded with the same `prepacked` container share their prepacked weights.
+    pub fn load(
+        path: &Path,
+        threads: usize,
+        prepacked: Option<&PrepackedWeights>,
+    ) -> Result<Model, InferenceError> {
         if !path.is_file() {
             return Err(InferenceError::MissingModel(path.display().to_string()));
         }
@@ -105,6 +110,11 @@ impl Model {
             // benches/detect_fps.rs: spinning speeds up the bare session, slows the pipeline).
             .with_intra_op_spinning(false)
             .map_err(|e| bad(e.to_string()))?;
+        if let Some(prepacked) = prepacked {
+            builder = builder
+                .with_prepacked_weights(prepacked)
+                .map_err(|e| bad(e.to_string()))?;
+        }
         if threads > 0 {
             builder = builder
                 .with_intra_threads(threads)

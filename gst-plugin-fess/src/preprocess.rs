@@ -200,8 +200,8 @@ pub struct Preprocessor {
     tables: Tables,
     transform: InputTransform,
     tensor: TensorBuffer,
-    /// A second tensor to fill while the first is being inferred on another thread.
-    spare: Option<TensorBuffer>,
+    /// Tensors to fill while earlier ones are being inferred on other threads.
+    spare: Vec<TensorBuffer>,
     /// One per worker: the calling thread and one helper thread each fill half the rows.
     scratch: [Scratch; 2],
     /// Whether big inputs are filled by two threads (see [`Preprocessor::set_parallel`]).
@@ -315,7 +315,7 @@ impl Preprocessor {
             frame_height,
             spec,
             tensor,
-            spare: None,
+            spare: Vec::new(),
             parallel: true,
         }
     }
@@ -341,14 +341,14 @@ impl Preprocessor {
     /// Takes the filled tensor (to be inferred on another thread), leaving a spare in its
     /// place for the next frame.
     pub fn take_tensor(&mut self) -> TensorBuffer {
-        let spare = self.spare.take().unwrap_or_else(|| self.tensor.clone());
+        let spare = self.spare.pop().unwrap_or_else(|| self.tensor.clone());
         std::mem::replace(&mut self.tensor, spare)
     }
 
     /// Gives back a tensor from [`Preprocessor::take_tensor`] of this preprocessor, for reuse
     /// (its padding is this frame size's).
     pub fn recycle(&mut self, tensor: TensorBuffer) {
-        self.spare = Some(tensor);
+        self.spare.push(tensor);
     }
 
     /// `[1, C, H, W]` or `[1, H, W, C]` as the model wants it.

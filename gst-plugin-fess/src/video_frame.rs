@@ -45,6 +45,12 @@ pub fn pixel_format(f: VideoFormat) -> Option<PixelFormat> {
     })
 }
 
+/// The error for a buffer that cannot be mapped as a frame of the negotiated caps (too small,
+/// or its memory unreadable).
+pub fn unmappable() -> gst::ErrorMessage {
+    gst::error_msg!(gst::StreamError::Format, ["cannot map the video frame"])
+}
+
 /// The planes of a mapped frame, or `None` for a format the preprocessor does not read.
 pub fn view<'a>(frame: &'a gst_video::VideoFrameRef<&gst::BufferRef>) -> Option<FrameView<'a>> {
     Some(FrameView {

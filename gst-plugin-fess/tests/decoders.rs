@@ -18,7 +18,7 @@ const PARAMS: DecodeParams = DecodeParams {
 
 /// Decodes one run of `name` on a black frame: (box in input pixels, class, score), best first.
 fn decode(name: &str) -> (Decoder, Vec<(BBox, usize, f32)>) {
-    let mut model = Model::load(&test_model(name), 1).unwrap();
+    let mut model = Model::load(&test_model(name), 1, None).unwrap();
     let decoder = Decoder::for_signature(name, model.signature(), None).unwrap();
     let spec = decoder.input_spec(&model.signature().inputs[0]).unwrap();
     let size = (spec.width, spec.height);

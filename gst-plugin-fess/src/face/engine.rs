@@ -7,7 +7,7 @@ use std::path::Path;
 
 use super::align::{self, RgbView, ALIGNED_SIZE, TEMPLATE_112};
 use super::retinaface::RetinaFace;
-use crate::engine::{Engine, EngineError, Stream};
+use crate::engine::{Engine, EngineError, Parallelism, Stream};
 use crate::geometry::BBox;
 use crate::inference::InferenceError;
 use crate::preprocess::{
@@ -316,7 +316,8 @@ impl FaceEngine {
 /// The process's engine for `path`, shared with every other user of it, and whether this call
 /// loaded the model.
 fn shared(path: &Path, threads: usize) -> Result<(std::sync::Arc<Engine>, bool), FaceError> {
-    Engine::get(path, threads, None).map_err(|e| match e {
+    // One request: a branch runs its models one frame at a time, on all the threads.
+    Engine::get(path, Parallelism::resolve(1, threads), None).map_err(|e| match e {
         EngineError::Model(e) => FaceError::Inference(e),
         other => FaceError::Model(other.to_string()),
     })

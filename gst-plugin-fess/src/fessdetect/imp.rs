@@ -11,7 +11,7 @@ use gst_base::subclass::prelude::*;
 
 use super::ModelType;
 use crate::decoders::{DecodeParams, Decoder, ModelFamily};
-use crate::engine::{Engine, EngineError, Stream};
+use crate::engine::{Engine, EngineError, Parallelism, Stream};
 use crate::geometry::Detection;
 use crate::labels::Labels;
 use crate::motion::MotionGate;
@@ -38,6 +38,7 @@ const DEFAULT_MOTION_GATE: bool = true;
 const DEFAULT_MOTION_SENSITIVITY: f64 = 0.9;
 const DEFAULT_MOTION_MIN_AREA: f64 = 0.002;
 const DEFAULT_THREADS: u32 = 0;
+const DEFAULT_NIREQ: u32 = 0;
 const DEFAULT_DETECT_FPS: f64 = 0.0;
 /// Slack of the `detect-fps` budget, so frame timestamps' rounding never skips a due frame.
 const BUDGET_SLACK: gst::ClockTime = gst::ClockTime::from_mseconds(1);
@@ -60,6 +61,7 @@ struct Settings {
     motion_min_area: f64,
     camera_id: Option<String>,
     threads: u32,
+    nireq: u32,
     model_instance_id: Option<String>,
     detect_fps: f64,
 }
@@ -80,6 +82,7 @@ impl Default for Settings {
             motion_min_area: DEFAULT_MOTION_MIN_AREA,
             camera_id: None,
             threads: DEFAULT_THREADS,
+            nireq: DEFAULT_NIREQ,
             model_instance_id: None,
             detect_fps: DEFAULT_DETECT_FPS,
         }
@@ -87,10 +90,14 @@ impl Default for Settings {
 }
 
 struct State {
-    /// Runs this element's inferences on the shared engine, beside the streaming thread.
+    /// Runs this element's inferences on the shared engine, beside the streaming thread: as
+    /// many at once as the engine has lanes.
     worker: Worker<Job, JobResult>,
-    /// The frame being inferred by the worker, and frames ready to leave, in order.
-    in_flight: Option<InFlight>,
+    requests: usize,
+    /// Frames that have not left yet, in order: inferred by the worker, or skipped and waiting
+    /// for the frames before them.
+    held: VecDeque<Held>,
+    /// Frames ready to leave, in order.
     outbox: VecDeque<gst::Buffer>,
     input_spec: InputSpec,
     labels: Labels,
@@ -100,10 +107,7 @@ struct State {
     preprocessor: Option<Preprocessor>,
     gate: MotionGate,
     tracker: IouTracker,
-    frames_since_inference: u32,
-    inferred_once: bool,
-    /// Running time of the last inference, for the `detect-fps` budget.
-    last_inference_at: Option<gst::ClockTime>,
+    schedule: Schedule,
     /// Whether upstream is live (asked once per stream): a live stream does not wait for the
     /// shared engine beyond one other camera's inference, and no frame waits for the next one.
     live: Option<bool>,
@@ -140,16 +144,44 @@ struct JobResult {
     took: Duration,
 }
 
+/// What becomes of a frame.
+enum Plan {
+    Skip(SkipReason),
+    Infer(Job, InputTransform),
+}
+
+/// A frame that has not left yet.
+enum Held {
+    Inferring(InFlight),
+    Skipped {
+        buffer: gst::Buffer,
+        reason: SkipReason,
+        spent: Duration,
+    },
+}
+
 /// A frame whose inference runs on the worker.
 struct InFlight {
     buffer: gst::Buffer,
-    running_time: Option<gst::ClockTime>,
     transform: InputTransform,
     frame_size: (usize, usize),
-    /// The motion gate passed it: its thumbnail becomes the reference once inferred.
+    /// The motion gate passed it: its thumbnail becomes the reference once inferred (live
+    /// streams; a file's is accepted when it is handed to the worker).
     gated: bool,
+    /// The schedule before this frame was planned for inference, restored when the engine
+    /// was busy and it was not inferred after all.
+    schedule_before: Schedule,
     /// Streaming-thread time spent on it so far.
     spent: Duration,
+}
+
+/// When inference last ran, for the element's rules (interval, `detect-fps`).
+#[derive(Debug, Clone, Copy, Default)]
+struct Schedule {
+    frames_since_inference: u32,
+    inferred_once: bool,
+    /// Running time of the last inference.
+    last_inference_at: Option<gst::ClockTime>,
 }
 
 /// Which shared engine this element uses, for its `stats` (readable while the model runs).
@@ -175,19 +207,18 @@ impl FessDetect {
         let path = crate::paths::detector_model(s.model.as_deref())
             .map_err(|e| gst::error_msg!(gst::ResourceError::NotFound, ["{}", e]))?;
         let model_name = path.display().to_string();
+        let parallelism = Parallelism::resolve(s.nireq as usize, s.threads as usize);
         let (engine, loaded_model) =
-            Engine::get(&path, s.threads as usize, s.model_instance_id.as_deref()).map_err(
-                |e| {
-                    let kind = match e {
-                        EngineError::Model(crate::inference::InferenceError::MissingModel(_)) => {
-                            gst::ResourceError::NotFound
-                        }
-                        EngineError::Model(_) => gst::ResourceError::OpenRead,
-                        EngineError::InstanceMismatch { .. } => gst::ResourceError::Settings,
-                    };
-                    gst::error_msg!(kind, ["{}", e])
-                },
-            )?;
+            Engine::get(&path, parallelism, s.model_instance_id.as_deref()).map_err(|e| {
+                let kind = match e {
+                    EngineError::Model(crate::inference::InferenceError::MissingModel(_)) => {
+                        gst::ResourceError::NotFound
+                    }
+                    EngineError::Model(_) => gst::ResourceError::OpenRead,
+                    EngineError::InstanceMismatch { .. } => gst::ResourceError::Settings,
+                };
+                gst::error_msg!(kind, ["{}", e])
+            })?;
         let family = match s.model_type {
             ModelType::Auto => None,
             ModelType::CenterNet => Some(ModelFamily::CenterNet),
@@ -217,10 +248,11 @@ impl FessDetect {
         gst::info!(
             CAT,
             imp = self,
-            "{} {} (engine '{}') as {:?} ({}x{} input), {} labels",
+            "{} {} (engine '{}', {}) as {:?} ({}x{} input), {} labels",
             if loaded_model { "loaded" } else { "sharing" },
             model_name,
             engine.instance_id(),
+            engine.parallelism(),
             decoder,
             input_spec.width,
             input_spec.height,
@@ -232,9 +264,13 @@ impl FessDetect {
         });
         let stream = engine.stream();
         let input_size = (input_spec.width, input_spec.height);
-        let worker = Worker::spawn(&format!("{}:infer", self.obj().name()), move |job: Job| {
-            infer(&stream, &model_name, &decoder, input_size, job)
-        })
+        // As many as the engine runs at once: a file keeps every lane busy.
+        let requests = engine.parallelism().requests;
+        let worker = Worker::spawn(
+            &format!("{}:infer", self.obj().name()),
+            requests,
+            move |job: Job| infer(&stream, &model_name, &decoder, input_size, job),
+        )
         .map_err(|e| {
             gst::error_msg!(
                 gst::CoreError::Failed,
@@ -243,7 +279,8 @@ impl FessDetect {
         })?;
         Ok(State {
             worker,
-            in_flight: None,
+            requests,
+            held: VecDeque::new(),
             outbox: VecDeque::new(),
             input_spec,
             labels,
@@ -252,9 +289,7 @@ impl FessDetect {
             preprocessor: None,
             gate: MotionGate::new(s.motion_sensitivity, s.motion_min_area),
             tracker: IouTracker::new(TRACK_MIN_IOU, TRACK_MAX_MISSES),
-            frames_since_inference: 0,
-            inferred_once: false,
-            last_inference_at: None,
+            schedule: Schedule::default(),
             live: None,
             objects: Vec::new(),
             upstream_camera: None,
@@ -316,12 +351,31 @@ impl FessDetect {
         }
     }
 
-    /// Takes the worker's result for the frame in flight (waiting for it), updates the tracker
-    /// and queues the frame to leave with its objects.
-    fn finish_in_flight(&self, state: &mut State) -> Result<(), gst::FlowError> {
-        let Some(frame) = state.in_flight.take() else {
-            return Ok(());
-        };
+    /// Lets held frames leave in order until `inferring` or fewer of them are being inferred,
+    /// waiting for the worker's results where needed.
+    fn release_held(&self, state: &mut State, inferring: usize) -> Result<(), gst::FlowError> {
+        while let Some(held) = state.held.pop_front() {
+            match held {
+                Held::Skipped {
+                    buffer,
+                    reason,
+                    spent,
+                } => self.leave(state, buffer, Some(reason), None, spent),
+                Held::Inferring(frame) => {
+                    if state.worker.in_flight() <= inferring {
+                        state.held.push_front(Held::Inferring(frame));
+                        break;
+                    }
+                    self.finish(state, frame)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes the worker's result for `frame` (waiting for it), updates the tracker and queues
+    /// the frame to leave with its objects.
+    fn finish(&self, state: &mut State, frame: InFlight) -> Result<(), gst::FlowError> {
         let Some(result) = state.worker.wait() else {
             gst::element_imp_error!(
                 self,
@@ -365,63 +419,49 @@ impl FessDetect {
                 }
                 (None, Some(elapsed))
             }
-            Outcome::Busy => (Some(SkipReason::Busy), None),
+            Outcome::Busy => {
+                state.schedule = frame.schedule_before;
+                state.schedule.frames_since_inference += 1;
+                (Some(SkipReason::Busy), None)
+            }
             Outcome::Failed(msg) => {
                 self.post_error_message(msg);
                 return Err(gst::FlowError::Error);
             }
         };
         let spent = frame.spent + result.took + started.elapsed();
-        self.leave(
-            state,
-            frame.buffer,
-            frame.running_time,
-            skip,
-            inference_time,
-            spent,
-        );
+        self.leave(state, frame.buffer, skip, inference_time, spent);
         Ok(())
     }
 
-    /// Books a frame's outcome (schedule, tracker carry-over, stats), attaches the current
-    /// objects to it and queues it to leave.
+    /// Books a frame's outcome (tracker carry-over, stats), attaches the current objects to it
+    /// and queues it to leave.
     fn leave(
         &self,
         state: &mut State,
         mut buffer: gst::Buffer,
-        running_time: Option<gst::ClockTime>,
         skip: Option<SkipReason>,
         inference_time: Option<Duration>,
         spent: Duration,
     ) {
         let started = Instant::now();
-        match skip {
-            None => {
-                state.frames_since_inference = 0;
-                state.inferred_once = true;
-                state.last_inference_at = running_time;
-            }
-            Some(reason) => {
-                state.frames_since_inference += 1;
-                if reason != SkipReason::NoMotion {
-                    // Objects move on between runs; a still scene needs no prediction.
-                    state.tracker.predict();
-                    state.objects = state
-                        .tracker
-                        .visible()
-                        .map(|t| {
-                            (
-                                Detection {
-                                    bbox: t.bbox.clamp(1.0, 1.0),
-                                    class_id: t.class_id,
-                                    score: t.score,
-                                },
-                                t.id,
-                            )
-                        })
-                        .collect();
-                }
-            }
+        // Objects move on between runs; a still scene needs no prediction.
+        if skip.is_some_and(|reason| reason != SkipReason::NoMotion) {
+            state.tracker.predict();
+            state.objects = state
+                .tracker
+                .visible()
+                .map(|t| {
+                    (
+                        Detection {
+                            bbox: t.bbox.clamp(1.0, 1.0),
+                            class_id: t.class_id,
+                            score: t.score,
+                        },
+                        t.id,
+                    )
+                })
+                .collect();
         }
         let (width, height) = state
             .info
@@ -478,7 +518,7 @@ impl FessDetect {
             let Some(state) = guard.as_mut() else {
                 return;
             };
-            if self.finish_in_flight(state).is_err() {
+            if self.release_held(state, 0).is_err() {
                 state.outbox.clear();
             }
             state.outbox.drain(..).collect()
@@ -492,12 +532,14 @@ impl FessDetect {
         }
     }
 
-    /// Forgets held frames (flushing), waiting for the worker's job so it is not reported late.
+    /// Forgets held frames (flushing), waiting for the worker's jobs so they are not reported
+    /// late.
     fn discard_held(&self) {
         if let Some(state) = self.state.lock().unwrap().as_mut() {
-            if state.in_flight.take().is_some() {
+            while state.worker.in_flight() > 0 {
                 let _ = state.worker.wait();
             }
+            state.held.clear();
             state.outbox.clear();
         }
     }
@@ -539,7 +581,7 @@ fn infer(
 /// `interval`th frame is due, and at most `detect_fps` a second of running time (0: no budget;
 /// without timestamps, or when time went back, the budget does not apply).
 fn schedule(
-    state: &State,
+    state: &Schedule,
     interval: u32,
     detect_fps: f64,
     now: Option<gst::ClockTime>,
@@ -679,9 +721,17 @@ impl ObjectImpl for FessDetect {
                     .blurb("Name of this stream's camera, sent downstream to later fess elements (default: upstream's camera id, else the source URI, else the element name)")
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecUInt::builder("nireq")
+                    .nick("Inference requests")
+                    .blurb("Inferences the shared engine runs at once, each on its own ONNX Runtime session; a file keeps them all busy, live cameras share them (0: one per core)")
+                    .minimum(0)
+                    .maximum(64)
+                    .default_value(DEFAULT_NIREQ)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecUInt::builder("threads")
                     .nick("Threads")
-                    .blurb("ONNX Runtime intra-op threads (0: ONNX Runtime's default, one per core)")
+                    .blurb("ONNX Runtime intra-op threads of each inference request (0: the cores shared out among the requests)")
                     .minimum(0)
                     .maximum(256)
                     .default_value(DEFAULT_THREADS)
@@ -697,7 +747,7 @@ impl ObjectImpl for FessDetect {
                     .build(),
                 glib::ParamSpecString::builder("model-instance-id")
                     .nick("Model instance id")
-                    .blurb("Elements with the same id share one inference engine (one session, one copy of the weights, one thread pool); different ids keep separate ones. Unset: elements with the same model file and threads share")
+                    .blurb("Elements with the same id share one inference engine (one session, one copy of the weights, one thread pool); different ids keep separate ones. Unset: elements with the same model file, nireq and threads share")
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
@@ -728,6 +778,7 @@ impl ObjectImpl for FessDetect {
             "motion-min-area" => s.motion_min_area = value.get().unwrap(),
             "camera-id" => s.camera_id = value.get().unwrap(),
             "threads" => s.threads = value.get().unwrap(),
+            "nireq" => s.nireq = value.get().unwrap(),
             "model-instance-id" => s.model_instance_id = value.get().unwrap(),
             "detect-fps" => s.detect_fps = value.get().unwrap(),
             other => unreachable!("unknown property {other}"),
@@ -750,6 +801,7 @@ impl ObjectImpl for FessDetect {
             "motion-min-area" => s.motion_min_area.to_value(),
             "camera-id" => s.camera_id.to_value(),
             "threads" => s.threads.to_value(),
+            "nireq" => s.nireq.to_value(),
             "model-instance-id" => s.model_instance_id.to_value(),
             "detect-fps" => s.detect_fps.to_value(),
             "stats" => {
@@ -927,7 +979,7 @@ impl BaseTransformImpl for FessDetect {
         if let gst::EventView::FlushStop(_) = event.view() {
             if let Some(state) = self.state.lock().unwrap().as_mut() {
                 state.gate.reset();
-                state.last_inference_at = None;
+                state.schedule.last_inference_at = None;
             }
             *self.qos_earliest.lock().unwrap() = None;
         }
@@ -953,8 +1005,9 @@ impl BaseTransformImpl for FessDetect {
 
     /// Each frame is planned here: skipped by the element's rules, or preprocessed and handed
     /// to the worker. A file's frame then waits in the element while the streaming thread
-    /// decodes the next one (decoding overlaps inference), and leaves when that one arrives; a
-    /// live stream's frame leaves as soon as it is inferred, adding no latency.
+    /// decodes the next ones (decoding overlaps inference, and as many frames are inferred at
+    /// once as the engine has lanes); frames leave in order when every lane is busy and another
+    /// one arrives. A live stream's frame leaves as soon as it is inferred, adding no latency.
     fn submit_input_buffer(
         &self,
         _is_discont: bool,
@@ -978,8 +1031,8 @@ impl BaseTransformImpl for FessDetect {
         let mut guard = self.state.lock().unwrap();
         let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
         self.ensure_camera_event(state);
-        // The frame before this one leaves first: the tracker sees frames in order.
-        self.finish_in_flight(state)?;
+        // Frames leave in order (the tracker sees them so); a lane is freed for this one.
+        self.release_held(state, state.requests - 1)?;
         let started = Instant::now();
         let info = state.info.clone().ok_or(gst::FlowError::NotNegotiated)?;
         let (width, height) = (info.width() as usize, info.height() as usize);
@@ -996,55 +1049,82 @@ impl BaseTransformImpl for FessDetect {
         }
         self.stats.lock().unwrap().frames += 1;
 
-        let mut skip = schedule(state, interval, detect_fps, running_time)
+        let skip = schedule(&state.schedule, interval, detect_fps, running_time)
             .or_else(|| self.late(running_time).then_some(SkipReason::Late));
-        if skip.is_none() {
-            let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer.as_ref(), &info)
-                .map_err(|_| {
-                    gst::element_imp_error!(
-                        self,
-                        gst::StreamError::Format,
-                        ["cannot map the video frame"]
-                    );
-                    gst::FlowError::Error
-                })?;
-            let view = crate::video_frame::view(&frame).ok_or(gst::FlowError::NotNegotiated)?;
-            if motion_gate && !state.gate.moved(&view) {
-                skip = Some(SkipReason::NoMotion);
-            } else {
-                let pre = state.preprocessor.as_mut().expect("built above");
-                pre.run(&view);
-                let job = Job {
-                    tensor: pre.take_tensor(),
-                    shape: pre.tensor_shape(),
-                    params,
-                    live,
-                };
-                let transform = pre.transform();
-                drop(frame);
-                if state.worker.submit(job).is_err() {
-                    gst::element_imp_error!(
-                        self,
-                        gst::CoreError::Failed,
-                        ["the inference thread stopped unexpectedly"]
-                    );
-                    return Err(gst::FlowError::Error);
+        let plan = match skip {
+            Some(reason) => Plan::Skip(reason),
+            None => {
+                let frame =
+                    gst_video::VideoFrameRef::from_buffer_ref_readable(buffer.as_ref(), &info)
+                        .map_err(|_| {
+                            self.post_error_message(crate::video_frame::unmappable());
+                            gst::FlowError::Error
+                        })?;
+                let view = crate::video_frame::view(&frame).ok_or(gst::FlowError::NotNegotiated)?;
+                match state.preprocessor.as_mut() {
+                    _ if motion_gate && !state.gate.moved(&view) => {
+                        Plan::Skip(SkipReason::NoMotion)
+                    }
+                    Some(pre) => {
+                        pre.run(&view);
+                        let job = Job {
+                            tensor: pre.take_tensor(),
+                            shape: pre.tensor_shape(),
+                            params,
+                            live,
+                        };
+                        Plan::Infer(job, pre.transform())
+                    }
+                    None => return Err(gst::FlowError::NotNegotiated),
                 }
-                state.in_flight = Some(InFlight {
+            }
+        };
+        let (job, transform) = match plan {
+            Plan::Infer(job, transform) => (job, transform),
+            Plan::Skip(reason) => {
+                state.schedule.frames_since_inference += 1;
+                state.held.push_back(Held::Skipped {
                     buffer,
-                    running_time,
-                    transform,
-                    frame_size: (width, height),
-                    gated: motion_gate,
+                    reason,
                     spent: started.elapsed(),
                 });
-                if live {
-                    self.finish_in_flight(state)?;
-                }
+                // Leaves now unless frames before it are still being inferred.
+                self.release_held(state, usize::MAX)?;
                 return Ok(gst::FlowSuccess::Ok);
             }
+        };
+        if state.worker.submit(job).is_err() {
+            gst::element_imp_error!(
+                self,
+                gst::CoreError::Failed,
+                ["the inference thread stopped unexpectedly"]
+            );
+            return Err(gst::FlowError::Error);
         }
-        self.leave(state, buffer, running_time, skip, None, started.elapsed());
+        // A file's frame is always inferred (it waits for its turn); a live one may find the
+        // engine busy, so its thumbnail becomes the reference only when it ran.
+        if motion_gate && !live {
+            state.gate.accept();
+        }
+        let schedule_before = std::mem::replace(
+            &mut state.schedule,
+            Schedule {
+                frames_since_inference: 0,
+                inferred_once: true,
+                last_inference_at: running_time,
+            },
+        );
+        state.held.push_back(Held::Inferring(InFlight {
+            buffer,
+            transform,
+            frame_size: (width, height),
+            gated: motion_gate && live,
+            schedule_before,
+            spent: started.elapsed(),
+        }));
+        if live {
+            self.release_held(state, 0)?;
+        }
         Ok(gst::FlowSuccess::Ok)
     }
 

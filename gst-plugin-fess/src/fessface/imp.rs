@@ -859,10 +859,8 @@ impl BaseTransformImpl for FessFace {
         };
         let mut tally = Tally::default();
         let result = (|| {
-            let frame =
-                gst_video::VideoFrameRef::from_buffer_ref_readable(&*buf, &info).map_err(|_| {
-                    gst::error_msg!(gst::StreamError::Format, ["cannot map the video frame"])
-                })?;
+            let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(&*buf, &info)
+                .map_err(|_| crate::video_frame::unmappable())?;
             let view = crate::video_frame::view(&frame).ok_or_else(|| {
                 gst::error_msg!(gst::CoreError::Negotiation, ["unsupported format"])
             })?;

@@ -168,11 +168,7 @@ impl BaseTransformImpl for FessOverlay {
         let bgr = info.format() == gst_video::VideoFormat::Bgr;
         let mut frame =
             gst_video::VideoFrameRef::from_buffer_ref_writable(buf, &info).map_err(|_| {
-                gst::element_imp_error!(
-                    self,
-                    gst::StreamError::Format,
-                    ["cannot map the video frame"]
-                );
+                self.post_error_message(crate::video_frame::unmappable());
                 gst::FlowError::Error
             })?;
         let stride = frame.plane_stride()[0].max(0) as usize;
