@@ -171,6 +171,23 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    /// Every kind, in the order of the topics (motion, faces, alerts).
+    pub const ALL: [EventKind; 3] = [EventKind::Motion, EventKind::Face, EventKind::Alert];
+
+    /// Its place in [`EventKind::ALL`], for tables kept per kind.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The kind as the metrics' `type` label names it.
+    pub fn label(self) -> &'static str {
+        match self {
+            EventKind::Motion => "motion",
+            EventKind::Face => "face",
+            EventKind::Alert => "alert",
+        }
+    }
+
     pub fn event_type(self) -> &'static str {
         match self {
             EventKind::Motion => MOTION_EVENT_TYPE,

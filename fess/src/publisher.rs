@@ -99,6 +99,48 @@ struct Counters {
     spooled: AtomicU64,
 }
 
+/// Wakes whoever waits on the publisher's progress: a delivery report, the end of a replay, a
+/// stop or an interruption.
+#[derive(Default)]
+struct Signal {
+    /// How many times it was raised, so a waiter can tell that something happened.
+    raised: Mutex<u64>,
+    cv: Condvar,
+}
+
+impl Signal {
+    /// Raise it after changing what the waiters look at.
+    fn raise(&self) {
+        *self.raised.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        self.cv.notify_all();
+    }
+
+    /// Waits until `done(times raised)` holds (true) or `deadline` passes (false).
+    fn wait_until(&self, deadline: Instant, mut done: impl FnMut(u64) -> bool) -> bool {
+        let mut raised = self.raised.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if done(*raised) {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            raised = self
+                .cv
+                .wait_timeout(raised, deadline - now)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+
+    /// Waits until it is raised again, or `deadline`.
+    fn wait_raised(&self, deadline: Instant) {
+        let seen = *self.raised.lock().unwrap_or_else(|p| p.into_inner());
+        self.wait_until(deadline, |raised| raised != seen);
+    }
+}
+
 struct Shared {
     topics: [String; 3],
     counts: [Counters; 3],
@@ -107,20 +149,36 @@ struct Shared {
     spooling: AtomicBool,
     /// Replayed messages not yet reported.
     replay_pending: AtomicI64,
+    /// Messages handed to librdkafka whose delivery report has not come. (librdkafka's own
+    /// count still includes a report while its callback runs, too late to wake a waiter.)
+    unreported: AtomicI64,
     broker_up: AtomicBool,
+    /// The publisher is closing: its thread ends.
+    stopping: AtomicBool,
+    /// Waits in `flush` return at once (the owner is being unlocked).
+    interrupted: AtomicBool,
+    progress: Signal,
     log: LogFn,
 }
 
 impl Shared {
-    fn index(&self, topic: &str) -> usize {
-        self.topics.iter().position(|t| t == topic).unwrap_or(0)
+    /// The kind of the events on `topic` (a spooled record knows only its topic).
+    fn kind_of(&self, topic: &str) -> EventKind {
+        self.topics
+            .iter()
+            .position(|t| t == topic)
+            .map_or(EventKind::Motion, |i| EventKind::ALL[i])
+    }
+
+    fn counts(&self, kind: EventKind) -> &Counters {
+        &self.counts[kind.index()]
     }
 
     /// Puts `rec` in the spool (or counts it lost when there is none).
     fn spool(&self, rec: &Record) {
-        let i = self.index(&rec.topic);
+        let counts = self.counts(self.kind_of(&rec.topic));
         let Some(spool) = &self.spool else {
-            self.counts[i].dropped.fetch_add(1, Ordering::Relaxed);
+            counts.dropped.fetch_add(1, Ordering::Relaxed);
             (self.log)(
                 Severity::Warning,
                 &format!("event for {} dropped: no spool-dir to keep it", rec.topic),
@@ -131,13 +189,11 @@ impl Shared {
         self.spooling.store(true, Ordering::SeqCst);
         match s.push(rec) {
             Ok(p) => {
-                self.counts[i].spooled.fetch_add(1, Ordering::Relaxed);
+                counts.spooled.fetch_add(1, Ordering::Relaxed);
                 if p.dropped > 0 {
                     // Whole segments go; their topics are unknown without reading them: count
                     // them on this record's topic.
-                    self.counts[i]
-                        .dropped
-                        .fetch_add(p.dropped, Ordering::Relaxed);
+                    counts.dropped.fetch_add(p.dropped, Ordering::Relaxed);
                     (self.log)(
                         Severity::Warning,
                         &format!(
@@ -149,7 +205,7 @@ impl Shared {
                 }
             }
             Err(e) => {
-                self.counts[i].dropped.fetch_add(1, Ordering::Relaxed);
+                counts.dropped.fetch_add(1, Ordering::Relaxed);
                 (self.log)(
                     Severity::Error,
                     &format!("spool {}: cannot write: {e}; event lost", s.dir().display()),
@@ -178,7 +234,13 @@ fn permanent(e: &KafkaError) -> bool {
 /// librdkafka's context: routes its logs and delivery reports to us.
 struct Context(Arc<Shared>);
 
-const REPLAY_FLAG: usize = 4;
+/// What a delivery report needs to know about its message.
+#[derive(Debug, Clone, Copy)]
+struct Delivery {
+    kind: EventKind,
+    /// Sent again from the spool (the replay waits for these reports).
+    replayed: bool,
+}
 
 impl ClientContext for Context {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, msg: &str) {
@@ -199,21 +261,21 @@ impl ClientContext for Context {
 }
 
 impl ProducerContext for Context {
-    /// The topic index (0–2), plus [`REPLAY_FLAG`] for a replayed record.
-    type DeliveryOpaque = usize;
+    type DeliveryOpaque = Box<Delivery>;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, opaque: usize) {
+    fn delivery(&self, result: &DeliveryResult<'_>, delivery: Box<Delivery>) {
         let s = &self.0;
-        let i = (opaque & 3).min(2);
-        if opaque & REPLAY_FLAG != 0 {
+        let counts = s.counts(delivery.kind);
+        if delivery.replayed {
             s.replay_pending.fetch_sub(1, Ordering::SeqCst);
         }
+        s.unreported.fetch_sub(1, Ordering::SeqCst);
         match result {
             Ok(_) => {
-                s.counts[i].success.fetch_add(1, Ordering::Relaxed);
+                counts.success.fetch_add(1, Ordering::Relaxed);
             }
             Err((e, msg)) if permanent(e) => {
-                s.counts[i].error.fetch_add(1, Ordering::Relaxed);
+                counts.error.fetch_add(1, Ordering::Relaxed);
                 (s.log)(
                     Severity::Warning,
                     &format!("event for {} refused by Kafka: {e}", msg.topic()),
@@ -236,6 +298,7 @@ impl ProducerContext for Context {
                 });
             }
         }
+        s.progress.raise();
     }
 }
 
@@ -396,7 +459,11 @@ impl PublisherBuilder {
             spooling: AtomicBool::new(waiting > 0),
             spool: spool.map(Mutex::new),
             replay_pending: AtomicI64::new(0),
+            unreported: AtomicI64::new(0),
             broker_up: AtomicBool::new(false),
+            stopping: AtomicBool::new(false),
+            interrupted: AtomicBool::new(false),
+            progress: Signal::default(),
             log: log.clone(),
         });
         let mut cfg = ClientConfig::new();
@@ -422,7 +489,6 @@ impl PublisherBuilder {
             );
         }
         let producer = Arc::new(producer);
-        let stop = Arc::new((Mutex::new(false), Condvar::new()));
         let worker = Maintenance {
             shared: shared.clone(),
             producer: producer.clone(),
@@ -430,7 +496,6 @@ impl PublisherBuilder {
             topics: kafka.topics.all().map(str::to_string),
             partitions: self.partitions,
             replication: self.replication,
-            stop: stop.clone(),
         };
         let thread = std::thread::Builder::new()
             .name("fess-publisher".into())
@@ -440,7 +505,6 @@ impl PublisherBuilder {
             shared,
             producer,
             flush_timeout: self.flush_timeout,
-            stop,
             thread: Mutex::new(Some(thread)),
         })
     }
@@ -463,7 +527,6 @@ pub struct EventPublisher {
     shared: Arc<Shared>,
     producer: Arc<ThreadedProducer<Context>>,
     flush_timeout: Duration,
-    stop: Arc<(Mutex<bool>, Condvar)>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -490,13 +553,8 @@ impl EventPublisher {
     /// Hands `event` to the producer (or the spool); returns at once.
     pub fn publish(&self, event: &Event) -> Result<(), PublishError> {
         let kind = event.kind();
-        let i = match kind {
-            EventKind::Motion => 0,
-            EventKind::Face => 1,
-            EventKind::Alert => 2,
-        };
         let rec = Record {
-            topic: self.shared.topics[i].clone(),
+            topic: self.shared.topics[kind.index()].clone(),
             key: event.camera_id().as_bytes().to_vec(),
             headers: vec![
                 ("event_type".into(), kind.event_type().as_bytes().to_vec()),
@@ -505,10 +563,10 @@ impl EventPublisher {
             ],
             payload: event.to_json(),
         };
-        self.send(&rec, i)
+        self.send(&rec, kind)
     }
 
-    fn send(&self, rec: &Record, i: usize) -> Result<(), PublishError> {
+    fn send(&self, rec: &Record, kind: EventKind) -> Result<(), PublishError> {
         if self.shared.spooling.load(Ordering::SeqCst) {
             if let Some(spool) = &self.shared.spool {
                 let guard = spool.lock().unwrap();
@@ -520,10 +578,17 @@ impl EventPublisher {
                 self.shared.spooling.store(false, Ordering::SeqCst);
             }
         }
-        match produce(&self.producer, rec, i) {
+        let delivery = Delivery {
+            kind,
+            replayed: false,
+        };
+        match produce(&self.producer, rec, delivery) {
             Ok(()) => Ok(()),
             Err(e) if permanent(&e) => {
-                self.shared.counts[i].error.fetch_add(1, Ordering::Relaxed);
+                self.shared
+                    .counts(kind)
+                    .error
+                    .fetch_add(1, Ordering::Relaxed);
                 Err(PublishError::Rejected(e.to_string()))
             }
             // Queue full and the like: keep it on disk instead.
@@ -634,25 +699,42 @@ impl EventPublisher {
     }
 
     /// Waits up to `timeout` for queued (and, while the broker answers, spooled) events to be
-    /// delivered; what is still queued then goes to the spool. Returns true when everything was
-    /// delivered.
+    /// delivered, woken by their delivery reports; what is still queued then goes to the spool.
+    /// Returns true when everything was delivered; false at once while
+    /// [interrupted](EventPublisher::interrupt), with the queue left as it is.
     pub fn flush(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
+        let s = &self.shared;
+        let interrupted = || s.interrupted.load(Ordering::SeqCst);
         let replaying = self.thread.lock().unwrap().is_some();
         // Spooled events first: the publisher thread replays them while the broker answers.
-        while replaying
-            && self.shared.spooling.load(Ordering::SeqCst)
-            && self.shared.broker_up.load(Ordering::Relaxed)
-            && Instant::now() < deadline
-        {
-            std::thread::sleep(Duration::from_millis(20));
+        if replaying {
+            s.progress.wait_until(deadline, |_| {
+                interrupted()
+                    || !s.spooling.load(Ordering::SeqCst)
+                    || !s.broker_up.load(Ordering::Relaxed)
+            });
         }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if self.producer.flush(left).is_ok() && self.producer.in_flight_count() == 0 {
-            return !self.shared.spooling.load(Ordering::SeqCst);
+        // Sends what lingers at once; the reports then wake the wait.
+        let _ = self.producer.flush(Duration::ZERO);
+        let delivered = s.progress.wait_until(deadline, |_| {
+            interrupted() || s.unreported.load(Ordering::SeqCst) <= 0
+        });
+        if interrupted() {
+            return false;
+        }
+        if delivered {
+            return !s.spooling.load(Ordering::SeqCst);
         }
         self.purge_to_spool();
         false
+    }
+
+    /// While `on`, [`flush`](EventPublisher::flush) (and so `close`) returns at once instead of
+    /// waiting for deliveries: for an owner that must not block, such as a sink being unlocked.
+    pub fn interrupt(&self, on: bool) {
+        self.shared.interrupted.store(on, Ordering::SeqCst);
+        self.shared.progress.raise();
     }
 
     /// Takes every queued and in-flight event back from librdkafka into the spool.
@@ -674,11 +756,8 @@ impl EventPublisher {
             return;
         }
         self.flush(self.flush_timeout);
-        {
-            let (lock, cv) = &*self.stop;
-            *lock.lock().unwrap() = true;
-            cv.notify_all();
-        }
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        self.shared.progress.raise();
         if let Some(thread) = self.thread.lock().unwrap().take() {
             let _ = thread.join();
         }
@@ -705,20 +784,17 @@ struct Maintenance {
     topics: [String; 3],
     partitions: i32,
     replication: i32,
-    stop: Arc<(Mutex<bool>, Condvar)>,
 }
 
 const CHECK_EVERY: Duration = Duration::from_secs(1);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
 
 impl Maintenance {
+    /// Waits up to `wait` for the publisher to close; true when it is closing.
     fn stopped(&self, wait: Duration) -> bool {
-        let (lock, cv) = &*self.stop;
-        let guard = lock.lock().unwrap();
-        if *guard {
-            return true;
-        }
-        *cv.wait_timeout(guard, wait).unwrap().0
+        let s = &self.shared;
+        s.progress
+            .wait_until(Instant::now() + wait, |_| s.stopping.load(Ordering::SeqCst))
     }
 
     fn log(&self, sev: Severity, msg: &str) {
@@ -819,6 +895,7 @@ impl Maintenance {
             Ok(Some(b)) => b,
             Ok(None) => {
                 self.shared.spooling.store(false, Ordering::SeqCst);
+                self.shared.progress.raise();
                 return;
             }
             Err(e) => {
@@ -833,23 +910,29 @@ impl Maintenance {
             );
         }
         let n = batch.records.len();
+        let s = &self.shared;
+        let stopping = || s.stopping.load(Ordering::SeqCst);
         for rec in &batch.records {
-            let i = self.shared.index(&rec.topic);
-            // A full queue clears as librdkafka delivers: wait for room instead of dropping.
-            let start = Instant::now();
-            while !self.try_replay(rec, i) {
-                if start.elapsed() > REQUEST_TIMEOUT * 10 || self.stopped(Duration::from_millis(20))
-                {
+            let kind = s.kind_of(&rec.topic);
+            // A full queue clears as librdkafka delivers: wait for room (a delivery report)
+            // instead of dropping.
+            let give_up = Instant::now() + REQUEST_TIMEOUT * 10;
+            while !self.try_replay(rec, kind) {
+                s.progress.wait_raised(give_up);
+                if stopping() || Instant::now() >= give_up {
                     // Leave the segment: what was sent may arrive twice, nothing is lost.
                     return;
                 }
             }
         }
-        let start = Instant::now();
-        while self.shared.replay_pending.load(Ordering::SeqCst) > 0 {
-            if start.elapsed() > REQUEST_TIMEOUT * 20 || self.stopped(Duration::from_millis(20)) {
-                return;
-            }
+        let pending = || s.replay_pending.load(Ordering::SeqCst) > 0;
+        s.progress
+            .wait_until(Instant::now() + REQUEST_TIMEOUT * 20, |_| {
+                stopping() || !pending()
+            });
+        if pending() {
+            // Stopped or timed out with reports missing: the segment stays (see above).
+            return;
         }
         let mut s = spool.lock().unwrap();
         if let Err(e) = s.remove(batch.seq) {
@@ -862,18 +945,26 @@ impl Maintenance {
             self.shared.spooling.store(false, Ordering::SeqCst);
         }
         drop(s);
+        self.shared.progress.raise();
         self.log(Severity::Info, &format!("replayed {n} spooled events"));
     }
 
     /// Sends one replayed record; false when the queue is full (try again later).
-    fn try_replay(&self, rec: &Record, i: usize) -> bool {
+    fn try_replay(&self, rec: &Record, kind: EventKind) -> bool {
         self.shared.replay_pending.fetch_add(1, Ordering::SeqCst);
-        match produce(&self.producer, rec, i | REPLAY_FLAG) {
+        let delivery = Delivery {
+            kind,
+            replayed: true,
+        };
+        match produce(&self.producer, rec, delivery) {
             Ok(()) => true,
             Err(e) => {
                 self.shared.replay_pending.fetch_sub(1, Ordering::SeqCst);
                 if permanent(&e) {
-                    self.shared.counts[i].error.fetch_add(1, Ordering::Relaxed);
+                    self.shared
+                        .counts(kind)
+                        .error
+                        .fetch_add(1, Ordering::Relaxed);
                     return true;
                 }
                 false
@@ -886,7 +977,7 @@ impl Maintenance {
 fn produce(
     producer: &ThreadedProducer<Context>,
     rec: &Record,
-    opaque: usize,
+    delivery: Delivery,
 ) -> Result<(), KafkaError> {
     let mut headers = OwnedHeaders::new_with_capacity(rec.headers.len());
     for (k, v) in &rec.headers {
@@ -895,9 +986,15 @@ fn produce(
             value: Some(v),
         });
     }
-    let record = BaseRecord::with_opaque_to(&rec.topic, opaque)
+    let record = BaseRecord::with_opaque_to(&rec.topic, Box::new(delivery))
         .key(&rec.key)
         .payload(&rec.payload)
         .headers(headers);
-    producer.send(record).map_err(|(e, _)| e)
+    // Counted before the report can come, so the count never misses one.
+    let unreported = &producer.context().0.unreported;
+    unreported.fetch_add(1, Ordering::SeqCst);
+    producer.send(record).map_err(|(e, _)| {
+        unreported.fetch_sub(1, Ordering::SeqCst);
+        e
+    })
 }

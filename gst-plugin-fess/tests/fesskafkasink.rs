@@ -289,3 +289,77 @@ fn faces_are_published_and_an_unauthorized_one_raises_the_built_in_alert() {
     // The face ROI is not reported as a detected object.
     assert_eq!(motion[0].json["total_objects"], 1);
 }
+
+#[test]
+fn an_eos_flush_leaves_stats_readable_and_a_flushing_seek_interrupts_it() {
+    use gst::prelude::*;
+    use std::sync::mpsc;
+    init();
+    let port = free_port();
+    let sink = gst::ElementFactory::make("fesskafkasink")
+        .property("bootstrap-servers", format!("127.0.0.1:{port}"))
+        .property("camera-id", "door")
+        .property("spool-dir", tmp_dir("sink-unlock").to_str().unwrap())
+        .property("flush-timeout", 120_000u32)
+        .build()
+        .unwrap();
+    // The sink says when it starts waiting for deliveries at EOS.
+    let (waiting_tx, waiting) = mpsc::channel();
+    let waiting_tx = std::sync::Mutex::new(waiting_tx);
+    gst::log::set_threshold_for_name("fesskafkasink", gst::DebugLevel::Debug);
+    let hook = gst::log::add_log_function(move |cat, _, _, _, _, _, msg| {
+        if cat.name() == "fesskafkasink" && msg.get().is_some_and(|m| m.starts_with("EOS: waiting"))
+        {
+            let _ = waiting_tx.lock().unwrap().send(());
+        }
+    });
+    let mut h = gst_check::Harness::with_element(&sink, Some("sink"), None);
+    h.set_src_caps_str("video/x-raw,format=RGB,width=640,height=480,framerate=10/1");
+    h.play();
+    for i in 0..10 {
+        h.push(face_buffer(i, Some("Mallory"), false)).unwrap();
+    }
+    // No broker: EOS waits (up to flush-timeout) for the queued events.
+    let (eos_tx, eos_done) = mpsc::channel();
+    let pad = sink.static_pad("sink").unwrap();
+    std::thread::spawn(move || {
+        let _ = eos_tx.send(pad.send_event(gst::event::Eos::new()));
+    });
+    waiting
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the sink never started its EOS flush");
+
+    // Meanwhile the stats stay readable (a thread, so a regression fails instead of hanging).
+    let (stats_tx, stats) = mpsc::channel();
+    let s = sink.clone();
+    std::thread::spawn(move || {
+        let _ = stats_tx.send(s.property::<gst::Structure>("stats"));
+    });
+    let stats = stats
+        .recv_timeout(Duration::from_secs(20))
+        .expect("stats blocked while the sink flushed at EOS");
+    assert_eq!(stats.get::<u64>("face-events").unwrap(), 1);
+    assert_eq!(stats.get::<u64>("alert-events").unwrap(), 1);
+    assert!(!stats.get::<bool>("broker-up").unwrap());
+
+    // A flushing seek unlocks the sink: the EOS wait ends long before flush-timeout.
+    assert!(h.push_event(gst::event::FlushStart::new()));
+    eos_done
+        .recv_timeout(Duration::from_secs(20))
+        .expect("flush-start did not interrupt the EOS flush");
+    assert!(h.push_event(gst::event::FlushStop::new(true)));
+    gst::log::remove_log_function(hook);
+
+    // The broker comes; closing the sink delivers what it held.
+    let broker = Broker::start_on(port);
+    drop(h);
+    let mut r = Reader::new(&broker.bootstrap(), &TOPICS);
+    assert!(
+        r.read_until(Duration::from_secs(60), |seen| {
+            seen.iter().filter(|c| c.topic == TOPICS[1]).count() >= 1
+                && seen.iter().filter(|c| c.topic == TOPICS[2]).count() >= 1
+        }),
+        "consumed {:?}",
+        r.seen.iter().map(|c| c.topic.clone()).collect::<Vec<_>>()
+    );
+}

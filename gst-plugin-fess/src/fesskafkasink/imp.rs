@@ -1,9 +1,10 @@
 use std::path::PathBuf;
-use std::sync::{LazyLock, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
 use fess::emission::{EventBuilder, Frame, SeenFace, SeenObject};
-use fess::{Event, EventPublisher, Severity};
+use fess::{EventKind, EventPublisher, Severity};
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
@@ -83,7 +84,9 @@ fn set(v: &Option<String>) -> Option<&str> {
 }
 
 struct State {
-    publisher: EventPublisher,
+    /// Shared so EOS and stop can flush it without holding the state lock (render and the
+    /// `stats` property go on meanwhile).
+    publisher: Arc<EventPublisher>,
     builder: EventBuilder,
     own_camera: bool,
     width: u32,
@@ -100,10 +103,10 @@ impl State {
         let st = self.publisher.stats();
         let camera = self.builder.camera_id();
         let mut m = Vec::new();
-        for (kind, n) in ["motion", "face", "alert"].iter().zip(self.events) {
+        for (kind, n) in EventKind::ALL.iter().zip(self.events) {
             m.push(Metric::counter(
                 "fess_events_built_total",
-                &[("camera_id", camera), ("type", kind)],
+                &[("camera_id", camera), ("type", kind.label())],
                 n,
             ));
         }
@@ -144,6 +147,8 @@ impl State {
 pub struct FessKafkaSink {
     settings: Mutex<Settings>,
     state: Mutex<Option<State>>,
+    /// Between `unlock` and `unlock_stop`.
+    unlocked: AtomicBool,
 }
 
 impl FessKafkaSink {
@@ -238,7 +243,7 @@ impl FessKafkaSink {
             rules,
         );
         Ok(State {
-            publisher,
+            publisher: Arc::new(publisher),
             builder,
             own_camera: camera.is_some(),
             width: 0,
@@ -426,6 +431,14 @@ fn mask_secrets(text: &str) -> String {
 }
 
 impl FessKafkaSink {
+    fn publisher(&self) -> Option<Arc<EventPublisher>> {
+        self.state
+            .lock()
+            .unwrap()
+            .as_ref()
+            .map(|s| s.publisher.clone())
+    }
+
     fn stats(&self) -> gst::Structure {
         let guard = self.state.lock().unwrap();
         let mut b = gst::Structure::builder("fesskafkasink-stats");
@@ -466,7 +479,7 @@ impl ElementImpl for FessKafkaSink {
         static METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
             gst::subclass::ElementMetadata::new(
                 "FESS Kafka event sink",
-                "Sink/Analyzer/Video",
+                "Sink/Metadata",
                 "Publishes motion, face and alert events built from fess region-of-interest metadata \
                  to Kafka as JSON, per tracked object, spooling to disk what the broker cannot take",
                 "FESS developers",
@@ -502,10 +515,29 @@ impl BaseSinkImpl for FessKafkaSink {
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
         // Closing flushes within flush-timeout and spools the rest.
-        if let Some(mut state) = self.state.lock().unwrap().take() {
+        let state = self.state.lock().unwrap().take();
+        if let Some(mut state) = state {
             state.publisher.close();
             let metrics = state.metrics();
             state.reporter.send(metrics);
+        }
+        Ok(())
+    }
+
+    /// Going to READY or flushing: an EOS flush waiting for deliveries returns at once (the
+    /// events stay queued, and `stop` spools what the broker has not taken).
+    fn unlock(&self) -> Result<(), gst::ErrorMessage> {
+        self.unlocked.store(true, Ordering::SeqCst);
+        if let Some(p) = self.publisher() {
+            p.interrupt(true);
+        }
+        Ok(())
+    }
+
+    fn unlock_stop(&self) -> Result<(), gst::ErrorMessage> {
+        self.unlocked.store(false, Ordering::SeqCst);
+        if let Some(p) = self.publisher() {
+            p.interrupt(false);
         }
         Ok(())
     }
@@ -538,8 +570,21 @@ impl BaseSinkImpl for FessKafkaSink {
         if let gst::EventView::Eos(_) = event.view() {
             let timeout =
                 Duration::from_millis(self.settings.lock().unwrap().flush_timeout_ms as u64);
-            if let Some(state) = self.state.lock().unwrap().as_ref() {
-                if !state.publisher.flush(timeout) {
+            if let Some(publisher) = self.publisher() {
+                gst::debug!(
+                    CAT,
+                    imp = self,
+                    "EOS: waiting up to {timeout:?} for deliveries"
+                );
+                if publisher.flush(timeout) {
+                    gst::debug!(CAT, imp = self, "every event delivered at EOS");
+                } else if self.unlocked.load(Ordering::SeqCst) {
+                    gst::debug!(
+                        CAT,
+                        imp = self,
+                        "EOS flush interrupted: the sink is stopping"
+                    );
+                } else {
                     gst::element_imp_warning!(
                         self,
                         gst::ResourceError::Write,
@@ -595,12 +640,7 @@ impl BaseSinkImpl for FessKafkaSink {
         };
         state.frame_number += 1;
         for event in state.builder.observe(&frame) {
-            let i = match &event {
-                Event::Motion(_) => 0,
-                Event::Face(_) => 1,
-                Event::Alert(_) => 2,
-            };
-            state.events[i] += 1;
+            state.events[event.kind().index()] += 1;
             if let Err(e) = state.publisher.publish(&event) {
                 gst::element_imp_warning!(
                     self,
