@@ -214,6 +214,15 @@ impl Event {
         }
     }
 
+    /// When it happened (RFC 3339).
+    pub fn timestamp(&self) -> &str {
+        match self {
+            Event::Motion(e) => &e.timestamp,
+            Event::Face(e) => &e.timestamp,
+            Event::Alert(e) => &e.timestamp,
+        }
+    }
+
     pub fn camera_id(&self) -> &str {
         match self {
             Event::Motion(e) => &e.camera_id,

@@ -560,6 +560,15 @@ impl EventPublisher {
                 ("event_type".into(), kind.event_type().as_bytes().to_vec()),
                 ("event_id".into(), event.event_id().as_bytes().to_vec()),
                 ("content-type".into(), b"application/json".to_vec()),
+                // CloudEvents' Kafka protocol binding, binary mode: the body stays the event.
+                ("ce_specversion".into(), b"1.0".to_vec()),
+                ("ce_id".into(), event.event_id().as_bytes().to_vec()),
+                ("ce_type".into(), kind.event_type().as_bytes().to_vec()),
+                (
+                    "ce_source".into(),
+                    format!("fess/{}", event.camera_id()).into_bytes(),
+                ),
+                ("ce_time".into(), event.timestamp().as_bytes().to_vec()),
             ],
             payload: event.to_json(),
         };

@@ -106,6 +106,15 @@ fn each_call_publishes_exactly_the_documents_json() {
     assert_eq!(m.header("event_type"), Some("motion.detected"));
     assert_eq!(m.header("event_id"), Some(motion.as_str()));
     assert_eq!(m.header("content-type"), Some("application/json"));
+    // CloudEvents' Kafka binding (binary mode) on every message.
+    for c in &r.seen {
+        let j = &c.json;
+        assert_eq!(c.header("ce_specversion"), Some("1.0"));
+        assert_eq!(c.header("ce_id"), j["event_id"].as_str());
+        assert_eq!(c.header("ce_type"), j["event_type"].as_str());
+        assert_eq!(c.header("ce_source"), Some("fess/cam_01"));
+        assert_eq!(c.header("ce_time"), j["timestamp"].as_str());
+    }
     let j = &m.json;
     assert_eq!(j["event_type"], "motion.detected");
     assert_eq!(j["camera_id"], "cam_01");

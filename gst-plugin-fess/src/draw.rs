@@ -124,7 +124,7 @@ pub fn draw_objects(
     for o in objects {
         let mut color = match &o.face {
             Some(f) if f.known && !f.is_authorized => [255, 0, 0],
-            _ => color_for(o.track_id.unwrap_or(o.label_id as u64)),
+            _ => color_for(o.track_id.unwrap_or(o.label_id.unsigned_abs() as u64)),
         };
         if bgr {
             color.reverse();

@@ -21,6 +21,19 @@ impl Candidate for Detection {
     }
 }
 
+/// A candidate carrying something along (e.g. the region it was found in).
+impl<T: Candidate, U> Candidate for (T, U) {
+    fn bbox(&self) -> &BBox {
+        self.0.bbox()
+    }
+    fn score(&self) -> f32 {
+        self.0.score()
+    }
+    fn class_id(&self) -> usize {
+        self.0.class_id()
+    }
+}
+
 /// Keeps the best-scoring candidates, dropping any that overlaps (IoU > `iou_threshold`) a
 /// better one of the same class. Returns at most `max_detections`, best first.
 pub fn nms<T: Candidate>(mut dets: Vec<T>, iou_threshold: f32, max_detections: usize) -> Vec<T> {

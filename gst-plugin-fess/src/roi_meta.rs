@@ -1,7 +1,10 @@
 //! Detections on buffers as `GstVideoRegionOfInterestMeta`, the way DL Streamer carries them:
-//! `roi_type` = class label, a `detection` parameter structure (label, label_id, confidence,
-//! normalised x_min/y_min/x_max/y_max), a `tracking` one (track_id) and, on faces, a `face` one
-//! (face_id, person_name when known, confidence, is_authorized, known).
+//! `roi_type` = class label, a `detection` parameter structure (label, `label_id` as a signed
+//! int, confidence, normalised x_min/y_min/x_max/y_max), the track id twice — in our `tracking`
+//! structure (`track_id`, guint64) and in DL Streamer's `object_id` (`id`, int), so its tools
+//! (gvametaconvert, gvawatermark, gvametapublish) read it — and, on faces, a `face` one
+//! (face_id, person_name when known, confidence, is_authorized, known). Reading accepts what
+//! DL Streamer's elements write as well.
 
 use gst_video::VideoRegionOfInterestMeta;
 
@@ -15,7 +18,7 @@ pub struct RoiObject {
     /// The parent ROI's id, 0 for a top-level object.
     pub parent_id: i32,
     pub label: String,
-    pub label_id: u32,
+    pub label_id: i32,
     pub confidence: f64,
     /// Normalised 0–1 frame coordinates.
     pub bbox: BBox,
@@ -67,6 +70,11 @@ pub fn attach(buffer: &mut gst::BufferRef, width: u32, height: u32, obj: &RoiObj
                 .field("track_id", track_id)
                 .build(),
         );
+        meta.add_param(
+            gst::Structure::builder("object_id")
+                .field("id", object_id(track_id))
+                .build(),
+        );
     }
     if let Some(face) = &obj.face {
         let mut b = gst::Structure::builder("face")
@@ -83,6 +91,11 @@ pub fn attach(buffer: &mut gst::BufferRef, width: u32, height: u32, obj: &RoiObj
     id
 }
 
+/// DL Streamer's int track id for ours: ids count up from 1, so they fit (wrapping, past 2³¹).
+fn object_id(track_id: u64) -> i32 {
+    (track_id % (i32::MAX as u64 + 1)) as i32
+}
+
 /// Every ROI on `buffer` that has a `detection` structure, in attach order.
 pub fn read(buffer: &gst::BufferRef) -> Vec<RoiObject> {
     buffer
@@ -96,12 +109,19 @@ pub fn read(buffer: &gst::BufferRef) -> Vec<RoiObject> {
                 label: det
                     .get::<String>("label")
                     .unwrap_or_else(|_| m.roi_type().to_string()),
-                label_id: det.get::<u32>("label_id").unwrap_or(0),
+                label_id: det
+                    .get::<i32>("label_id")
+                    .or_else(|_| det.get::<u32>("label_id").map(|v| v as i32))
+                    .unwrap_or(0),
                 confidence: det.get::<f64>("confidence").unwrap_or(0.0),
                 bbox: BBox::new(f("x_min"), f("y_min"), f("x_max"), f("y_max")),
                 track_id: m
                     .param("tracking")
-                    .and_then(|t| t.get::<u64>("track_id").ok()),
+                    .and_then(|t| t.get::<u64>("track_id").ok())
+                    .or_else(|| {
+                        let id = m.param("object_id")?.get::<i32>("id").ok()?;
+                        u64::try_from(id).ok()
+                    }),
                 face: m.param("face").map(|f| FaceInfo {
                     face_id: f.get::<String>("face_id").unwrap_or_default(),
                     person_name: f.get::<String>("person_name").ok(),
@@ -112,4 +132,47 @@ pub fn read(buffer: &gst::BufferRef) -> Vec<RoiObject> {
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_what_dl_streamer_writes() {
+        gst::init().unwrap();
+        let mut buffer = gst::Buffer::new();
+        {
+            let b = buffer.get_mut().unwrap();
+            let mut meta = VideoRegionOfInterestMeta::add(b, "car", (10, 20, 30, 40));
+            meta.add_param(
+                gst::Structure::builder("detection")
+                    .field("label_id", 2i32)
+                    .field("confidence", 0.7f64)
+                    .field("x_min", 0.1f64)
+                    .field("y_min", 0.2f64)
+                    .field("x_max", 0.3f64)
+                    .field("y_max", 0.4f64)
+                    .build(),
+            );
+            meta.add_param(
+                gst::Structure::builder("object_id")
+                    .field("id", 5i32)
+                    .build(),
+            );
+        }
+        let read = read(&buffer);
+        assert_eq!(read.len(), 1);
+        assert_eq!(
+            (read[0].label.as_str(), read[0].label_id, read[0].track_id),
+            ("car", 2, Some(5))
+        );
+    }
+
+    #[test]
+    fn object_ids_fit_an_int() {
+        assert_eq!(object_id(7), 7);
+        assert_eq!(object_id(i32::MAX as u64), i32::MAX);
+        assert_eq!(object_id(i32::MAX as u64 + 1), 0);
+    }
 }

@@ -10,17 +10,24 @@ const FORMATS: [&str; 9] = [
     "RGB", "BGR", "RGBx", "BGRx", "RGBA", "I420", "NV12", "YV12", "NV21",
 ];
 
-/// Runs fessdetect once on `image` converted to `format`, returning its ROIs.
-fn detect_image(image: &str, format: &str) -> Vec<roi_meta::RoiObject> {
+/// Runs the `launch` bin once on `image`, returning the buffer that leaves it.
+fn run_on_image(image: &str, launch: &str) -> gst::Buffer {
     let (caps, buffer) = decode_image(&media(image));
-    let mut h = gst_check::Harness::new_parse(&format!(
-        "videoconvert ! video/x-raw,format={format} ! fessdetect motion-gate=false camera-id=test-cam"
-    ));
+    let mut h = gst_check::Harness::new_parse(launch);
     h.set_src_caps(caps);
     h.play();
     h.push(buffer).unwrap();
-    let out = h.pull().unwrap();
-    roi_meta::read(&out)
+    h.pull().unwrap()
+}
+
+/// Runs fessdetect once on `image` converted to `format`, returning its ROIs.
+fn detect_image(image: &str, format: &str) -> Vec<roi_meta::RoiObject> {
+    roi_meta::read(&run_on_image(
+        image,
+        &format!(
+            "videoconvert ! video/x-raw,format={format} ! fessdetect motion-gate=false camera-id=test-cam"
+        ),
+    ))
 }
 
 #[test]
@@ -50,6 +57,52 @@ fn finds_the_person_in_person_jpg_in_every_format() {
             "{format}: {objects:?}"
         );
     }
+}
+
+/// What DL Streamer's tools read, read the way they do: through the C API, with
+/// `gst_structure_get_int` (which only takes a `G_TYPE_INT`).
+#[test]
+fn dl_streamer_tools_find_label_id_and_object_id_as_ints() {
+    use gst_video::ffi::{
+        gst_video_region_of_interest_meta_get_param, GstVideoRegionOfInterestMeta,
+    };
+    let out = run_on_image("person.jpg", "videoconvert ! fessdetect motion-gate=false");
+    let ours = roi_meta::read(&out);
+    assert!(ours.len() >= 3, "{ours:?}");
+    let mut seen = 0;
+    for (meta, obj) in out
+        .iter_meta::<gst_video::VideoRegionOfInterestMeta>()
+        .zip(&ours)
+    {
+        let raw = meta.as_ptr() as *mut GstVideoRegionOfInterestMeta;
+        let get_int = |structure: &str, field: &str| -> Option<i32> {
+            let (s, f) = (
+                std::ffi::CString::new(structure).unwrap(),
+                std::ffi::CString::new(field).unwrap(),
+            );
+            let mut v = 0;
+            // SAFETY: `raw` is a live meta of `out`; the names are NUL-terminated.
+            unsafe {
+                let st = gst_video_region_of_interest_meta_get_param(raw, s.as_ptr());
+                (!st.is_null() && gst::ffi::gst_structure_get_int(st, f.as_ptr(), &mut v) != 0)
+                    .then_some(v)
+            }
+        };
+        assert_eq!(
+            get_int("detection", "label_id"),
+            Some(obj.label_id),
+            "{obj:?}"
+        );
+        let track = obj.track_id.expect("every object is tracked");
+        assert_eq!(get_int("object_id", "id"), Some(track as i32), "{obj:?}");
+        seen += 1;
+    }
+    assert_eq!(seen, ours.len());
+    // The dog's label id is COCO's 16, as an int.
+    assert!(
+        ours.iter().any(|o| o.label == "dog" && o.label_id == 16),
+        "{ours:?}"
+    );
 }
 
 #[test]

@@ -6,6 +6,7 @@
 use std::path::Path;
 
 use super::align::{self, RgbView, ALIGNED_SIZE, TEMPLATE_112};
+pub use super::retinaface::Face;
 use super::retinaface::RetinaFace;
 use crate::engine::{Engine, EngineError, Parallelism, Stream};
 use crate::geometry::BBox;
@@ -30,26 +31,6 @@ pub enum FaceError {
     Model(String),
     #[error("{0}")]
     Decode(String),
-}
-
-/// A face in frame pixels.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Face {
-    pub bbox: BBox,
-    pub score: f32,
-    pub landmarks: [(f32, f32); 5],
-}
-
-impl Face {
-    /// The shorter side of the face box, in pixels.
-    pub fn size(&self) -> f32 {
-        self.bbox.width().min(self.bbox.height())
-    }
-
-    /// Bigger and surer is better: what the recheck rule compares.
-    pub fn quality(&self) -> f32 {
-        self.size() * self.score
-    }
 }
 
 /// A rectangle of the frame in pixels.

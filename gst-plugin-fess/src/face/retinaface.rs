@@ -9,16 +9,29 @@ const STRIDES: [usize; 3] = [8, 16, 32];
 const MIN_SIZES: [[f32; 2]; 3] = [[16.0, 32.0], [64.0, 128.0], [256.0, 512.0]];
 const VARIANCE: [f32; 2] = [0.1, 0.2];
 
-/// One face in model-input pixels.
+/// One face: in model-input pixels as decoded here, in frame pixels once
+/// [`FaceEngine::detect`](super::engine::FaceEngine::detect) maps it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct FaceDetection {
+pub struct Face {
     pub bbox: BBox,
     pub score: f32,
     /// Eyes (left, right as seen), nose, mouth corners (left, right).
     pub landmarks: [(f32, f32); 5],
 }
 
-impl Candidate for FaceDetection {
+impl Face {
+    /// The shorter side of the face box, in pixels.
+    pub fn size(&self) -> f32 {
+        self.bbox.width().min(self.bbox.height())
+    }
+
+    /// Bigger and surer is better: what the recheck rule compares.
+    pub fn quality(&self) -> f32 {
+        self.size() * self.score
+    }
+}
+
+impl Candidate for Face {
     fn bbox(&self) -> &BBox {
         &self.bbox
     }
@@ -90,7 +103,7 @@ impl RetinaFace {
         threshold: f32,
         iou_threshold: f32,
         max_faces: usize,
-    ) -> Result<Vec<FaceDetection>, String> {
+    ) -> Result<Vec<Face>, String> {
         let priors = priors(width, height);
         let n = priors.len();
         let check = |i: usize, last: usize| {
@@ -136,7 +149,7 @@ impl RetinaFace {
                 (cy + bh / 2.0) * h,
             );
             if bbox.is_valid() {
-                found.push(FaceDetection {
+                found.push(Face {
                     bbox,
                     score,
                     landmarks,

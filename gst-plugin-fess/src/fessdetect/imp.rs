@@ -477,7 +477,7 @@ impl FessDetect {
                     id: 0,
                     parent_id: 0,
                     label: state.labels.name(det.class_id).into_owned(),
-                    label_id: det.class_id as u32,
+                    label_id: det.class_id as i32,
                     confidence: det.score as f64,
                     bbox: det.bbox,
                     track_id: Some(*track_id),

@@ -366,18 +366,8 @@ impl FessFace {
                     .map(|f| (f, parent)),
             );
         }
-        found.sort_by(|a, b| b.0.score.total_cmp(&a.0.score));
-        let mut kept: Vec<(Face, i32)> = Vec::new();
-        for f in found {
-            if kept.len() < p.max_faces
-                && kept
-                    .iter()
-                    .all(|k| k.0.bbox.iou(&f.0.bbox) <= DUPLICATE_IOU)
-            {
-                kept.push(f);
-            }
-        }
-        Ok(kept)
+        // A face seen from two overlapping person regions is one face.
+        Ok(crate::nms::nms(found, DUPLICATE_IOU, p.max_faces))
     }
 
     /// Gives every face of the frame an identity: from the cache, the track's memory, or the
