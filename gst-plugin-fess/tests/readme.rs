@@ -122,3 +122,24 @@ fn check_element(factory: &str) {
         );
     }
 }
+
+/// Every element's long description (what `gst-inspect-1.0` prints) ends with an example
+/// pipeline that parses.
+#[test]
+fn gst_inspect_examples_parse() {
+    common::init();
+    for element in ["fessdetect", "fessface", "fessoverlay", "fesskafkasink"] {
+        let factory = gst::ElementFactory::find(element).unwrap();
+        let description = factory
+            .metadata(gst::ELEMENT_METADATA_DESCRIPTION)
+            .unwrap()
+            .to_string();
+        let (_, example) = description
+            .split_once("Example: gst-launch-1.0 ")
+            .unwrap_or_else(|| panic!("{element}: no example in '{description}'"));
+        assert!(example.contains(element), "{element}: {example}");
+        if let Err(e) = gst::parse::launch(example) {
+            panic!("{element}: the example '{example}' does not parse: {e}");
+        }
+    }
+}

@@ -860,7 +860,9 @@ impl ElementImpl for FessDetect {
                 "FESS object detector",
                 "Filter/Analyzer/Video",
                 "Detects and tracks objects with an ONNX model (YOLOX, CenterNet, SSD, RTMDet), skipping \
-                 still frames, and attaches one GstVideoRegionOfInterestMeta per object",
+                 still frames, and attaches one GstVideoRegionOfInterestMeta per object. Example: \
+                 gst-launch-1.0 filesrc location=cam.mp4 ! decodebin ! videoconvert ! \
+                 fessdetect camera-id=gate-1 ! fessoverlay ! videoconvert ! autovideosink",
                 "FESS developers",
             )
         });

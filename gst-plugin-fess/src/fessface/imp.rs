@@ -731,7 +731,9 @@ impl ElementImpl for FessFace {
                 "Filter/Analyzer/Video",
                 "Finds faces (RetinaFace) inside person ROIs or on the whole frame, recognises \
                  them (MobileFaceNet) against a gallery in Redis as authorised, unauthorised or \
-                 unknown, and attaches one face ROI per face",
+                 unknown, and attaches one face ROI per face. Example: gst-launch-1.0 \
+                 filesrc location=door.mp4 ! decodebin ! videoconvert ! fessdetect ! \
+                 fessface redis-url=redis://127.0.0.1:6379/ ! fesskafkasink",
                 "FESS developers",
             )
         });

@@ -11,6 +11,7 @@ use gst::subclass::prelude::*;
 use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
 
+use super::{Acks, Compression};
 use crate::roi_meta;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -36,8 +37,8 @@ struct Settings {
     topic_motion: Option<String>,
     topic_faces: Option<String>,
     topic_alerts: Option<String>,
-    acks: Option<String>,
-    compression: Option<String>,
+    acks: Acks,
+    compression: Compression,
     linger_ms: i32,
     batch_size: i32,
     client_id: Option<String>,
@@ -60,8 +61,8 @@ impl Default for Settings {
             topic_motion: None,
             topic_faces: None,
             topic_alerts: None,
-            acks: None,
-            compression: None,
+            acks: Acks::Default,
+            compression: Compression::Default,
             linger_ms: -1,
             batch_size: -1,
             client_id: None,
@@ -172,10 +173,10 @@ impl FessKafkaSink {
                 set(&s.topic_alerts).unwrap_or(&d.alerts),
             );
         }
-        if let Some(v) = set(&s.acks) {
+        if let Some(v) = s.acks.value() {
             b = b.acks(v);
         }
-        if let Some(v) = set(&s.compression) {
+        if let Some(v) = s.compression.value() {
             b = b.compression(v);
         }
         if s.linger_ms >= 0 {
@@ -284,8 +285,16 @@ impl ObjectImpl for FessKafkaSink {
                 string_prop("topic-motion", "Motion topic", "Topic of motion.detected events (default: KAFKA_TOPIC_MOTION, else motion.detection.events)"),
                 string_prop("topic-faces", "Faces topic", "Topic of face.recognized events (default: KAFKA_TOPIC_FACES, else face.recognition.events)"),
                 string_prop("topic-alerts", "Alerts topic", "Topic of alert.triggered events (default: KAFKA_TOPIC_ALERTS, else alert.events)"),
-                string_prop("acks", "Acks", "Acknowledgements the producer waits for: 0, 1 or all (default: KAFKA_ACKS, else 1)"),
-                string_prop("compression", "Compression", "none, gzip, snappy, lz4 or zstd (default: KAFKA_COMPRESSION, else snappy)"),
+                glib::ParamSpecEnum::builder::<Acks>("acks")
+                    .nick("Acks")
+                    .blurb("Acknowledgements the producer waits for (default: KAFKA_ACKS, else 1)")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecEnum::builder::<Compression>("compression")
+                    .nick("Compression")
+                    .blurb("Compression of the message batches (default: KAFKA_COMPRESSION, else snappy)")
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecInt::builder("linger-ms")
                     .nick("Linger")
                     .blurb("Milliseconds to wait to batch messages (-1: KAFKA_LINGER_MS, else 10)")
@@ -481,7 +490,10 @@ impl ElementImpl for FessKafkaSink {
                 "FESS Kafka event sink",
                 "Sink/Metadata",
                 "Publishes motion, face and alert events built from fess region-of-interest metadata \
-                 to Kafka as JSON, per tracked object, spooling to disk what the broker cannot take",
+                 to Kafka as JSON, per tracked object, spooling to disk what the broker cannot \
+                 take. Example: gst-launch-1.0 rtspsrc location=rtsp://camera/stream ! decodebin ! \
+                 videoconvert ! fessdetect camera-id=gate-1 ! fesskafkasink \
+                 bootstrap-servers=localhost:9092",
                 "FESS developers",
             )
         });

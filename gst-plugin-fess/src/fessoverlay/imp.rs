@@ -112,7 +112,10 @@ impl ElementImpl for FessOverlay {
                 "FESS annotation overlay",
                 "Filter/Editor/Video",
                 "Draws the ROIs of fessdetect and fessface (boxes, class labels, track ids, \
-                 person names; unauthorised faces in red) onto RGB or BGR video",
+                 person names; unauthorised faces in red) onto RGB or BGR video. Example: \
+                 gst-launch-1.0 filesrc location=cam.mp4 ! decodebin ! videoconvert ! fessdetect ! \
+                 videoconvert ! fessoverlay ! videoconvert ! openh264enc ! h264parse ! mp4mux ! \
+                 filesink location=annotated.mp4",
                 "FESS developers",
             )
         });
