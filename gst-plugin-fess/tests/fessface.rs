@@ -86,6 +86,22 @@ fn astronaut_is_recognised_as_authorised_then_unauthorised() {
     assert_eq!(stat(&run, "face", "authorized"), 1);
     // One face track: embedded once, the other frames answered by the cache.
     assert_eq!(stat(&run, "face", "embeddings"), 1);
+    // The application hears of it once on the bus.
+    let posted = run.messages("fess-face-recognized");
+    assert_eq!(posted.len(), 1, "{:?}", run.messages);
+    let m = posted[0];
+    assert_eq!(m.get::<String>("person-name").unwrap(), "Eileen Collins");
+    assert_eq!(m.get::<String>("person-id").unwrap(), "astronaut");
+    assert_eq!(m.get::<String>("status").unwrap(), "authorized");
+    assert!(m.get::<bool>("authorized").unwrap() && m.get::<bool>("known").unwrap());
+    assert!(m.get::<f64>("similarity").unwrap() > 0.9);
+    assert_eq!(
+        m.get::<String>("face-id").unwrap(),
+        format!("face_{}", m.get::<u64>("track-id").unwrap())
+    );
+    assert!(!m.get::<String>("camera-id").unwrap().is_empty());
+    let quiet = run_pipeline(&launch.replace("mode=frame", "mode=frame post-messages=false"));
+    assert!(quiet.messages("fess-face-recognized").is_empty());
 
     // Deauthorised in the gallery: the same face is now unauthorised.
     let mut store =
@@ -98,6 +114,9 @@ fn astronaut_is_recognised_as_authorised_then_unauthorised() {
     }
     assert_eq!(stat(&run, "face", "unauthorized"), 1);
     assert_eq!(stat(&run, "face", "authorized"), 0);
+    let posted = run.messages("fess-face-recognized");
+    assert_eq!(posted.len(), 1);
+    assert_eq!(posted[0].get::<String>("status").unwrap(), "unauthorized");
 }
 
 /// Two fessface branches of one process run on one shared engine per model: each model is

@@ -102,6 +102,24 @@ cooldown = 20
         )
         .collect();
     assert_eq!(alert_events.len() as u64, alerts);
+    // Each alert was posted on the bus too, with its event id and fields.
+    let posted = run.messages("fess-alert");
+    assert_eq!(posted.len() as u64, alerts);
+    for m in posted {
+        let id = m.get::<String>("event-id").unwrap();
+        let a = alert_events.iter().find(|a| a.event_id == id).unwrap();
+        assert_eq!(m.get::<String>("camera-id").unwrap(), "cam_vtest");
+        assert_eq!(m.get::<String>("alert-level").unwrap(), "WARNING");
+        assert_eq!(m.get::<String>("alert-message").unwrap(), a.alert_message);
+        assert_eq!(m.get::<String>("timestamp").unwrap(), a.timestamp);
+        let associated: Vec<String> = m
+            .get::<gst::Array>("associated-events")
+            .unwrap()
+            .iter()
+            .map(|v| v.get::<String>().unwrap())
+            .collect();
+        assert_eq!(associated, a.associated_events);
+    }
     for a in &alert_events {
         assert_eq!(
             (a.alert_message.as_str(), a.alert_level),
@@ -368,6 +386,7 @@ fn an_eos_flush_leaves_stats_readable_and_a_flushing_seek_interrupts_it() {
         .expect("flush-start did not interrupt the EOS flush");
     assert!(h.push_event(gst::event::FlushStop::new(true)));
     gst::log::remove_log_function(hook);
+    gst::log::unset_threshold_for_name("fesskafkasink");
 
     // The broker comes; closing the sink delivers what it held.
     let broker = Broker::start_on(port);

@@ -68,6 +68,7 @@ struct Settings {
     gallery_key: String,
     camera_id: Option<String>,
     threads: u32,
+    post_messages: bool,
 }
 
 impl Default for Settings {
@@ -89,6 +90,7 @@ impl Default for Settings {
             gallery_key: fess::gallery::DEFAULT_GALLERY_KEY.to_string(),
             camera_id: None,
             threads: DEFAULT_THREADS,
+            post_messages: true,
         }
     }
 }
@@ -112,6 +114,7 @@ struct FrameParams {
     recheck_interval: u64,
     cache_ttl: Duration,
     redis_timeout: Duration,
+    post_messages: bool,
 }
 
 struct State {
@@ -308,6 +311,7 @@ impl FessFace {
             recheck_interval: s.recheck_interval as u64,
             cache_ttl: Duration::from_secs(s.cache_ttl as u64),
             redis_timeout: Duration::from_millis(s.redis_timeout_ms as u64),
+            post_messages: s.post_messages,
         }
     }
 
@@ -620,6 +624,12 @@ impl ObjectImpl for FessFace {
                     .default_value(DEFAULT_THREADS)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecBoolean::builder("post-messages")
+                    .nick("Post messages")
+                    .blurb("Post a fess-face-recognized element message on the bus when a face track is first recognised or changes identity")
+                    .default_value(true)
+                    .mutable_playing()
+                    .build(),
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                     .nick("Statistics")
                     .blurb("Cumulative counters: frames, faces, embeddings, cache hits and misses, recognitions by outcome, Redis and gallery state, latency histogram")
@@ -655,6 +665,7 @@ impl ObjectImpl for FessFace {
             }
             "camera-id" => s.camera_id = value.get().unwrap(),
             "threads" => s.threads = value.get().unwrap(),
+            "post-messages" => s.post_messages = value.get().unwrap(),
             other => unreachable!("unknown property {other}"),
         }
     }
@@ -683,6 +694,7 @@ impl ObjectImpl for FessFace {
             "gallery-key" => s.gallery_key.to_value(),
             "camera-id" => s.camera_id.to_value(),
             "threads" => s.threads.to_value(),
+            "post-messages" => s.post_messages.to_value(),
             "stats" => {
                 let st = self.stats.lock().unwrap();
                 let mut b = gst::Structure::builder("fessface-stats")
@@ -899,6 +911,7 @@ impl BaseTransformImpl for FessFace {
         let faces = result.map_err(fail)?;
         tally.faces += faces.len() as u64;
         let mut recognised = Vec::new();
+        let mut messages = Vec::new();
 
         // Tracks that ended take their memory with them.
         let live: std::collections::HashSet<u64> = state.tracker.visible().map(|t| t.id).collect();
@@ -913,6 +926,14 @@ impl BaseTransformImpl for FessFace {
             if counted != Some(&identity.person_id) {
                 state.counted.insert(f.track_id, identity.person_id.clone());
                 recognised.push(identity.status());
+                if p.post_messages {
+                    messages.push(recognised_message(
+                        &state.camera_id,
+                        f.track_id,
+                        identity,
+                        buf.pts(),
+                    ));
+                }
             }
             let b = &f.face.bbox;
             roi_meta::attach(
@@ -966,7 +987,42 @@ impl BaseTransformImpl for FessFace {
             // A non-blocking send of a few hundred bytes, once a second.
             state.reporter.send(m);
         }
+        drop(guard);
+        // Posted without the state lock: a bus sync handler may read this element's properties.
+        for m in messages {
+            let _ = self
+                .obj()
+                .post_message(gst::message::Element::builder(m).src(&*self.obj()).build());
+        }
         gst::trace!(CAT, imp = self, "{} faces", faces.len());
         Ok(gst::FlowSuccess::Ok)
     }
+}
+
+/// The `fess-face-recognized` element message: a face track's identity, when first known or
+/// changed.
+fn recognised_message(
+    camera_id: &str,
+    track_id: u64,
+    identity: &fess::gallery::Identity,
+    pts: Option<gst::ClockTime>,
+) -> gst::Structure {
+    let mut b = gst::Structure::builder("fess-face-recognized")
+        .field("camera-id", camera_id)
+        .field("face-id", format!("face_{track_id}"))
+        .field("track-id", track_id)
+        .field("known", identity.person_id.is_some())
+        .field("authorized", identity.authorized)
+        .field("similarity", identity.similarity as f64)
+        .field("status", identity.status().as_str());
+    if let Some(id) = &identity.person_id {
+        b = b.field("person-id", id);
+    }
+    if let Some(name) = &identity.name {
+        b = b.field("person-name", name);
+    }
+    if let Some(pts) = pts {
+        b = b.field("pts", pts);
+    }
+    b.build()
 }

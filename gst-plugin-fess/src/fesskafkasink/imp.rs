@@ -4,7 +4,7 @@ use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
 use fess::emission::{EventBuilder, Frame, SeenFace, SeenObject};
-use fess::{EventKind, EventPublisher, Severity};
+use fess::{Event, EventKind, EventPublisher, Severity};
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
@@ -52,6 +52,7 @@ struct Settings {
     create_topics: bool,
     partitions: u32,
     replication: u32,
+    post_messages: bool,
 }
 
 impl Default for Settings {
@@ -76,6 +77,7 @@ impl Default for Settings {
             create_topics: DEFAULT_CREATE_TOPICS,
             partitions: DEFAULT_PARTITIONS,
             replication: DEFAULT_REPLICATION,
+            post_messages: true,
         }
     }
 }
@@ -263,6 +265,21 @@ impl ObjectSubclass for FessKafkaSink {
     type ParentType = gst_base::BaseSink;
 }
 
+/// The `fess-alert` element message: an alert as published.
+fn alert_message(a: &fess::AlertEvent) -> gst::Structure {
+    gst::Structure::builder("fess-alert")
+        .field("camera-id", &a.camera_id)
+        .field("event-id", &a.event_id)
+        .field("alert-level", a.alert_level.as_str())
+        .field("alert-message", &a.alert_message)
+        .field(
+            "associated-events",
+            gst::Array::new(a.associated_events.iter().map(|e| e.to_send_value())),
+        )
+        .field("timestamp", &a.timestamp)
+        .build()
+}
+
 fn string_prop(name: &'static str, nick: &'static str, blurb: &'static str) -> glib::ParamSpec {
     glib::ParamSpecString::builder(name)
         .nick(nick)
@@ -321,6 +338,12 @@ impl ObjectImpl for FessKafkaSink {
                     .maximum(86_400.0)
                     .default_value(DEFAULT_MIN_INTERVAL)
                     .mutable_ready()
+                    .build(),
+                glib::ParamSpecBoolean::builder("post-messages")
+                    .nick("Post messages")
+                    .blurb("Post a fess-alert element message on the bus for every alert raised")
+                    .default_value(true)
+                    .mutable_playing()
                     .build(),
                 string_prop("alert-rules", "Alert rules", "TOML or JSON file of alert rules (object class present, in a zone, for a time; unknown or unauthorised faces); the unauthorised-face alert is built in"),
                 string_prop("spool-dir", "Spool folder", "Where undelivered events wait on disk (default: $FESS_CACHE/spool/<camera-id property, else element name>)"),
@@ -385,6 +408,7 @@ impl ObjectImpl for FessKafkaSink {
             "kafka-config" => s.kafka_config = value.get().unwrap(),
             "camera-id" => s.camera_id = value.get().unwrap(),
             "min-interval" => s.min_interval = value.get().unwrap(),
+            "post-messages" => s.post_messages = value.get().unwrap(),
             "alert-rules" => s.alert_rules = value.get().unwrap(),
             "spool-dir" => s.spool_dir = value.get().unwrap(),
             "spool-max-bytes" => s.spool_max_bytes = value.get().unwrap(),
@@ -412,6 +436,7 @@ impl ObjectImpl for FessKafkaSink {
             "kafka-config" => s.kafka_config.as_deref().map(mask_secrets).to_value(),
             "camera-id" => s.camera_id.to_value(),
             "min-interval" => s.min_interval.to_value(),
+            "post-messages" => s.post_messages.to_value(),
             "alert-rules" => s.alert_rules.to_value(),
             "spool-dir" => s.spool_dir.to_value(),
             "spool-max-bytes" => s.spool_max_bytes.to_value(),
@@ -651,6 +676,7 @@ impl BaseSinkImpl for FessKafkaSink {
             faces: &faces,
         };
         state.frame_number += 1;
+        let mut alerts = Vec::new();
         for event in state.builder.observe(&frame) {
             state.events[event.kind().index()] += 1;
             if let Err(e) = state.publisher.publish(&event) {
@@ -660,11 +686,25 @@ impl BaseSinkImpl for FessKafkaSink {
                     ["event not published: {}", e]
                 );
             }
+            if let Event::Alert(a) = event {
+                alerts.push(a);
+            }
         }
         if state.reporter.due() {
             // A non-blocking send of a few hundred bytes, once a second.
             let metrics = state.metrics();
             state.reporter.send(metrics);
+        }
+        drop(guard);
+        // Posted without the state lock: a bus sync handler may read this element's properties.
+        if !alerts.is_empty() && self.settings.lock().unwrap().post_messages {
+            for a in alerts {
+                let _ = self.obj().post_message(
+                    gst::message::Element::builder(alert_message(&a))
+                        .src(&*self.obj())
+                        .build(),
+                );
+            }
         }
         Ok(gst::FlowSuccess::Ok)
     }

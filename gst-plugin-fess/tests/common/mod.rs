@@ -87,6 +87,8 @@ pub struct Run {
     pub error: Option<String>,
     /// Warning messages posted on the bus.
     pub warnings: Vec<String>,
+    /// Element messages posted on the bus, in order.
+    pub messages: Vec<gst::Structure>,
     /// `stats` of the element named `detect`.
     pub stats: Option<gst::Structure>,
     /// `stats` of every element that has one, by name, read at EOS.
@@ -94,6 +96,11 @@ pub struct Run {
 }
 
 impl Run {
+    /// The element messages called `name`.
+    pub fn messages(&self, name: &str) -> Vec<&gst::Structure> {
+        self.messages.iter().filter(|m| m.name() == name).collect()
+    }
+
     pub fn objects(&self) -> Vec<Vec<RoiObject>> {
         self.buffers.iter().map(|b| roi_meta::read(b)).collect()
     }
@@ -126,6 +133,7 @@ pub fn run_pipeline(launch: &str) -> Run {
     }
     let mut error = None;
     let mut warnings = Vec::new();
+    let mut messages = Vec::new();
     match pipeline.set_state(gst::State::Playing) {
         Ok(_) | Err(_) => {}
     }
@@ -146,6 +154,7 @@ pub fn run_pipeline(launch: &str) -> Run {
                 w.error(),
                 w.debug().map(|d| d.to_string()).unwrap_or_default()
             )),
+            gst::MessageView::Element(e) => messages.extend(e.structure().map(|s| s.to_owned())),
             _ => {}
         }
     }
@@ -168,6 +177,7 @@ pub fn run_pipeline(launch: &str) -> Run {
         buffers,
         error,
         warnings,
+        messages,
         stats,
         all_stats,
     }
