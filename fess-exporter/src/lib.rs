@@ -2,13 +2,13 @@
 //! apart from the binary's glue.
 //!
 //! - [`store`]: datagrams in, monotonic totals, caps and forgetting (with [`validate`] deciding
-//!   what is acceptable and [`catalog`] naming what is published);
+//!   what is acceptable and [`fess::metrics`], the catalogue shared with the elements, naming
+//!   what is published);
 //! - [`render`]: `/metrics` in the Prometheus text format;
 //! - [`exporter`]: the state the threads share; [`routes`]: what each path answers;
 //! - [`socket`]: the stats socket; [`http`]: tiny_http behind a guard; [`cli`]: flags; [`run`]:
 //!   all of it together until SIGTERM or SIGINT.
 
-pub mod catalog;
 pub mod cli;
 pub mod exporter;
 pub mod http;

@@ -8,9 +8,9 @@ use fess::health::{HealthStatus, Status};
 use prometheus::proto::{self, LabelPair, MetricFamily, MetricType};
 use prometheus::{Encoder, TextEncoder};
 
-use crate::catalog::{self, Kind};
 use crate::store::{Series, Store};
 use crate::validate::Reject;
+use fess::metrics::{self as catalog, Kind};
 
 /// The Content-Type of `/metrics`.
 pub fn content_type() -> &'static str {
@@ -143,7 +143,7 @@ fn by_reason(counts: &BTreeMap<Reject, u64>) -> Vec<proto::Metric> {
         .collect()
 }
 
-/// The metrics the exporter computes, named in [`catalog::DERIVED`].
+/// The metrics the exporter computes, named in [`fess::metrics::DERIVED`].
 fn derived(store: &Store, health: Option<&HealthStatus>, now: Instant) -> Vec<MetricFamily> {
     let cameras = store.cameras(now);
     let counts = store.counts();

@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 use fess::health::CameraHealth;
 use fess::stats::{Datagram, Metric, ParseError, Value, REPORT_INTERVAL};
 
-use crate::catalog::Kind;
 use crate::validate::{self, Reject, MAX_LABELS};
+use fess::metrics::Kind;
 
 /// The label value that stands for every value past a cap.
 pub const OTHER: &str = "_other";
@@ -320,7 +320,7 @@ impl Store {
         m: Metric,
         now: Instant,
     ) -> Result<(), Reject> {
-        let kind = validate::kind(&m.value);
+        let kind = Kind::of(&m.value);
         validate::metric_name(&m.name, kind)?;
         match self.families.get(&m.name) {
             Some(f) if f.kind != kind => return Err(Reject::TypeConflict),

@@ -3,7 +3,7 @@
 
 use fess::stats::{Source, Value};
 
-use crate::catalog::{self, Kind};
+use fess::metrics::{self as catalog, Kind};
 
 /// Longest label value (camera ids, classes, topics) and metric or source name.
 pub const MAX_TEXT_LEN: usize = 128;
@@ -32,7 +32,7 @@ pub enum Reject {
     BadName,
     /// A name the exporter computes itself.
     Reserved,
-    /// The name was seen before with another type.
+    /// The name was seen before with another type, or the catalogue gives it another.
     TypeConflict,
     /// More distinct metric names than `--max-metric-names`.
     TooManyNames,
@@ -94,15 +94,6 @@ impl From<&fess::stats::ParseError> for Reject {
     }
 }
 
-/// The type of a value.
-pub fn kind(v: &Value) -> Kind {
-    match v {
-        Value::Counter { .. } => Kind::Counter,
-        Value::Gauge { .. } => Kind::Gauge,
-        Value::Histogram { .. } => Kind::Histogram,
-    }
-}
-
 fn is_identifier(s: &str) -> bool {
     let mut chars = s.chars();
     chars
@@ -119,6 +110,13 @@ pub fn metric_name(name: &str, kind: Kind) -> Result<(), Reject> {
     }
     if catalog::is_reserved(name) {
         return Err(Reject::Reserved);
+    }
+    // A catalogued name keeps its catalogued type, whoever reports it.
+    if catalog::REPORTED
+        .iter()
+        .any(|e| e.name == name && e.kind != kind)
+    {
+        return Err(Reject::TypeConflict);
     }
     let suffixed = ["_total", "_bucket", "_count", "_sum"]
         .iter()
@@ -215,6 +213,10 @@ mod tests {
             assert_eq!(metric_name(bad, kind), Err(Reject::BadName), "{bad}");
         }
         assert_eq!(metric_name("fess_fps", Kind::Gauge), Err(Reject::Reserved));
+        assert_eq!(
+            metric_name("fess_redis_up", Kind::Histogram),
+            Err(Reject::TypeConflict)
+        );
         assert_eq!(
             metric_name("fess_exporter_datagrams_received_total", Kind::Counter),
             Err(Reject::Reserved)

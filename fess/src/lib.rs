@@ -49,7 +49,8 @@
 //! # Metrics and health
 //!
 //! [`stats::AppStats`] is the document's `metrics` module: counters by label, gauges and
-//! latencies, reported to `fess-exporter` under the same names the elements use.
+//! latencies, reported to `fess-exporter` under the same names the elements use; [`metrics`]
+//! is the catalogue of those names.
 //! [`HealthChecker`] is its health check (section 6), which the exporter's `/health` serves.
 //!
 //! # Refusing garbage
@@ -70,6 +71,7 @@ pub mod events;
 pub mod gallery;
 pub mod health;
 pub mod kafka_config;
+pub mod metrics;
 pub mod publisher;
 pub mod redis_link;
 pub mod redis_url;

@@ -233,6 +233,20 @@ mod tests {
     }
 
     #[test]
+    fn every_metric_sent_is_in_the_catalogue() {
+        let mut d = DetectStats::default();
+        d.skip(SkipReason::Busy);
+        d.detected("person");
+        let mut f = FaceStats::default();
+        f.recognitions.insert(fess::gallery::Status::Unknown, 1);
+        for m in d.metrics("cam").iter().chain(&f.metrics("cam")) {
+            if let Err(e) = fess::metrics::check(m) {
+                panic!("{e}");
+            }
+        }
+    }
+
+    #[test]
     fn metrics_carry_every_counter_with_its_labels() {
         let mut s = DetectStats {
             frames: 10,

@@ -49,6 +49,12 @@ fn elements_send_cumulative_datagrams_and_a_final_one() {
     while let Ok(n) = listener.recv(&mut buf) {
         got.push(Datagram::parse(&buf[..n]).unwrap());
     }
+    // Every metric the elements sent is in the catalogue, with its kind and labels.
+    for m in got.iter().flat_map(|d| &d.metrics) {
+        if let Err(e) = fess::metrics::check(m) {
+            panic!("{e}");
+        }
+    }
     let (detect, sink): (Vec<Datagram>, Vec<Datagram>) =
         got.into_iter().partition(|d| d.source.kind == "fessdetect");
     assert!(

@@ -1,6 +1,10 @@
-//! The metrics FESS publishes, with their help text: what sources report, and what the
-//! exporter adds. Names a source reports that are not listed here are published too (if valid)
-//! with a generic help text.
+//! The one catalogue of the metrics FESS publishes (names, kinds, label names, help): what the
+//! elements and programs report over the stats protocol, and what the exporter computes. The
+//! elements' tests check every metric they send against it ([`check`]), the exporter takes its
+//! help texts and reserved names from it. Names a program reports that are not listed here are
+//! published too (if valid) with a generic help text.
+
+use crate::stats::{Metric, Value};
 
 /// How a metric behaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -11,6 +15,15 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// The kind of a reported value.
+    pub fn of(v: &Value) -> Kind {
+        match v {
+            Value::Counter { .. } => Kind::Counter,
+            Value::Gauge { .. } => Kind::Gauge,
+            Value::Histogram { .. } => Kind::Histogram,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Counter => "counter",
@@ -89,4 +102,74 @@ pub fn help(name: &str) -> &'static str {
 /// Whether `name` is one the exporter computes (sources may not report it).
 pub fn is_reserved(name: &str) -> bool {
     name.starts_with("fess_exporter_") || DERIVED.iter().any(|e| e.name == name)
+}
+
+impl Entry {
+    /// The label names, in the catalogue's order.
+    pub fn label_names(&self) -> impl Iterator<Item = &'static str> {
+        self.labels
+            .split(',')
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+    }
+}
+
+/// Whether `metric` is a reported one of the catalogue, with its kind and exactly its labels.
+pub fn check(metric: &Metric) -> Result<(), String> {
+    let entry = REPORTED
+        .iter()
+        .find(|e| e.name == metric.name)
+        .ok_or_else(|| format!("{} is not in the metric catalogue", metric.name))?;
+    let kind = Kind::of(&metric.value);
+    if kind != entry.kind {
+        return Err(format!(
+            "{} is a {} in the catalogue, reported as a {}",
+            metric.name,
+            entry.kind.as_str(),
+            kind.as_str()
+        ));
+    }
+    let mut want: Vec<&str> = entry.label_names().collect();
+    want.sort_unstable();
+    let got: Vec<&str> = metric.labels.keys().map(String::as_str).collect();
+    if got != want {
+        return Err(format!(
+            "{} has labels {got:?}, the catalogue says {want:?}",
+            metric.name
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_reported_ones_are_not_reserved() {
+        let mut names: Vec<&str> = REPORTED.iter().chain(DERIVED).map(|e| e.name).collect();
+        let n = names.len();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), n);
+        assert!(REPORTED.iter().all(|e| !is_reserved(e.name)));
+        assert!(DERIVED.iter().all(|e| is_reserved(e.name)));
+    }
+
+    #[test]
+    fn check_refuses_unknown_names_other_kinds_and_other_labels() {
+        let cam = [("camera_id", "c")];
+        assert!(check(&Metric::counter("fess_frames_total", &cam, 1)).is_ok());
+        assert!(check(&Metric::counter("fess_frame_total", &cam, 1))
+            .unwrap_err()
+            .contains("not in the metric catalogue"));
+        assert!(check(&Metric::gauge("fess_frames_total", &cam, 1.0))
+            .unwrap_err()
+            .contains("a counter"));
+        assert!(check(&Metric::counter("fess_frames_total", &[], 1))
+            .unwrap_err()
+            .contains("labels"));
+        let two = [("camera_id", "c"), ("reason", "busy")];
+        assert!(check(&Metric::counter("fess_frames_skipped_total", &two, 1)).is_ok());
+    }
 }
