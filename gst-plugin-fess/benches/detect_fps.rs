@@ -9,8 +9,8 @@
 //!     model loading and the first (warm-up) inference are not counted: fps = (N − 1) /
 //!     (t_N − t_1). The decode runs upstream in the same streaming thread, as it does for users.
 //!     Pad probes stop it after exactly N frames: fessdetect's sink pad takes N buffers and as
-//!     many more as it holds while the next frames are decoded (one per inference request),
-//!     then blocks. The element runs with its defaults (`nireq` and `threads` automatic).
+//!     many more as it holds while the next frames are decoded (one per inference request, and
+//!     one waiting for a request), then blocks. The element runs with its defaults (`nireq` and `threads` automatic).
 //! (b) fps of the bare ONNX Runtime session (`gstfess::inference::Model::run`) on the same
 //!     frames, preprocessed exactly as the element does (same caps, same `Decoder` and
 //!     `InputSpec`, same `Preprocessor`); at most 64 distinct tensors are kept and cycled.
@@ -821,7 +821,7 @@ fn pipeline_fps(cfg: &Config, model: &Path) -> Result<PipelineResult> {
     detect.set_property("model", model.to_string_lossy().as_ref());
     let n = cfg.frames as usize;
     // Installed first, so the timing probes below never see a dropped buffer.
-    cut_after(&detect, n, Parallelism::resolve(0, 0).requests);
+    cut_after(&detect, n, Parallelism::resolve(0, 0).requests + 1);
     let arrived = Arc::new(Mutex::new(Vec::with_capacity(n)));
     let left = Arc::new(Mutex::new(Vec::with_capacity(n)));
     let a = arrived.clone();

@@ -1033,8 +1033,10 @@ impl BaseTransformImpl for FessDetect {
         let mut guard = self.state.lock().unwrap();
         let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
         self.ensure_camera_event(state);
-        // Frames leave in order (the tracker sees them so); a lane is freed for this one.
-        self.release_held(state, state.requests - 1)?;
+        // Frames leave in order (the tracker sees them so). One frame more than the engine runs
+        // at once waits at the workers, so a lane that finishes starts the next frame at once
+        // instead of idling while this thread preprocesses.
+        self.release_held(state, state.requests)?;
         let started = Instant::now();
         let info = state.info.clone().ok_or(gst::FlowError::NotNegotiated)?;
         let (width, height) = (info.width() as usize, info.height() as usize);
