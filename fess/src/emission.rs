@@ -37,7 +37,7 @@ pub struct SeenFace {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Frame<'a> {
     pub frame_number: u64,
-    /// Stream time of the frame.
+    /// Running time of the frame (monotonic across seeks and loops).
     pub time: Duration,
     pub width: u32,
     pub height: u32,

@@ -113,16 +113,13 @@ fn main() {
                         b,
                         640,
                         480,
-                        &RoiObject {
-                            id: 0,
-                            parent_id: 0,
-                            label: "person".into(),
-                            label_id: 0,
-                            confidence: 0.9,
-                            bbox: NormBox::new(x, 0.2, x + 0.1, 0.8),
-                            track_id: Some(track),
-                            face: None,
-                        },
+                        &RoiObject::tracked(
+                            "person",
+                            0,
+                            0.9,
+                            NormBox::new(x, 0.2, x + 0.1, 0.8),
+                            track,
+                        ),
                     );
                 }
             }

@@ -26,6 +26,22 @@ pub struct RoiObject {
     pub face: Option<FaceInfo>,
 }
 
+impl RoiObject {
+    /// A top-level tracked object (ids are set by [`attach`]).
+    pub fn tracked(label: &str, label_id: i32, confidence: f64, bbox: BBox, track_id: u64) -> Self {
+        RoiObject {
+            id: 0,
+            parent_id: 0,
+            label: label.to_string(),
+            label_id,
+            confidence,
+            bbox,
+            track_id: Some(track_id),
+            face: None,
+        }
+    }
+}
+
 /// Who a face is, as `fessface` found it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FaceInfo {

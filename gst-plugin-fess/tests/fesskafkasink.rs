@@ -238,16 +238,7 @@ fn face_buffer(i: u64, name: Option<&str>, authorized: bool) -> gst::Buffer {
             b,
             640,
             480,
-            &RoiObject {
-                id: 0,
-                parent_id: 0,
-                label: "person".into(),
-                label_id: 0,
-                confidence: 0.9,
-                bbox: BBox::new(0.25, 0.25, 0.5, 1.0),
-                track_id: Some(7),
-                face: None,
-            },
+            &RoiObject::tracked("person", 0, 0.9, BBox::new(0.25, 0.25, 0.5, 1.0), 7),
         );
         attach(
             b,
@@ -400,4 +391,56 @@ fn an_eos_flush_leaves_stats_readable_and_a_flushing_seek_interrupts_it() {
         "consumed {:?}",
         r.seen.iter().map(|c| c.topic.clone()).collect::<Vec<_>>()
     );
+}
+
+/// Rules and intervals measure running time: a frame without a timestamp is timed by the clock,
+/// never by a guessed frame rate.
+#[test]
+fn rules_run_on_running_time_not_a_guessed_frame_rate() {
+    use gst::prelude::*;
+    use gstfess::geometry::BBox;
+    use gstfess::roi_meta::{attach, RoiObject};
+    init();
+    let rules = tmp_dir("sink-time-rules").with_extension("toml");
+    std::fs::write(
+        &rules,
+        "[[rule]]\nname='p'\nwhen='object'\nclass='person'\nmin_duration=2.0\ncooldown=600\nlevel='WARNING'\nmessage='m'\n",
+    )
+    .unwrap();
+    let alerts_after = |pts_step: Option<u64>| -> u64 {
+        let sink = gst::ElementFactory::make("fesskafkasink")
+            .property("bootstrap-servers", format!("127.0.0.1:{}", free_port()))
+            .property("camera-id", "clock")
+            .property("spool-dir", tmp_dir("sink-time").to_str().unwrap())
+            .property("alert-rules", rules.to_str().unwrap())
+            .property("flush-timeout", 100u32)
+            .build()
+            .unwrap();
+        let mut h = gst_check::Harness::with_element(&sink, Some("sink"), None);
+        h.set_src_caps_str("video/x-raw,format=RGB,width=640,height=480,framerate=10/1");
+        h.play();
+        // 60 frames of one person: 5.9 s of video at 10 fps (2.4 s at a guessed 25 fps).
+        for i in 0..60u64 {
+            let mut buf = gst::Buffer::new();
+            {
+                let b = buf.get_mut().unwrap();
+                if let Some(step) = pts_step {
+                    b.set_pts(gst::ClockTime::from_mseconds(i * step));
+                }
+                attach(
+                    b,
+                    640,
+                    480,
+                    &RoiObject::tracked("person", 0, 0.9, BBox::new(0.25, 0.25, 0.5, 1.0), 1),
+                );
+            }
+            h.push(buf).unwrap();
+        }
+        let s = sink.property::<gst::Structure>("stats");
+        s.get::<u64>("alert-events").unwrap()
+    };
+    // With timestamps the person stays 5.9 s: the rule fires.
+    assert_eq!(alerts_after(Some(100)), 1);
+    // The same frames without timestamps arrive within milliseconds: nobody stayed 2 s.
+    assert_eq!(alerts_after(None), 0);
 }

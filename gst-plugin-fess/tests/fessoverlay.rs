@@ -19,15 +19,10 @@ fn grey_frame(objects: &[RoiObject]) -> gst::Buffer {
 }
 
 fn object(bbox: BBox, track: u64, face: Option<FaceInfo>) -> RoiObject {
+    let label = if face.is_some() { "face" } else { "person" };
     RoiObject {
-        id: 0,
-        parent_id: 0,
-        label: if face.is_some() { "face" } else { "person" }.into(),
-        label_id: 0,
-        confidence: 0.9,
-        bbox,
-        track_id: Some(track),
         face,
+        ..RoiObject::tracked(label, 0, 0.9, bbox, track)
     }
 }
 

@@ -473,16 +473,13 @@ impl FessDetect {
                 buf,
                 width,
                 height,
-                &RoiObject {
-                    id: 0,
-                    parent_id: 0,
-                    label: state.labels.name(det.class_id).into_owned(),
-                    label_id: det.class_id as i32,
-                    confidence: det.score as f64,
-                    bbox: det.bbox,
-                    track_id: Some(*track_id),
-                    face: None,
-                },
+                &RoiObject::tracked(
+                    &state.labels.name(det.class_id),
+                    det.class_id as i32,
+                    det.score as f64,
+                    det.bbox,
+                    *track_id,
+                ),
             );
         }
         gst::trace!(

@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use fess::emission::{EventBuilder, Frame, SeenFace, SeenObject};
 use fess::{Event, EventKind, EventPublisher, Severity};
@@ -95,6 +95,8 @@ struct State {
     width: u32,
     height: u32,
     frame_number: u64,
+    /// When the sink started: the clock of last resort for frames without timestamps.
+    started: Instant,
     events: [u64; 3],
     reporter: fess::stats::StatsReporter,
 }
@@ -252,6 +254,7 @@ impl FessKafkaSink {
             width: 0,
             height: 0,
             frame_number: 0,
+            started: Instant::now(),
             events: [0; 3],
             reporter,
         })
@@ -465,6 +468,23 @@ fn mask_secrets(text: &str) -> String {
 }
 
 impl FessKafkaSink {
+    /// The time the rules and intervals measure a frame by: its running time (from its
+    /// timestamp and the segment, so seeks and loops stay monotonic); without a timestamp, the
+    /// pipeline clock's running time now; without a clock, the time since the sink started.
+    fn frame_time(&self, buffer: &gst::BufferRef, started: Instant) -> Duration {
+        let obj = self.obj();
+        let segment = obj.segment();
+        buffer
+            .pts()
+            .and_then(|pts| {
+                segment
+                    .downcast_ref::<gst::ClockTime>()?
+                    .to_running_time(pts)
+            })
+            .or_else(|| obj.current_running_time())
+            .map_or_else(|| started.elapsed(), |t| Duration::from_nanos(t.nseconds()))
+    }
+
     fn publisher(&self) -> Option<Arc<EventPublisher>> {
         self.state
             .lock()
@@ -663,10 +683,7 @@ impl BaseSinkImpl for FessKafkaSink {
                 }),
             }
         }
-        let time = buffer
-            .pts()
-            .map(|t| Duration::from_nanos(t.nseconds()))
-            .unwrap_or_else(|| Duration::from_millis(state.frame_number * 40));
+        let time = self.frame_time(buffer, state.started);
         let frame = Frame {
             frame_number: state.frame_number,
             time,
