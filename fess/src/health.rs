@@ -448,7 +448,7 @@ fn kafka_client(k: &KafkaSettings, timeout: Duration) -> Result<BaseProducer, He
         .set("reconnect.backoff.max.ms", "1000")
         .set("log_level", "0");
     cfg.create()
-        .map_err(|e: rdkafka::error::KafkaError| HealthError::Kafka(e.to_string()))
+        .map_err(|e| HealthError::Kafka(crate::kafka_config::client_error(&e)))
 }
 
 /// Total and free bytes of the disk mounted deepest along `path` (the largest disk if none is).

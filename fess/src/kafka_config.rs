@@ -175,20 +175,37 @@ impl fmt::Display for KafkaSettings {
     }
 }
 
-/// Property names whose values are never shown.
+/// Property names whose values are never shown: the known secret ones, and anything that looks
+/// like one (a misspelt `sasl.pasword` is still a password).
 pub fn is_secret(key: &str) -> bool {
     let k = key.to_ascii_lowercase();
     [
-        "password",
+        "pass",
+        "pasw",
+        "word",
+        "pwd",
         "secret",
         "sasl.jaas",
-        "oauthbearer.config",
-        "ssl.key.pem",
-        "ssl_key",
+        "oauthbearer",
+        "key",
         "token",
+        "cred",
+        "private",
+        "auth",
     ]
     .iter()
     .any(|s| k.contains(s))
+}
+
+/// A librdkafka error for a log or an error message: a configuration error names the property
+/// but never its value (librdkafka's own text repeats it, whatever it holds).
+pub fn client_error(e: &rdkafka::error::KafkaError) -> String {
+    match e {
+        rdkafka::error::KafkaError::ClientConfig(_, desc, key, _) => {
+            format!("Kafka client configuration: {desc} (property {key})")
+        }
+        other => other.to_string(),
+    }
 }
 
 /// `key=value;key=value` (newlines also separate; blank parts are ignored).
@@ -333,6 +350,16 @@ mod tests {
         let shown = format!("{s} {s:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("sasl.password=***") && shown.contains("sasl.username=u"));
+        // A misspelt secret is still a secret.
+        let typo = KafkaSettings {
+            extra: parse_extra("sasl.pasword=hunter2;ssl.key.passwd=x2;my.api_token=t0k").unwrap(),
+            ..Default::default()
+        };
+        let shown = format!("{typo} {typo:?}");
+        assert!(
+            ["hunter2", "x2", "t0k"].iter().all(|v| !shown.contains(v)),
+            "{shown}"
+        );
         let e = parse_extra("sasl.password").unwrap_err().to_string();
         assert!(!e.contains("sasl.password") && e.contains("***"), "{e}");
         assert!(parse_extra("bad key=1").is_err());

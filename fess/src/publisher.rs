@@ -28,7 +28,7 @@ use crate::events::{
     AlertEvent, AlertLevel, BBox, DetectedObject, Event, EventError, EventKind, FaceEvent,
     MotionEvent,
 };
-use crate::kafka_config::{parse_extra, ConfigError, KafkaSettings, Topics};
+use crate::kafka_config::{client_error, parse_extra, ConfigError, KafkaSettings, Topics};
 use crate::spool::{Record, Spool};
 
 /// Default bound of the on-disk spool.
@@ -472,11 +472,11 @@ impl PublisherBuilder {
         }
         let producer: ThreadedProducer<Context> = cfg
             .create_with_context(Context(shared.clone()))
-            .map_err(|e| PublishError::Kafka(e.to_string()))?;
+            .map_err(|e| PublishError::Kafka(client_error(&e)))?;
         let admin = if self.create_topics {
             Some(
                 cfg.create::<AdminClient<DefaultClientContext>>()
-                    .map_err(|e| PublishError::Kafka(e.to_string()))?,
+                    .map_err(|e| PublishError::Kafka(client_error(&e)))?,
             )
         } else {
             None

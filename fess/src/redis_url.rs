@@ -10,9 +10,16 @@ pub fn from_env() -> String {
 }
 
 /// `url` with any password (and user name) replaced by `***`, for logs, errors and health.
+/// Text that is not a `scheme://…` URL is hidden whole: a typo may still hold a password.
 pub fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
+    let parsed = url.split_once("://").filter(|(scheme, _)| {
+        !scheme.is_empty()
+            && scheme
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+    });
+    let Some((scheme, rest)) = parsed else {
+        return "*** (not a URL)".to_string();
     };
     // Credentials end at the last '@' before the path.
     let authority_end = rest.find('/').unwrap_or(rest.len());
@@ -37,6 +44,14 @@ mod tests {
             "rediss://***@cache.example:6380/"
         );
         assert_eq!(redact("redis://127.0.0.1:6379/"), "redis://127.0.0.1:6379/");
-        assert_eq!(redact("not a url"), "not a url");
+        // Unparsable: hidden whole, whatever it holds.
+        for bad in [
+            "not a url",
+            "redis//:pw@host:6379/",
+            "redis:/:pw@host/",
+            "://:pw@host/",
+        ] {
+            assert_eq!(redact(bad), "*** (not a URL)", "{bad}");
+        }
     }
 }

@@ -130,12 +130,22 @@ pub struct Spool {
 impl Spool {
     /// Opens (creating) the spool in `dir`, picking up segments left by an earlier run.
     pub fn open(dir: &Path, max_bytes: u64) -> io::Result<Spool> {
-        std::fs::create_dir_all(dir)?;
+        // Every error names the folder: "File exists" alone does not say which.
+        let named =
+            |e: io::Error| io::Error::new(e.kind(), format!("spool folder {}: {e}", dir.display()));
+        if dir.exists() && !dir.is_dir() {
+            return Err(named(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "it is a file, not a folder",
+            )));
+        }
+        std::fs::create_dir_all(dir).map_err(named)?;
         let lock = OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
-            .open(dir.join("lock"))?;
+            .open(dir.join("lock"))
+            .map_err(named)?;
         lock_exclusive(&lock).map_err(|e| {
             io::Error::new(
                 e.kind(),
@@ -146,8 +156,8 @@ impl Spool {
             )
         })?;
         let mut segments: Vec<Segment> = Vec::new();
-        for entry in std::fs::read_dir(dir)? {
-            let path = entry?.path();
+        for entry in std::fs::read_dir(dir).map_err(named)? {
+            let path = entry.map_err(named)?.path();
             let seq = path
                 .file_name()
                 .and_then(|n| n.to_str())
@@ -155,8 +165,8 @@ impl Spool {
                 .and_then(|n| n.strip_suffix(".log"))
                 .and_then(|n| n.parse::<u64>().ok());
             if let Some(seq) = seq {
-                let bytes = std::fs::metadata(&path)?.len();
-                let records = count_records(&path)?;
+                let bytes = std::fs::metadata(&path).map_err(named)?.len();
+                let records = count_records(&path).map_err(named)?;
                 segments.push(Segment {
                     seq,
                     path,

@@ -209,6 +209,21 @@ fn bad_settings_get_clear_errors_without_secrets() {
     assert!(e.contains("kafka-config") && !e.contains("hunter2"), "{e}");
     let e = start_error("kafka-config=no.such.property=1");
     assert!(e.contains("no.such.property"), "{e}");
+    let e = start_error("kafka-config=\"sasl.pasword=hunter2\"");
+    assert!(e.contains("sasl.pasword") && !e.contains("hunter2"), "{e}");
+    // A file where the spool folder should be: the error names it.
+    let file = tmp_dir("sink-spool-file").with_extension("txt");
+    std::fs::write(&file, b"x").unwrap();
+    let e = run_pipeline(&format!(
+        "videotestsrc num-buffers=1 ! fesskafkasink bootstrap-servers=127.0.0.1:9 spool-dir=\"{}\"",
+        file.display()
+    ))
+    .error
+    .unwrap();
+    assert!(
+        e.contains(&file.display().to_string()) && e.contains("not a folder"),
+        "{e}"
+    );
     let rules = tmp_dir("bad-rules").with_extension("toml");
     std::fs::write(
         &rules,
