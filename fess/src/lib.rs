@@ -64,20 +64,20 @@
 //! # Ok::<(), fess::PublishError>(())
 //! ```
 
+// Four parts: the events (schemas, emission, rules), Kafka delivery (publisher, spool, settings),
+// the gallery (Redis link, gallery, URL) and observability (stats, metrics, health); the modules
+// stay reachable at the crate root, where programs have always found them.
 pub mod cache;
-pub mod emission;
+pub mod delivery;
 pub mod env;
 pub mod events;
 pub mod gallery;
-pub mod health;
-pub mod kafka_config;
-pub mod metrics;
-pub mod publisher;
-pub mod redis_link;
-pub mod redis_url;
-pub mod rules;
-pub mod spool;
-pub mod stats;
+pub mod observability;
+
+pub use delivery::{kafka_config, publisher, spool};
+pub use events::{emission, rules};
+pub use gallery::{redis_link, redis_url};
+pub use observability::{health, metrics, stats};
 
 pub use events::{
     AlertEvent, AlertLevel, BBox, DetectedObject, Event, EventError, EventKind, FaceEvent,

@@ -11,6 +11,9 @@
 //!
 //! Every change is one `MULTI`/`EXEC` transaction, so a reader never sees half a person.
 
+pub mod redis_link;
+pub mod redis_url;
+
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};

@@ -4,6 +4,9 @@
 //! their input, so garbage (an empty camera id, a NaN confidence, a box with x2 < x1) is refused
 //! with a clear error instead of being published.
 
+pub mod emission;
+pub mod rules;
+
 use serde::{Deserialize, Serialize};
 
 pub const MOTION_EVENT_TYPE: &str = "motion.detected";
