@@ -126,11 +126,13 @@ pub fn run(args: GalleryArgs) -> anyhow::Result<()> {
                 "{:<24} {:<28} {:<12} embeddings",
                 "id", "name", "authorized"
             );
+            // Names come from whoever wrote to Redis: never let them drive the terminal.
+            let printable = fess::gallery::printable;
             for p in &g.persons {
                 println!(
                     "{:<24} {:<28} {:<12} {}",
-                    p.id,
-                    p.name,
+                    printable(&p.id),
+                    printable(&p.name),
                     if p.authorized { "yes" } else { "no" },
                     p.embeddings.len()
                 );

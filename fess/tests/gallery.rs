@@ -88,6 +88,85 @@ fn corrupt_entries_are_skipped_with_a_warning() {
     assert!(store.export().is_err(), "export refuses a corrupt gallery");
 }
 
+/// Defects found by trying to break it: a key of the wrong type, hostile names, thousands of
+/// dangling ids. Each bad entry is skipped and named, the rest kept, warnings bounded.
+#[test]
+fn hostile_gallery_contents_are_skipped_named_and_bounded() {
+    let redis = RedisServer::start();
+    let mut store = GalleryStore::connect(&redis.url(), DEFAULT_GALLERY_KEY, T).unwrap();
+    store.put(&person("good", true, vec![0.6, 0.8])).unwrap();
+    // A person key that is a string, not a hash.
+    redis.cli(&["SET", "fess:gallery:person:evil", "x"]);
+    redis.cli(&["SADD", "fess:gallery:persons", "evil"]);
+    // A name far too long, and one with terminal escapes and a newline.
+    let long = "N".repeat(10_000);
+    for (id, name) in [
+        ("long", long.as_str()),
+        ("ansi", "\u{1b}[2J\u{1b}[31mMallory\nroot"),
+    ] {
+        redis.cli(&["SADD", "fess:gallery:persons", id]);
+        redis.cli(&[
+            "HSET",
+            &format!("fess:gallery:person:{id}"),
+            "name",
+            name,
+            "authorized",
+            "0",
+            "embeddings",
+            "[[0.8,0.6]]",
+        ]);
+    }
+    // 500 ids with no entry at all.
+    let dangling: Vec<String> = (0..500).map(|i| format!("ghost{i}")).collect();
+    let mut sadd = vec!["SADD", "fess:gallery:persons"];
+    sadd.extend(dangling.iter().map(String::as_str));
+    redis.cli(&sadd);
+    redis.cli(&["INCR", "fess:gallery:version"]);
+
+    let (g, warnings) = store.load(Some(2)).unwrap();
+    let mut ids: Vec<&str> = g.persons.iter().map(|p| p.id.as_str()).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, ["ansi", "good"], "the good entries are kept");
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("fess:gallery:person:evil is not a hash")),
+        "{warnings:?}"
+    );
+    assert!(warnings
+        .iter()
+        .any(|w| w.contains("'long'") && w.contains("characters")));
+    // 500 dangling ids: one line, not 500.
+    assert_eq!(warnings.len(), 3, "{warnings:?}");
+    assert!(warnings[2].starts_with("500 ids in fess:gallery:persons have no entry"));
+    // Shown, the hostile name cannot drive a terminal.
+    let ansi = g.persons.iter().find(|p| p.id == "ansi").unwrap();
+    let shown = fess::gallery::printable(&ansi.name);
+    assert!(
+        !shown.contains('\u{1b}') && !shown.contains('\n'),
+        "{shown}"
+    );
+    assert!(shown.contains("Mallory"));
+    // Enrolment refuses a name that long.
+    let mut too_long = person("x", true, vec![0.6, 0.8]);
+    too_long.name = long;
+    assert!(store
+        .put(&too_long)
+        .unwrap_err()
+        .to_string()
+        .contains("characters"));
+
+    // The persons set itself of the wrong type: an error that names the key, not "Redis down".
+    redis.cli(&["DEL", "fess:gallery:persons"]);
+    redis.cli(&["SET", "fess:gallery:persons", "x"]);
+    let e = store.load(Some(2)).unwrap_err();
+    assert!(
+        matches!(e, fess::gallery::GalleryError::Invalid(_))
+            && e.to_string().contains("fess:gallery:persons"),
+        "{e}"
+    );
+}
+
 fn link(url: &str) -> (RedisLink, mpsc::Receiver<LinkEvent>) {
     let (tx, rx) = mpsc::channel();
     let tx = std::sync::Mutex::new(tx);

@@ -210,6 +210,16 @@ impl GalleryStore {
         }
     }
 
+    /// An error reading `key`: a key of the wrong type (or a value that does not parse) is the
+    /// gallery's fault and named as such; anything else is Redis's.
+    fn err_at(&self, key: &str, e: redis::RedisError) -> GalleryError {
+        if e.code() == Some("WRONGTYPE") || e.kind() == redis::ErrorKind::UnexpectedReturnType {
+            GalleryError::Invalid(format!("gallery key {key}: {e}"))
+        } else {
+            self.err(e)
+        }
+    }
+
     fn person_key(&self, id: &str) -> String {
         format!("{}:person:{id}", self.key)
     }
@@ -220,10 +230,11 @@ impl GalleryStore {
     }
 
     pub fn version(&mut self) -> Result<u64, GalleryError> {
+        let key = format!("{}:version", self.key);
         let v: Option<u64> = redis::cmd("GET")
-            .arg(format!("{}:version", self.key))
+            .arg(&key)
             .query(&mut self.con)
-            .map_err(|e| self.err(e))?;
+            .map_err(|e| self.err_at(&key, e))?;
         Ok(v.unwrap_or(0))
     }
 
@@ -231,39 +242,65 @@ impl GalleryStore {
     /// are left out and described in the returned warnings.
     pub fn load(&mut self, dim: Option<usize>) -> Result<(Gallery, Vec<String>), GalleryError> {
         let version = self.version()?;
+        let persons_key = format!("{}:persons", self.key);
         let mut ids: Vec<String> = redis::cmd("SMEMBERS")
-            .arg(format!("{}:persons", self.key))
+            .arg(&persons_key)
             .query(&mut self.con)
-            .map_err(|e| self.err(e))?;
+            .map_err(|e| self.err_at(&persons_key, e))?;
         ids.sort();
         let mut pipe = redis::pipe();
+        // One entry of the wrong type fails its own reply, not the others'.
+        pipe.ignore_errors();
         for id in &ids {
             pipe.cmd("HGETALL").arg(self.person_key(id));
         }
         // An empty pipeline has no reply to read.
-        let hashes: Vec<std::collections::HashMap<String, String>> = if ids.is_empty() {
+        type Hash = std::collections::HashMap<String, String>;
+        let hashes: Vec<redis::RedisResult<Hash>> = if ids.is_empty() {
             Vec::new()
         } else {
             pipe.query(&mut self.con).map_err(|e| self.err(e))?
         };
         let mut persons = Vec::new();
-        let mut warnings = Vec::new();
+        let mut skipped = Vec::new();
+        let mut dangling = Vec::new();
         for (id, h) in ids.into_iter().zip(hashes) {
-            match parse_person(&id, &h, dim) {
+            let parsed = match h {
+                Ok(h) if h.is_empty() => {
+                    dangling.push(id);
+                    continue;
+                }
+                Ok(h) => parse_person(&id, &h, dim),
+                Err(e) => Err(format!("{} is not a hash ({e})", self.person_key(&id))),
+            };
+            match parsed {
                 Ok(p) => persons.push(p),
-                Err(why) => warnings.push(format!("gallery entry '{id}' skipped: {why}")),
+                Err(why) => {
+                    skipped.push(format!("gallery entry '{}' skipped: {why}", printable(&id)))
+                }
             }
+        }
+        let mut warnings = summarised(skipped);
+        if let Some(first) = dangling.first() {
+            warnings.push(format!(
+                "{} ids in {persons_key} have no entry (the first: '{}'); `fess gallery remove` \
+                 takes them out",
+                dangling.len(),
+                printable(first)
+            ));
         }
         Ok((Gallery { version, persons }, warnings))
     }
 
     /// Stores `person` (replacing any entry with its id) and bumps the version.
     pub fn put(&mut self, person: &Person) -> Result<(), GalleryError> {
-        if person.id.is_empty() || person.name.trim().is_empty() {
+        if person.id.is_empty() {
             return Err(GalleryError::Invalid(
-                "a person needs a non-empty id and name".into(),
+                "a person needs a non-empty id".into(),
             ));
         }
+        check_name(&person.name)
+            .map_err(|why| GalleryError::Invalid(format!("person name: {why}")))?;
         let embeddings = serde_json::to_string(&person.embeddings).expect("floats serialise");
         redis::pipe()
             .atomic()
@@ -377,12 +414,58 @@ fn check_embeddings(e: &[Vec<f32>], dim: Option<usize>) -> Result<(), String> {
     Ok(())
 }
 
+/// Longest person name kept (in characters); a longer one is refused at enrolment and its entry
+/// skipped when read.
+pub const MAX_NAME_CHARS: usize = 200;
+
+/// Warnings shown one by one before the rest are counted in one line.
+const MAX_WARNINGS: usize = 10;
+
+/// At most [`MAX_WARNINGS`] warnings, then one line counting the others: a gallery of 100,000
+/// dangling ids must not post 100,000 warnings per reload.
+fn summarised(mut warnings: Vec<String>) -> Vec<String> {
+    if warnings.len() > MAX_WARNINGS {
+        let more = warnings.len() - MAX_WARNINGS;
+        warnings.truncate(MAX_WARNINGS);
+        warnings.push(format!("… and {more} more gallery entries skipped"));
+    }
+    warnings
+}
+
+/// `text` safe to print on a terminal or in a log line: control characters (escape sequences,
+/// newlines) are shown escaped, never interpreted.
+pub fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+fn check_name(name: &str) -> Result<(), String> {
+    if name.trim().is_empty() {
+        return Err("no name".into());
+    }
+    let n = name.chars().count();
+    if n > MAX_NAME_CHARS {
+        return Err(format!(
+            "the name has {n} characters, more than {MAX_NAME_CHARS}"
+        ));
+    }
+    Ok(())
+}
+
 fn parse_person(
     id: &str,
     h: &std::collections::HashMap<String, String>,
     dim: Option<usize>,
 ) -> Result<Person, String> {
-    let name = h.get("name").filter(|n| !n.is_empty()).ok_or("no name")?;
+    let name = h.get("name").ok_or("no name")?;
+    check_name(name)?;
     let authorized = match h.get("authorized").map(String::as_str) {
         Some("1") => true,
         Some("0") => false,
@@ -449,6 +532,14 @@ mod tests {
         let mut v = vec![3.0, 4.0];
         assert!(normalize(&mut v));
         assert_eq!(v, vec![0.6, 0.8]);
+    }
+
+    #[test]
+    fn warnings_are_bounded_and_names_printable() {
+        let w = summarised((0..25).map(|i| format!("w{i}")).collect());
+        assert_eq!(w.len(), MAX_WARNINGS + 1);
+        assert_eq!(w[MAX_WARNINGS], "… and 15 more gallery entries skipped");
+        assert_eq!(printable("a\u{1b}[2Jb\nc é"), "a\\u{1b}[2Jb\\nc é");
     }
 
     #[test]

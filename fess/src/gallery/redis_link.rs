@@ -87,6 +87,7 @@ impl RedisLink {
             version: None,
             next_poll: Instant::now(),
             down_reported: false,
+            unreadable: None,
         };
         worker.reconnect();
         let thread = std::thread::Builder::new()
@@ -173,6 +174,8 @@ struct Worker {
     version: Option<u64>,
     next_poll: Instant,
     down_reported: bool,
+    /// The last reason the gallery could not be read (warned once, not at every poll).
+    unreadable: Option<String>,
 }
 
 /// How long a down link waits between connection attempts.
@@ -279,7 +282,16 @@ impl Worker {
                 (self.notify)(loaded);
             }
             Err(GalleryError::Redis { reason, .. }) => self.lost(reason),
-            Err(e) => self.lost(e.to_string()),
+            // Redis answers, the gallery does not read: keep the persons already loaded.
+            Err(e) => {
+                let reason = format!("gallery not reloaded: {e}");
+                if self.unreadable.as_ref() != Some(&reason) {
+                    (self.notify)(LinkEvent::Warning(reason.clone()));
+                    self.unreadable = Some(reason);
+                }
+                return;
+            }
         }
+        self.unreadable = None;
     }
 }
