@@ -49,7 +49,7 @@ PROGRAMS=(
     redis-server:redis-server redis-cli:redis-tools
     prometheus:prometheus promtool:prometheus
     systemd-analyze:systemd
-    curl:curl bc:bc time:time unzip:unzip kill:procps pkill:procps
+    curl:curl bc:bc time:time unzip:unzip kill:procps pkill:procps mount:mount umount:mount
     meson:meson ninja:ninja-build pkg-config:pkg-config cc:build-essential
 )
 # Every GStreamer element the tests, scripts and pipelines use beyond GStreamer's core →

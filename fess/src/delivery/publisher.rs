@@ -197,7 +197,7 @@ impl Shared {
                     (self.log)(
                         Severity::Warning,
                         &format!(
-                            "spool {} is full: dropped the {} oldest events",
+                            "spool {} is full (its bound, or the disk): dropped the {} oldest events",
                             s.dir().display(),
                             p.dropped
                         ),

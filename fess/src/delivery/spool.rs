@@ -248,14 +248,29 @@ impl Spool {
         frame.extend_from_slice(&(body.len() as u32).to_le_bytes());
         frame.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
         frame.extend_from_slice(&body);
-        self.writer
-            .as_mut()
-            .expect("opened above")
-            .write_all(&frame)?;
+        // A full disk drops the oldest events, as the size bound does, not the newest.
+        while let Err(e) = self.append(&frame) {
+            if e.kind() != io::ErrorKind::StorageFull || self.segments.len() < 2 {
+                return Err(e);
+            }
+            let old = self.segments.pop_front().expect("two or more");
+            pushed.dropped += old.records;
+            remove_file_if_present(&old.path)?;
+        }
         let seg = self.segments.back_mut().expect("pushed above");
         seg.bytes += size;
         seg.records += 1;
         Ok(pushed)
+    }
+
+    /// Appends a framed record to the segment being written; a failed write is cut off again,
+    /// so no torn record hides the ones appended after it.
+    fn append(&mut self, frame: &[u8]) -> io::Result<()> {
+        let written = self.segments.back().map_or(0, |s| s.bytes);
+        let writer = self.writer.as_mut().expect("opened above");
+        writer.write_all(frame).inspect_err(|_| {
+            let _ = writer.set_len(written);
+        })
     }
 
     /// Flushes written records to the disk.
