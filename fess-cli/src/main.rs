@@ -7,11 +7,17 @@ mod sheet;
 
 use clap::{Parser, Subcommand};
 
+/// How `fess` ends, for scripts (shown under every command's `--help`).
+const EXIT_STATUS: &str = "Exit status: 0 when the command did its job; 1 when it failed while \
+running (the reason is printed on stderr); 2 for bad usage (an unknown command or flag, a \
+missing or invalid argument).";
+
 #[derive(Parser)]
 #[command(
     name = "fess",
     version,
-    about = "FESS video analytics: run pipelines and inspect their results"
+    about = "FESS video analytics: run pipelines and inspect their results",
+    after_help = EXIT_STATUS
 )]
 struct Cli {
     #[command(subcommand)]
@@ -22,10 +28,13 @@ struct Cli {
 enum Command {
     /// Run `filesrc ! decodebin ! fessdetect` on a video file, print per-second progress
     /// (frames, fps, objects by class) and write an annotated PNG contact sheet.
+    #[command(after_help = EXIT_STATUS)]
     Detect(detect::DetectArgs),
     /// Read FESS events back from Kafka: every event as `topic json`, or a summary.
+    #[command(after_help = EXIT_STATUS)]
     Events(events::EventsArgs),
     /// Manage the gallery of known persons in Redis (shared by every fessface).
+    #[command(after_help = EXIT_STATUS)]
     Gallery(gallery::GalleryArgs),
 }
 

@@ -90,11 +90,27 @@ fn detect_publishes_and_events_reads_back() {
 
 #[test]
 fn bad_arguments_are_explained() {
+    // Exit status: documented in every --help, 2 for usage, 1 for a run that failed.
+    for args in [
+        &["--help"][..],
+        &["detect", "--help"],
+        &["events", "--help"],
+        &["gallery", "--help"],
+    ] {
+        let help = fess().args(args).output().unwrap();
+        assert!(help.status.success());
+        assert!(
+            String::from_utf8_lossy(&help.stdout).contains("Exit status: 0 when"),
+            "{args:?}"
+        );
+    }
+    let usage = fess().args(["detect", "--no-such-flag"]).output().unwrap();
+    assert_eq!(usage.status.code(), Some(2));
     let run = fess()
         .args(["detect", "--input", "/nonexistent.avi"])
         .output()
         .unwrap();
-    assert!(!run.status.success());
+    assert_eq!(run.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&run.stderr).contains("input /nonexistent.avi does not exist"));
     let run = fess()
         .args(["detect", "--input"])
