@@ -23,6 +23,10 @@ pub struct EventsArgs {
     /// Print a summary (events per topic and the first of each) instead of every event.
     #[arg(long)]
     summary: bool,
+    /// With --summary: one JSON document, `{"topics": {"<topic>": {"events": N, "example":
+    /// <the first event or null>}}}`.
+    #[arg(long, requires = "summary")]
+    json: bool,
 }
 
 pub fn run(args: EventsArgs) -> anyhow::Result<()> {
@@ -79,7 +83,21 @@ pub fn run(args: EventsArgs) -> anyhow::Result<()> {
         e.0 += 1;
         e.1.get_or_insert(payload);
     }
-    if args.summary {
+    if args.summary && args.json {
+        let summary: serde_json::Map<String, serde_json::Value> = topics
+            .iter()
+            .map(|t| {
+                let (n, example) = per_topic.get(t).cloned().unwrap_or_default();
+                let example = example
+                    .map(|e| serde_json::from_str(&e).unwrap_or(serde_json::Value::String(e)));
+                (
+                    t.clone(),
+                    serde_json::json!({"events": n, "example": example}),
+                )
+            })
+            .collect();
+        println!("{}", serde_json::json!({ "topics": summary }));
+    } else if args.summary {
         for t in &topics {
             let (n, example) = per_topic.get(t).cloned().unwrap_or_default();
             println!("{t}: {n} events");

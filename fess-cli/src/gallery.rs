@@ -50,7 +50,12 @@ enum GalleryCommand {
         images: Vec<PathBuf>,
     },
     /// List the persons: id, name, authorised, number of embeddings.
-    List,
+    List {
+        /// As one JSON document: `{"version": …, "persons": [{"id", "name", "authorized",
+        /// "embeddings"}]}`.
+        #[arg(long)]
+        json: bool,
+    },
     /// Remove a person.
     Remove { id: String },
     /// Allow a person.
@@ -117,10 +122,27 @@ pub fn run(args: GalleryArgs) -> anyhow::Result<()> {
                 person.embeddings.len()
             );
         }
-        GalleryCommand::List => {
+        GalleryCommand::List { json } => {
             let (g, warnings) = store.load(None)?;
             for w in warnings {
                 eprintln!("fess: warning: {w}");
+            }
+            if json {
+                let persons: Vec<serde_json::Value> = g
+                    .persons
+                    .iter()
+                    .map(|p| {
+                        serde_json::json!({
+                            "id": p.id, "name": p.name, "authorized": p.authorized,
+                            "embeddings": p.embeddings.len(),
+                        })
+                    })
+                    .collect();
+                println!(
+                    "{}",
+                    serde_json::json!({"version": g.version, "persons": persons})
+                );
+                return Ok(());
             }
             println!(
                 "{:<24} {:<28} {:<12} embeddings",

@@ -86,6 +86,23 @@ fn detect_publishes_and_events_reads_back() {
         "{stdout}"
     );
     assert!(stdout.contains("\"camera_id\":\"car_cam\""), "{stdout}");
+    // The same summary as JSON.
+    let events = fess()
+        .args([
+            "events",
+            "--bootstrap-servers",
+            &broker.bootstrap(),
+            "--summary",
+            "--json",
+            "--idle-timeout",
+            "5",
+        ])
+        .output()
+        .unwrap();
+    let summary: serde_json::Value = serde_json::from_slice(&events.stdout).unwrap();
+    let motion = &summary["topics"]["motion.detection.events"];
+    assert_eq!(motion["events"], built);
+    assert_eq!(motion["example"]["camera_id"], "car_cam");
 }
 
 #[test]
