@@ -64,17 +64,15 @@ fn detect_publishes_and_events_reads_back() {
         4 * 384 + 3 * 4
     );
 
-    let events = fess()
-        .args([
-            "events",
-            "--bootstrap-servers",
-            &broker.bootstrap(),
-            "--summary",
-            "--idle-timeout",
-            "5",
-        ])
-        .output()
-        .unwrap();
+    let summary = |extra: &[&str]| {
+        fess()
+            .args(["events", "--bootstrap-servers", &broker.bootstrap()])
+            .args(["--summary", "--idle-timeout", "5"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let events = summary(&[]);
     let stdout = String::from_utf8_lossy(&events.stdout);
     assert!(
         events.status.success(),
@@ -87,20 +85,8 @@ fn detect_publishes_and_events_reads_back() {
     );
     assert!(stdout.contains("\"camera_id\":\"car_cam\""), "{stdout}");
     // The same summary as JSON.
-    let events = fess()
-        .args([
-            "events",
-            "--bootstrap-servers",
-            &broker.bootstrap(),
-            "--summary",
-            "--json",
-            "--idle-timeout",
-            "5",
-        ])
-        .output()
-        .unwrap();
-    let summary: serde_json::Value = serde_json::from_slice(&events.stdout).unwrap();
-    let motion = &summary["topics"]["motion.detection.events"];
+    let json: serde_json::Value = serde_json::from_slice(&summary(&["--json"]).stdout).unwrap();
+    let motion = &json["topics"]["motion.detection.events"];
     assert_eq!(motion["events"], built);
     assert_eq!(motion["example"]["camera_id"], "car_cam");
 }
