@@ -81,6 +81,12 @@ fi
 
 if [ ${#failures[@]} -gt 0 ]; then
     [ -s "$demo_log" ] && { echo "--- last lines of $demo_log"; tail -40 "$demo_log"; } >&2
+    # Why, in a few lines: the failed assertions, and what killed a crashed binary.
+    if [ -s "$test_log" ]; then
+        echo "--- why (from $test_log)"
+        grep -E -A4 "panicked at|Assertion .* failed|process didn't exit successfully" "$test_log" \
+            | grep -v librdkafka | head -60
+    fi >&2
     fess_warn "${#failures[@]} failure(s):"
     printf '[test]   %s\n' "${failures[@]}" >&2
     exit 1

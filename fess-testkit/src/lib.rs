@@ -8,11 +8,13 @@ mod prometheus_server;
 mod redis_server;
 mod rtsp_server;
 mod service;
+mod tmpfs;
 pub use clip::{clip, wait_eos};
 pub use prometheus_server::{http_get, HttpAnswer, PrometheusServer, Sample};
 pub use redis_server::RedisServer;
 pub use rtsp_server::RtspServer;
 pub use service::free_port;
+pub use tmpfs::Tmpfs;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -201,38 +203,42 @@ impl Reader {
             if done(&self.seen) {
                 return true;
             }
-            if !self.assigned {
-                self.assigned = self.assign();
-                if !self.assigned {
-                    std::thread::sleep(Duration::from_millis(200));
-                    continue;
-                }
-            }
-            if let Some(Ok(m)) = self.consumer.poll(Duration::from_millis(200)) {
-                let headers = m
-                    .headers()
-                    .map(|h| {
-                        h.iter()
-                            .map(|h| {
-                                (
-                                    h.key.to_string(),
-                                    String::from_utf8_lossy(h.value.unwrap_or_default())
-                                        .into_owned(),
-                                )
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                self.seen.push(Consumed {
-                    topic: m.topic().to_string(),
-                    key: String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned(),
-                    headers,
-                    json: serde_json::from_slice(m.payload().unwrap_or_default())
-                        .expect("JSON payload"),
-                });
-            }
+            self.poll_once();
         }
         done(&self.seen)
+    }
+
+    /// Assigns the topics' partitions if not yet done, else reads at most one message.
+    fn poll_once(&mut self) {
+        if !self.assigned {
+            self.assigned = self.assign();
+            if !self.assigned {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            return;
+        }
+        if let Some(Ok(m)) = self.consumer.poll(Duration::from_millis(200)) {
+            let headers = m
+                .headers()
+                .map(|h| {
+                    h.iter()
+                        .map(|h| {
+                            (
+                                h.key.to_string(),
+                                String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            self.seen.push(Consumed {
+                topic: m.topic().to_string(),
+                key: String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned(),
+                headers,
+                json: serde_json::from_slice(m.payload().unwrap_or_default())
+                    .expect("JSON payload"),
+            });
+        }
     }
 
     /// Forgets the assignment (after the broker restarted with new, empty topics).

@@ -137,24 +137,3 @@ fn injected_produce_errors_are_retried_not_lost() {
         "{s:?}"
     );
 }
-
-#[test]
-fn a_mock_broker_going_down_and_up_delays_but_delivers() {
-    let mock = MockCluster::new(1).unwrap();
-    mock.create_topic("alert.events", 1, 1).unwrap();
-    let p = EventPublisher::builder()
-        .bootstrap_servers(&mock.bootstrap_servers())
-        .create_topics(false, 1, 1)
-        .build()
-        .unwrap();
-    mock.broker_down(1).unwrap();
-    for i in 0..100 {
-        p.publish_alert("cam_01", AlertLevel::Info, &format!("n{i}"))
-            .unwrap();
-    }
-    std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(p.stats().topics[2].1.success, 0);
-    mock.broker_up(1).unwrap();
-    assert!(p.flush(Duration::from_secs(30)));
-    assert_eq!(p.stats().topics[2].1.success, 100);
-}

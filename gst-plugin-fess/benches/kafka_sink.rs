@@ -2,7 +2,9 @@
 //!
 //! In one run against a local tansu broker:
 //! (a) events per second the publishing engine sustains (snappy, acks=1): N motion events handed
-//!     to `fess::EventPublisher` as fast as possible, timed until the last is acknowledged;
+//!     to `fess::EventPublisher` as fast as possible, timed until the last is acknowledged, with
+//!     the write-ahead spool off (no spool folder: memory only) and on (every event written to
+//!     disk before it is sent, marked when acknowledged, fsynced every second);
 //! (b) streaming-thread time per buffer in `fesskafkasink`'s render (p50/p99/max), every buffer
 //!     carrying three objects one of which is a new track (so every buffer publishes an
 //!     event), with the broker up and with it down (nothing listening; events queue, then spool).
@@ -36,18 +38,7 @@ fn main() {
         broker.bootstrap()
     );
 
-    // (a) sustained publishing.
-    let p = EventPublisher::builder()
-        .bootstrap_servers(&broker.bootstrap())
-        .compression("snappy")
-        .kafka_config("queue.buffering.max.messages=1000000")
-        .spool_dir(tmp_dir("bench-spool-a"))
-        .build()
-        .unwrap();
-    // Warm up: topics created, connection open.
-    p.publish_alert("bench", fess::AlertLevel::Info, "warm-up")
-        .unwrap();
-    assert!(p.flush(Duration::from_secs(60)), "warm-up not delivered");
+    // (a) sustained publishing, without and with the write-ahead spool.
     let events: Vec<Event> = (0..n_events)
         .map(|i| {
             let o = DetectedObject {
@@ -61,28 +52,44 @@ fn main() {
             )
         })
         .collect();
-    let t0 = Instant::now();
-    for e in &events {
-        p.publish(e).unwrap();
+    let mut rates = Vec::new();
+    for label in ["spool off", "spool on"] {
+        let mut b = EventPublisher::builder()
+            .bootstrap_servers(&broker.bootstrap())
+            .compression("snappy")
+            .kafka_config("queue.buffering.max.messages=1000000");
+        if label == "spool on" {
+            b = b.spool_dir(tmp_dir("bench-spool-a"));
+        }
+        let p = b.build().unwrap();
+        // Warm up: topics created, connection open.
+        p.publish_alert("bench", fess::AlertLevel::Info, "warm-up")
+            .unwrap();
+        assert!(p.flush(Duration::from_secs(60)), "warm-up not delivered");
+        let t0 = Instant::now();
+        for e in &events {
+            p.publish(e).unwrap();
+        }
+        let handed = t0.elapsed();
+        assert!(
+            p.flush(Duration::from_secs(300)),
+            "not everything delivered"
+        );
+        let total = t0.elapsed();
+        let s = p.stats();
+        let rate = n_events as f64 / total.as_secs_f64();
+        rates.push(rate);
+        println!(
+            "(a) {label}: {n_events} motion events handed over in {:.2} s ({:.0}/s), all acknowledged in {:.2} s: {rate:.0} events/s sustained (goal >= 100000); delivered {}, spooled {}",
+            handed.as_secs_f64(),
+            n_events as f64 / handed.as_secs_f64(),
+            total.as_secs_f64(),
+            s.topics[0].1.success,
+            s.topics[0].1.spooled
+        );
+        p.close();
     }
-    let handed = t0.elapsed();
-    assert!(
-        p.flush(Duration::from_secs(300)),
-        "not everything delivered"
-    );
-    let total = t0.elapsed();
-    let s = p.stats();
-    let delivered = s.topics[0].1.success;
-    println!(
-        "(a) {n_events} motion events: handed over in {:.2} s ({:.0}/s), all acknowledged in {:.2} s: {:.0} events/s sustained (goal >= 100000); delivered {delivered}, spooled {}",
-        handed.as_secs_f64(),
-        n_events as f64 / handed.as_secs_f64(),
-        total.as_secs_f64(),
-        n_events as f64 / total.as_secs_f64(),
-        s.topics[0].1.spooled
-    );
-    p.close();
-    drop(p);
+    println!("(a) spool on / spool off: {:.2}", rates[1] / rates[0]);
 
     // (b) render() time per buffer.
     for (label, bootstrap) in [

@@ -173,6 +173,48 @@ fn broker_down_the_video_runs_events_are_spooled_and_replayed_later() {
     );
 }
 
+#[test]
+fn a_full_disk_under_the_spool_warns_counts_and_the_video_goes_on() {
+    // The broker down: every event waits in the spool, on a disk of a few events.
+    let disk = fess_testkit::Tmpfs::mount("sink-full-disk", "16k");
+    let run = run_pipeline(&format!(
+        "filesrc location=\"{}\" ! decodebin ! fessdetect camera-id=cam_full motion-gate=false ! \
+         fesskafkasink name=events bootstrap-servers=127.0.0.1:{} spool-dir=\"{}\" \
+         flush-timeout=200 min-interval=0",
+        fess_testkit::clip(&media("vtest.avi"), 100).display(),
+        free_port(),
+        disk.path().join("spool").display()
+    ));
+    assert_eq!(run.error, None);
+    let s = &run.all_stats["events"];
+    assert_eq!(
+        s.get::<u64>("frames").unwrap(),
+        100,
+        "every frame went through"
+    );
+    let built = s.get::<u64>("motion-events").unwrap();
+    let motion = counts(s, TOPICS[0]);
+    let dropped = motion.get::<u64>("dropped").unwrap();
+    assert!(dropped > 0 && dropped < built, "{s}");
+    assert!(
+        run.warnings.iter().any(|w| w.contains("is full")),
+        "{:?}",
+        run.warnings
+    );
+    // Warned about once per time the disk filled, not once per event.
+    let lost = run
+        .warnings
+        .iter()
+        .filter(|w| w.contains("not delivered and dropped"))
+        .count();
+    let full = run
+        .warnings
+        .iter()
+        .filter(|w| w.contains("is full"))
+        .count();
+    assert!(lost <= full, "{lost} loss warnings for {full} full disks");
+}
+
 fn start_error(props: &str) -> String {
     run_pipeline(&format!(
         "videotestsrc num-buffers=1 ! fesskafkasink bootstrap-servers=127.0.0.1:9 spool-dir=\"{}\" {props}",

@@ -145,8 +145,26 @@ impl KafkaSettings {
             ("linger.ms".into(), self.linger_ms.to_string()),
             ("batch.size".into(), self.batch_size.to_string()),
         ];
+        // With acks=all, the idempotent producer keeps librdkafka's own retries from
+        // duplicating or reordering events (it needs acks=all; a kafka-config setting wins).
+        if self.idempotent() && !self.extra.iter().any(|(k, _)| k == "enable.idempotence") {
+            p.push(("enable.idempotence".into(), "true".into()));
+        }
         p.extend(self.extra.iter().cloned());
         p
+    }
+
+    /// Whether the producer is idempotent: on with acks=all unless kafka-config turns it off.
+    pub fn idempotent(&self) -> bool {
+        match self
+            .extra
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "enable.idempotence")
+        {
+            Some((_, v)) => v == "true",
+            None => matches!(self.acks.as_str(), "all" | "-1"),
+        }
     }
 }
 
@@ -301,6 +319,26 @@ mod tests {
         assert!(p.contains(&("compression.type".into(), "snappy".into())));
         assert!(p.contains(&("linger.ms".into(), "10".into())));
         assert!(p.contains(&("batch.size".into(), "16384".into())));
+    }
+
+    #[test]
+    fn idempotent_with_acks_all_unless_turned_off() {
+        let idempotence = |s: &KafkaSettings| {
+            s.client_properties()
+                .into_iter()
+                .filter(|(k, _)| k == "enable.idempotence")
+                .map(|(_, v)| v)
+                .collect::<Vec<_>>()
+        };
+        let mut s = KafkaSettings::default();
+        assert!(!s.idempotent());
+        assert!(idempotence(&s).is_empty());
+        s.acks = "all".into();
+        assert!(s.idempotent());
+        assert_eq!(idempotence(&s), ["true"]);
+        s.extra = parse_extra("enable.idempotence=false").unwrap();
+        assert!(!s.idempotent());
+        assert_eq!(idempotence(&s), ["false"]);
     }
 
     #[test]

@@ -1,13 +1,16 @@
 //! [`EventPublisher`]: the one publishing engine of FESS, used by `fesskafkasink` and by programs
 //! outside GStreamer alike.
 //!
-//! Publishing never waits on the network: events are handed to librdkafka's in-memory queue
-//! and delivered by its thread; delivery reports are counted per topic. What cannot be
-//! delivered in time (the broker down longer than `message.timeout.ms`, the queue full, the
-//! publisher closing with events still queued) goes to the on-disk [`Spool`] and is replayed in
-//! order when the broker is back, also by the next publisher opened on the same spool folder.
-//! While the spool holds events, new ones are appended behind them so order is kept. Only a
-//! full spool drops events: the oldest, counted and warned about.
+//! Publishing never waits on the network: with a spool folder, every event is first appended to
+//! the on-disk [`Spool`] (a write-ahead log: one `write`, fsynced every `spool_sync`), then handed
+//! to librdkafka's in-memory queue and delivered by its thread; a delivery report marks it done
+//! in the log and is counted per topic. What is not delivered in time (the broker down longer
+//! than `message.timeout.ms`, the queue full, the publisher closing with events still queued)
+//! waits in the log and is sent again in order when the broker is back; what a killed process
+//! left undone is sent again by the next publisher opened on the same folder (at least once: an
+//! event delivered just before the kill may arrive twice, with the same `event_id`). While the
+//! log holds waiting events, new ones wait behind them so order is kept. Only a full spool drops
+//! events: the oldest, counted and warned about.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
@@ -19,7 +22,7 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{
     BaseRecord, DeliveryResult, Producer, ProducerContext, PurgeConfig, ThreadedProducer,
 };
@@ -29,12 +32,16 @@ use crate::events::{
     MotionEvent,
 };
 use crate::kafka_config::{client_error, parse_extra, ConfigError, KafkaSettings, Topics};
-use crate::spool::{Record, Spool};
+use crate::spool::{Append, Dropped, Record, RecordId, Spool};
 
 /// Default bound of the on-disk spool.
 pub const DEFAULT_SPOOL_MAX_BYTES: u64 = 256 << 20;
 /// Default time `close()` and EOS wait for queued events before spooling them.
 pub const DEFAULT_FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default longest time between fsyncs of the spool.
+pub const DEFAULT_SPOOL_SYNC: Duration = Duration::from_secs(1);
+/// Records read from the spool at a time when sending them again.
+const REPLAY_BATCH: usize = 256;
 /// Longest wait for the reports of purged events (they come back at once on a normal machine).
 const PURGED_REPORTS_WAIT: Duration = Duration::from_secs(5);
 
@@ -74,7 +81,8 @@ pub struct TopicCounts {
     pub error: u64,
     /// Lost: deleted from a full spool, or undeliverable with no spool configured.
     pub dropped: u64,
-    /// Written to the spool (each time: an event spooled twice counts twice).
+    /// Not delivered at once: waited in the spool for the broker (each time: an event that
+    /// waited twice counts twice).
     pub spooled: u64,
 }
 
@@ -85,8 +93,14 @@ pub struct PublisherStats {
     pub topics: Vec<(String, TopicCounts)>,
     /// Events in librdkafka's queue or in flight.
     pub queued: u64,
+    /// Events waiting in the spool to be sent (again), and their bytes.
     pub spool_records: u64,
     pub spool_bytes: u64,
+    /// Events an earlier run left unacknowledged in the spool, sent again by this one (some may
+    /// have reached the broker before: consumers drop duplicates by `event_id`).
+    pub recovered: u64,
+    /// Spool records found damaged (torn or failing their checksum): skipped, never sent.
+    pub damaged: u64,
     /// Whether the last check reached the cluster.
     pub broker_up: bool,
 }
@@ -145,10 +159,15 @@ struct Shared {
     topics: [String; 3],
     counts: [Counters; 3],
     spool: Option<Mutex<Spool>>,
-    /// True while the spool may hold events: new ones then queue behind them.
+    /// True while the spool may hold waiting events: new ones then wait behind them.
     spooling: AtomicBool,
-    /// Replayed messages not yet reported.
-    replay_pending: AtomicI64,
+    recovered: AtomicU64,
+    damaged: AtomicU64,
+    /// A lost event was warned about: the next ones are only counted, until the spool drops
+    /// again (one warning per episode, not one per event).
+    loss_warned: AtomicBool,
+    /// The last append to the spool failed (warned once, until one succeeds again).
+    spool_failing: AtomicBool,
     /// Messages handed to librdkafka whose delivery report has not come. (librdkafka's own
     /// count still includes a report while its callback runs, too late to wake a waiter.)
     unreported: AtomicI64,
@@ -174,43 +193,91 @@ impl Shared {
         &self.counts[kind.index()]
     }
 
-    /// Puts `rec` in the spool (or counts it lost when there is none).
-    fn spool(&self, rec: &Record) {
-        let counts = self.counts(self.kind_of(&rec.topic));
-        let Some(spool) = &self.spool else {
-            counts.dropped.fetch_add(1, Ordering::Relaxed);
+    fn spool_lock(&self) -> Option<std::sync::MutexGuard<'_, Spool>> {
+        self.spool
+            .as_ref()
+            .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Counts the waiting events a full spool deleted to make room.
+    fn count_dropped(&self, spool: &Spool, kind: EventKind, dropped: Dropped) {
+        if dropped == Dropped::default() {
+            return;
+        }
+        // Whole segments go; their topics are unknown without reading them: count them on the
+        // new record's topic.
+        self.counts(kind)
+            .dropped
+            .fetch_add(dropped.waiting, Ordering::Relaxed);
+        self.loss_warned.store(false, Ordering::Relaxed);
+        (self.log)(
+            Severity::Warning,
+            &format!(
+                "spool {} is full (its bound, or the disk): dropped the {} oldest waiting events; \
+                 {} being sent have no copy on disk any more",
+                spool.dir().display(),
+                dropped.waiting,
+                dropped.in_flight
+            ),
+        );
+    }
+
+    /// Sending `id` failed for now: it waits in the spool to be sent again (or is lost when it
+    /// has no place there).
+    fn retry_later(&self, id: Option<RecordId>, kind: EventKind, topic: &str) {
+        let counts = self.counts(kind);
+        let kept = match (self.spool_lock(), id) {
+            (Some(mut spool), Some(id)) => {
+                let kept = spool.retry(id);
+                // Under the lock: the replay cannot miss it (see `send`).
+                self.spooling.fetch_or(kept, Ordering::SeqCst);
+                kept
+            }
+            _ => false,
+        };
+        if kept {
+            counts.spooled.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        counts.dropped.fetch_add(1, Ordering::Relaxed);
+        if !self.loss_warned.swap(true, Ordering::Relaxed) {
+            let why = if self.spool.is_some() {
+                "its place in the full spool was dropped"
+            } else {
+                "no spool-dir to keep it"
+            };
             (self.log)(
                 Severity::Warning,
-                &format!("event for {} dropped: no spool-dir to keep it", rec.topic),
+                &format!(
+                    "event for {topic} not delivered and dropped: {why} (more such are counted \
+                     as dropped, not warned about)"
+                ),
             );
+        }
+    }
+
+    /// fsyncs what the spool wrote, outside its lock (publishing goes on meanwhile).
+    fn sync_spool(&self) {
+        let Some(unsynced) = self.spool_lock().map(|mut s| s.unsynced()) else {
             return;
         };
-        let mut s = spool.lock().unwrap();
-        self.spooling.store(true, Ordering::SeqCst);
-        match s.push(rec) {
-            Ok(p) => {
-                counts.spooled.fetch_add(1, Ordering::Relaxed);
-                if p.dropped > 0 {
-                    // Whole segments go; their topics are unknown without reading them: count
-                    // them on this record's topic.
-                    counts.dropped.fetch_add(p.dropped, Ordering::Relaxed);
-                    (self.log)(
-                        Severity::Warning,
-                        &format!(
-                            "spool {} is full (its bound, or the disk): dropped the {} oldest events",
-                            s.dir().display(),
-                            p.dropped
-                        ),
-                    );
-                }
-            }
-            Err(e) => {
-                counts.dropped.fetch_add(1, Ordering::Relaxed);
-                (self.log)(
-                    Severity::Error,
-                    &format!("spool {}: cannot write: {e}; event lost", s.dir().display()),
-                );
-            }
+        if let Err(e) = unsynced.and_then(|u| u.sync()) {
+            (self.log)(Severity::Warning, &format!("spool: cannot fsync: {e}"));
+        }
+    }
+
+    /// Reports the spool's damaged records, if it found new ones.
+    fn note_damaged(&self, spool: &mut Spool) {
+        let n = spool.take_damaged();
+        if n > 0 {
+            self.damaged.fetch_add(n, Ordering::Relaxed);
+            (self.log)(
+                Severity::Warning,
+                &format!(
+                    "spool {}: skipped {n} torn or corrupt records",
+                    spool.dir().display()
+                ),
+            );
         }
     }
 }
@@ -238,8 +305,8 @@ struct Context(Arc<Shared>);
 #[derive(Debug, Clone, Copy)]
 struct Delivery {
     kind: EventKind,
-    /// Sent again from the spool (the replay waits for these reports).
-    replayed: bool,
+    /// Its record in the spool, if it has one.
+    id: Option<RecordId>,
 }
 
 impl ClientContext for Context {
@@ -266,38 +333,28 @@ impl ProducerContext for Context {
     fn delivery(&self, result: &DeliveryResult<'_>, delivery: Box<Delivery>) {
         let s = &self.0;
         let counts = s.counts(delivery.kind);
-        if delivery.replayed {
-            s.replay_pending.fetch_sub(1, Ordering::SeqCst);
-        }
-        s.unreported.fetch_sub(1, Ordering::SeqCst);
+        let done = |s: &Shared| {
+            if let (Some(mut spool), Some(id)) = (s.spool_lock(), delivery.id) {
+                spool.done(id);
+            }
+        };
         match result {
             Ok(_) => {
+                done(s);
                 counts.success.fetch_add(1, Ordering::Relaxed);
             }
             Err((e, msg)) if permanent(e) => {
+                done(s);
                 counts.error.fetch_add(1, Ordering::Relaxed);
                 (s.log)(
                     Severity::Warning,
                     &format!("event for {} refused by Kafka: {e}", msg.topic()),
                 );
             }
-            Err((_, msg)) => {
-                let headers = msg
-                    .headers()
-                    .map(|h| {
-                        h.iter()
-                            .map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec()))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                s.spool(&Record {
-                    topic: msg.topic().to_string(),
-                    key: msg.key().unwrap_or_default().to_vec(),
-                    headers,
-                    payload: msg.payload().unwrap_or_default().to_vec(),
-                });
-            }
+            Err((_, msg)) => s.retry_later(delivery.id, delivery.kind, msg.topic()),
         }
+        // Only now: a waiter woken by the count must find the spool already updated.
+        s.unreported.fetch_sub(1, Ordering::SeqCst);
         s.progress.raise();
     }
 }
@@ -308,6 +365,7 @@ pub struct PublisherBuilder {
     kafka: Result<KafkaSettings, ConfigError>,
     spool_dir: Option<PathBuf>,
     spool_max_bytes: u64,
+    spool_sync: Duration,
     flush_timeout: Duration,
     create_topics: bool,
     partitions: i32,
@@ -409,7 +467,14 @@ impl PublisherBuilder {
         self
     }
 
-    /// How long `close()` waits for queued events before spooling them.
+    /// Longest time between fsyncs of the spool (default 1 s): what a power cut can lose.
+    /// Zero fsyncs every event before `publish` returns.
+    pub fn spool_sync(mut self, v: Duration) -> Self {
+        self.spool_sync = v;
+        self
+    }
+
+    /// How long `close()` waits for queued events before leaving them in the spool.
     pub fn flush_timeout(mut self, v: Duration) -> Self {
         self.flush_timeout = v;
         self
@@ -442,13 +507,15 @@ impl PublisherBuilder {
             })
         });
         let spool = match &self.spool_dir {
-            Some(dir) => Some(
-                Spool::open(dir, self.spool_max_bytes)
-                    .map_err(|e| PublishError::Spool(e.to_string()))?,
-            ),
+            Some(dir) => {
+                let mut spool = Spool::open(dir, self.spool_max_bytes)
+                    .map_err(|e| PublishError::Spool(e.to_string()))?;
+                spool.sync_every_append(self.spool_sync.is_zero());
+                Some(spool)
+            }
             None => None,
         };
-        let waiting = spool.as_ref().map_or(0, |s| s.records());
+        let waiting = spool.as_ref().map_or(0, |s| s.waiting());
         let shared = Arc::new(Shared {
             topics: [
                 kafka.topics.motion.clone(),
@@ -458,7 +525,10 @@ impl PublisherBuilder {
             counts: Default::default(),
             spooling: AtomicBool::new(waiting > 0),
             spool: spool.map(Mutex::new),
-            replay_pending: AtomicI64::new(0),
+            recovered: AtomicU64::new(waiting),
+            damaged: AtomicU64::new(0),
+            loss_warned: AtomicBool::new(false),
+            spool_failing: AtomicBool::new(false),
             unreported: AtomicI64::new(0),
             broker_up: AtomicBool::new(false),
             stopping: AtomicBool::new(false),
@@ -482,10 +552,20 @@ impl PublisherBuilder {
             None
         };
         log(Severity::Info, &format!("Kafka producer: {kafka}"));
+        if !kafka.idempotent() {
+            log(
+                Severity::Info,
+                "idempotent producer off (it needs acks=all): a retried send may store an event \
+                 twice; consumers drop duplicates by event_id",
+            );
+        }
+        if let Some(mut spool) = shared.spool_lock() {
+            shared.note_damaged(&mut spool);
+        }
         if waiting > 0 {
             log(
                 Severity::Info,
-                &format!("{waiting} spooled events from an earlier run will be replayed"),
+                &format!("{waiting} events an earlier run left unacknowledged will be sent again"),
             );
         }
         let producer = Arc::new(producer);
@@ -497,15 +577,25 @@ impl PublisherBuilder {
             partitions: self.partitions,
             replication: self.replication,
         };
-        let thread = std::thread::Builder::new()
-            .name("fess-publisher".into())
-            .spawn(move || worker.run())
-            .map_err(|e| PublishError::Kafka(format!("cannot start the publisher thread: {e}")))?;
+        let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
+            std::thread::Builder::new()
+                .name(name.into())
+                .spawn(f)
+                .map_err(|e| PublishError::Kafka(format!("cannot start the {name} thread: {e}")))
+        };
+        let mut threads = vec![spawn("fess-publisher", Box::new(move || worker.run()))?];
+        if shared.spool.is_some() && !self.spool_sync.is_zero() {
+            let (shared, every) = (shared.clone(), self.spool_sync);
+            threads.push(spawn(
+                "fess-spool-sync",
+                Box::new(move || sync_spool_every(&shared, every)),
+            )?);
+        }
         Ok(EventPublisher {
             shared,
             producer,
             flush_timeout: self.flush_timeout,
-            thread: Mutex::new(Some(thread)),
+            threads: Mutex::new(threads),
         })
     }
 }
@@ -527,7 +617,20 @@ pub struct EventPublisher {
     shared: Arc<Shared>,
     producer: Arc<ThreadedProducer<Context>>,
     flush_timeout: Duration,
-    thread: Mutex<Option<JoinHandle<()>>>,
+    /// The maintenance thread (replays, watches the broker) and the spool's fsync thread;
+    /// empty once closed.
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// fsyncs the spool every `every` until the publisher stops.
+fn sync_spool_every(shared: &Shared, every: Duration) {
+    let stopping = || shared.stopping.load(Ordering::SeqCst);
+    while !shared
+        .progress
+        .wait_until(Instant::now() + every, |_| stopping())
+    {
+        shared.sync_spool();
+    }
 }
 
 impl EventPublisher {
@@ -537,6 +640,7 @@ impl EventPublisher {
             kafka: KafkaSettings::from_env(),
             spool_dir: None,
             spool_max_bytes: DEFAULT_SPOOL_MAX_BYTES,
+            spool_sync: DEFAULT_SPOOL_SYNC,
             flush_timeout: DEFAULT_FLUSH_TIMEOUT,
             create_topics: true,
             partitions: 3,
@@ -550,7 +654,8 @@ impl EventPublisher {
         Self::builder().build()
     }
 
-    /// Hands `event` to the producer (or the spool); returns at once.
+    /// Writes `event` to the spool (with a spool folder) and hands it to the producer, or leaves
+    /// it waiting in the spool behind earlier ones; returns at once.
     pub fn publish(&self, event: &Event) -> Result<(), PublishError> {
         let kind = event.kind();
         let rec = Record {
@@ -576,39 +681,58 @@ impl EventPublisher {
     }
 
     fn send(&self, rec: &Record, kind: EventKind) -> Result<(), PublishError> {
-        if self.shared.spooling.load(Ordering::SeqCst) {
-            if let Some(spool) = &self.shared.spool {
-                let guard = spool.lock().unwrap();
-                if !guard.is_empty() {
-                    drop(guard);
-                    self.shared.spool(rec);
-                    return Ok(());
+        let s = &self.shared;
+        let mut id = None;
+        if let Some(mut spool) = s.spool_lock() {
+            // Checked under the spool's lock, which the replay holds when it finds the spool
+            // caught up: an event never slips ahead of waiting ones.
+            let behind = s.spooling.load(Ordering::SeqCst);
+            let how = if behind {
+                Append::Waiting
+            } else {
+                Append::Sending
+            };
+            match spool.append(rec, how) {
+                Ok((at, dropped)) => {
+                    if s.spool_failing.swap(false, Ordering::Relaxed) {
+                        (s.log)(Severity::Info, "spool: writing again");
+                    }
+                    s.count_dropped(&spool, kind, dropped);
+                    if behind {
+                        s.counts(kind).spooled.fetch_add(1, Ordering::Relaxed);
+                        return Ok(());
+                    }
+                    id = Some(at);
                 }
-                self.shared.spooling.store(false, Ordering::SeqCst);
+                // Sent all the same, only not crash-safe.
+                Err(e) if !s.spool_failing.swap(true, Ordering::Relaxed) => (s.log)(
+                    Severity::Error,
+                    &format!(
+                        "spool {}: cannot write: {e}; events are sent without a copy on disk \
+                         until it can",
+                        spool.dir().display()
+                    ),
+                ),
+                Err(_) => {}
             }
         }
-        let delivery = Delivery {
-            kind,
-            replayed: false,
-        };
-        match produce(&self.producer, rec, delivery) {
+        match produce(&self.producer, rec, Delivery { kind, id }) {
             Ok(()) => Ok(()),
             Err(e) if permanent(&e) => {
-                self.shared
-                    .counts(kind)
-                    .error
-                    .fetch_add(1, Ordering::Relaxed);
+                if let (Some(mut spool), Some(id)) = (s.spool_lock(), id) {
+                    spool.done(id);
+                }
+                s.counts(kind).error.fetch_add(1, Ordering::Relaxed);
                 Err(PublishError::Rejected(e.to_string()))
             }
-            // Queue full and the like: keep it on disk instead.
+            // Queue full and the like: it waits on disk instead.
             Err(_) => {
-                self.shared.spool(rec);
+                s.retry_later(id, kind, &rec.topic);
                 Ok(())
             }
         }
     }
 
-    /// Publishes `motion.detected`; returns its `event_id`.
     pub fn publish_motion_event(
         &self,
         camera_id: &str,
@@ -679,10 +803,9 @@ impl EventPublisher {
 
     pub fn stats(&self) -> PublisherStats {
         let s = &self.shared;
-        let (spool_records, spool_bytes) = s.spool.as_ref().map_or((0, 0), |sp| {
-            let g = sp.lock().unwrap();
-            (g.records(), g.bytes())
-        });
+        let (spool_records, spool_bytes) = s
+            .spool_lock()
+            .map_or((0, 0), |sp| (sp.waiting(), sp.waiting_bytes()));
         PublisherStats {
             topics: s
                 .topics
@@ -703,6 +826,8 @@ impl EventPublisher {
             queued: self.producer.in_flight_count().max(0) as u64,
             spool_records,
             spool_bytes,
+            recovered: s.recovered.load(Ordering::Relaxed),
+            damaged: s.damaged.load(Ordering::Relaxed),
             broker_up: s.broker_up.load(Ordering::Relaxed),
         }
     }
@@ -715,7 +840,7 @@ impl EventPublisher {
         let deadline = Instant::now() + timeout;
         let s = &self.shared;
         let interrupted = || s.interrupted.load(Ordering::SeqCst);
-        let replaying = self.thread.lock().unwrap().is_some();
+        let replaying = !self.threads.lock().unwrap().is_empty();
         // Spooled events first: the publisher thread replays them while the broker answers.
         if replaying {
             s.progress.wait_until(deadline, |_| {
@@ -750,31 +875,30 @@ impl EventPublisher {
     fn purge_to_spool(&self) {
         self.producer
             .purge(PurgeConfig::default().queue().inflight());
-        // Purged messages come back at once as failed deliveries, which the context spools;
-        // the bound only matters on a machine too loaded to run the callbacks promptly.
+        // Purged messages come back at once as failed deliveries, which leave them waiting in
+        // the spool; the bound only matters on a machine too loaded to run the callbacks.
         let _ = self.producer.flush(PURGED_REPORTS_WAIT);
-        if let Some(spool) = &self.shared.spool {
-            let _ = spool.lock().unwrap().sync();
-        }
+        self.shared.sync_spool();
     }
 
-    /// Flushes (within the flush timeout), spools what is left and stops the publisher thread.
+    /// Flushes (within the flush timeout), leaves what is left in the spool and stops the
+    /// publisher's threads.
     /// Also done on drop.
     pub fn close(&self) {
-        if self.thread.lock().unwrap().is_none() {
+        if self.threads.lock().unwrap().is_empty() {
             return;
         }
         self.flush(self.flush_timeout);
         self.shared.stopping.store(true, Ordering::SeqCst);
         self.shared.progress.raise();
-        if let Some(thread) = self.thread.lock().unwrap().take() {
+        for thread in std::mem::take(&mut *self.threads.lock().unwrap()) {
             let _ = thread.join();
         }
-        // A replay cut short by the stop leaves events in flight: keep them too.
+        // A replay cut short by the stop leaves events in flight: they wait in the spool too.
         if self.producer.in_flight_count() > 0 {
             self.purge_to_spool();
-        } else if let Some(spool) = &self.shared.spool {
-            let _ = spool.lock().unwrap().sync();
+        } else {
+            self.shared.sync_spool();
         }
     }
 }
@@ -841,9 +965,6 @@ impl Maintenance {
             if up && !topics_ready {
                 topics_ready = self.create_topics();
             }
-            if let Some(spool) = &self.shared.spool {
-                let _ = spool.lock().unwrap().sync();
-            }
             if up && topics_ready && self.shared.spooling.load(Ordering::SeqCst) {
                 self.replay();
             }
@@ -896,93 +1017,80 @@ impl Maintenance {
 
     /// Sends the oldest spooled segment and deletes it once every record is reported (failed
     /// ones are spooled again by the delivery report, behind the newer events).
+    /// Sends the spool's waiting events, oldest first, until it has caught up (new events are
+    /// then sent at once again) or the broker stops taking them.
     fn replay(&self) {
-        let Some(spool) = &self.shared.spool else {
-            return;
-        };
-        let batch = match spool.lock().unwrap().oldest() {
-            Ok(Some(b)) => b,
-            Ok(None) => {
-                self.shared.spooling.store(false, Ordering::SeqCst);
-                self.shared.progress.raise();
-                return;
-            }
-            Err(e) => {
-                self.log(Severity::Error, &format!("spool: cannot read: {e}"));
-                return;
-            }
-        };
-        if batch.corrupt > 0 {
-            self.log(
-                Severity::Warning,
-                &format!("spool: skipped {} torn or corrupt records", batch.corrupt),
-            );
-        }
-        let n = batch.records.len();
         let s = &self.shared;
         let stopping = || s.stopping.load(Ordering::SeqCst);
-        for rec in &batch.records {
-            let kind = s.kind_of(&rec.topic);
-            // A full queue clears as librdkafka delivers: wait for room (a delivery report)
-            // instead of dropping.
-            let give_up = Instant::now() + REQUEST_TIMEOUT * 10;
-            while !self.try_replay(rec, kind) {
-                s.progress.wait_raised(give_up);
-                if stopping() || Instant::now() >= give_up {
-                    // Leave the segment: what was sent may arrive twice, nothing is lost.
+        let mut sent = 0u64;
+        loop {
+            let batch = {
+                let Some(mut spool) = s.spool_lock() else {
                     return;
+                };
+                let batch = spool.take_waiting(REPLAY_BATCH);
+                s.note_damaged(&mut spool);
+                match batch {
+                    Ok(b) if b.is_empty() => {
+                        s.spooling.store(false, Ordering::SeqCst);
+                        drop(spool);
+                        s.progress.raise();
+                        if sent > 0 {
+                            self.log(Severity::Info, &format!("sent {sent} spooled events"));
+                        }
+                        return;
+                    }
+                    Ok(b) => b,
+                    Err(e) => {
+                        self.log(Severity::Error, &format!("spool: cannot read: {e}"));
+                        return;
+                    }
                 }
+            };
+            for (i, (id, rec)) in batch.iter().enumerate() {
+                let kind = s.kind_of(&rec.topic);
+                // A full queue clears as librdkafka delivers: wait for room (a delivery report)
+                // instead of dropping.
+                let give_up = Instant::now() + REQUEST_TIMEOUT * 10;
+                while !self.try_replay(rec, kind, *id) {
+                    s.progress.wait_raised(give_up);
+                    if stopping() || Instant::now() >= give_up {
+                        // The rest waits for the next round.
+                        if let Some(mut spool) = s.spool_lock() {
+                            for (id, _) in &batch[i..] {
+                                spool.retry(*id);
+                            }
+                        }
+                        return;
+                    }
+                }
+                sent += 1;
+            }
+            if stopping() || !s.broker_up.load(Ordering::Relaxed) {
+                return;
             }
         }
-        let pending = || s.replay_pending.load(Ordering::SeqCst) > 0;
-        s.progress
-            .wait_until(Instant::now() + REQUEST_TIMEOUT * 20, |_| {
-                stopping() || !pending()
-            });
-        if pending() {
-            // Stopped or timed out with reports missing: the segment stays (see above).
-            return;
-        }
-        let mut s = spool.lock().unwrap();
-        if let Err(e) = s.remove(batch.seq) {
-            self.log(
-                Severity::Error,
-                &format!("spool: cannot delete a replayed segment: {e}"),
-            );
-        }
-        if s.is_empty() {
-            self.shared.spooling.store(false, Ordering::SeqCst);
-        }
-        drop(s);
-        self.shared.progress.raise();
-        self.log(Severity::Info, &format!("replayed {n} spooled events"));
     }
 
-    /// Sends one replayed record; false when the queue is full (try again later).
-    fn try_replay(&self, rec: &Record, kind: EventKind) -> bool {
-        self.shared.replay_pending.fetch_add(1, Ordering::SeqCst);
-        let delivery = Delivery {
-            kind,
-            replayed: true,
-        };
+    fn try_replay(&self, rec: &Record, kind: EventKind, id: RecordId) -> bool {
+        let delivery = Delivery { kind, id: Some(id) };
         match produce(&self.producer, rec, delivery) {
             Ok(()) => true,
-            Err(e) => {
-                self.shared.replay_pending.fetch_sub(1, Ordering::SeqCst);
-                if permanent(&e) {
-                    self.shared
-                        .counts(kind)
-                        .error
-                        .fetch_add(1, Ordering::Relaxed);
-                    return true;
+            Err(e) if permanent(&e) => {
+                if let Some(mut spool) = self.shared.spool_lock() {
+                    spool.done(id);
                 }
-                false
+                self.shared
+                    .counts(kind)
+                    .error
+                    .fetch_add(1, Ordering::Relaxed);
+                true
             }
+            Err(_) => false,
         }
     }
 }
 
-/// Hands one record to librdkafka.
 fn produce(
     producer: &ThreadedProducer<Context>,
     rec: &Record,

@@ -1,22 +1,28 @@
-//! The on-disk spool: events that could not be delivered wait here, in order, until the broker
-//! takes them, also across restarts of the pipeline.
+//! The spool: the publisher's write-ahead log. Every event the publisher accepts is appended here
+//! before librdkafka sees it and marked done when the broker acknowledges it, so a process that
+//! dies (`kill -9`, the OOM killer, a power cut) loses nothing it accepted: the next publisher
+//! opened on the same folder sends again, in order, whatever is not marked done.
 //!
-//! A spool is a folder of segment files `spool-<seq>.log`, appended to in order. Each record is
-//! `[u32 body length][u32 CRC-32 of body][body]`, the body holding the topic, key, headers and
-//! payload, all little-endian length-prefixed. A torn or corrupt record (a crash mid-write) ends
-//! its segment's readable part; it is counted and skipped, never replayed as garbage.
+//! A spool is a folder of segment files `spool-<seq>.log`, appended to in order, each with a
+//! marks file `spool-<seq>.done` listing the offsets of its records the broker acknowledged.
+//! A record is `["FESS"][u32 body length][u32 CRC-32 of body][body]`, the body holding the topic,
+//! key, headers and payload, all little-endian length-prefixed. A torn or corrupt record (a crash
+//! mid-write, a flipped bit) fails its checksum: it is counted and skipped, never sent as
+//! garbage, and reading resumes at the next record's marker, so the intact records after it are
+//! still sent. (Segments written before the marker existed, `[length][CRC][body]`, are still read.)
 //!
-//! Durability: every append is written to the file at once (it survives the process dying);
-//! [`Spool::sync`] fsyncs, which the publisher does about once a second and on close, so a
-//! machine crash loses at most the last second of spooled events.
+//! Durability: every append is one `write` (it survives the process dying); [`Spool::unsynced`]
+//! hands out the files to fsync, which the publisher does every `spool-sync-ms`, so a machine
+//! crash loses at most that window. A lost mark only makes an event be sent twice.
 //!
-//! Bound: when the spool would exceed its size, whole oldest segments are deleted and their
-//! records counted as dropped; the writer rotates segments at an eighth of the bound, so at most
-//! that share is lost at a time.
+//! Bound: a segment goes when every record in it is done; when the spool would exceed its size
+//! (or the disk is full), whole oldest segments are deleted and their records that were still
+//! waiting counted as dropped; the writer rotates segments at an eighth of the bound.
 
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 /// One message as it will be produced.
@@ -59,11 +65,6 @@ impl Record {
             payload,
         })
     }
-
-    /// Bytes this record takes on disk.
-    fn disk_size(body_len: usize) -> u64 {
-        8 + body_len as u64
-    }
 }
 
 fn put_bytes(b: &mut Vec<u8>, v: &[u8]) {
@@ -87,31 +88,117 @@ fn take_bytes<'a>(b: &mut &'a [u8]) -> Option<&'a [u8]> {
     Some(v)
 }
 
+/// Starts every record, so reading can resume after a damaged one.
+const MAGIC: [u8; 4] = *b"FESS";
+/// Marker, length and checksum.
+const HEADER: u64 = 12;
 /// Largest record accepted (a guard against reading a corrupt length as gigabytes).
 const MAX_RECORD: usize = 16 << 20;
+
+/// Where a record is: its segment and the offset of its body there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordId {
+    seq: u64,
+    offset: u64,
+}
+
+/// Undelivered records deleted with the oldest segments to make room.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Dropped {
+    /// Waiting ones: lost.
+    pub waiting: u64,
+    /// Ones being sent: no longer on the disk (lost if their delivery then fails).
+    pub in_flight: u64,
+}
+
+impl std::ops::AddAssign for Dropped {
+    fn add_assign(&mut self, o: Dropped) {
+        self.waiting += o.waiting;
+        self.in_flight += o.in_flight;
+    }
+}
+
+/// What happens to a record being appended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Append {
+    /// The caller hands it to librdkafka now.
+    Sending,
+    /// It waits for [`Spool::take_waiting`] (events queue behind a backlog).
+    Waiting,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Waiting,
+    InFlight,
+    Done,
+}
+
+#[derive(Debug)]
+struct Slot {
+    offset: u64,
+    len: u32,
+    state: State,
+}
 
 #[derive(Debug)]
 struct Segment {
     seq: u64,
     path: PathBuf,
+    marks: Option<File>,
     bytes: u64,
-    records: u64,
+    /// In file order.
+    slots: Vec<Slot>,
+    undone: u64,
+    waiting: u64,
+    waiting_bytes: u64,
+    /// No slot before this one is waiting.
+    first_waiting: usize,
 }
 
-/// What [`Spool::push`] had to do to make room.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Pushed {
-    /// Records deleted with the oldest segments.
-    pub dropped: u64,
+impl Segment {
+    fn new(seq: u64, path: PathBuf) -> Segment {
+        Segment {
+            seq,
+            path,
+            marks: None,
+            bytes: 0,
+            slots: Vec::new(),
+            undone: 0,
+            waiting: 0,
+            waiting_bytes: 0,
+            first_waiting: 0,
+        }
+    }
+
+    fn marks_path(&self) -> PathBuf {
+        self.path.with_extension("done")
+    }
+
+    fn slot(&mut self, offset: u64) -> Option<(usize, &mut Slot)> {
+        let i = self
+            .slots
+            .binary_search_by_key(&offset, |s| s.offset)
+            .ok()?;
+        Some((i, &mut self.slots[i]))
+    }
+
+    fn delete(&self) -> io::Result<()> {
+        remove_file_if_present(&self.marks_path())?;
+        remove_file_if_present(&self.path)
+    }
 }
 
-/// A sealed segment handed out for replay; delete it with [`Spool::remove`] once delivered.
-#[derive(Debug)]
-pub struct Batch {
-    pub seq: u64,
-    pub records: Vec<Record>,
-    /// Records that were torn or failed their checksum.
-    pub corrupt: u64,
+/// Files whose writes are not yet on the disk; fsync them (outside the spool's lock).
+#[derive(Debug, Default)]
+pub struct Unsynced {
+    pub files: Vec<File>,
+}
+
+impl Unsynced {
+    pub fn sync(self) -> io::Result<()> {
+        self.files.iter().try_for_each(File::sync_data)
+    }
 }
 
 #[derive(Debug)]
@@ -122,13 +209,20 @@ pub struct Spool {
     /// Oldest first; the last one is being written when `writer` is set.
     segments: VecDeque<Segment>,
     writer: Option<File>,
+    /// Segments sealed since the last [`Spool::unsynced`] (by seq), and whether files were made.
+    sealed: Vec<(u64, File)>,
+    dir_changed: bool,
+    /// fsync every append.
+    sync_every: bool,
     next_seq: u64,
+    /// Damaged records skipped and not yet reported by [`Spool::take_damaged`].
+    damaged: u64,
     /// Held for the spool's life so two publishers never share a folder.
     _lock: File,
 }
 
 impl Spool {
-    /// Opens (creating) the spool in `dir`, picking up segments left by an earlier run.
+    /// Opens (creating) the spool in `dir`, picking up the records an earlier run left undone.
     pub fn open(dir: &Path, max_bytes: u64) -> io::Result<Spool> {
         // Every error names the folder: "File exists" alone does not say which.
         let named =
@@ -155,7 +249,7 @@ impl Spool {
                 ),
             )
         })?;
-        let mut segments: Vec<Segment> = Vec::new();
+        let mut found: Vec<(u64, PathBuf)> = Vec::new();
         for entry in std::fs::read_dir(dir).map_err(named)? {
             let path = entry.map_err(named)?.path();
             let seq = path
@@ -165,47 +259,79 @@ impl Spool {
                 .and_then(|n| n.strip_suffix(".log"))
                 .and_then(|n| n.parse::<u64>().ok());
             if let Some(seq) = seq {
-                let bytes = std::fs::metadata(&path).map_err(named)?.len();
-                let records = count_records(&path).map_err(named)?;
-                segments.push(Segment {
-                    seq,
-                    path,
-                    bytes,
-                    records,
-                });
+                found.push((seq, path));
+            } else if path.extension().is_some_and(|e| e == "done")
+                && !path.with_extension("log").exists()
+            {
+                remove_file_if_present(&path).map_err(named)?;
             }
         }
-        segments.sort_by_key(|s| s.seq);
-        let next_seq = segments.last().map_or(0, |s| s.seq + 1);
+        found.sort();
+        let next_seq = found.last().map_or(0, |(seq, _)| seq + 1);
+        let mut segments = VecDeque::new();
+        let mut damaged = 0;
+        for (seq, path) in found {
+            let (seg, corrupt) = read_segment(seq, path).map_err(named)?;
+            damaged += corrupt;
+            if seg.undone == 0 {
+                seg.delete().map_err(named)?;
+            } else {
+                segments.push_back(seg);
+            }
+        }
         Ok(Spool {
             dir: dir.to_path_buf(),
             max_bytes: max_bytes.max(4096),
             segment_bytes: (max_bytes / 8).clamp(4096, 64 << 20),
-            segments: segments.into(),
+            segments,
             writer: None,
+            sealed: Vec::new(),
+            dir_changed: false,
+            sync_every: false,
             next_seq,
+            damaged,
             _lock: lock,
         })
+    }
+
+    /// fsync on every append (`spool-sync-ms=0`): nothing is lost even to a power cut, at the
+    /// cost of a disk flush per event.
+    pub fn sync_every_append(&mut self, on: bool) {
+        self.sync_every = on;
     }
 
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.records() == 0
+    /// Damaged records skipped (failed their checksum) since the last call.
+    pub fn take_damaged(&mut self) -> u64 {
+        std::mem::take(&mut self.damaged)
     }
 
-    pub fn records(&self) -> u64 {
-        self.segments.iter().map(|s| s.records).sum()
+    /// Records not yet acknowledged: waiting or being sent.
+    pub fn undone(&self) -> u64 {
+        self.segments.iter().map(|s| s.undone).sum()
     }
 
+    /// Records waiting on disk to be sent (again).
+    pub fn waiting(&self) -> u64 {
+        self.segments.iter().map(|s| s.waiting).sum()
+    }
+
+    /// Bytes of the records waiting to be sent.
+    pub fn waiting_bytes(&self) -> u64 {
+        self.segments.iter().map(|s| s.waiting_bytes).sum()
+    }
+
+    /// Bytes of the segment files.
     pub fn bytes(&self) -> u64 {
         self.segments.iter().map(|s| s.bytes).sum()
     }
 
-    /// Appends `rec`, deleting the oldest segments first when the spool would grow past its bound.
-    pub fn push(&mut self, rec: &Record) -> io::Result<Pushed> {
+    /// Appends `rec`; returns where it is and what had to be dropped for room (whole oldest
+    /// segments, when the bound or the disk is reached).
+    pub fn append(&mut self, rec: &Record, how: Append) -> io::Result<(RecordId, Dropped)> {
         let body = rec.encode();
         if body.len() > MAX_RECORD {
             return Err(io::Error::new(
@@ -213,101 +339,224 @@ impl Spool {
                 "record larger than 16 MiB",
             ));
         }
-        let size = Record::disk_size(body.len());
-        let mut pushed = Pushed::default();
+        let size = HEADER + body.len() as u64;
+        let mut dropped = Dropped::default();
         while self.bytes() + size > self.max_bytes && !self.segments.is_empty() {
-            // Never delete the segment being written while it is the only one: seal it first.
-            if self.segments.len() == 1 && self.writer.is_some() {
-                self.writer = None;
-            }
-            let old = self.segments.pop_front().expect("not empty");
-            if self.segments.is_empty() {
-                self.writer = None;
-            }
-            pushed.dropped += old.records;
-            remove_file_if_present(&old.path)?;
+            dropped += self.drop_oldest()?;
         }
-        let rotate = self
-            .segments
-            .back()
-            .is_none_or(|s| s.bytes + size > self.segment_bytes);
-        if self.writer.is_none() || rotate {
-            let seq = self.next_seq;
-            self.next_seq += 1;
-            let path = self.dir.join(format!("spool-{seq:020}.log"));
-            let file = OpenOptions::new().create(true).append(true).open(&path)?;
-            self.writer = Some(file);
-            self.segments.push_back(Segment {
-                seq,
-                path,
-                bytes: 0,
-                records: 0,
-            });
-        }
-        let mut frame = Vec::with_capacity(body.len() + 8);
+        let mut frame = Vec::with_capacity(body.len() + HEADER as usize);
+        frame.extend_from_slice(&MAGIC);
         frame.extend_from_slice(&(body.len() as u32).to_le_bytes());
         frame.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
         frame.extend_from_slice(&body);
-        // A full disk drops the oldest events, as the size bound does, not the newest.
-        while let Err(e) = self.append(&frame) {
-            if e.kind() != io::ErrorKind::StorageFull || self.segments.len() < 2 {
+        // A full disk drops the oldest events, as the size bound does, not the newest: down to
+        // the segment being written, which a new one then replaces. (Making a file can fail on a
+        // full disk too.)
+        while let Err(e) = self.write_frame(&frame, size) {
+            let nothing_left = self.segments.is_empty()
+                || self.segments.len() == 1 && self.segments[0].slots.is_empty();
+            if e.kind() != io::ErrorKind::StorageFull || nothing_left {
                 return Err(e);
             }
-            let old = self.segments.pop_front().expect("two or more");
-            pushed.dropped += old.records;
-            remove_file_if_present(&old.path)?;
+            dropped += self.drop_oldest()?;
         }
-        let seg = self.segments.back_mut().expect("pushed above");
+        let seg = self.segments.back_mut().expect("rotated above");
+        let offset = seg.bytes + HEADER;
+        let state = match how {
+            Append::Sending => State::InFlight,
+            Append::Waiting => {
+                seg.waiting += 1;
+                seg.waiting_bytes += size;
+                State::Waiting
+            }
+        };
+        seg.slots.push(Slot {
+            offset,
+            len: body.len() as u32,
+            state,
+        });
         seg.bytes += size;
-        seg.records += 1;
-        Ok(pushed)
+        seg.undone += 1;
+        Ok((
+            RecordId {
+                seq: seg.seq,
+                offset,
+            },
+            dropped,
+        ))
     }
 
-    /// Appends a framed record to the segment being written; a failed write is cut off again,
-    /// so no torn record hides the ones appended after it.
-    fn append(&mut self, frame: &[u8]) -> io::Result<()> {
+    /// Deletes the oldest segment; returns what of it was not yet delivered.
+    fn drop_oldest(&mut self) -> io::Result<Dropped> {
+        let old = self.segments.pop_front().expect("not empty");
+        if self.segments.is_empty() {
+            self.writer = None;
+        }
+        self.delete(&old)?;
+        Ok(Dropped {
+            waiting: old.waiting,
+            in_flight: old.undone - old.waiting,
+        })
+    }
+
+    /// Deletes a segment's files, and closes them (an open file keeps its space on the disk).
+    fn delete(&mut self, seg: &Segment) -> io::Result<()> {
+        self.sealed.retain(|(seq, _)| *seq != seg.seq);
+        seg.delete()
+    }
+
+    fn rotate(&mut self) -> io::Result<()> {
+        if let (Some(w), Some(seg)) = (self.writer.take(), self.segments.back()) {
+            self.sealed.push((seg.seq, w));
+        }
+        if self.segments.back().is_some_and(|s| s.undone == 0) {
+            let done = self.segments.pop_back().expect("checked");
+            self.delete(&done)?;
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let path = self.dir.join(format!("spool-{seq:020}.log"));
+        self.writer = Some(OpenOptions::new().create(true).append(true).open(&path)?);
+        self.segments.push_back(Segment::new(seq, path));
+        self.dir_changed = true;
+        Ok(())
+    }
+
+    /// Appends a frame to the segment being written (a new one when it is full); a failed write
+    /// is cut off again, so no torn record hides the ones appended after it.
+    fn write_frame(&mut self, frame: &[u8], size: u64) -> io::Result<()> {
+        let full = self
+            .segments
+            .back()
+            .is_none_or(|s| s.bytes + size > self.segment_bytes);
+        if self.writer.is_none() || full {
+            self.rotate()?;
+        }
         let written = self.segments.back().map_or(0, |s| s.bytes);
         let writer = self.writer.as_mut().expect("opened above");
         writer.write_all(frame).inspect_err(|_| {
             let _ = writer.set_len(written);
-        })
-    }
-
-    /// Flushes written records to the disk.
-    pub fn sync(&mut self) -> io::Result<()> {
-        if let Some(w) = &self.writer {
-            w.sync_data()?;
+        })?;
+        if self.sync_every {
+            writer.sync_data()?;
         }
         Ok(())
     }
 
-    /// Reads the oldest segment for replay, sealing it if it is being written.
-    pub fn oldest(&mut self) -> io::Result<Option<Batch>> {
-        if self.segments.len() == 1 && self.writer.is_some() {
-            self.sync()?;
-            self.writer = None;
-        }
-        let Some(seg) = self.segments.front() else {
-            return Ok(None);
+    /// The broker acknowledged (or refused for good) the record: it is never sent again.
+    /// Returns false when its segment was already dropped.
+    pub fn done(&mut self, id: RecordId) -> bool {
+        let active = match self.writer {
+            Some(_) => self.segments.back().map(|s| s.seq),
+            None => None,
         };
-        let (records, corrupt) = read_segment(&seg.path)?;
-        Ok(Some(Batch {
-            seq: seg.seq,
-            records,
-            corrupt,
-        }))
+        let Some(pos) = self.segments.iter().position(|s| s.seq == id.seq) else {
+            return false;
+        };
+        let seg = &mut self.segments[pos];
+        let Some((_, slot)) = seg.slot(id.offset) else {
+            return false;
+        };
+        let was = std::mem::replace(&mut slot.state, State::Done);
+        let size = HEADER + u64::from(slot.len);
+        match was {
+            State::Done => return true,
+            State::Waiting => {
+                seg.waiting -= 1;
+                seg.waiting_bytes -= size;
+            }
+            State::InFlight => {}
+        }
+        seg.undone -= 1;
+        // A lost mark only means the record is sent again after a crash: no need to stop here.
+        let marks_path = seg.marks_path();
+        if seg.marks.is_none() {
+            seg.marks = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(marks_path)
+                .ok();
+        }
+        if let Some(m) = &mut seg.marks {
+            let _ = m.write_all(&id.offset.to_le_bytes());
+        }
+        if seg.undone == 0 && active != Some(seg.seq) {
+            let seg = self.segments.remove(pos).expect("found");
+            let _ = self.delete(&seg);
+        }
+        true
     }
 
-    /// Deletes a replayed segment.
-    pub fn remove(&mut self, seq: u64) -> io::Result<()> {
-        if let Some(i) = self.segments.iter().position(|s| s.seq == seq) {
-            let seg = self.segments.remove(i).expect("found");
-            if self.segments.is_empty() {
-                self.writer = None;
-            }
-            remove_file_if_present(&seg.path)?;
+    /// Sending the record failed: it waits to be sent again. Returns false when its segment was
+    /// already dropped (the event is lost).
+    pub fn retry(&mut self, id: RecordId) -> bool {
+        let Some(seg) = self.segments.iter_mut().find(|s| s.seq == id.seq) else {
+            return false;
+        };
+        let Some((i, slot)) = seg.slot(id.offset) else {
+            return false;
+        };
+        if slot.state == State::InFlight {
+            slot.state = State::Waiting;
+            let size = HEADER + u64::from(slot.len);
+            seg.waiting += 1;
+            seg.waiting_bytes += size;
+            seg.first_waiting = seg.first_waiting.min(i);
         }
-        Ok(())
+        true
+    }
+
+    /// Up to `max` waiting records, oldest first, now counted as being sent.
+    pub fn take_waiting(&mut self, max: usize) -> io::Result<Vec<(RecordId, Record)>> {
+        let mut out = Vec::new();
+        for seg in self.segments.iter_mut().filter(|s| s.waiting > 0) {
+            let file = File::open(&seg.path)?;
+            let mut i = seg.first_waiting;
+            while i < seg.slots.len() && out.len() < max && seg.waiting > 0 {
+                let slot = &mut seg.slots[i];
+                i += 1;
+                if slot.state != State::Waiting {
+                    continue;
+                }
+                let mut body = vec![0; slot.len as usize];
+                file.read_exact_at(&mut body, slot.offset)?;
+                seg.waiting -= 1;
+                seg.waiting_bytes -= HEADER + u64::from(slot.len);
+                // Checked when it was read at open or written by this process: a record that
+                // fails now was damaged on the disk since; it is skipped like one found at open.
+                let Some(rec) = Record::decode(&body) else {
+                    slot.state = State::Done;
+                    seg.undone -= 1;
+                    self.damaged += 1;
+                    continue;
+                };
+                slot.state = State::InFlight;
+                out.push((
+                    RecordId {
+                        seq: seg.seq,
+                        offset: slot.offset,
+                    },
+                    rec,
+                ));
+            }
+            seg.first_waiting = i;
+            if out.len() >= max {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// The files whose writes may not be on the disk yet (fsync them outside the lock).
+    pub fn unsynced(&mut self) -> io::Result<Unsynced> {
+        let mut files: Vec<File> = self.sealed.drain(..).map(|(_, f)| f).collect();
+        if let Some(w) = &self.writer {
+            files.push(w.try_clone()?);
+        }
+        if std::mem::take(&mut self.dir_changed) {
+            files.push(File::open(&self.dir)?);
+        }
+        Ok(Unsynced { files })
     }
 }
 
@@ -325,14 +574,97 @@ fn lock_exclusive(f: &File) -> io::Result<()> {
     })
 }
 
-/// Records of a segment file, and how many were torn or corrupt.
-fn read_segment(path: &Path) -> io::Result<(Vec<Record>, u64)> {
+/// A segment file with its marks, and how many of its records were torn or corrupt.
+fn read_segment(seq: u64, path: PathBuf) -> io::Result<(Segment, u64)> {
     let mut data = Vec::new();
-    BufReader::new(File::open(path)?).read_to_end(&mut data)?;
-    let mut records = Vec::new();
+    File::open(&path)?.read_to_end(&mut data)?;
+    let mut seg = Segment::new(seq, path);
+    let (bodies, corrupt) = parse(&data);
+    let mut marks = Vec::new();
+    match File::open(seg.marks_path()) {
+        Ok(mut f) => {
+            f.read_to_end(&mut marks)?;
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let mut done: Vec<u64> = marks
+        .chunks_exact(8)
+        .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))
+        .collect();
+    done.sort_unstable();
+    for (offset, len) in bodies {
+        let size = HEADER + len as u64;
+        let state = if done.binary_search(&offset).is_ok() {
+            State::Done
+        } else {
+            seg.undone += 1;
+            seg.waiting += 1;
+            seg.waiting_bytes += size;
+            State::Waiting
+        };
+        seg.slots.push(Slot {
+            offset,
+            len: len as u32,
+            state,
+        });
+    }
+    seg.bytes = data.len() as u64;
+    Ok((seg, corrupt))
+}
+
+/// The intact records of a segment (offset and length of each body) and how many damaged ones
+/// were skipped. After damage, reading resumes at the next record marker whose record checks.
+fn parse(data: &[u8]) -> (Vec<(u64, usize)>, u64) {
+    // Segments from before the marker: [length][CRC][body], read up to the first damage.
+    if !data.is_empty() && !data.starts_with(&MAGIC) {
+        return parse_unmarked(data);
+    }
+    let mut bodies = Vec::new();
     let mut corrupt = 0;
-    let mut b: &[u8] = &data;
+    let mut at = 0;
+    while at < data.len() {
+        match check_frame(data, at) {
+            Some(len) => {
+                bodies.push((at as u64 + HEADER, len));
+                at += HEADER as usize + len;
+            }
+            None => {
+                corrupt += 1;
+                // The next marker that starts an intact record, if any.
+                let next = (at + 1..data.len().saturating_sub(3))
+                    .filter(|&i| data[i..].starts_with(&MAGIC))
+                    .find(|&i| check_frame(data, i).is_some());
+                match next {
+                    Some(i) => at = i,
+                    None => break,
+                }
+            }
+        }
+    }
+    (bodies, corrupt)
+}
+
+/// The body length of the intact record at `at`, if it is one.
+fn check_frame(data: &[u8], at: usize) -> Option<usize> {
+    let mut b = data.get(at..)?;
+    let magic = b.split_first_chunk::<4>()?.0;
+    if *magic != MAGIC {
+        return None;
+    }
+    b = &b[4..];
+    let len = take_u32(&mut b)? as usize;
+    let crc = take_u32(&mut b)?;
+    let body = b.get(..len).filter(|_| len <= MAX_RECORD)?;
+    (crc32fast::hash(body) == crc && Record::decode(body).is_some()).then_some(len)
+}
+
+fn parse_unmarked(data: &[u8]) -> (Vec<(u64, usize)>, u64) {
+    let mut bodies = Vec::new();
+    let mut corrupt = 0;
+    let mut b = data;
     while !b.is_empty() {
+        let at = (data.len() - b.len()) as u64;
         let (Some(len), Some(crc)) = (take_u32(&mut b), take_u32(&mut b)) else {
             corrupt += 1;
             break;
@@ -344,20 +676,13 @@ fn read_segment(path: &Path) -> io::Result<(Vec<Record>, u64)> {
         }
         let (body, rest) = b.split_at(len);
         b = rest;
-        match (crc32fast::hash(body) == crc)
-            .then(|| Record::decode(body))
-            .flatten()
-        {
-            Some(r) => records.push(r),
-            None => corrupt += 1,
+        if crc32fast::hash(body) == crc && Record::decode(body).is_some() {
+            bodies.push((at + 8, len));
+        } else {
+            corrupt += 1;
         }
     }
-    Ok((records, corrupt))
-}
-
-fn count_records(path: &Path) -> io::Result<u64> {
-    let (records, corrupt) = read_segment(path)?;
-    Ok(records.len() as u64 + corrupt)
+    (bodies, corrupt)
 }
 
 #[cfg(test)]
@@ -379,66 +704,142 @@ mod tests {
         d
     }
 
-    #[test]
-    fn records_come_back_in_order_after_reopening() {
-        let dir = tmp("order");
-        {
-            let mut s = Spool::open(&dir, 1 << 20).unwrap();
-            for i in 0..100 {
-                s.push(&rec(i)).unwrap();
-            }
-            s.sync().unwrap();
-            assert_eq!(s.records(), 100);
-        }
-        let mut s = Spool::open(&dir, 1 << 20).unwrap();
-        assert_eq!(s.records(), 100);
-        let mut seen = Vec::new();
-        while let Some(b) = s.oldest().unwrap() {
-            assert_eq!(b.corrupt, 0);
-            seen.extend(b.records);
-            s.remove(b.seq).unwrap();
-        }
-        assert_eq!(seen, (0..100).map(rec).collect::<Vec<_>>());
-        assert!(s.is_empty());
-        s.push(&rec(100)).unwrap();
-        assert_eq!(s.oldest().unwrap().unwrap().records, vec![rec(100)]);
+    fn all_waiting(s: &mut Spool) -> Vec<Record> {
+        s.take_waiting(usize::MAX)
+            .unwrap()
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect()
+    }
+
+    fn segment_files(dir: &Path) -> usize {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|e| e == "log")
+            })
+            .count()
     }
 
     #[test]
-    fn full_spool_drops_the_oldest_and_counts_them() {
+    fn what_was_not_acknowledged_comes_back_in_order_after_a_crash() {
+        let dir = tmp("order");
+        {
+            let mut s = Spool::open(&dir, 1 << 20).unwrap();
+            let ids: Vec<RecordId> = (0..100)
+                .map(|i| s.append(&rec(i), Append::Sending).unwrap().0)
+                .collect();
+            for id in ids.iter().step_by(2) {
+                assert!(s.done(*id));
+            }
+            assert_eq!((s.undone(), s.waiting()), (50, 0));
+            // Dropped without closing: as a killed process leaves it.
+        }
+        let mut s = Spool::open(&dir, 1 << 20).unwrap();
+        assert_eq!((s.undone(), s.waiting()), (50, 50));
+        let odd: Vec<Record> = (0..100).filter(|i| i % 2 == 1).map(rec).collect();
+        let taken = s.take_waiting(usize::MAX).unwrap();
+        assert_eq!(
+            taken.iter().map(|(_, r)| r.clone()).collect::<Vec<_>>(),
+            odd
+        );
+        assert_eq!((s.undone(), s.waiting()), (50, 0));
+        // A failed send waits again, and is taken again in its place.
+        assert!(s.retry(taken[3].0));
+        assert!(s.retry(taken[1].0));
+        assert_eq!(all_waiting(&mut s), vec![odd[1].clone(), odd[3].clone()]);
+        for (id, _) in taken {
+            assert!(s.done(id));
+        }
+        assert_eq!(s.undone(), 0);
+        drop(s);
+        let mut s = Spool::open(&dir, 1 << 20).unwrap();
+        assert_eq!(s.undone(), 0);
+        assert_eq!(segment_files(&dir), 0, "a segment all done is deleted");
+        s.append(&rec(100), Append::Waiting).unwrap();
+        assert_eq!(all_waiting(&mut s), vec![rec(100)]);
+    }
+
+    #[test]
+    fn acknowledged_segments_are_deleted_as_the_writer_moves_on() {
+        let dir = tmp("compact");
+        let mut s = Spool::open(&dir, 64 << 10).unwrap();
+        for i in 0..2000 {
+            let (id, dropped) = s.append(&rec(i), Append::Sending).unwrap();
+            assert_eq!(dropped, Dropped::default());
+            assert!(s.done(id));
+        }
+        assert!(segment_files(&dir) <= 2, "{}", segment_files(&dir));
+        assert!(s.bytes() <= 8 << 10, "{}", s.bytes());
+    }
+
+    #[test]
+    fn full_spool_drops_the_oldest_waiting_and_counts_them() {
         let dir = tmp("full");
         let mut s = Spool::open(&dir, 8192).unwrap();
         let mut dropped = 0;
         for i in 0..1000 {
-            dropped += s.push(&rec(i)).unwrap().dropped;
+            dropped += s.append(&rec(i), Append::Waiting).unwrap().1.waiting;
         }
         assert!(s.bytes() <= 8192, "{}", s.bytes());
         assert!(dropped > 0);
-        assert_eq!(dropped + s.records(), 1000);
+        assert_eq!(dropped + s.waiting(), 1000);
         // What is left is the newest, still in order.
-        let mut left = Vec::new();
-        while let Some(b) = s.oldest().unwrap() {
-            left.extend(b.records);
-            s.remove(b.seq).unwrap();
-        }
+        let left = all_waiting(&mut s);
         let expect: Vec<Record> = (1000 - left.len()..1000).map(rec).collect();
         assert_eq!(left, expect);
     }
 
-    #[test]
-    fn a_torn_tail_is_counted_not_replayed() {
-        let dir = tmp("torn");
-        {
-            let mut s = Spool::open(&dir, 1 << 20).unwrap();
-            for i in 0..3 {
-                s.push(&rec(i)).unwrap();
-            }
-        }
-        let seg = std::fs::read_dir(&dir)
+    /// Flips one byte of the file at `at` (from the end when negative).
+    fn damage(dir: &Path, at: i64) {
+        let seg = std::fs::read_dir(dir)
             .unwrap()
             .map(|e| e.unwrap().path())
             .find(|p| p.extension().is_some_and(|e| e == "log"))
             .unwrap();
+        let mut data = std::fs::read(&seg).unwrap();
+        let i = if at < 0 { data.len() as i64 + at } else { at } as usize;
+        data[i] ^= 0x5a;
+        std::fs::write(&seg, data).unwrap();
+    }
+
+    #[test]
+    fn damaged_records_are_counted_and_skipped_and_the_rest_still_sent() {
+        let frame = |i| HEADER as usize + rec(i).encode().len();
+        for (what, at) in [
+            ("a flipped byte in a body", frame(0) + 20),
+            ("a flipped length", frame(0) + 5),
+            ("a flipped marker", frame(0)),
+        ] {
+            let dir = tmp("damaged");
+            {
+                let mut s = Spool::open(&dir, 1 << 20).unwrap();
+                for i in 0..5 {
+                    s.append(&rec(i), Append::Waiting).unwrap();
+                }
+            }
+            damage(&dir, at as i64);
+            let mut s = Spool::open(&dir, 1 << 20).unwrap();
+            assert_eq!(s.take_damaged(), 1, "{what}");
+            assert_eq!(
+                all_waiting(&mut s),
+                vec![rec(0), rec(2), rec(3), rec(4)],
+                "{what}"
+            );
+        }
+        // A torn tail: the last record cut short.
+        let dir = tmp("torn");
+        {
+            let mut s = Spool::open(&dir, 1 << 20).unwrap();
+            for i in 0..3 {
+                s.append(&rec(i), Append::Waiting).unwrap();
+            }
+        }
+        let seg = dir.join(format!("spool-{:020}.log", 0));
         let len = std::fs::metadata(&seg).unwrap().len();
         OpenOptions::new()
             .write(true)
@@ -447,9 +848,35 @@ mod tests {
             .set_len(len - 3)
             .unwrap();
         let mut s = Spool::open(&dir, 1 << 20).unwrap();
-        let b = s.oldest().unwrap().unwrap();
-        assert_eq!(b.records, vec![rec(0), rec(1)]);
-        assert_eq!(b.corrupt, 1);
+        assert_eq!(s.take_damaged(), 1);
+        assert_eq!(all_waiting(&mut s), vec![rec(0), rec(1)]);
+    }
+
+    #[test]
+    fn segments_written_before_the_record_marker_are_still_read() {
+        let dir = tmp("unmarked");
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut old = Vec::new();
+        for i in 0..3 {
+            let body = rec(i).encode();
+            old.extend_from_slice(&(body.len() as u32).to_le_bytes());
+            old.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
+            old.extend_from_slice(&body);
+        }
+        std::fs::write(dir.join(format!("spool-{:020}.log", 7)), old).unwrap();
+        let mut s = Spool::open(&dir, 1 << 20).unwrap();
+        let taken = s.take_waiting(usize::MAX).unwrap();
+        assert_eq!(
+            taken.iter().map(|(_, r)| r.clone()).collect::<Vec<_>>(),
+            vec![rec(0), rec(1), rec(2)]
+        );
+        // New records go to a new segment after it.
+        s.append(&rec(3), Append::Waiting).unwrap();
+        assert!(dir.join(format!("spool-{:020}.log", 8)).exists());
+        for (id, _) in taken {
+            assert!(s.done(id));
+        }
+        assert!(!dir.join(format!("spool-{:020}.log", 7)).exists());
     }
 
     #[test]

@@ -69,7 +69,9 @@ pub const REPORTED: &[Entry] = &[
     entry("fess_events_built_total", Kind::Counter, "camera_id, type", "Events built by fesskafkasink, by type (motion, face, alert)."),
     entry("fess_kafka_events_sent_total", Kind::Counter, "topic, status", "Kafka events sent, by topic and status (success, error, dropped, spooled)."),
     entry("fess_kafka_queue_depth", Kind::Gauge, "", "Events queued for or in flight to Kafka, summed over sources."),
-    entry("fess_kafka_spool_bytes", Kind::Gauge, "", "Bytes in the on-disk spools, summed over sources."),
+    entry("fess_kafka_spool_bytes", Kind::Gauge, "", "Bytes of the events waiting in the on-disk spools to be sent (again), summed over sources."),
+    entry("fess_kafka_events_recovered_total", Kind::Counter, "", "Events an earlier run left unacknowledged in a spool and sent again (at least once: some may arrive twice, with the same event_id)."),
+    entry("fess_kafka_spool_damaged_total", Kind::Counter, "", "Spool records found torn or failing their checksum: counted, skipped, never sent."),
     entry("fess_kafka_broker_up", Kind::Gauge, "", "Whether the publishers reach the Kafka cluster (1) or not (0); the minimum over sources."),
 ];
 

@@ -25,6 +25,7 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 const DEFAULT_MIN_INTERVAL: f64 = 10.0;
 const DEFAULT_FLUSH_TIMEOUT_MS: u32 = 10_000;
 const DEFAULT_SPOOL_MAX_BYTES: u64 = fess::publisher::DEFAULT_SPOOL_MAX_BYTES;
+const DEFAULT_SPOOL_SYNC_MS: u32 = fess::publisher::DEFAULT_SPOOL_SYNC.as_millis() as u32;
 const DEFAULT_CREATE_TOPICS: bool = true;
 const DEFAULT_PARTITIONS: u32 = 3;
 const DEFAULT_REPLICATION: u32 = 1;
@@ -48,6 +49,7 @@ struct Settings {
     alert_rules: Option<String>,
     spool_dir: Option<String>,
     spool_max_bytes: u64,
+    spool_sync_ms: u32,
     flush_timeout_ms: u32,
     create_topics: bool,
     partitions: u32,
@@ -73,6 +75,7 @@ impl Default for Settings {
             alert_rules: None,
             spool_dir: None,
             spool_max_bytes: DEFAULT_SPOOL_MAX_BYTES,
+            spool_sync_ms: DEFAULT_SPOOL_SYNC_MS,
             flush_timeout_ms: DEFAULT_FLUSH_TIMEOUT_MS,
             create_topics: DEFAULT_CREATE_TOPICS,
             partitions: DEFAULT_PARTITIONS,
@@ -138,6 +141,16 @@ impl State {
             "fess_kafka_spool_bytes",
             &[],
             st.spool_bytes as f64,
+        ));
+        m.push(Metric::counter(
+            "fess_kafka_events_recovered_total",
+            &[],
+            st.recovered,
+        ));
+        m.push(Metric::counter(
+            "fess_kafka_spool_damaged_total",
+            &[],
+            st.damaged,
         ));
         m.push(Metric::gauge(
             "fess_kafka_broker_up",
@@ -220,6 +233,7 @@ impl FessKafkaSink {
         b = b
             .spool_dir(&spool_dir)
             .spool_max_bytes(s.spool_max_bytes)
+            .spool_sync(Duration::from_millis(s.spool_sync_ms.into()))
             .flush_timeout(Duration::from_millis(s.flush_timeout_ms as u64))
             .create_topics(s.create_topics, s.partitions as i32, s.replication as i32)
             .on_log(move |sev, msg| {
@@ -349,12 +363,19 @@ impl ObjectImpl for FessKafkaSink {
                     .mutable_playing()
                     .build(),
                 string_prop("alert-rules", "Alert rules", "TOML or JSON file of alert rules (object class present, in a zone, for a time; unknown or unauthorised faces); the unauthorised-face alert is built in"),
-                string_prop("spool-dir", "Spool folder", "Where undelivered events wait on disk (default: $FESS_CACHE/spool/<camera-id property, else element name>)"),
+                string_prop("spool-dir", "Spool folder", "The write-ahead log every event is written to before it is sent, and where undelivered events wait, also across a crash (default: $FESS_CACHE/spool/<camera-id property, else element name>)"),
                 glib::ParamSpecUInt64::builder("spool-max-bytes")
                     .nick("Spool size")
                     .blurb("Bound of the spool; beyond it the oldest events are dropped, counted and warned about")
                     .minimum(4096)
                     .default_value(DEFAULT_SPOOL_MAX_BYTES)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("spool-sync-ms")
+                    .nick("Spool sync")
+                    .blurb("Longest milliseconds between fsyncs of the spool: what a power cut can lose (a killed process loses nothing); 0 fsyncs every event on the streaming thread")
+                    .maximum(3_600_000)
+                    .default_value(DEFAULT_SPOOL_SYNC_MS)
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecUInt::builder("flush-timeout")
@@ -415,6 +436,7 @@ impl ObjectImpl for FessKafkaSink {
             "alert-rules" => s.alert_rules = value.get().unwrap(),
             "spool-dir" => s.spool_dir = value.get().unwrap(),
             "spool-max-bytes" => s.spool_max_bytes = value.get().unwrap(),
+            "spool-sync-ms" => s.spool_sync_ms = value.get().unwrap(),
             "flush-timeout" => s.flush_timeout_ms = value.get().unwrap(),
             "create-topics" => s.create_topics = value.get().unwrap(),
             "partitions" => s.partitions = value.get().unwrap(),
@@ -443,6 +465,7 @@ impl ObjectImpl for FessKafkaSink {
             "alert-rules" => s.alert_rules.to_value(),
             "spool-dir" => s.spool_dir.to_value(),
             "spool-max-bytes" => s.spool_max_bytes.to_value(),
+            "spool-sync-ms" => s.spool_sync_ms.to_value(),
             "flush-timeout" => s.flush_timeout_ms.to_value(),
             "create-topics" => s.create_topics.to_value(),
             "partitions" => s.partitions.to_value(),
@@ -509,6 +532,8 @@ impl FessKafkaSink {
             .field("queued", st.queued)
             .field("spool-records", st.spool_records)
             .field("spool-bytes", st.spool_bytes)
+            .field("recovered", st.recovered)
+            .field("damaged", st.damaged)
             .field("broker-up", st.broker_up);
         let mut topics = gst::Structure::builder("topics");
         for (topic, c) in &st.topics {
