@@ -6,14 +6,19 @@
 //! (with `Connection: close`) to tiny_http over a Unix socket in a private folder; tiny_http's
 //! answer is copied back with a write timeout. A fixed pool of workers answers tiny_http's
 //! requests, so a slow client can hold at most one guard thread, never a worker.
+//!
+//! At the cap, a new connection takes the place of the one that has waited longest for its
+//! request head (told 503): clients that dribble their headers (a slow-header flood) cannot
+//! keep a liveness probe, which sends its head at once, from being answered.
 
+use std::collections::VecDeque;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::DirBuilderExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -28,7 +33,8 @@ pub struct HttpConfig {
     pub listen: SocketAddr,
     /// Threads answering requests.
     pub workers: usize,
-    /// Connections served at once; more are answered 503 and closed.
+    /// Connections served at once; past it a new one replaces the oldest still sending its
+    /// request head (or is answered 503 when none is).
     pub max_connections: usize,
     /// Time a client has to send its request head, and each write of the answer may take.
     pub timeout: Duration,
@@ -144,6 +150,60 @@ fn work(server: &tiny_http::Server, stop: &AtomicBool, handler: &Handler) {
     }
 }
 
+/// A served connection's place in the count: freed once, by its thread or by an eviction.
+struct Place(Arc<AtomicBool>);
+
+impl Place {
+    fn free(&self, active: &AtomicUsize) {
+        if self.0.swap(false, Ordering::SeqCst) {
+            active.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// Connections still sending their request head, oldest first (a copy of each socket, to close
+/// it from the accept thread).
+#[derive(Default)]
+struct Waiting {
+    next_id: u64,
+    conns: VecDeque<(u64, TcpStream, Place)>,
+}
+
+impl Waiting {
+    fn add(waiting: &Mutex<Waiting>, tcp: &TcpStream, place: &Place) -> Option<u64> {
+        let copy = tcp.try_clone().ok()?;
+        let mut w = waiting.lock().unwrap_or_else(|p| p.into_inner());
+        let id = w.next_id;
+        w.next_id += 1;
+        w.conns.push_back((id, copy, Place(place.0.clone())));
+        Some(id)
+    }
+
+    fn remove(waiting: &Mutex<Waiting>, id: Option<u64>) {
+        let mut w = waiting.lock().unwrap_or_else(|p| p.into_inner());
+        w.conns.retain(|(i, _, _)| Some(*i) != id);
+    }
+
+    /// Closes the connection that has waited longest for its head, freeing its place at once;
+    /// false when there is none.
+    fn evict_oldest(waiting: &Mutex<Waiting>, active: &AtomicUsize) -> bool {
+        let oldest = waiting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .conns
+            .pop_front();
+        let Some((_, tcp, place)) = oldest else {
+            return false;
+        };
+        place.free(active);
+        // Its send buffer is empty (it has been sent nothing): this write does not block.
+        let _ = tcp.set_write_timeout(Some(Duration::from_millis(100)));
+        let _ = refuse(&tcp, 503, "Service Unavailable");
+        let _ = tcp.shutdown(std::net::Shutdown::Both);
+        true
+    }
+}
+
 fn accept(
     listener: TcpListener,
     inner: &Path,
@@ -151,6 +211,8 @@ fn accept(
     stop: &AtomicBool,
     active: &Arc<AtomicUsize>,
 ) {
+    let waiting = Arc::new(Mutex::new(Waiting::default()));
+    let lingering = Arc::new(AtomicUsize::new(0));
     for conn in listener.incoming() {
         if stop.load(Ordering::SeqCst) {
             return;
@@ -160,23 +222,50 @@ fn accept(
             std::thread::sleep(Duration::from_millis(50));
             continue;
         };
-        if active.load(Ordering::SeqCst) >= cfg.max_connections {
+        if active.load(Ordering::SeqCst) >= cfg.max_connections
+            && !Waiting::evict_oldest(&waiting, active)
+        {
             let _ = tcp.set_write_timeout(Some(cfg.timeout));
             let _ = refuse(&tcp, 503, "Service Unavailable");
             continue;
         }
         active.fetch_add(1, Ordering::SeqCst);
-        let (inner, timeout, done) = (inner.to_path_buf(), cfg.timeout, active.clone());
+        let place = Place(Arc::new(AtomicBool::new(true)));
+        let id = Waiting::add(&waiting, &tcp, &place);
+        let own = Place(place.0.clone());
+        let (inner, timeout) = (inner.to_path_buf(), cfg.timeout);
+        let (done, waiting_in) = (active.clone(), waiting.clone());
+        let (lingering, max) = (lingering.clone(), cfg.max_connections);
         let spawned = std::thread::Builder::new()
             .name("http-conn".into())
             .spawn(move || {
-                let _ = guard(&tcp, &inner, timeout);
+                let _ = guard(&tcp, &inner, timeout, || Waiting::remove(&waiting_in, id));
+                Waiting::remove(&waiting_in, id);
                 // Counted free before the client sees the connection close.
-                done.fetch_sub(1, Ordering::SeqCst);
+                place.free(&done);
+                // At most as many lingering as served: past that, closed at once.
+                if lingering.fetch_add(1, Ordering::SeqCst) < max {
+                    linger(&tcp);
+                }
+                lingering.fetch_sub(1, Ordering::SeqCst);
                 drop(tcp);
             });
         if spawned.is_err() {
-            active.fetch_sub(1, Ordering::SeqCst);
+            Waiting::remove(&waiting, id);
+            own.free(active);
+        }
+    }
+}
+
+/// Closes gently: closing with request bytes unread (a refused large head) would reset the
+/// connection and could destroy the answer before the client reads it. Bounded in time and size.
+fn linger(tcp: &TcpStream) {
+    let _ = tcp.shutdown(std::net::Shutdown::Write);
+    let _ = tcp.set_read_timeout(Some(Duration::from_secs(1)));
+    let mut buf = [0u8; 4096];
+    for _ in 0..16 {
+        if !matches!((&*tcp).read(&mut buf), Ok(n) if n > 0) {
+            return;
         }
     }
 }
@@ -233,8 +322,14 @@ fn check_head(head: &[u8]) -> Head {
     Head::Forward(out.into_bytes())
 }
 
-/// Serves one connection: one request head within `timeout`, then tiny_http's answer.
-fn guard(tcp: &TcpStream, inner: &Path, timeout: Duration) -> io::Result<()> {
+/// Serves one connection: one request head within `timeout` (then `head_read()`: it can no
+/// longer be evicted), then tiny_http's answer.
+fn guard(
+    tcp: &TcpStream,
+    inner: &Path,
+    timeout: Duration,
+    head_read: impl FnOnce(),
+) -> io::Result<()> {
     let deadline = Instant::now() + timeout;
     let mut head = Vec::with_capacity(1024);
     let mut buf = [0u8; 1024];
@@ -262,6 +357,7 @@ fn guard(tcp: &TcpStream, inner: &Path, timeout: Duration) -> io::Result<()> {
             return refuse(tcp, 431, "Request Header Fields Too Large");
         }
     };
+    head_read();
     if end > MAX_HEAD_BYTES {
         return refuse(tcp, 431, "Request Header Fields Too Large");
     }

@@ -206,8 +206,8 @@ fn bad_http_gets_bounded_answers() {
     );
     assert_eq!(exporter.get("/nothing-here").status, 404);
 
-    // Slow clients: each holds a connection until the timeout, then gets 408; past the cap new
-    // connections are told 503 at once; the workers stay free.
+    // Slow clients: each holds a connection until the timeout, then gets 408; past the cap a
+    // new connection takes the place of the one waiting longest for its head (503 to it).
     let slow: Vec<TcpStream> = (0..4)
         .map(|_| {
             let mut s = TcpStream::connect(exporter.addr).unwrap();
@@ -219,13 +219,49 @@ fn bad_http_gets_bounded_answers() {
     // Connections are accepted in order: the four are counted before this one.
     assert_eq!(
         raw_http(&exporter, b"GET /livez HTTP/1.1\r\n\r\n"),
-        "HTTP/1.1 503 Service Unavailable"
+        "HTTP/1.1 200 OK"
     );
-    for mut s in slow {
+    let answers: Vec<String> = slow
+        .into_iter()
+        .map(|mut s| {
+            let mut answer = String::new();
+            let _ = s.read_to_string(&mut answer);
+            answer.lines().next().unwrap_or_default().to_string()
+        })
+        .collect();
+    assert_eq!(
+        answers,
+        [
+            "HTTP/1.1 503 Service Unavailable",
+            "HTTP/1.1 408 Request Timeout",
+            "HTTP/1.1 408 Request Timeout",
+            "HTTP/1.1 408 Request Timeout"
+        ]
+    );
+
+    // A slow-header flood far past the cap: each new connection evicted the oldest, the last
+    // four hold every slot, and liveness probes are still answered.
+    let mut flood: Vec<TcpStream> = (0..100)
+        .map(|_| {
+            let mut s = TcpStream::connect(exporter.addr).unwrap();
+            let _ = s.write_all(b"GET /met");
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            s
+        })
+        .collect();
+    let held = flood.split_off(96);
+    for mut s in flood {
         let mut answer = String::new();
         let _ = s.read_to_string(&mut answer);
-        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+        assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
     }
+    for _ in 0..8 {
+        assert_eq!(
+            raw_http(&exporter, b"GET /livez HTTP/1.1\r\n\r\n"),
+            "HTTP/1.1 200 OK"
+        );
+    }
+    drop(held);
     let metrics = exporter.get("/metrics");
     assert_eq!(metrics.status, 200);
     assert_eq!(

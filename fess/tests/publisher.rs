@@ -334,3 +334,44 @@ fn an_unresolvable_host_degrades_to_spooling() {
     p.close();
     assert_eq!(p.stats().spool_records, 1);
 }
+
+#[test]
+fn events_that_expired_while_the_broker_was_down_arrive_in_order() {
+    let port = free_port();
+    let p = publisher(&format!("127.0.0.1:{port}"))
+        .spool_dir(tmp_dir("expired-order"))
+        .kafka_config("message.timeout.ms=1000")
+        .build()
+        .unwrap();
+    let cameras = ["cam_a", "cam_b"];
+    for i in 0..200 {
+        p.publish_motion_event(cameras[i % 2], i as u64, vec![person(1)], vec![0.9])
+            .unwrap();
+    }
+    // Every event expires in librdkafka's queue and waits in the spool.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while p.stats().topics[0].1.spooled < 200 {
+        assert!(std::time::Instant::now() < deadline, "{:?}", p.stats());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let broker = Broker::start_on(port);
+    let mut r = Reader::new(&broker.bootstrap(), &TOPICS);
+    assert!(
+        r.read_until(Duration::from_secs(60), |s| s.len() >= 200),
+        "consumed {}",
+        r.seen.len()
+    );
+    for cam in cameras {
+        let frames: Vec<u64> = r
+            .seen
+            .iter()
+            .filter(|c| c.key == cam)
+            .map(|c| c.json["frame_number"].as_u64().unwrap())
+            .collect();
+        let mut sorted = frames.clone();
+        sorted.sort_unstable();
+        assert_eq!(frames, sorted, "{cam}'s events out of order");
+        assert_eq!(frames.len(), 100);
+    }
+    p.close();
+}
