@@ -406,4 +406,22 @@ mod tests {
             assert_eq!(check_head(head), Head::Refuse(status, reason));
         }
     }
+
+    proptest::proptest! {
+        /// Any head is forwarded closed, or refused with 400 or 405 (never a panic).
+        #[test]
+        fn any_bytes_as_a_request_head(
+            head in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512),
+            text in "(GET|HEAD|POST)? ?\\PC{0,40}(\r\n[A-Za-z-]{0,12}: ?\\PC{0,20}){0,4}\r\n\r\n",
+        ) {
+            for h in [head.as_slice(), text.as_bytes()] {
+                match check_head(h) {
+                    Head::Forward(out) => {
+                        proptest::prop_assert!(out.ends_with(b"Connection: close\r\n\r\n"))
+                    }
+                    Head::Refuse(status, _) => proptest::prop_assert!(matches!(status, 400 | 405)),
+                }
+            }
+        }
+    }
 }

@@ -272,8 +272,11 @@ impl EventBuilder {
             if !rule.applies_to(&self.camera_id) {
                 continue;
             }
-            let cooled = self.last_fired[ri]
-                .is_none_or(|t| now.saturating_sub(t) >= Duration::from_secs_f64(rule.cooldown));
+            let cooled = self.last_fired[ri].is_none_or(|t| {
+                // Checked when parsed; a rule built by hand may still hold anything.
+                let cooldown = Duration::try_from_secs_f64(rule.cooldown).unwrap_or(Duration::MAX);
+                now.saturating_sub(t) >= cooldown
+            });
             let mut assoc: Vec<String> = Vec::new();
             match rule.when {
                 Trigger::Object => {

@@ -22,6 +22,8 @@ use crate::events::AlertLevel;
 
 pub const DEFAULT_COOLDOWN_SECONDS: f64 = 30.0;
 pub const UNAUTHORIZED_MESSAGE: &str = "Unauthorized access detected";
+/// Longest `min_duration` or `cooldown` accepted.
+pub const MAX_SECONDS: f64 = 365.0 * 24.0 * 3600.0;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -142,8 +144,10 @@ fn check(r: Rule) -> Result<CheckedRule, String> {
         }
     }
     for (what, v) in [("min_duration", r.min_duration), ("cooldown", r.cooldown)] {
-        if !v.is_finite() || v < 0.0 {
-            return Err(err(format!("{what} must be zero or more seconds, got {v}")));
+        if !(0.0..=MAX_SECONDS).contains(&v) {
+            return Err(err(format!(
+                "{what} must be between 0 and {MAX_SECONDS} seconds (a year), got {v}"
+            )));
         }
     }
     Ok(CheckedRule {
@@ -242,5 +246,12 @@ message = "Unknown face"
         .unwrap_err();
         assert!(e.contains("colour"), "{e}");
         assert!(parse("this is = not toml [", false).is_err());
+        // Beyond a year: refused (a Duration of 1e300 s does not exist).
+        let e = parse(
+            "[[rule]]\nname='f'\nwhen='unknown_face'\nlevel='INFO'\nmessage='m'\ncooldown=1e300",
+            false,
+        )
+        .unwrap_err();
+        assert!(e.contains("cooldown must be between 0 and"), "{e}");
     }
 }
