@@ -11,12 +11,8 @@ use fess_exporter::store::Limits;
 use proptest::prelude::*;
 
 fn config() -> ProptestConfig {
-    let cases = std::env::var("FESS_FUZZ_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(512);
     ProptestConfig {
-        cases,
+        cases: fess_testkit::fuzz_cases(512),
         failure_persistence: None,
         ..ProptestConfig::default()
     }

@@ -190,7 +190,13 @@ impl Reader {
                 }
             }
         }
-        if tpl.count() == 0 {
+        // All of them, or a topic created a moment later would never be read.
+        let found: std::collections::BTreeSet<String> = tpl
+            .elements()
+            .iter()
+            .map(|e| e.topic().to_string())
+            .collect();
+        if found.len() < self.topics.len() {
             return false;
         }
         self.consumer.assign(&tpl).is_ok()
@@ -206,6 +212,16 @@ impl Reader {
             self.poll_once();
         }
         done(&self.seen)
+    }
+
+    /// Waits until every topic exists and is assigned (a restarted broker has none until a
+    /// publisher creates them).
+    pub fn wait_for_topics(&mut self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while !self.assigned && Instant::now() < deadline {
+            self.poll_once();
+        }
+        self.assigned
     }
 
     /// Assigns the topics' partitions if not yet done, else reads at most one message.
@@ -253,6 +269,15 @@ impl Reader {
             .map(|c| c.json["event_id"].as_str().unwrap().to_string())
             .collect()
     }
+}
+
+/// Cases for a bounded fuzzing test: `default` in the test command, `FESS_FUZZ_CASES` for a
+/// longer run.
+pub fn fuzz_cases(default: u32) -> u32 {
+    std::env::var("FESS_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 pub fn tmp_dir(name: &str) -> PathBuf {

@@ -12,12 +12,8 @@ use fess::stats::{Datagram, Metric};
 use proptest::prelude::*;
 
 fn config() -> ProptestConfig {
-    let cases = std::env::var("FESS_FUZZ_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1024);
     ProptestConfig {
-        cases,
+        cases: fess_testkit::fuzz_cases(1024),
         failure_persistence: None,
         ..ProptestConfig::default()
     }

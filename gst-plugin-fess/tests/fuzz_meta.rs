@@ -123,10 +123,6 @@ fn buffer(i: u64, rois: &[Roi]) -> gst::Buffer {
 #[test]
 fn any_roi_metadata_reaching_the_sink() {
     init();
-    let cases = std::env::var("FESS_FUZZ_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(128);
     // The broker down: events queue and wait in the spool; the element's reading and building
     // is what is tried here.
     let sink = gst::ElementFactory::make("fesskafkasink")
@@ -143,7 +139,7 @@ fn any_roi_metadata_reaching_the_sink() {
     // The runner takes a `Fn`: the harness and the frame count live in cells.
     let (h, frame) = (std::cell::RefCell::new(h), std::cell::Cell::new(0u64));
     let mut runner = TestRunner::new(Config {
-        cases,
+        cases: fess_testkit::fuzz_cases(128),
         failure_persistence: None,
         ..Config::default()
     });

@@ -938,11 +938,17 @@ impl Maintenance {
         let mut topics_ready = self.admin.is_none();
         let mut was_up: Option<bool> = None;
         loop {
-            let up = self
-                .producer
-                .client()
-                .fetch_metadata(None, REQUEST_TIMEOUT)
-                .is_ok();
+            let metadata = self.producer.client().fetch_metadata(None, REQUEST_TIMEOUT);
+            let up = metadata.is_ok();
+            // A broker restarted between two checks (or a new one behind the same address) may
+            // have lost the topics without ever looking down: check they are there.
+            if let (Ok(md), true) = (&metadata, topics_ready && self.admin.is_some()) {
+                let present = |t: &String| md.topics().iter().any(|m| m.name() == t);
+                if !self.topics.iter().all(present) {
+                    self.log(Severity::Info, "Kafka topics missing: creating them again");
+                    topics_ready = false;
+                }
+            }
             self.shared.broker_up.store(up, Ordering::Relaxed);
             if was_up != Some(up) {
                 match (was_up, up) {
