@@ -38,7 +38,8 @@ pub struct DetectArgs {
     /// Further fesskafkasink properties, e.g. `--sink-set min-interval=5`.
     #[arg(long = "sink-set", value_name = "PROPERTY=VALUE")]
     sink_set: Vec<String>,
-    /// Also recognise faces with fessface against the gallery in Redis.
+    /// Also recognise faces with fessface against the gallery in Redis (the run fails at once
+    /// when the gallery cannot be reached).
     #[arg(long)]
     faces: bool,
     /// Redis holding the gallery (with --faces).
@@ -74,9 +75,17 @@ pub fn run(args: DetectArgs) -> anyhow::Result<()> {
     if gst::ElementFactory::find("fessdetect").is_none() {
         bail!("the fessdetect element is not installed: build the plugin (cargo build --release) and set GST_PLUGIN_PATH to the folder holding libgstfess.so");
     }
+    if args.input.is_dir() {
+        bail!(
+            "input {} is a folder: give a video or image file",
+            args.input.display()
+        );
+    }
     if !args.input.is_file() {
         bail!("input {} does not exist", args.input.display());
     }
+    // Checked now, not after the whole run.
+    writable(&args.sheet).context("--sheet")?;
     let mut launch = String::from("filesrc name=src ! decodebin ! fessdetect name=detect");
     if args.faces {
         launch.push_str(" ! fessface name=face");
@@ -128,6 +137,9 @@ pub fn run(args: DetectArgs) -> anyhow::Result<()> {
             .by_name("video")
             .unwrap()
             .set_property("location", path.to_string_lossy().as_ref());
+    }
+    if let Some(face) = pipeline.by_name("face") {
+        gallery_reachable(&face)?;
     }
     let events = pipeline.by_name("events");
     if let (Some(sink), Some(bootstrap)) = (&events, &args.kafka) {
@@ -217,10 +229,19 @@ pub fn run(args: DetectArgs) -> anyhow::Result<()> {
     );
 
     let started = Instant::now();
-    pipeline
-        .set_state(gst::State::Playing)
-        .context("starting the pipeline")?;
     let bus = pipeline.bus().unwrap();
+    if let Err(e) = pipeline.set_state(gst::State::Playing) {
+        // The element's own reason is on the bus; "failed to change its state" says nothing.
+        let why = bus
+            .pop_filtered(&[gst::MessageType::Error])
+            .and_then(|m| match m.view() {
+                gst::MessageView::Error(err) => Some(bus_text(&err.error(), err.debug(), m.src())),
+                _ => None,
+            })
+            .unwrap_or_else(|| e.to_string());
+        let _ = pipeline.set_state(gst::State::Null);
+        bail!("starting the pipeline: {why}");
+    }
     let mut last_frames = 0;
     let mut last_tick = Instant::now();
     let outcome = loop {
@@ -229,14 +250,13 @@ pub fn run(args: DetectArgs) -> anyhow::Result<()> {
                 gst::MessageView::Eos(_) => break Ok(()),
                 gst::MessageView::Error(e) => {
                     break Err(anyhow::anyhow!(
-                        "{} (from {})",
-                        e.error(),
-                        e.src()
-                            .map(|s| s.path_string().to_string())
-                            .unwrap_or_default()
+                        "{}",
+                        bus_text(&e.error(), e.debug(), msg.src())
                     ))
                 }
-                gst::MessageView::Warning(w) => eprintln!("warning: {}", w.error()),
+                gst::MessageView::Warning(w) => {
+                    eprintln!("warning: {}", bus_text(&w.error(), w.debug(), msg.src()))
+                }
                 _ => {}
             }
         }
@@ -340,6 +360,68 @@ fn by_class(m: &BTreeMap<String, usize>) -> String {
 }
 
 /// Applies `PROPERTY=VALUE` settings to `element`, refusing unknown names and bad values.
+/// An error or warning from the bus as a person reads it, and which element said it. Our
+/// elements put their own text in the debug string (its last line) under a generic message;
+/// other elements' messages say what failed and the debug string why.
+fn bus_text(
+    error: &gst::glib::Error,
+    debug: Option<gst::glib::GString>,
+    src: Option<&gst::Object>,
+) -> String {
+    let detail = debug
+        .as_deref()
+        .and_then(|d| d.rsplit('\n').next())
+        .map(str::trim)
+        .filter(|d| !d.is_empty() && !d.ends_with(':'));
+    let ours = src
+        .and_then(|s| s.downcast_ref::<gst::Element>())
+        .and_then(|e| e.factory())
+        .is_some_and(|f| f.name().starts_with("fess"));
+    let text = match detail {
+        Some(d) if ours => d.to_string(),
+        Some(d) => format!("{error} ({d})"),
+        None => error.to_string(),
+    };
+    match src {
+        Some(s) => format!("{text} (from {})", s.name()),
+        None => text,
+    }
+}
+
+/// Fails now when `path` cannot be written (its folder is made if missing).
+fn writable(path: &std::path::Path) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+/// `--faces` without a gallery is no run: say so before it starts (fessface itself only warns,
+/// as a live pipeline must go on).
+fn gallery_reachable(face: &gst::Element) -> anyhow::Result<()> {
+    let url = face
+        .property::<Option<String>>("redis-url")
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(fess::redis_url::from_env);
+    fess::gallery::GalleryStore::connect(
+        &url,
+        fess::gallery::DEFAULT_GALLERY_KEY,
+        Duration::from_secs(3),
+    )
+    .map(drop)
+    .map_err(|e| {
+        anyhow::anyhow!(
+            "--faces: cannot reach the gallery at {}: {e}",
+            fess::redis_url::redact(&url)
+        )
+    })
+}
+
 fn set_properties(element: &gst::Element, settings: &[String]) -> anyhow::Result<()> {
     let factory = element
         .factory()

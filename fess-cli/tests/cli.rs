@@ -142,6 +142,62 @@ fn bad_arguments_are_explained() {
 }
 
 #[test]
+fn a_failed_run_says_why() {
+    let image = media("person.jpg");
+    let out = fess_testkit::tmp_dir("cli-why");
+    std::fs::create_dir_all(&out).unwrap();
+    let sheet = out.join("sheet.png");
+    let sheet = sheet.to_str().unwrap();
+    let dead = format!("redis://127.0.0.1:{}/", fess_testkit::free_port());
+    let cases: [(&[&str], &str); 7] = [
+        (
+            &["--set", "object-class=unicorn"],
+            "object-class 'unicorn' is not a label of this model",
+        ),
+        (
+            &["--set", "model=/nonexistent.onnx"],
+            "model file /nonexistent.onnx does not exist",
+        ),
+        (
+            &["--video", "/proc/fess.mp4"],
+            "Could not open file \"/proc/fess.mp4\" for writing",
+        ),
+        (
+            &["--kafka", "no-port"],
+            "bootstrap-servers: 'no-port' is not valid",
+        ),
+        (
+            &["--faces", "--redis-url", &dead],
+            "--faces: cannot reach the gallery",
+        ),
+        // Checked before the run, not after it.
+        (
+            &["--sheet", "/proc/fess.png"],
+            "--sheet: cannot write /proc/fess.png",
+        ),
+        (&["--input", "/tmp"], "input /tmp is a folder"),
+    ];
+    for (args, why) in cases {
+        let mut cmd = fess();
+        cmd.arg("detect").args(args);
+        if !args.contains(&"--sheet") {
+            cmd.args(["--sheet", sheet]);
+        }
+        if !args.contains(&"--input") {
+            cmd.arg("--input").arg(&image);
+        }
+        let run = cmd.output().unwrap();
+        let err = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains(why), "{args:?}: {err}");
+        assert!(
+            !err.contains("failed to change its state"),
+            "{args:?}: {err}"
+        );
+    }
+}
+
+#[test]
 fn detect_with_faces_writes_an_annotated_video() {
     let redis = fess_testkit::RedisServer::start();
     let dir = tmp_dir("cli-faces");
