@@ -51,6 +51,9 @@ pub struct DetectArgs {
     /// Also write the video with boxes, labels, track ids and names drawn on it (H.264 MP4).
     #[arg(long, value_name = "FILE.mp4")]
     video: Option<PathBuf>,
+    /// Print the summary as one JSON object on stdout (progress stays on stderr).
+    #[arg(long)]
+    json: bool,
 }
 
 /// What the probe on fessdetect's output has seen.
@@ -263,7 +266,7 @@ pub fn run(args: DetectArgs) -> anyhow::Result<()> {
         if last_tick.elapsed() >= Duration::from_secs(1) {
             let s = seen.lock().unwrap();
             let fps = (s.frames - last_frames) as f64 / last_tick.elapsed().as_secs_f64();
-            println!(
+            eprintln!(
                 "[{:>4.0}s] frames {:>5}  fps {:>5.1}  objects {}",
                 started.elapsed().as_secs_f64(),
                 s.frames,
@@ -284,48 +287,8 @@ pub fn run(args: DetectArgs) -> anyhow::Result<()> {
 
     let elapsed = started.elapsed().as_secs_f64();
     let s = seen.lock().unwrap();
-    println!(
-        "done: {} frames in {:.1} s ({:.1} fps)",
-        s.frames,
-        elapsed,
-        s.frames as f64 / elapsed
-    );
-    println!(
-        "inferred {} frames, skipped {} (no motion) and {} (interval); {} frames had objects",
-        stats.get::<u64>("inferences").unwrap_or(0),
-        stats.get::<u64>("skipped-no_motion").unwrap_or(0),
-        stats.get::<u64>("skipped-interval").unwrap_or(0),
-        s.frames_with_objects
-    );
     let tracks: BTreeMap<String, usize> =
         s.tracks.iter().map(|(k, v)| (k.clone(), v.len())).collect();
-    println!("distinct tracked objects: {}", by_class(&tracks));
-    if let Some(face) = pipeline.by_name("face") {
-        let f = face.property::<gst::Structure>("stats");
-        let n = |k: &str| f.get::<u64>(k).unwrap_or(0);
-        println!(
-            "faces: {} seen, {} embedded, cache {} hits / {} misses; recognised {} authorized, {} unauthorized, {} unknown",
-            n("faces"),
-            n("embeddings"),
-            n("cache-hits"),
-            n("cache-misses"),
-            n("authorized"),
-            n("unauthorized"),
-            n("unknown")
-        );
-    }
-    if let Some(path) = &args.video {
-        println!("annotated video: {}", path.display());
-    }
-
-    if let Some(st) = sink_stats {
-        println!(
-            "events built: {} motion, {} face, {} alert",
-            st.get::<u64>("motion-events").unwrap_or(0),
-            st.get::<u64>("face-events").unwrap_or(0),
-            st.get::<u64>("alert-events").unwrap_or(0)
-        );
-    }
     let tiles = std::mem::take(&mut *tiles.lock().unwrap());
     let n = tiles.len();
     let want = (args.tiles as usize).min(n);
@@ -341,6 +304,74 @@ pub fn run(args: DetectArgs) -> anyhow::Result<()> {
             .collect()
     };
     sheet::write(&args.sheet, &picked, 4)?;
+    let count = |st: &gst::Structure, k: &str| st.get::<u64>(k).unwrap_or(0);
+    let face_stats = pipeline
+        .by_name("face")
+        .map(|f| f.property::<gst::Structure>("stats"));
+    let face_keys = [
+        "faces",
+        "embeddings",
+        "cache-hits",
+        "cache-misses",
+        "authorized",
+        "unauthorized",
+        "unknown",
+    ];
+    let event_keys = ["motion-events", "face-events", "alert-events"];
+    if args.json {
+        let counts =
+            |st: &gst::Structure, keys: &[&str]| -> serde_json::Map<String, serde_json::Value> {
+                keys.iter()
+                    .map(|k| (k.to_string(), count(st, k).into()))
+                    .collect()
+            };
+        let summary = serde_json::json!({
+            "frames": s.frames,
+            "seconds": elapsed,
+            "fps": s.frames as f64 / elapsed,
+            "inferred": count(&stats, "inferences"),
+            "skipped": {
+                "no_motion": count(&stats, "skipped-no_motion"),
+                "interval": count(&stats, "skipped-interval"),
+            },
+            "frames_with_objects": s.frames_with_objects,
+            "tracks": tracks,
+            "faces": face_stats.as_ref().map(|f| counts(f, &face_keys)),
+            "events": sink_stats.as_ref().map(|e| counts(e, &event_keys)),
+            "video": args.video,
+            "sheet": { "path": args.sheet, "frames": picked.len() },
+        });
+        println!("{summary}");
+        return Ok(());
+    }
+    println!(
+        "done: {} frames in {:.1} s ({:.1} fps)",
+        s.frames,
+        elapsed,
+        s.frames as f64 / elapsed
+    );
+    println!(
+        "inferred {} frames, skipped {} (no motion) and {} (interval); {} frames had objects",
+        count(&stats, "inferences"),
+        count(&stats, "skipped-no_motion"),
+        count(&stats, "skipped-interval"),
+        s.frames_with_objects
+    );
+    println!("distinct tracked objects: {}", by_class(&tracks));
+    if let Some(f) = &face_stats {
+        let [faces, embeddings, hits, misses, authorized, unauthorized, unknown] =
+            face_keys.map(|k| count(f, k));
+        println!(
+            "faces: {faces} seen, {embeddings} embedded, cache {hits} hits / {misses} misses; recognised {authorized} authorized, {unauthorized} unauthorized, {unknown} unknown"
+        );
+    }
+    if let Some(path) = &args.video {
+        println!("annotated video: {}", path.display());
+    }
+    if let Some(st) = &sink_stats {
+        let [motion, face, alert] = event_keys.map(|k| count(st, k));
+        println!("events built: {motion} motion, {face} face, {alert} alert");
+    }
     println!(
         "contact sheet: {} ({} frames)",
         args.sheet.display(),

@@ -230,3 +230,25 @@ fn detect_with_faces_writes_an_annotated_video() {
     assert!(out.contains(&format!("annotated video: {}", video.display())));
     assert!(std::fs::metadata(&video).unwrap().len() > 50_000);
 }
+
+#[test]
+fn detect_json_is_one_object_on_stdout() {
+    let sheet = fess_testkit::tmp_dir("cli-json").join("sheet.png");
+    let run = fess()
+        .args(["detect", "--json", "--input"])
+        .arg(media("person.jpg"))
+        .arg("--sheet")
+        .arg(&sheet)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let out = String::from_utf8(run.stdout).unwrap();
+    assert_eq!(out.lines().count(), 1, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["frames"], 1);
+    assert_eq!(v["inferred"], 1);
+    assert!(v["tracks"]["person"].as_u64().unwrap() >= 1, "{v}");
+    assert_eq!(v["sheet"]["path"], sheet.to_str().unwrap());
+    assert!(v["faces"].is_null() && v["events"].is_null());
+    assert!(sheet.is_file());
+}
