@@ -86,6 +86,19 @@ pub struct TopicCounts {
     pub spooled: u64,
 }
 
+impl TopicCounts {
+    /// Each counter with its name, as the `status` label of `fess_kafka_events_sent_total` and
+    /// the sink's `stats` name them.
+    pub fn by_status(&self) -> [(&'static str, u64); 4] {
+        [
+            ("success", self.success),
+            ("error", self.error),
+            ("dropped", self.dropped),
+            ("spooled", self.spooled),
+        ]
+    }
+}
+
 /// A snapshot of the publisher's state.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PublisherStats {

@@ -354,20 +354,21 @@ impl FessDetect {
     /// Lets held frames leave in order until `inferring` or fewer of them are being inferred,
     /// waiting for the worker's results where needed.
     fn release_held(&self, state: &mut State, inferring: usize) -> Result<(), gst::FlowError> {
-        while let Some(held) = state.held.pop_front() {
-            match held {
-                Held::Skipped {
+        loop {
+            // The head waits while no more than `inferring` inferences are in flight.
+            if matches!(state.held.front(), Some(Held::Inferring(_)))
+                && state.worker.in_flight() <= inferring
+            {
+                break;
+            }
+            match state.held.pop_front() {
+                None => break,
+                Some(Held::Skipped {
                     buffer,
                     reason,
                     spent,
-                } => self.leave(state, buffer, Some(reason), None, spent),
-                Held::Inferring(frame) => {
-                    if state.worker.in_flight() <= inferring {
-                        state.held.push_front(Held::Inferring(frame));
-                        break;
-                    }
-                    self.finish(state, frame)?;
-                }
+                }) => self.leave(state, buffer, Some(reason), None, spent),
+                Some(Held::Inferring(frame)) => self.finish(state, frame)?,
             }
         }
         Ok(())

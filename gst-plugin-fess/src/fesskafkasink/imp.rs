@@ -119,12 +119,7 @@ impl State {
             ));
         }
         for (topic, c) in &st.topics {
-            for (status, n) in [
-                ("success", c.success),
-                ("error", c.error),
-                ("dropped", c.dropped),
-                ("spooled", c.spooled),
-            ] {
+            for (status, n) in c.by_status() {
                 m.push(Metric::counter(
                     "fess_kafka_events_sent_total",
                     &[("topic", topic), ("status", status)],
@@ -537,15 +532,13 @@ impl FessKafkaSink {
             .field("broker-up", st.broker_up);
         let mut topics = gst::Structure::builder("topics");
         for (topic, c) in &st.topics {
-            topics = topics.field(
-                topic.as_str(),
-                gst::Structure::builder("counts")
-                    .field("success", c.success)
-                    .field("error", c.error)
-                    .field("dropped", c.dropped)
-                    .field("spooled", c.spooled)
-                    .build(),
-            );
+            let counts = c
+                .by_status()
+                .into_iter()
+                .fold(gst::Structure::builder("counts"), |s, (status, n)| {
+                    s.field(status, n)
+                });
+            topics = topics.field(topic.as_str(), counts.build());
         }
         b.field("topics", topics.build()).build()
     }
