@@ -235,6 +235,13 @@ impl Shared {
         );
     }
 
+    /// The broker took `id` (or refused it for good): it is never sent again.
+    fn mark_done(&self, id: Option<RecordId>) {
+        if let (Some(mut spool), Some(id)) = (self.spool_lock(), id) {
+            spool.done(id);
+        }
+    }
+
     /// Sending `id` failed for now: it waits in the spool to be sent again (or is lost when it
     /// has no place there).
     fn retry_later(&self, id: Option<RecordId>, kind: EventKind, topic: &str) {
@@ -346,18 +353,13 @@ impl ProducerContext for Context {
     fn delivery(&self, result: &DeliveryResult<'_>, delivery: Box<Delivery>) {
         let s = &self.0;
         let counts = s.counts(delivery.kind);
-        let done = |s: &Shared| {
-            if let (Some(mut spool), Some(id)) = (s.spool_lock(), delivery.id) {
-                spool.done(id);
-            }
-        };
         match result {
             Ok(_) => {
-                done(s);
+                s.mark_done(delivery.id);
                 counts.success.fetch_add(1, Ordering::Relaxed);
             }
             Err((e, msg)) if permanent(e) => {
-                done(s);
+                s.mark_done(delivery.id);
                 counts.error.fetch_add(1, Ordering::Relaxed);
                 (s.log)(
                     Severity::Warning,
@@ -732,9 +734,7 @@ impl EventPublisher {
         match produce(&self.producer, rec, Delivery { kind, id }) {
             Ok(()) => Ok(()),
             Err(e) if permanent(&e) => {
-                if let (Some(mut spool), Some(id)) = (s.spool_lock(), id) {
-                    spool.done(id);
-                }
+                s.mark_done(id);
                 s.counts(kind).error.fetch_add(1, Ordering::Relaxed);
                 Err(PublishError::Rejected(e.to_string()))
             }
@@ -746,6 +746,7 @@ impl EventPublisher {
         }
     }
 
+    /// Publishes `motion.detected`; returns its `event_id`.
     pub fn publish_motion_event(
         &self,
         camera_id: &str,
@@ -836,7 +837,9 @@ impl EventPublisher {
                     )
                 })
                 .collect(),
-            queued: self.producer.in_flight_count().max(0) as u64,
+            // Our own count: librdkafka's queue length also counts pending error and log
+            // callbacks (a broker down inflates it).
+            queued: s.unreported.load(Ordering::SeqCst).max(0) as u64,
             spool_records,
             spool_bytes,
             recovered: s.recovered.load(Ordering::Relaxed),
@@ -1034,8 +1037,6 @@ impl Maintenance {
         }
     }
 
-    /// Sends the oldest spooled segment and deletes it once every record is reported (failed
-    /// ones are spooled again by the delivery report, behind the newer events).
     /// Sends the spool's waiting events, oldest first, until it has caught up (new events are
     /// then sent at once again) or the broker stops taking them.
     fn replay(&self) {
@@ -1091,14 +1092,13 @@ impl Maintenance {
         }
     }
 
+    /// Sends one waiting record; false when the queue is full (try again later).
     fn try_replay(&self, rec: &Record, kind: EventKind, id: RecordId) -> bool {
         let delivery = Delivery { kind, id: Some(id) };
         match produce(&self.producer, rec, delivery) {
             Ok(()) => true,
             Err(e) if permanent(&e) => {
-                if let Some(mut spool) = self.shared.spool_lock() {
-                    spool.done(id);
-                }
+                self.shared.mark_done(Some(id));
                 self.shared
                     .counts(kind)
                     .error
@@ -1110,6 +1110,7 @@ impl Maintenance {
     }
 }
 
+/// Hands one record to librdkafka.
 fn produce(
     producer: &ThreadedProducer<Context>,
     rec: &Record,

@@ -35,8 +35,14 @@ pub struct Record {
 }
 
 impl Record {
-    fn encode(&self) -> Vec<u8> {
-        let mut b = Vec::with_capacity(32 + self.topic.len() + self.key.len() + self.payload.len());
+    /// The record as the log holds it: marker, body length, CRC-32 of the body, body (built in
+    /// one buffer: this runs on the streaming thread for every event).
+    fn frame(&self) -> Vec<u8> {
+        let mut b = Vec::with_capacity(
+            HEADER as usize + 32 + self.topic.len() + self.key.len() + self.payload.len(),
+        );
+        b.extend_from_slice(&MAGIC);
+        b.extend_from_slice(&[0; 8]);
         put_bytes(&mut b, self.topic.as_bytes());
         put_bytes(&mut b, &self.key);
         b.extend_from_slice(&(self.headers.len() as u32).to_le_bytes());
@@ -45,6 +51,10 @@ impl Record {
             put_bytes(&mut b, v);
         }
         put_bytes(&mut b, &self.payload);
+        let body = HEADER as usize..;
+        let (len, crc) = (b[body.clone()].len() as u32, crc32fast::hash(&b[body]));
+        b[4..8].copy_from_slice(&len.to_le_bytes());
+        b[8..12].copy_from_slice(&crc.to_le_bytes());
         b
     }
 
@@ -332,23 +342,18 @@ impl Spool {
     /// Appends `rec`; returns where it is and what had to be dropped for room (whole oldest
     /// segments, when the bound or the disk is reached).
     pub fn append(&mut self, rec: &Record, how: Append) -> io::Result<(RecordId, Dropped)> {
-        let body = rec.encode();
-        if body.len() > MAX_RECORD {
+        let frame = rec.frame();
+        if frame.len() - HEADER as usize > MAX_RECORD {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "record larger than 16 MiB",
             ));
         }
-        let size = HEADER + body.len() as u64;
+        let size = frame.len() as u64;
         let mut dropped = Dropped::default();
         while self.bytes() + size > self.max_bytes && !self.segments.is_empty() {
             dropped += self.drop_oldest()?;
         }
-        let mut frame = Vec::with_capacity(body.len() + HEADER as usize);
-        frame.extend_from_slice(&MAGIC);
-        frame.extend_from_slice(&(body.len() as u32).to_le_bytes());
-        frame.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
-        frame.extend_from_slice(&body);
         // A full disk drops the oldest events, as the size bound does, not the newest: down to
         // the segment being written, which a new one then replaces. (Making a file can fail on a
         // full disk too.)
@@ -372,7 +377,7 @@ impl Spool {
         };
         seg.slots.push(Slot {
             offset,
-            len: body.len() as u32,
+            len: (size - HEADER) as u32,
             state,
         });
         seg.bytes += size;
@@ -809,7 +814,7 @@ mod tests {
 
     #[test]
     fn damaged_records_are_counted_and_skipped_and_the_rest_still_sent() {
-        let frame = |i| HEADER as usize + rec(i).encode().len();
+        let frame = |i| rec(i).frame().len();
         for (what, at) in [
             ("a flipped byte in a body", frame(0) + 20),
             ("a flipped length", frame(0) + 5),
@@ -858,10 +863,11 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let mut old = Vec::new();
         for i in 0..3 {
-            let body = rec(i).encode();
+            let frame = rec(i).frame();
+            let body = &frame[HEADER as usize..];
             old.extend_from_slice(&(body.len() as u32).to_le_bytes());
-            old.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
-            old.extend_from_slice(&body);
+            old.extend_from_slice(&crc32fast::hash(body).to_le_bytes());
+            old.extend_from_slice(body);
         }
         std::fs::write(dir.join(format!("spool-{:020}.log", 7)), old).unwrap();
         let mut s = Spool::open(&dir, 1 << 20).unwrap();
