@@ -6,8 +6,10 @@
 
 use gst::glib;
 
+mod analysis;
 pub mod camera;
 pub mod decoders;
+pub mod detect_stage;
 pub mod draw;
 pub mod engine;
 pub mod face;

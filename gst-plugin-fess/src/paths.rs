@@ -14,6 +14,14 @@ pub fn models_dir() -> PathBuf {
     }
 }
 
+/// A model property: the file it names, or `default_file` in the model folder when unset.
+pub fn model_file(value: Option<&str>, default_file: &str) -> PathBuf {
+    match value.map(str::trim).filter(|v| !v.is_empty()) {
+        Some(v) => PathBuf::from(v),
+        None => models_dir().join(default_file),
+    }
+}
+
 /// The ONNX Runtime shared library: `ORT_DYLIB_PATH`, else the newest `libonnxruntime.so*` the
 /// setup put in the cache, else the system's `libonnxruntime.so.1` (found by the loader).
 pub fn onnxruntime_library() -> PathBuf {

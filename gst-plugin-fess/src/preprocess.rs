@@ -53,6 +53,14 @@ pub struct FrameView<'a> {
     pub yuv: YuvColour,
 }
 
+/// A frame whose pixels can be read later: a video buffer in the elements, a plain image in
+/// tests.
+pub trait Pixels {
+    type Error;
+    /// Calls `f` with a view of the pixels.
+    fn read<R>(&self, f: impl FnOnce(&FrameView<'_>) -> R) -> Result<R, Self::Error>;
+}
+
 impl<'a> FrameView<'a> {
     /// The part of the frame at (`x`, `y`) of `width × height` pixels, moved to even
     /// coordinates (chroma planes are subsampled by two) and clipped to the frame; `None`
@@ -131,6 +139,22 @@ pub struct InputSpec {
     pub mean: [f32; 3],
     pub std: [f32; 3],
     pub resize: Resize,
+}
+
+impl InputSpec {
+    /// Plain RGB bytes, stretched to `width × height`: a resized copy of the picture.
+    pub fn rgb8(width: usize, height: usize) -> Self {
+        InputSpec {
+            width,
+            height,
+            layout: Layout::Nhwc,
+            element_type: ElementType::U8,
+            order: ChannelOrder::Rgb,
+            mean: [0.0; 3],
+            std: [1.0; 3],
+            resize: Resize::Stretch,
+        }
+    }
 }
 
 /// Maps boxes from model-input pixels back to normalised 0–1 frame coordinates.

@@ -3,7 +3,7 @@
 use gst_video::prelude::*;
 use gst_video::VideoFormat;
 
-use crate::preprocess::{FrameView, PixelFormat, YuvColour, YuvMatrix};
+use crate::preprocess::{FrameView, PixelFormat, Pixels, YuvColour, YuvMatrix};
 
 /// The raw formats the preprocessor reads directly, in caps order.
 pub const FORMATS: [VideoFormat; 15] = [
@@ -49,6 +49,37 @@ pub fn pixel_format(f: VideoFormat) -> Option<PixelFormat> {
 /// or its memory unreadable).
 pub fn unmappable() -> gst::ErrorMessage {
     gst::error_msg!(gst::StreamError::Format, ["cannot map the video frame"])
+}
+
+/// Maps `buffer` as a frame of `info` and calls `f` with its planes.
+pub fn with_view<R>(
+    buffer: &gst::BufferRef,
+    info: &gst_video::VideoInfo,
+    f: impl FnOnce(&FrameView<'_>) -> R,
+) -> Result<R, gst::ErrorMessage> {
+    let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, info)
+        .map_err(|_| unmappable())?;
+    let view = view(&frame).ok_or_else(|| {
+        gst::error_msg!(
+            gst::CoreError::Negotiation,
+            ["unsupported format {:?}", info.format()]
+        )
+    })?;
+    Ok(f(&view))
+}
+
+/// A buffer with the caps it came with, for an analysis stage that reads it later.
+pub struct VideoBuffer {
+    pub buffer: gst::Buffer,
+    pub info: gst_video::VideoInfo,
+}
+
+impl Pixels for VideoBuffer {
+    type Error = gst::ErrorMessage;
+
+    fn read<R>(&self, f: impl FnOnce(&FrameView<'_>) -> R) -> Result<R, gst::ErrorMessage> {
+        with_view(&self.buffer, &self.info, f)
+    }
 }
 
 /// The planes of a mapped frame, or `None` for a format the preprocessor does not read.

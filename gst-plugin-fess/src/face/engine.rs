@@ -220,16 +220,7 @@ impl FaceEngine {
         )?;
         let (cx, cy) = ((x & !1) as f32, (y & !1) as f32);
         let mut pre = Preprocessor::new(
-            InputSpec {
-                width: crop.width,
-                height: crop.height,
-                layout: Layout::Nhwc,
-                element_type: ElementType::U8,
-                order: ChannelOrder::Rgb,
-                mean: [0.0; 3],
-                std: [1.0; 3],
-                resize: Resize::Stretch,
-            },
+            InputSpec::rgb8(crop.width, crop.height),
             crop.width,
             crop.height,
         );

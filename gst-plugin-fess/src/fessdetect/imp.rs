@@ -1,4 +1,3 @@
-use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
@@ -10,17 +9,16 @@ use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
 
 use super::ModelType;
+use crate::analysis::Camera;
 use crate::decoders::{DecodeParams, Decoder, ModelFamily};
-use crate::engine::{Engine, EngineError, Parallelism, Stream};
-use crate::geometry::Detection;
+use crate::detect_stage::{
+    DetectConfig, DetectStage, EngineDetector, FrameTime, Leaving, ModelError, Rules, StageError,
+};
+use crate::engine::{Engine, EngineError, Parallelism};
 use crate::labels::Labels;
-use crate::motion::MotionGate;
-use crate::preprocess::{InputSpec, InputTransform, Preprocessor, TensorBuffer};
 use crate::roi_meta::{self, RoiObject};
 use crate::stats::{DetectStats, SkipReason};
-use crate::tracker::IouTracker;
-use crate::video_frame::{pixel_format, FORMATS};
-use crate::worker::Worker;
+use crate::video_frame::{VideoBuffer, FORMATS};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -40,11 +38,6 @@ const DEFAULT_MOTION_MIN_AREA: f64 = 0.002;
 const DEFAULT_THREADS: u32 = 0;
 const DEFAULT_NIREQ: u32 = 0;
 const DEFAULT_DETECT_FPS: f64 = 0.0;
-/// Slack of the `detect-fps` budget, so frame timestamps' rounding never skips a due frame.
-const BUDGET_SLACK: gst::ClockTime = gst::ClockTime::from_mseconds(1);
-/// IoU needed to continue a track, and inference rounds a lost object keeps its id.
-const TRACK_MIN_IOU: f32 = 0.2;
-const TRACK_MAX_MISSES: u32 = 10;
 
 #[derive(Debug, Clone)]
 struct Settings {
@@ -89,99 +82,35 @@ impl Default for Settings {
     }
 }
 
+impl Settings {
+    /// The rules that may change while playing, copied without allocating.
+    fn rules(&self) -> Rules {
+        Rules {
+            params: DecodeParams {
+                threshold: self.threshold as f32,
+                iou_threshold: self.iou_threshold as f32,
+                max_detections: self.max_detections as usize,
+            },
+            interval: self.inference_interval,
+            motion_gate: self.motion_gate,
+            detect_fps: self.detect_fps,
+        }
+    }
+
+    fn own_camera_id(&self) -> Option<String> {
+        self.camera_id.clone().filter(|c| !c.is_empty())
+    }
+}
+
 struct State {
-    /// Runs this element's inferences on the shared engine, beside the streaming thread: as
-    /// many at once as the engine has lanes.
-    worker: Worker<Job, JobResult>,
-    requests: usize,
-    /// Frames that have not left yet, in order: inferred by the worker, or skipped and waiting
-    /// for the frames before them.
-    held: VecDeque<Held>,
-    /// Frames ready to leave, in order.
-    outbox: VecDeque<gst::Buffer>,
-    input_spec: InputSpec,
+    /// The per-frame rules and the inference threads.
+    stage: DetectStage<VideoBuffer>,
     labels: Labels,
-    /// Per class id: keep detections of it (from `object-class`); `None` keeps all.
-    keep: Option<Vec<bool>>,
     info: Option<gst_video::VideoInfo>,
-    preprocessor: Option<Preprocessor>,
-    gate: MotionGate,
-    tracker: IouTracker,
-    schedule: Schedule,
     /// Whether upstream is live (asked once per stream): a live stream does not wait for the
     /// shared engine beyond one other camera's inference, and no frame waits for the next one.
     live: Option<bool>,
-    /// Objects of the last inference (or their tracked continuation), with track ids.
-    objects: Vec<(Detection, u64)>,
-    /// Camera id from upstream's sticky event.
-    upstream_camera: Option<String>,
-    camera_sent: bool,
-    camera_id: String,
-    reporter: fess::stats::StatsReporter,
-}
-
-/// One frame's inference, for the worker.
-struct Job {
-    tensor: TensorBuffer,
-    shape: [i64; 4],
-    params: DecodeParams,
-    live: bool,
-}
-
-enum Outcome {
-    /// Boxes in model-input pixels, and the model's own run time.
-    Ran(Vec<Detection>, Duration),
-    /// The shared engine served another camera first (live streams only).
-    Busy,
-    Failed(gst::ErrorMessage),
-}
-
-struct JobResult {
-    /// The job's tensor, back for reuse.
-    tensor: TensorBuffer,
-    outcome: Outcome,
-    /// The worker's time on the job, waiting for the engine's turn included.
-    took: Duration,
-}
-
-/// What becomes of a frame.
-enum Plan {
-    Skip(SkipReason),
-    Infer(Job, InputTransform),
-}
-
-/// A frame that has not left yet.
-enum Held {
-    Inferring(InFlight),
-    Skipped {
-        buffer: gst::Buffer,
-        reason: SkipReason,
-        spent: Duration,
-    },
-}
-
-/// A frame whose inference runs on the worker.
-struct InFlight {
-    buffer: gst::Buffer,
-    transform: InputTransform,
-    frame_size: (usize, usize),
-    /// The motion gate passed it: its thumbnail becomes the reference once inferred (live
-    /// streams; a file's is accepted when it is handed to the worker).
-    gated: bool,
-    /// The schedule before this frame was planned for inference, restored when the engine
-    /// was busy and it was not inferred after all.
-    schedule_before: Schedule,
-    /// Streaming-thread time spent on it so far.
-    spent: Duration,
-}
-
-/// When inference last ran, for the element's rules (interval, `detect-fps`).
-#[derive(Debug, Clone, Copy, Default)]
-struct Schedule {
-    frames_since_inference: u32,
-    inferred_once: bool,
-    /// Running time of the last inference.
-    last_inference_at: Option<gst::ClockTime>,
+    camera: Camera,
 }
 
 /// Which shared engine this element uses, for its `stats` (readable while the model runs).
@@ -210,14 +139,11 @@ impl FessDetect {
         let parallelism = Parallelism::resolve(s.nireq as usize, s.threads as usize);
         let (engine, loaded_model) =
             Engine::get(&path, parallelism, s.model_instance_id.as_deref()).map_err(|e| {
-                let kind = match e {
-                    EngineError::Model(crate::inference::InferenceError::MissingModel(_)) => {
-                        gst::ResourceError::NotFound
-                    }
-                    EngineError::Model(_) => gst::ResourceError::OpenRead,
-                    EngineError::InstanceMismatch { .. } => gst::ResourceError::Settings,
+                let runtime = match &e {
+                    EngineError::Model(m) => Some(m),
+                    EngineError::InstanceMismatch { .. } => None,
                 };
-                gst::error_msg!(kind, ["{}", e])
+                crate::analysis::load_error(&e, runtime)
             })?;
         let family = match s.model_type {
             ModelType::Auto => None,
@@ -262,65 +188,35 @@ impl FessDetect {
             instance_id: engine.instance_id().to_string(),
             loaded_model,
         });
-        let stream = engine.stream();
-        let input_size = (input_spec.width, input_spec.height);
-        // As many as the engine runs at once: a file keeps every lane busy.
-        let requests = engine.parallelism().requests;
-        let worker = Worker::spawn(
-            &format!("{}:infer", self.obj().name()),
-            requests,
-            move |job: Job| infer(&stream, &model_name, &decoder, input_size, job),
-        )
-        .map_err(|e| {
-            gst::error_msg!(
-                gst::CoreError::Failed,
-                ["cannot start the inference thread: {}", e]
-            )
-        })?;
-        Ok(State {
-            worker,
-            requests,
-            held: VecDeque::new(),
-            outbox: VecDeque::new(),
+        let detector = EngineDetector {
+            stream: engine.stream(),
+            model_name,
+            decoder,
+            input_size: (input_spec.width, input_spec.height),
+        };
+        let config = DetectConfig {
             input_spec,
-            labels,
             keep,
+            motion_sensitivity: s.motion_sensitivity,
+            motion_min_area: s.motion_min_area,
+            // As many as the engine runs at once: a file keeps every lane busy.
+            requests: engine.parallelism().requests,
+        };
+        let obj = self.obj();
+        let stage =
+            DetectStage::new(&format!("{}:infer", obj.name()), detector, config).map_err(|e| {
+                gst::error_msg!(
+                    gst::CoreError::Failed,
+                    ["cannot start the inference thread: {}", e]
+                )
+            })?;
+        Ok(State {
+            stage,
+            labels,
             info: None,
-            preprocessor: None,
-            gate: MotionGate::new(s.motion_sensitivity, s.motion_min_area),
-            tracker: IouTracker::new(TRACK_MIN_IOU, TRACK_MAX_MISSES),
-            schedule: Schedule::default(),
             live: None,
-            objects: Vec::new(),
-            upstream_camera: None,
-            camera_sent: false,
-            camera_id: self.obj().name().to_string(),
-            reporter: fess::stats::StatsReporter::new(
-                "fessdetect",
-                &self.obj().name(),
-                &self.obj().name(),
-            ),
+            camera: Camera::new(obj.upcast_ref(), "fessdetect", *CAT),
         })
-    }
-
-    /// Sends `camera_id` downstream once per stream, before the first buffer.
-    fn ensure_camera_event(&self, state: &mut State) {
-        if state.camera_sent {
-            return;
-        }
-        let id = crate::camera::resolve(
-            self.settings.lock().unwrap().camera_id.clone(),
-            state.upstream_camera.as_deref(),
-            self.obj().upcast_ref(),
-        );
-        gst::debug!(CAT, imp = self, "camera id {}", id);
-        state.camera_sent = true;
-        state.reporter.set_camera_id(&id);
-        state.camera_id = id.clone();
-        self.obj()
-            .static_pad("src")
-            .unwrap()
-            .push_event(crate::camera::event(&id, true));
     }
 
     /// The running time of `buf`'s start, when it has a timestamp in a time segment.
@@ -351,129 +247,34 @@ impl FessDetect {
         }
     }
 
-    /// Lets held frames leave in order until `inferring` or fewer of them are being inferred,
-    /// waiting for the worker's results where needed.
-    fn release_held(&self, state: &mut State, inferring: usize) -> Result<(), gst::FlowError> {
-        loop {
-            // The head waits while no more than `inferring` inferences are in flight.
-            if matches!(state.held.front(), Some(Held::Inferring(_)))
-                && state.worker.in_flight() <= inferring
-            {
-                break;
+    /// The stage's failure as the element's error.
+    fn fail(&self, e: StageError<gst::ErrorMessage>) -> gst::FlowError {
+        let msg = match e {
+            StageError::Pixels(msg) => msg,
+            StageError::WorkerStopped => {
+                gst::error_msg!(gst::CoreError::Failed, ["{}", e])
             }
-            match state.held.pop_front() {
-                None => break,
-                Some(Held::Skipped {
-                    buffer,
-                    reason,
-                    spent,
-                }) => self.leave(state, buffer, Some(reason), None, spent),
-                Some(Held::Inferring(frame)) => self.finish(state, frame)?,
+            StageError::Model(ModelError::Run(m)) => {
+                gst::error_msg!(gst::StreamError::Failed, ["{}", m])
             }
-        }
-        Ok(())
-    }
-
-    /// Takes the worker's result for `frame` (waiting for it), updates the tracker and queues
-    /// the frame to leave with its objects.
-    fn finish(&self, state: &mut State, frame: InFlight) -> Result<(), gst::FlowError> {
-        let Some(result) = state.worker.wait() else {
-            gst::element_imp_error!(
-                self,
-                gst::CoreError::Failed,
-                ["the inference thread stopped unexpectedly"]
-            );
-            return Err(gst::FlowError::Error);
-        };
-        let started = Instant::now();
-        if let Some(pre) = state.preprocessor.as_mut() {
-            if pre.fits(frame.frame_size.0, frame.frame_size.1) {
-                pre.recycle(result.tensor);
-            }
-        }
-        let (skip, inference_time) = match result.outcome {
-            Outcome::Ran(decoded, elapsed) => {
-                let dets: Vec<Detection> = decoded
-                    .into_iter()
-                    .filter(|d| {
-                        state
-                            .keep
-                            .as_ref()
-                            .is_none_or(|k| k.get(d.class_id).copied().unwrap_or(false))
-                    })
-                    .map(|d| Detection {
-                        bbox: frame.transform.to_frame(&d.bbox),
-                        ..d
-                    })
-                    .filter(|d| d.bbox.is_valid())
-                    .collect();
-                let ids = state.tracker.update(&dets);
-                {
-                    let mut stats = self.stats.lock().unwrap();
-                    for d in &dets {
-                        stats.detected(&state.labels.name(d.class_id));
-                    }
-                }
-                state.objects = dets.into_iter().zip(ids).collect();
-                if frame.gated {
-                    state.gate.accept();
-                }
-                (None, Some(elapsed))
-            }
-            Outcome::Busy => {
-                state.schedule = frame.schedule_before;
-                state.schedule.frames_since_inference += 1;
-                (Some(SkipReason::Busy), None)
-            }
-            Outcome::Failed(msg) => {
-                self.post_error_message(msg);
-                return Err(gst::FlowError::Error);
+            StageError::Model(ModelError::Decode(m)) => {
+                gst::error_msg!(gst::StreamError::Decode, ["{}", m])
             }
         };
-        let spent = frame.spent + result.took + started.elapsed();
-        self.leave(state, frame.buffer, skip, inference_time, spent);
-        Ok(())
+        self.post_error_message(msg);
+        gst::FlowError::Error
     }
 
-    /// Books a frame's outcome (tracker carry-over, stats), attaches the current objects to it
-    /// and queues it to leave.
-    fn leave(
-        &self,
-        state: &mut State,
-        mut buffer: gst::Buffer,
-        skip: Option<SkipReason>,
-        inference_time: Option<Duration>,
-        spent: Duration,
-    ) {
+    /// Attaches a leaving frame's objects to its buffer and books it in the stats.
+    fn deliver(&self, state: &mut State, leaving: Leaving<VideoBuffer>) -> gst::Buffer {
         let started = Instant::now();
-        // Objects move on between runs; a still scene needs no prediction.
-        if skip.is_some_and(|reason| reason != SkipReason::NoMotion) {
-            state.tracker.predict();
-            state.objects = state
-                .tracker
-                .visible()
-                .map(|t| {
-                    (
-                        Detection {
-                            bbox: t.bbox.clamp(1.0, 1.0),
-                            class_id: t.class_id,
-                            score: t.score,
-                        },
-                        t.id,
-                    )
-                })
-                .collect();
-        }
-        let (width, height) = state
-            .info
-            .as_ref()
-            .map_or((0, 0), |i| (i.width(), i.height()));
+        let VideoBuffer { mut buffer, info } = leaving.frame;
         let buf = buffer.make_mut();
-        for (det, track_id) in &state.objects {
+        for (det, track_id) in &leaving.objects {
             roi_meta::attach(
                 buf,
-                width,
-                height,
+                info.width(),
+                info.height(),
                 &RoiObject::tracked(
                     &state.labels.name(det.class_id),
                     det.class_id as i32,
@@ -487,26 +288,31 @@ impl FessDetect {
             CAT,
             imp = self,
             "{} objects, skip {:?}",
-            state.objects.len(),
-            skip
+            leaving.objects.len(),
+            leaving.skip
         );
-        state.outbox.push_back(buffer);
         let mut stats = self.stats.lock().unwrap();
-        match (skip, inference_time) {
+        match (leaving.skip, leaving.inference_time) {
             (Some(reason), _) => stats.skip(reason),
             (None, Some(t)) => {
                 stats.inferences += 1;
                 stats.inference_latency.observe(t);
+                for (d, _) in &leaving.objects {
+                    stats.detected(&state.labels.name(d.class_id));
+                }
             }
             (None, None) => {}
         }
-        stats.frame_latency.observe(spent + started.elapsed());
-        if state.reporter.due() {
+        stats
+            .frame_latency
+            .observe(leaving.spent + started.elapsed());
+        if state.camera.reporter.due() {
             // A non-blocking send of a few hundred bytes, once a second.
-            let metrics = stats.metrics(&state.camera_id);
+            let metrics = stats.metrics(&state.camera.id);
             drop(stats);
-            state.reporter.send(metrics);
+            state.camera.reporter.send(metrics);
         }
+        buffer
     }
 
     /// Sends every frame still held downstream, before a serialized event overtakes them.
@@ -516,10 +322,15 @@ impl FessDetect {
             let Some(state) = guard.as_mut() else {
                 return;
             };
-            if self.release_held(state, 0).is_err() {
-                state.outbox.clear();
+            match state.stage.drain() {
+                Ok(out) => out.into_iter().map(|l| self.deliver(state, l)).collect(),
+                Err(e) => {
+                    // An event's path: the error message is what counts, the flow return is
+                    // the next buffer's.
+                    let _ = self.fail(e);
+                    return;
+                }
             }
-            state.outbox.drain(..).collect()
         };
         let src = self.obj().static_pad("src").unwrap();
         for buffer in held {
@@ -529,74 +340,6 @@ impl FessDetect {
             }
         }
     }
-
-    /// Forgets held frames (flushing), waiting for the worker's jobs so they are not reported
-    /// late.
-    fn discard_held(&self) {
-        if let Some(state) = self.state.lock().unwrap().as_mut() {
-            while state.worker.in_flight() > 0 {
-                let _ = state.worker.wait();
-            }
-            state.held.clear();
-            state.outbox.clear();
-        }
-    }
-}
-
-/// The worker's job: the model on one tensor in this stream's turn, decoded to boxes.
-fn infer(
-    stream: &Stream,
-    model_name: &str,
-    decoder: &Decoder,
-    input_size: (usize, usize),
-    job: Job,
-) -> JobResult {
-    let started = Instant::now();
-    // The model alone: the outputs are ready when the closure runs, before decoding.
-    let mut elapsed = Duration::ZERO;
-    let ran = stream.run(job.live, |model| {
-        // Timed from the start of the turn: the wait for it is not the model's time.
-        let t0 = Instant::now();
-        model.run(&job.tensor, &job.shape, |outs, names| {
-            elapsed = t0.elapsed();
-            decoder.decode(model_name, outs, names, input_size, &job.params)
-        })
-    });
-    let outcome = match ran {
-        None => Outcome::Busy,
-        Some(Err(e)) => Outcome::Failed(gst::error_msg!(gst::StreamError::Failed, ["{}", e])),
-        Some(Ok(Err(e))) => Outcome::Failed(gst::error_msg!(gst::StreamError::Decode, ["{}", e])),
-        Some(Ok(Ok(dets))) => Outcome::Ran(dets, elapsed),
-    };
-    JobResult {
-        tensor: job.tensor,
-        outcome,
-        took: started.elapsed(),
-    }
-}
-
-/// Whether the element's own rules skip this frame: never the first; then only every
-/// `interval`th frame is due, and at most `detect_fps` a second of running time (0: no budget;
-/// without timestamps, or when time went back, the budget does not apply).
-fn schedule(
-    state: &Schedule,
-    interval: u32,
-    detect_fps: f64,
-    now: Option<gst::ClockTime>,
-) -> Option<SkipReason> {
-    if !state.inferred_once {
-        return None;
-    }
-    if state.frames_since_inference + 1 < interval {
-        return Some(SkipReason::Interval);
-    }
-    if let (true, Some(now), Some(last)) = (detect_fps > 0.0, now, state.last_inference_at) {
-        let gap = gst::ClockTime::from_nseconds((1e9 / detect_fps) as u64);
-        if now >= last && now + BUDGET_SLACK < last + gap {
-            return Some(SkipReason::Budget);
-        }
-    }
-    None
 }
 
 /// `object-class` ("person,car") as a per-class-id filter over `labels`.
@@ -912,22 +655,14 @@ impl BaseTransformImpl for FessDetect {
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
         if let Some(mut state) = self.state.lock().unwrap().take() {
             // The final totals, so the exporter sees the stream's end.
-            let metrics = self.stats.lock().unwrap().metrics(&state.camera_id);
-            state.reporter.send(metrics);
+            let metrics = self.stats.lock().unwrap().metrics(&state.camera.id);
+            state.camera.reporter.send(metrics);
         }
         Ok(())
     }
 
     fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
-        let info = gst_video::VideoInfo::from_caps(incaps)
-            .map_err(|_| gst::loggable_error!(CAT, "cannot parse video caps {incaps}"))?;
-        if pixel_format(info.format()).is_none() {
-            return Err(gst::loggable_error!(
-                CAT,
-                "unsupported format {:?}",
-                info.format()
-            ));
-        }
+        let info = crate::analysis::video_info(*CAT, incaps)?;
         let mut guard = self.state.lock().unwrap();
         let state = guard
             .as_mut()
@@ -945,8 +680,7 @@ impl BaseTransformImpl for FessDetect {
             .as_ref()
             .is_some_and(|old| (old.width(), old.height()) != (info.width(), info.height()))
         {
-            // New picture size: the motion reference is meaningless; boxes are normalised and stay.
-            state.gate.reset();
+            state.stage.picture_size_changed();
         }
         state.info = Some(info);
         Ok(())
@@ -954,34 +688,23 @@ impl BaseTransformImpl for FessDetect {
 
     fn sink_event(&self, event: gst::Event) -> bool {
         match event.view() {
-            gst::EventView::FlushStop(_) => self.discard_held(),
+            gst::EventView::FlushStop(_) => {
+                if let Some(state) = self.state.lock().unwrap().as_mut() {
+                    state.stage.flush();
+                }
+                *self.qos_earliest.lock().unwrap() = None;
+            }
             // Held frames leave before anything that is ordered with them (EOS, caps, segment).
             _ if event.is_serialized() => self.drain(),
             _ => {}
         }
-        if let Some(id) = crate::camera::parse(&event).map(|c| c.camera_id) {
-            let own = self
-                .settings
-                .lock()
-                .unwrap()
-                .camera_id
-                .clone()
-                .filter(|c| !c.is_empty());
+        if let Some(cam) = crate::camera::parse(&event) {
+            let own = self.settings.lock().unwrap().own_camera_id().is_some();
             if let Some(state) = self.state.lock().unwrap().as_mut() {
-                state.upstream_camera = Some(id);
-                // Our own camera-id overrides upstream's; we send ours before the next buffer.
-                if own.is_some() {
+                if !state.camera.upstream_event(&cam, own) {
                     return true;
                 }
-                state.camera_sent = true;
             }
-        }
-        if let gst::EventView::FlushStop(_) = event.view() {
-            if let Some(state) = self.state.lock().unwrap().as_mut() {
-                state.gate.reset();
-                state.schedule.last_inference_at = None;
-            }
-            *self.qos_earliest.lock().unwrap() = None;
         }
         self.parent_sink_event(event)
     }
@@ -1003,130 +726,37 @@ impl BaseTransformImpl for FessDetect {
         self.parent_src_event(event)
     }
 
-    /// Each frame is planned here: skipped by the element's rules, or preprocessed and handed
-    /// to the worker. A file's frame then waits in the element while the streaming thread
-    /// decodes the next ones (decoding overlaps inference, and as many frames are inferred at
-    /// once as the engine has lanes); frames leave in order when every lane is busy and another
-    /// one arrives. A live stream's frame leaves as soon as it is inferred, adding no latency.
+    /// Each frame goes to the stage ([`DetectStage::offer`]): skipped by the element's rules, or
+    /// preprocessed and handed to the inference threads. A file's frame then waits in the
+    /// element while the streaming thread decodes the next ones, so decoding overlaps inference
+    /// without a `queue`; a live stream's frame leaves as soon as it is inferred.
     fn submit_input_buffer(
         &self,
         _is_discont: bool,
         buffer: gst::Buffer,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        // Only the settings that may change while playing, copied without allocating.
-        let (params, interval, motion_gate, detect_fps) = {
-            let s = self.settings.lock().unwrap();
-            (
-                DecodeParams {
-                    threshold: s.threshold as f32,
-                    iou_threshold: s.iou_threshold as f32,
-                    max_detections: s.max_detections as usize,
-                },
-                s.inference_interval,
-                s.motion_gate,
-                s.detect_fps,
-            )
-        };
+        let rules = self.settings.lock().unwrap().rules();
         let running_time = self.running_time(&buffer);
+        let late = self.late(running_time);
         let mut guard = self.state.lock().unwrap();
         let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
-        self.ensure_camera_event(state);
-        // Frames leave in order (the tracker sees them so). One frame more than the engine runs
-        // at once waits at the workers, so a lane that finishes starts the next frame at once
-        // instead of idling while this thread preprocesses.
-        self.release_held(state, state.requests)?;
-        let started = Instant::now();
-        let info = state.info.clone().ok_or(gst::FlowError::NotNegotiated)?;
-        let (width, height) = (info.width() as usize, info.height() as usize);
-        let live = *state.live.get_or_insert_with(|| self.upstream_is_live());
-        if !state
-            .preprocessor
-            .as_ref()
-            .is_some_and(|p| p.fits(width, height))
-        {
-            let mut pre = Preprocessor::new(state.input_spec.clone(), width, height);
-            // A file's frames are preprocessed while the previous one is inferred.
-            pre.set_parallel(live);
-            state.preprocessor = Some(pre);
-        }
-        self.stats.lock().unwrap().frames += 1;
-
-        let skip = schedule(&state.schedule, interval, detect_fps, running_time)
-            .or_else(|| self.late(running_time).then_some(SkipReason::Late));
-        let plan = match skip {
-            Some(reason) => Plan::Skip(reason),
-            None => {
-                let frame =
-                    gst_video::VideoFrameRef::from_buffer_ref_readable(buffer.as_ref(), &info)
-                        .map_err(|_| {
-                            self.post_error_message(crate::video_frame::unmappable());
-                            gst::FlowError::Error
-                        })?;
-                let view = crate::video_frame::view(&frame).ok_or(gst::FlowError::NotNegotiated)?;
-                match state.preprocessor.as_mut() {
-                    _ if motion_gate && !state.gate.moved(&view) => {
-                        Plan::Skip(SkipReason::NoMotion)
-                    }
-                    Some(pre) => {
-                        pre.run(&view);
-                        let job = Job {
-                            tensor: pre.take_tensor(),
-                            shape: pre.tensor_shape(),
-                            params,
-                            live,
-                        };
-                        Plan::Infer(job, pre.transform())
-                    }
-                    None => return Err(gst::FlowError::NotNegotiated),
-                }
-            }
-        };
-        let (job, transform) = match plan {
-            Plan::Infer(job, transform) => (job, transform),
-            Plan::Skip(reason) => {
-                state.schedule.frames_since_inference += 1;
-                state.held.push_back(Held::Skipped {
-                    buffer,
-                    reason,
-                    spent: started.elapsed(),
-                });
-                // Leaves now unless frames before it are still being inferred.
-                self.release_held(state, usize::MAX)?;
-                return Ok(gst::FlowSuccess::Ok);
-            }
-        };
-        if state.worker.submit(job).is_err() {
-            gst::element_imp_error!(
-                self,
-                gst::CoreError::Failed,
-                ["the inference thread stopped unexpectedly"]
-            );
-            return Err(gst::FlowError::Error);
-        }
-        // A file's frame is always inferred (it waits for its turn); a live one may find the
-        // engine busy, so its thumbnail becomes the reference only when it ran.
-        if motion_gate && !live {
-            state.gate.accept();
-        }
-        let schedule_before = std::mem::replace(
-            &mut state.schedule,
-            Schedule {
-                frames_since_inference: 0,
-                inferred_once: true,
-                last_inference_at: running_time,
-            },
+        state.camera.ensure_sent(
+            self.obj().upcast_ref(),
+            || self.settings.lock().unwrap().own_camera_id(),
+            true,
         );
-        state.held.push_back(Held::Inferring(InFlight {
-            buffer,
-            transform,
-            frame_size: (width, height),
-            gated: motion_gate && live,
-            schedule_before,
-            spent: started.elapsed(),
-        }));
-        if live {
-            self.release_held(state, 0)?;
-        }
+        let info = state.info.clone().ok_or(gst::FlowError::NotNegotiated)?;
+        let live = *state.live.get_or_insert_with(|| self.upstream_is_live());
+        self.stats.lock().unwrap().frames += 1;
+        let time = FrameTime {
+            running_time: running_time.map(|t| Duration::from_nanos(t.nseconds())),
+            late,
+            live,
+        };
+        state
+            .stage
+            .offer(VideoBuffer { buffer, info }, time, &rules)
+            .map_err(|e| self.fail(e))?;
         Ok(gst::FlowSuccess::Ok)
     }
 
@@ -1134,12 +764,11 @@ impl BaseTransformImpl for FessDetect {
         &self,
     ) -> Result<gst_base::subclass::base_transform::GenerateOutputSuccess, gst::FlowError> {
         use gst_base::subclass::base_transform::GenerateOutputSuccess;
-        let next = self
-            .state
-            .lock()
-            .unwrap()
-            .as_mut()
-            .and_then(|s| s.outbox.pop_front());
+        let mut guard = self.state.lock().unwrap();
+        let next = guard.as_mut().and_then(|state| {
+            let leaving = state.stage.next_out()?;
+            Some(self.deliver(state, leaving))
+        });
         Ok(next.map_or(
             GenerateOutputSuccess::NoOutput,
             GenerateOutputSuccess::Buffer,

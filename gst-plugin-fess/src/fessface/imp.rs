@@ -1,5 +1,3 @@
-use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
@@ -8,18 +6,16 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
 
-use fess::gallery::{CachedRecognition, Identity};
 use fess::redis_link::{LinkConfig, LinkEvent, RedisLink};
 
 use super::FaceMode;
-use crate::face::engine::{Face, FaceEngine, Region};
-use crate::face::recheck::{self, Source, TrackMemory};
-use crate::geometry::{BBox, Detection};
-use crate::preprocess::FrameView;
+use crate::analysis::Camera;
+use crate::face::engine::{FaceEngine, FaceError};
+use crate::face::stage::{FaceRules, FaceStage, FrameFaces, PersonBox};
+use crate::geometry::BBox;
 use crate::roi_meta::{self, FaceInfo, RoiObject};
 use crate::stats::FaceStats;
-use crate::tracker::IouTracker;
-use crate::video_frame::{pixel_format, FORMATS};
+use crate::video_frame::FORMATS;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -41,11 +37,6 @@ const DEFAULT_DETECTION_INTERVAL: u32 = 1;
 const DEFAULT_CACHE_TTL: u32 = 30;
 const DEFAULT_REDIS_TIMEOUT_MS: u32 = 20;
 const DEFAULT_THREADS: u32 = 0;
-/// Faces overlapping more than this (found in two overlapping person boxes) are one face.
-const DUPLICATE_IOU: f32 = 0.5;
-/// Face tracks: IoU to continue one, frames a lost face keeps its id.
-const TRACK_MIN_IOU: f32 = 0.3;
-const TRACK_MAX_MISSES: u32 = 5;
 /// The link thread's own bound on connecting and on each reply, and its gallery poll.
 const LINK_TIMEOUT: Duration = Duration::from_millis(500);
 const GALLERY_POLL: Duration = Duration::from_secs(1);
@@ -95,64 +86,36 @@ impl Default for Settings {
     }
 }
 
-fn model_path(prop: &Option<String>, default_file: &str) -> PathBuf {
-    match prop {
-        Some(m) if !m.is_empty() => PathBuf::from(m),
-        _ => crate::paths::models_dir().join(default_file),
+impl Settings {
+    /// The stage's rules for one frame (faces are searched in person boxes only when a
+    /// detector upstream provides them, which the caller knows).
+    fn rules(&self) -> FaceRules {
+        FaceRules {
+            in_persons: self.mode == FaceMode::Persons,
+            detection_size: self.detection_size as usize,
+            face_threshold: self.face_threshold as f32,
+            min_face_size: self.min_face_size as f32,
+            max_faces: self.max_faces as usize,
+            detection_interval: self.detection_interval,
+            match_threshold: self.match_threshold as f32,
+            recheck_interval: self.recheck_interval as u64,
+            cache_ttl: Duration::from_secs(self.cache_ttl as u64),
+            redis_timeout: Duration::from_millis(self.redis_timeout_ms as u64),
+        }
+    }
+
+    fn own_camera_id(&self) -> Option<String> {
+        self.camera_id.clone().filter(|c| !c.is_empty())
     }
 }
 
-/// The per-frame knobs, copied out of the settings lock once per frame.
-struct FrameParams {
-    mode: FaceMode,
-    detection_size: usize,
-    face_threshold: f32,
-    min_face_size: f32,
-    max_faces: usize,
-    detection_interval: u32,
-    match_threshold: f32,
-    recheck_interval: u64,
-    cache_ttl: Duration,
-    redis_timeout: Duration,
-    post_messages: bool,
-}
-
 struct State {
-    engine: FaceEngine,
-    link: RedisLink,
+    /// The per-frame rules, the face models and the Redis link.
+    stage: FaceStage<FaceEngine, RedisLink>,
     info: Option<gst_video::VideoInfo>,
-    tracker: IouTracker,
-    memory: HashMap<u64, TrackMemory>,
-    /// The identity each track was last counted under (recognitions count once per identity).
-    counted: HashMap<u64, Option<String>>,
-    frame_number: u64,
-    /// Frames since the face detector last ran (`None` before its first run).
-    since_detection: Option<u32>,
     /// An upstream fessdetect announced itself: its person ROIs are where faces are.
     detector_upstream: bool,
-    upstream_camera: Option<String>,
-    camera_sent: bool,
-    camera_id: String,
-    reporter: fess::stats::StatsReporter,
-}
-
-/// This frame's counts, added to the element's stats when the frame is done (the stats stay
-/// readable meanwhile).
-#[derive(Default)]
-struct Tally {
-    searched: u64,
-    faces: u64,
-    embeddings: u64,
-    cache_hits: u64,
-    cache_misses: u64,
-}
-
-/// One face of the current frame on its way to a ROI.
-struct FrameFace {
-    face: Face,
-    parent_id: i32,
-    track_id: u64,
-    identity: Option<Identity>,
+    camera: Camera,
 }
 
 /// Which shared engines the two models run on, for `stats` (readable while they run).
@@ -174,17 +137,14 @@ pub struct FessFace {
 
 impl FessFace {
     fn build_state(&self, s: &Settings) -> Result<State, gst::ErrorMessage> {
-        let detector = model_path(&s.detector_model, DEFAULT_DETECTOR_FILE);
-        let embedder = model_path(&s.embedder_model, DEFAULT_EMBEDDER_FILE);
+        let detector = crate::paths::model_file(s.detector_model.as_deref(), DEFAULT_DETECTOR_FILE);
+        let embedder = crate::paths::model_file(s.embedder_model.as_deref(), DEFAULT_EMBEDDER_FILE);
         let engine = FaceEngine::load(&detector, &embedder, s.threads as usize).map_err(|e| {
-            let kind = match &e {
-                crate::face::engine::FaceError::Inference(
-                    crate::inference::InferenceError::MissingModel(_),
-                ) => gst::ResourceError::NotFound,
-                crate::face::engine::FaceError::Model(_) => gst::ResourceError::Settings,
-                _ => gst::ResourceError::OpenRead,
+            let runtime = match &e {
+                FaceError::Inference(m) => Some(m),
+                FaceError::Model(_) | FaceError::Decode(_) => None,
             };
-            gst::error_msg!(kind, ["{}", e])
+            crate::analysis::load_error(&e, runtime)
         })?;
         let url = s
             .redis_url
@@ -230,21 +190,11 @@ impl FessFace {
             instance_ids: engine.instance_ids().map(str::to_string),
             loaded: engine.loaded(),
         });
-        let name = self.obj().name();
         Ok(State {
-            engine,
-            link,
+            stage: FaceStage::new(engine, link),
             info: None,
-            tracker: IouTracker::new(TRACK_MIN_IOU, TRACK_MAX_MISSES),
-            memory: HashMap::new(),
-            counted: HashMap::new(),
-            frame_number: 0,
-            since_detection: None,
             detector_upstream: false,
-            upstream_camera: None,
-            camera_sent: false,
-            camera_id: name.to_string(),
-            reporter: fess::stats::StatsReporter::new("fessface", &name, &name),
+            camera: Camera::new(self.obj().upcast_ref(), "fessface", *CAT),
         })
     }
 
@@ -279,227 +229,88 @@ impl FessFace {
         }
     }
 
-    /// Sends `camera_id` downstream once per stream when no upstream fess element did.
-    fn ensure_camera_event(&self, state: &mut State) {
-        if state.camera_sent {
-            return;
-        }
-        let id = crate::camera::resolve(
-            self.settings.lock().unwrap().camera_id.clone(),
-            state.upstream_camera.as_deref(),
-            self.obj().upcast_ref(),
-        );
-        state.camera_sent = true;
-        state.reporter.set_camera_id(&id);
-        state.camera_id = id.clone();
-        self.obj()
-            .static_pad("src")
-            .unwrap()
-            .push_event(crate::camera::event(&id, state.detector_upstream));
-    }
-
-    fn params(&self) -> FrameParams {
-        let s = self.settings.lock().unwrap();
-        FrameParams {
-            mode: s.mode,
-            detection_size: s.detection_size as usize,
-            face_threshold: s.face_threshold as f32,
-            min_face_size: s.min_face_size as f32,
-            max_faces: s.max_faces as usize,
-            detection_interval: s.detection_interval,
-            match_threshold: s.match_threshold as f32,
-            recheck_interval: s.recheck_interval as u64,
-            cache_ttl: Duration::from_secs(s.cache_ttl as u64),
-            redis_timeout: Duration::from_millis(s.redis_timeout_ms as u64),
-            post_messages: s.post_messages,
-        }
-    }
-
-    /// Faces of this frame with their parent ROI ids, best first, duplicates removed.
-    fn find_faces(
+    /// Attaches one face ROI per face and returns the recognition messages to post.
+    fn attach(
         &self,
-        state: &mut State,
-        view: &FrameView,
-        rois: &[RoiObject],
-        p: &FrameParams,
-    ) -> Result<Vec<(Face, i32)>, gst::ErrorMessage> {
-        let (w, h) = (view.width as f32, view.height as f32);
-        let regions: Vec<(Region, i32)> = if p.mode == FaceMode::Persons && state.detector_upstream
-        {
-            rois.iter()
-                .filter(|r| r.label == "person" && r.face.is_none())
-                .map(|r| {
-                    let b = r.bbox.clamp(1.0, 1.0);
-                    let region = Region {
-                        x: (b.x1 * w) as usize,
-                        y: (b.y1 * h) as usize,
-                        width: (b.width() * w).ceil() as usize,
-                        height: (b.height() * h).ceil() as usize,
-                    };
-                    (region, r.id)
-                })
-                .filter(|(r, _)| {
-                    r.width as f32 >= p.min_face_size && r.height as f32 >= p.min_face_size
-                })
-                .collect()
-        } else {
-            let whole = Region {
-                x: 0,
-                y: 0,
-                width: view.width,
-                height: view.height,
+        buf: &mut gst::BufferRef,
+        found: &FrameFaces,
+        camera_id: &str,
+        (width, height): (u32, u32),
+        post_messages: bool,
+    ) -> Vec<gst::Structure> {
+        let (w, h) = (width as f32, height as f32);
+        let pts = buf.pts();
+        for f in &found.faces {
+            let Some(identity) = &f.identity else {
+                continue;
             };
-            vec![(whole, 0)]
-        };
-        let mut found: Vec<(Face, i32)> = Vec::new();
-        for (region, parent) in regions {
-            let faces = state
-                .engine
-                .detect(
-                    view,
-                    region,
-                    p.detection_size,
-                    p.face_threshold,
-                    p.max_faces,
-                )
-                .map_err(|e| gst::error_msg!(gst::StreamError::Failed, ["{}", e]))?;
-            found.extend(
-                faces
-                    .into_iter()
-                    .filter(|f| f.size() >= p.min_face_size)
-                    .map(|f| (f, parent)),
+            let b = &f.face.bbox;
+            roi_meta::attach(
+                buf,
+                width,
+                height,
+                &RoiObject {
+                    id: 0,
+                    parent_id: f.parent_id,
+                    label: "face".into(),
+                    label_id: 0,
+                    confidence: f.face.score as f64,
+                    bbox: BBox::new(b.x1 / w, b.y1 / h, b.x2 / w, b.y2 / h),
+                    track_id: Some(f.track_id),
+                    face: Some(FaceInfo {
+                        face_id: format!("face_{}", f.track_id),
+                        person_name: identity.name.clone(),
+                        confidence: identity.similarity as f64,
+                        is_authorized: identity.authorized,
+                        known: identity.person_id.is_some(),
+                    }),
+                },
             );
         }
-        // A face seen from two overlapping person regions is one face.
-        Ok(crate::nms::nms(found, DUPLICATE_IOU, p.max_faces))
-    }
-
-    /// Gives every face of the frame an identity: from the cache, the track's memory, or the
-    /// embedding model (all faces needing it in one batch).
-    fn recognise(
-        &self,
-        state: &mut State,
-        view: &FrameView,
-        faces: &mut [FrameFace],
-        p: &FrameParams,
-        tally: &mut Tally,
-    ) -> Result<(), gst::ErrorMessage> {
-        let gallery = state.link.gallery();
-        let keys: Vec<String> = faces
+        if !post_messages {
+            return Vec::new();
+        }
+        found
+            .recognised
             .iter()
-            .map(|f| state.link.cache_key(&state.camera_id, f.track_id))
-            .collect();
-        let redis_up = state.link.is_up();
-        let cached = state.link.lookup(keys.clone(), p.redis_timeout);
-        let cached = cached.unwrap_or_else(|| vec![None; faces.len()]);
-        let mut to_embed: Vec<(usize, Vec<u8>)> = Vec::new();
-        for (i, f) in faces.iter_mut().enumerate() {
-            let c = cached[i].as_ref();
-            let valid = c.filter(|c| c.gallery_version == gallery.version);
-            if valid.is_some() {
-                tally.cache_hits += 1;
-            } else {
-                tally.cache_misses += 1;
-            }
-            let memory = state.memory.get(&f.track_id);
-            let source = recheck::decide(
-                p.recheck_interval,
-                state.frame_number,
-                f.face.quality(),
-                gallery.version,
-                memory,
-                c,
-                redis_up,
-            );
-            match source {
-                Source::Cache => {
-                    let c = valid.expect("decide picks the cache only when it holds an entry");
-                    f.identity = Some(c.identity.clone());
-                    state.memory.entry(f.track_id).or_insert(TrackMemory {
-                        identity: c.identity.clone(),
-                        embedded_frame: state.frame_number,
-                        quality: c.quality,
-                        gallery_version: c.gallery_version,
-                    });
-                }
-                Source::Memory => f.identity = memory.map(|m| m.identity.clone()),
-                Source::Embed => {
-                    if let Some(aligned) = state.engine.align(view, &f.face) {
-                        to_embed.push((i, aligned));
-                    }
-                }
-            }
-        }
-        if to_embed.is_empty() {
-            return Ok(());
-        }
-        let aligned: Vec<Vec<u8>> = to_embed.iter().map(|(_, a)| a.clone()).collect();
-        let embeddings = state
-            .engine
-            .embed(&aligned)
-            .map_err(|e| gst::error_msg!(gst::StreamError::Failed, ["{}", e]))?;
-        tally.embeddings += embeddings.len() as u64;
-        for ((i, _), e) in to_embed.iter().zip(embeddings) {
-            let f = &mut faces[*i];
-            let identity = gallery.identify(&e, p.match_threshold);
-            let quality = f.face.quality();
-            state.memory.insert(
-                f.track_id,
-                TrackMemory {
-                    identity: identity.clone(),
-                    embedded_frame: state.frame_number,
-                    quality,
-                    gallery_version: gallery.version,
-                },
-            );
-            state.link.store(
-                keys[*i].clone(),
-                &CachedRecognition {
-                    identity: identity.clone(),
-                    quality,
-                    gallery_version: gallery.version,
-                },
-                p.cache_ttl,
-            );
-            f.identity = Some(identity);
-        }
-        Ok(())
+            .filter_map(|&i| {
+                let f = &found.faces[i];
+                let identity = f.identity.as_ref()?;
+                Some(recognised_message(camera_id, f.track_id, identity, pts))
+            })
+            .collect()
     }
-}
 
-/// Between two face searches: the tracked faces moved on by their velocity, with the identity
-/// each track has, under the person ROI that holds their centre.
-fn carried_faces(state: &mut State, rois: &[RoiObject], width: u32, height: u32) -> Vec<FrameFace> {
-    state.tracker.predict();
-    let (w, h) = (width as f32, height as f32);
-    state
-        .tracker
-        .visible()
-        .map(|t| {
-            let b = t.bbox.clamp(1.0, 1.0);
-            let (cx, cy) = b.center();
-            let parent_id = rois
-                .iter()
-                .find(|r| {
-                    r.label == "person"
-                        && r.face.is_none()
-                        && (r.bbox.x1..=r.bbox.x2).contains(&cx)
-                        && (r.bbox.y1..=r.bbox.y2).contains(&cy)
-                })
-                .map_or(0, |r| r.id);
-            FrameFace {
-                face: Face {
-                    bbox: BBox::new(b.x1 * w, b.y1 * h, b.x2 * w, b.y2 * h),
-                    score: t.score,
-                    // Not needed: carried faces are never embedded.
-                    landmarks: [(0.0, 0.0); 5],
-                },
-                parent_id,
-                track_id: t.id,
-                identity: state.memory.get(&t.id).map(|m| m.identity.clone()),
-            }
-        })
-        .collect()
+    /// Adds a frame's counts to the stats and reports them when due.
+    fn book(&self, state: &mut State, found: &FrameFaces, started: Instant) {
+        let recognitions = state.stage.recognitions();
+        let gallery = recognitions.gallery();
+        let mut stats = self.stats.lock().unwrap();
+        let t = &found.tally;
+        stats.frames += 1;
+        stats.searched += t.searched;
+        stats.faces += found.faces.len() as u64;
+        stats.embeddings += t.embeddings;
+        stats.cache_hits += t.cache_hits;
+        stats.cache_misses += t.cache_misses;
+        for identity in found
+            .recognised
+            .iter()
+            .filter_map(|&i| found.faces[i].identity.as_ref())
+        {
+            *stats.recognitions.entry(identity.status()).or_default() += 1;
+        }
+        stats.redis_up = recognitions.is_up();
+        stats.gallery_version = gallery.version;
+        stats.gallery_persons = gallery.persons.len() as u64;
+        stats.latency.observe(started.elapsed());
+        if state.camera.reporter.due() {
+            // A non-blocking send of a few hundred bytes, once a second.
+            let metrics = stats.metrics(&state.camera.id);
+            drop(stats);
+            state.camera.reporter.send(metrics);
+        }
+    }
 }
 
 #[glib::object_subclass]
@@ -791,22 +602,14 @@ impl BaseTransformImpl for FessFace {
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
         // Dropping the state stops the Redis link's thread.
         if let Some(mut state) = self.state.lock().unwrap().take() {
-            let metrics = self.stats.lock().unwrap().metrics(&state.camera_id);
-            state.reporter.send(metrics);
+            let metrics = self.stats.lock().unwrap().metrics(&state.camera.id);
+            state.camera.reporter.send(metrics);
         }
         Ok(())
     }
 
     fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
-        let info = gst_video::VideoInfo::from_caps(incaps)
-            .map_err(|_| gst::loggable_error!(CAT, "cannot parse video caps {incaps}"))?;
-        if pixel_format(info.format()).is_none() {
-            return Err(gst::loggable_error!(
-                CAT,
-                "unsupported format {:?}",
-                info.format()
-            ));
-        }
+        let info = crate::analysis::video_info(*CAT, incaps)?;
         let mut guard = self.state.lock().unwrap();
         let state = guard
             .as_mut()
@@ -817,30 +620,17 @@ impl BaseTransformImpl for FessFace {
 
     fn sink_event(&self, event: gst::Event) -> bool {
         if let Some(cam) = crate::camera::parse(&event) {
-            let own = self
-                .settings
-                .lock()
-                .unwrap()
-                .camera_id
-                .clone()
-                .filter(|c| !c.is_empty());
+            let own = self.settings.lock().unwrap().own_camera_id().is_some();
             if let Some(state) = self.state.lock().unwrap().as_mut() {
-                state.upstream_camera = Some(cam.camera_id.clone());
-                state.camera_id = cam.camera_id;
-                state.reporter.set_camera_id(&state.camera_id);
                 state.detector_upstream = cam.detector;
-                // Our own camera-id overrides upstream's; we send ours before the next buffer.
-                if own.is_some() {
+                if !state.camera.upstream_event(&cam, own) {
                     return true;
                 }
-                state.camera_sent = true;
             }
         }
         if let gst::EventView::FlushStop(_) = event.view() {
             if let Some(state) = self.state.lock().unwrap().as_mut() {
-                state.tracker.clear();
-                state.memory.clear();
-                state.since_detection = None;
+                state.stage.flush();
             }
         }
         self.parent_sink_event(event)
@@ -848,145 +638,48 @@ impl BaseTransformImpl for FessFace {
 
     fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
         let started = Instant::now();
-        let p = self.params();
+        let (mut rules, post_messages) = {
+            let s = self.settings.lock().unwrap();
+            (s.rules(), s.post_messages)
+        };
         let mut guard = self.state.lock().unwrap();
         let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
-        self.ensure_camera_event(state);
+        let detector_upstream = state.detector_upstream;
+        rules.in_persons &= detector_upstream;
+        state.camera.ensure_sent(
+            self.obj().upcast_ref(),
+            || self.settings.lock().unwrap().own_camera_id(),
+            detector_upstream,
+        );
         let info = state.info.clone().ok_or(gst::FlowError::NotNegotiated)?;
-        let (width, height) = (info.width(), info.height());
-        state.frame_number += 1;
-        let rois = roi_meta::read(buf);
-
-        let fail = |msg: gst::ErrorMessage| {
+        let persons: Vec<PersonBox> = roi_meta::read(buf)
+            .into_iter()
+            .filter(|r| r.label == "person" && r.face.is_none())
+            .map(|r| PersonBox {
+                id: r.id,
+                bbox: r.bbox,
+            })
+            .collect();
+        let camera_id = &state.camera.id;
+        let found = crate::video_frame::with_view(buf, &info, |view| {
+            state
+                .stage
+                .process(view, &persons, camera_id, &rules)
+                .map_err(|e| gst::error_msg!(gst::StreamError::Failed, ["{}", e]))
+        })
+        .and_then(|r| r)
+        .map_err(|msg| {
             self.post_error_message(msg);
             gst::FlowError::Error
-        };
-        let mut tally = Tally::default();
-        let result = (|| {
-            let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(&*buf, &info)
-                .map_err(|_| crate::video_frame::unmappable())?;
-            let view = crate::video_frame::view(&frame).ok_or_else(|| {
-                gst::error_msg!(gst::CoreError::Negotiation, ["unsupported format"])
-            })?;
-            let due = state
-                .since_detection
-                .is_none_or(|n| n + 1 >= p.detection_interval);
-            if !due {
-                state.since_detection = state.since_detection.map(|n| n + 1);
-                return Ok(carried_faces(state, &rois, width, height));
-            }
-            state.since_detection = Some(0);
-            tally.searched += 1;
-            let found = self.find_faces(state, &view, &rois, &p)?;
-            let (fw, fh) = (width as f32, height as f32);
-            let dets: Vec<Detection> = found
-                .iter()
-                .map(|(f, _)| Detection {
-                    bbox: BBox::new(
-                        f.bbox.x1 / fw,
-                        f.bbox.y1 / fh,
-                        f.bbox.x2 / fw,
-                        f.bbox.y2 / fh,
-                    ),
-                    class_id: 0,
-                    score: f.score,
-                })
-                .collect();
-            let ids = state.tracker.update(&dets);
-            let mut faces: Vec<FrameFace> = found
-                .into_iter()
-                .zip(ids)
-                .map(|((face, parent_id), track_id)| FrameFace {
-                    face,
-                    parent_id,
-                    track_id,
-                    identity: None,
-                })
-                .collect();
-            if !faces.is_empty() {
-                self.recognise(state, &view, &mut faces, &p, &mut tally)?;
-            }
-            Ok::<_, gst::ErrorMessage>(faces)
-        })();
-        let faces = result.map_err(fail)?;
-        tally.faces += faces.len() as u64;
-        let mut recognised = Vec::new();
-        let mut messages = Vec::new();
-
-        // Tracks that ended take their memory with them.
-        let live: std::collections::HashSet<u64> = state.tracker.visible().map(|t| t.id).collect();
-        state.memory.retain(|id, _| live.contains(id));
-        state.counted.retain(|id, _| live.contains(id));
-
-        for f in &faces {
-            let Some(identity) = &f.identity else {
-                continue;
-            };
-            let counted = state.counted.get(&f.track_id);
-            if counted != Some(&identity.person_id) {
-                state.counted.insert(f.track_id, identity.person_id.clone());
-                recognised.push(identity.status());
-                if p.post_messages {
-                    messages.push(recognised_message(
-                        &state.camera_id,
-                        f.track_id,
-                        identity,
-                        buf.pts(),
-                    ));
-                }
-            }
-            let b = &f.face.bbox;
-            roi_meta::attach(
-                buf,
-                width,
-                height,
-                &RoiObject {
-                    id: 0,
-                    parent_id: f.parent_id,
-                    label: "face".into(),
-                    label_id: 0,
-                    confidence: f.face.score as f64,
-                    bbox: BBox::new(
-                        b.x1 / width as f32,
-                        b.y1 / height as f32,
-                        b.x2 / width as f32,
-                        b.y2 / height as f32,
-                    ),
-                    track_id: Some(f.track_id),
-                    face: Some(FaceInfo {
-                        face_id: format!("face_{}", f.track_id),
-                        person_name: identity.name.clone(),
-                        confidence: identity.similarity as f64,
-                        is_authorized: identity.authorized,
-                        known: identity.person_id.is_some(),
-                    }),
-                },
-            );
-        }
-        let gallery = state.link.gallery();
-        let mut stats = self.stats.lock().unwrap();
-        stats.frames += 1;
-        stats.searched += tally.searched;
-        stats.faces += tally.faces;
-        stats.embeddings += tally.embeddings;
-        stats.cache_hits += tally.cache_hits;
-        stats.cache_misses += tally.cache_misses;
-        for status in recognised {
-            *stats.recognitions.entry(status).or_default() += 1;
-        }
-        stats.redis_up = state.link.is_up();
-        stats.gallery_version = gallery.version;
-        stats.gallery_persons = gallery.persons.len() as u64;
-        stats.latency.observe(started.elapsed());
-        let metrics = state
-            .reporter
-            .due()
-            .then(|| stats.metrics(&state.camera_id));
-        drop(stats);
-        if let Some(m) = metrics {
-            // A non-blocking send of a few hundred bytes, once a second.
-            state.reporter.send(m);
-        }
+        })?;
+        let messages = self.attach(
+            buf,
+            &found,
+            &state.camera.id,
+            (info.width(), info.height()),
+            post_messages,
+        );
+        self.book(state, &found, started);
         drop(guard);
         // Posted without the state lock: a bus sync handler may read this element's properties.
         for m in messages {
@@ -994,7 +687,7 @@ impl BaseTransformImpl for FessFace {
                 .obj()
                 .post_message(gst::message::Element::builder(m).src(&*self.obj()).build());
         }
-        gst::trace!(CAT, imp = self, "{} faces", faces.len());
+        gst::trace!(CAT, imp = self, "{} faces", found.faces.len());
         Ok(gst::FlowSuccess::Ok)
     }
 }

@@ -1,0 +1,104 @@
+//! What the two analysis elements (fessdetect, fessface) do the same way: the camera id they
+//! pass on and report their stats under, the video info from the caps, model load errors.
+
+use gst::prelude::*;
+
+use crate::camera::CameraEvent;
+use crate::inference::InferenceError;
+use crate::video_frame::pixel_format;
+
+/// The stream's camera id as an analysis element knows it, and its stats reporter (which
+/// reports under that id).
+pub struct Camera {
+    /// From upstream's sticky event.
+    upstream: Option<String>,
+    /// The camera event has gone downstream (ours, or upstream's passed on).
+    sent: bool,
+    pub id: String,
+    pub reporter: fess::stats::StatsReporter,
+    cat: gst::DebugCategory,
+}
+
+impl Camera {
+    /// `kind` names the element in the stats protocol.
+    pub fn new(element: &gst::Element, kind: &str, cat: gst::DebugCategory) -> Self {
+        let name = element.name();
+        Camera {
+            upstream: None,
+            sent: false,
+            id: name.to_string(),
+            reporter: fess::stats::StatsReporter::new(kind, &name, &name),
+            cat,
+        }
+    }
+
+    fn set_id(&mut self, id: String) {
+        self.reporter.set_camera_id(&id);
+        self.id = id;
+    }
+
+    /// Upstream's camera event. Returns whether it goes on downstream: not when the element's
+    /// own `camera-id` is set (`own`), which is sent instead before the next buffer.
+    pub fn upstream_event(&mut self, event: &CameraEvent, own: bool) -> bool {
+        self.upstream = Some(event.camera_id.clone());
+        if own {
+            return false;
+        }
+        self.set_id(event.camera_id.clone());
+        self.sent = true;
+        true
+    }
+
+    /// Sends the camera id downstream once per stream, before the first buffer, unless
+    /// upstream's went on: the element's own `camera-id`, else upstream's, else a default
+    /// ([`crate::camera::resolve`]). `detector` tells later elements to expect object ROIs.
+    pub fn ensure_sent(
+        &mut self,
+        element: &gst::Element,
+        own: impl FnOnce() -> Option<String>,
+        detector: bool,
+    ) {
+        if self.sent {
+            return;
+        }
+        let id = crate::camera::resolve(own(), self.upstream.as_deref(), element);
+        gst::debug!(self.cat, obj = element, "camera id {}", id);
+        self.sent = true;
+        self.set_id(id.clone());
+        if let Some(src) = element.static_pad("src") {
+            src.push_event(crate::camera::event(&id, detector));
+        }
+    }
+}
+
+/// The video info of raw caps in a format the analysis elements read.
+pub fn video_info(
+    cat: gst::DebugCategory,
+    caps: &gst::Caps,
+) -> Result<gst_video::VideoInfo, gst::LoggableError> {
+    let info = gst_video::VideoInfo::from_caps(caps)
+        .map_err(|_| gst::loggable_error!(cat, "cannot parse video caps {caps}"))?;
+    if pixel_format(info.format()).is_none() {
+        return Err(gst::loggable_error!(
+            cat,
+            "unsupported format {:?}",
+            info.format()
+        ));
+    }
+    Ok(info)
+}
+
+/// The element error for a model that could not be loaded: a missing file is "not found", one
+/// the runtime cannot read "cannot open", and one that loaded but does not fit what the element
+/// needs (`runtime` is `None`) a settings error.
+pub fn load_error(
+    message: impl std::fmt::Display,
+    runtime: Option<&InferenceError>,
+) -> gst::ErrorMessage {
+    let kind = match runtime {
+        Some(InferenceError::MissingModel(_)) => gst::ResourceError::NotFound,
+        Some(_) => gst::ResourceError::OpenRead,
+        None => gst::ResourceError::Settings,
+    };
+    gst::error_msg!(kind, ["{}", message])
+}
