@@ -80,6 +80,89 @@ pub enum Series {
     },
 }
 
+impl Series {
+    /// A series of `value`'s kind with nothing added yet.
+    fn empty_for(value: &Value) -> Series {
+        match value {
+            Value::Counter { .. } => Series::Counter(0),
+            Value::Gauge { .. } => Series::Gauge(BTreeMap::new()),
+            Value::Histogram { bounds, .. } => Series::Histogram {
+                bounds: bounds.clone(),
+                counts: vec![0; bounds.len() + 1],
+                sum: 0.0,
+                count: 0,
+            },
+        }
+    }
+
+    /// Adds what a source's cumulative `value` grew by since its `last` one (all of it after a
+    /// restart, when a value went down); a gauge takes the source's value. Returns a counter's
+    /// new total.
+    fn add(
+        &mut self,
+        source: &SourceKey,
+        last: &mut Option<Last>,
+        value: Value,
+    ) -> Result<Option<u64>, Reject> {
+        match (self, value) {
+            (Series::Counter(total), Value::Counter { value }) => {
+                let before = match last {
+                    Some(Last::Counter(v)) if *v <= value => *v,
+                    _ => 0,
+                };
+                *total += value - before;
+                *last = Some(Last::Counter(value));
+                Ok(Some(*total))
+            }
+            (Series::Gauge(by_source), Value::Gauge { value }) => {
+                match by_source.get_mut(source) {
+                    Some(v) => *v = value,
+                    None => {
+                        by_source.insert(source.clone(), value);
+                    }
+                }
+                *last = Some(Last::Gauge);
+                Ok(None)
+            }
+            (
+                Series::Histogram {
+                    bounds: have,
+                    counts: totals,
+                    sum: total_sum,
+                    count: total_count,
+                },
+                Value::Histogram {
+                    bounds,
+                    counts,
+                    sum,
+                    count,
+                },
+            ) => {
+                if *have != bounds {
+                    return Err(Reject::BucketMismatch);
+                }
+                let zero = vec![0; counts.len()];
+                let (c0, s0, n0) = match &*last {
+                    Some(Last::Histogram(c, s, n))
+                        if *n <= count && c.iter().zip(&counts).all(|(a, b)| a <= b) =>
+                    {
+                        (c, *s, *n)
+                    }
+                    _ => (&zero, 0.0, 0),
+                };
+                for ((t, new), old) in totals.iter_mut().zip(&counts).zip(c0) {
+                    *t += new - old;
+                }
+                *total_sum += sum - s0;
+                *total_count += count - n0;
+                *last = Some(Last::Histogram(counts, sum, count));
+                Ok(None)
+            }
+            _ => Err(Reject::TypeConflict),
+        }
+    }
+}
+
 /// One metric name and its series.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Family {
@@ -174,6 +257,24 @@ impl Slots {
         }
         *self.folded.entry(label.to_string()).or_default() += 1;
         OTHER.to_string()
+    }
+
+    /// A camera's frame count as received, for its fps and whether it still advances.
+    fn sample_frames(&mut self, camera: &str, total: u64, now: Instant) {
+        let Some(c) = self.cameras.get_mut(camera) else {
+            return;
+        };
+        if c.samples.back().is_none_or(|(_, v)| *v < total) {
+            c.last_advance = Some(now);
+        }
+        c.samples.push_back((now, total));
+        while c.samples.len() > MAX_SAMPLES
+            || c.samples
+                .front()
+                .is_some_and(|(t, _)| now - *t > 2 * FPS_WINDOW)
+        {
+            c.samples.pop_front();
+        }
     }
 
     /// The labels a series is published under.
@@ -312,6 +413,8 @@ impl Store {
         Ok(())
     }
 
+    /// Takes in one metric of `key`'s datagram: checked, folded into its published series, and
+    /// its camera noted (with the frame count's sample for the fps).
     fn metric(
         &mut self,
         key: &SourceKey,
@@ -321,6 +424,61 @@ impl Store {
         now: Instant,
     ) -> Result<(), Reject> {
         let kind = Kind::of(&m.value);
+        self.admit(&m, kind)?;
+        let is_frames = m.name == FRAMES_METRIC;
+        let full = state.tracked.len() >= self.limits.max_metrics_per_datagram;
+        let family = self
+            .families
+            .get_mut(&m.name)
+            .expect("present or inserted by admit");
+        let tracked = match state
+            .tracked
+            .entry((m.name, m.labels.into_iter().collect()))
+        {
+            Entry::Occupied(o) => o.into_mut(),
+            Entry::Vacant(_) if full => return Err(Reject::TooManySeries),
+            Entry::Vacant(v) => {
+                let (name, sent) = v.key();
+                let folded = self.slots.fold(name, sent);
+                v.insert(Tracked { folded, last: None })
+            }
+        };
+        let new_series = !family.series.contains_key(&tracked.folded);
+        if new_series && self.series_count >= self.limits.max_series {
+            return Err(Reject::TooManySeries);
+        }
+        // Only a new series clones its labels: the usual datagram allocates nothing here.
+        let series = if new_series {
+            family
+                .series
+                .entry(tracked.folded.clone())
+                .or_insert_with(|| Series::empty_for(&m.value))
+        } else {
+            family.series.get_mut(&tracked.folded).expect("present")
+        };
+        let total = series.add(key, &mut tracked.last, m.value)?;
+        if new_series {
+            self.series_count += 1;
+        }
+        let camera = tracked
+            .folded
+            .iter()
+            .find(|(k, v)| k == "camera_id" && v != OTHER)
+            .map(|(_, v)| v.as_str());
+        if let Some(cam) = camera {
+            if let (true, Some(total)) = (is_frames, total) {
+                self.slots.sample_frames(cam, total, now);
+            }
+            if !cameras.contains(cam) {
+                cameras.insert(cam.to_string());
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks a metric's name, labels and value, and that its family exists with its kind
+    /// (made when there is room for another name).
+    fn admit(&mut self, m: &Metric, kind: Kind) -> Result<(), Reject> {
         validate::metric_name(&m.name, kind)?;
         match self.families.get(&m.name) {
             Some(f) if f.kind != kind => return Err(Reject::TypeConflict),
@@ -344,131 +502,7 @@ impl Store {
         {
             return Err(Reject::BadLabel);
         }
-        validate::value(&m.value)?;
-        let is_frames = m.name == FRAMES_METRIC;
-        let full = state.tracked.len() >= self.limits.max_metrics_per_datagram;
-        let family = self
-            .families
-            .get_mut(&m.name)
-            .expect("present or inserted above");
-        let tracked = match state
-            .tracked
-            .entry((m.name, m.labels.into_iter().collect()))
-        {
-            Entry::Occupied(o) => o.into_mut(),
-            Entry::Vacant(_) if full => return Err(Reject::TooManySeries),
-            Entry::Vacant(v) => {
-                let (name, sent) = v.key();
-                let folded = self.slots.fold(name, sent);
-                v.insert(Tracked { folded, last: None })
-            }
-        };
-        let new_series = !family.series.contains_key(&tracked.folded);
-        if new_series && self.series_count >= self.limits.max_series {
-            return Err(Reject::TooManySeries);
-        }
-        let series = if new_series {
-            family
-                .series
-                .entry(tracked.folded.clone())
-                .or_insert(match &m.value {
-                    Value::Counter { .. } => Series::Counter(0),
-                    Value::Gauge { .. } => Series::Gauge(BTreeMap::new()),
-                    Value::Histogram { bounds, .. } => Series::Histogram {
-                        bounds: bounds.clone(),
-                        counts: vec![0; bounds.len() + 1],
-                        sum: 0.0,
-                        count: 0,
-                    },
-                })
-        } else {
-            family.series.get_mut(&tracked.folded).expect("present")
-        };
-        let advanced = match (series, m.value) {
-            (Series::Counter(total), Value::Counter { value }) => {
-                let before = match tracked.last {
-                    Some(Last::Counter(v)) if v <= value => v,
-                    _ => 0,
-                };
-                *total += value - before;
-                tracked.last = Some(Last::Counter(value));
-                Some(*total)
-            }
-            (Series::Gauge(by_source), Value::Gauge { value }) => {
-                match by_source.get_mut(key) {
-                    Some(v) => *v = value,
-                    None => {
-                        by_source.insert(key.clone(), value);
-                    }
-                }
-                tracked.last = Some(Last::Gauge);
-                None
-            }
-            (
-                Series::Histogram {
-                    bounds: have,
-                    counts: totals,
-                    sum: total_sum,
-                    count: total_count,
-                },
-                Value::Histogram {
-                    bounds,
-                    counts,
-                    sum,
-                    count,
-                },
-            ) => {
-                if *have != bounds {
-                    return Err(Reject::BucketMismatch);
-                }
-                let zero = vec![0; counts.len()];
-                let (c0, s0, n0) = match &tracked.last {
-                    Some(Last::Histogram(c, s, n))
-                        if *n <= count && c.iter().zip(&counts).all(|(a, b)| a <= b) =>
-                    {
-                        (c, *s, *n)
-                    }
-                    _ => (&zero, 0.0, 0),
-                };
-                for ((t, new), old) in totals.iter_mut().zip(&counts).zip(c0) {
-                    *t += new - old;
-                }
-                *total_sum += sum - s0;
-                *total_count += count - n0;
-                tracked.last = Some(Last::Histogram(counts, sum, count));
-                None
-            }
-            _ => return Err(Reject::TypeConflict),
-        };
-        if new_series {
-            self.series_count += 1;
-        }
-        let camera = tracked
-            .folded
-            .iter()
-            .find(|(k, v)| k == "camera_id" && v != OTHER)
-            .map(|(_, v)| v.as_str());
-        if let Some(cam) = camera {
-            if is_frames {
-                if let (Some(total), Some(c)) = (advanced, self.slots.cameras.get_mut(cam)) {
-                    if c.samples.back().is_none_or(|(_, v)| *v < total) {
-                        c.last_advance = Some(now);
-                    }
-                    c.samples.push_back((now, total));
-                    while c.samples.len() > MAX_SAMPLES
-                        || c.samples
-                            .front()
-                            .is_some_and(|(t, _)| now - *t > 2 * FPS_WINDOW)
-                    {
-                        c.samples.pop_front();
-                    }
-                }
-            }
-            if !cameras.contains(cam) {
-                cameras.insert(cam.to_string());
-            }
-        }
-        Ok(())
+        validate::value(&m.value)
     }
 
     /// Forgets sources silent for `after`, then cameras no live source reports, with their
