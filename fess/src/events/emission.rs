@@ -114,28 +114,35 @@ impl EventBuilder {
     /// The events to publish for `frame`, motion and faces first, then the alerts they caused.
     pub fn observe(&mut self, frame: &Frame) -> Vec<Event> {
         let now = frame.time;
-        let (w, h) = (frame.width as f64, frame.height as f64);
-        // Hundredths of a pixel and four decimals of confidence are all the detectors resolve;
-        // more digits would only be float noise in the JSON.
-        let px = |b: &[f64; 4]| {
-            let r = |v: f64| (v * 100.0).round() / 100.0;
-            BBox::new(r(b[0] * w), r(b[1] * h), r(b[2] * w), r(b[3] * h))
-        };
-        let conf = |c: f64| (c.clamp(0.0, 1.0) * 10_000.0).round() / 10_000.0;
         let mut events = Vec::new();
+        let motion = self.motion_event(frame, now);
+        let motion_id = motion.as_ref().map(|e| e.event_id.clone());
+        events.extend(motion.map(Event::Motion));
+        self.remember_tracks(frame, now, motion_id.as_ref());
+        events.extend(self.face_events(frame, now).into_iter().map(Event::Face));
+        events.extend(
+            self.unauthorized_alerts(frame)
+                .into_iter()
+                .map(Event::Alert),
+        );
+        events.extend(
+            self.rule_alerts(frame, now, motion_id.as_ref())
+                .into_iter()
+                .map(Event::Alert),
+        );
+        events
+    }
 
-        // Motion.
-        let mut new_or_changed = false;
-        for o in frame.objects {
-            if let Some(id) = o.track_id {
-                match self.tracks.get(&id) {
-                    Some(t)
-                        if t.class == o.class
-                            && now.saturating_sub(t.last_seen) <= self.forget_after => {}
-                    _ => new_or_changed = true,
-                }
-            }
-        }
+    /// Whether the frame's objects are worth a motion event: a new track, a track of another
+    /// class, a new set of untracked classes, or the heartbeat while objects stay.
+    fn motion_due(&mut self, frame: &Frame, now: Duration) -> bool {
+        let mut new_or_changed = frame.objects.iter().any(|o| {
+            o.track_id.is_some_and(|id| {
+                !self.tracks.get(&id).is_some_and(|t| {
+                    t.class == o.class && now.saturating_sub(t.last_seen) <= self.forget_after
+                })
+            })
+        });
         let mut untracked: Vec<String> = frame
             .objects
             .iter()
@@ -151,24 +158,32 @@ impl EventBuilder {
             && self
                 .last_motion
                 .is_none_or(|t| now.saturating_sub(t) >= self.min_interval);
-        let mut motion_id = None;
-        if new_or_changed || heartbeat {
-            let objects: Vec<DetectedObject> = frame
-                .objects
-                .iter()
-                .map(|o| DetectedObject {
-                    class: o.class.clone(),
-                    confidence: conf(o.confidence),
-                    bbox: px(&o.bbox),
-                    track_id: o.track_id,
-                })
-                .collect();
-            if let Ok(e) = MotionEvent::new(&self.camera_id, frame.frame_number, objects, None) {
-                motion_id = Some(e.event_id.clone());
-                self.last_motion = Some(now);
-                events.push(Event::Motion(e));
-            }
+        new_or_changed || heartbeat
+    }
+
+    fn motion_event(&mut self, frame: &Frame, now: Duration) -> Option<MotionEvent> {
+        if !self.motion_due(frame, now) {
+            return None;
         }
+        let objects: Vec<DetectedObject> = frame
+            .objects
+            .iter()
+            .map(|o| DetectedObject {
+                class: o.class.clone(),
+                confidence: rounded_confidence(o.confidence),
+                bbox: pixels(&o.bbox, frame),
+                track_id: o.track_id,
+            })
+            .collect();
+        let e = MotionEvent::new(&self.camera_id, frame.frame_number, objects, None).ok()?;
+        self.last_motion = Some(now);
+        Some(e)
+    }
+
+    /// Updates each track's class and last sighting (a track back after `forget_after`, or of
+    /// another class, starts its rule timers again), notes the motion event that listed it, and
+    /// forgets tracks gone for `forget_after`.
+    fn remember_tracks(&mut self, frame: &Frame, now: Duration, motion_id: Option<&String>) {
         let n_rules = self.rules.len();
         for o in frame.objects {
             let Some(id) = o.track_id else { continue };
@@ -183,51 +198,45 @@ impl EventBuilder {
                 t.present_since = vec![None; n_rules];
             }
             t.last_seen = now;
-            if motion_id.is_some() {
-                t.last_event = motion_id.clone();
+            if let Some(id) = motion_id {
+                t.last_event = Some(id.clone());
             }
         }
         let forget = self.forget_after;
         self.tracks
             .retain(|_, t| now.saturating_sub(t.last_seen) <= forget);
+    }
 
-        // Faces.
-        let mut face_events: Vec<(String, String)> = Vec::new(); // (face_id, event_id)
+    /// A face event per face track first seen, changed identity or due for its heartbeat.
+    fn face_events(&mut self, frame: &Frame, now: Duration) -> Vec<FaceEvent> {
+        let mut events = Vec::new();
         for f in frame.faces {
             let identity = (f.person_name.clone(), f.known, f.is_authorized);
-            let state = self.faces.get(&f.face_id);
-            let emit = match state {
+            let emit = match self.faces.get_mut(&f.face_id) {
                 None => true,
                 Some(s) if now.saturating_sub(s.last_seen) > self.forget_after => true,
+                Some(s) if s.identity != identity => true,
+                Some(s) if now.saturating_sub(s.last_emit) >= self.min_interval => true,
                 Some(s) => {
-                    s.identity != identity || now.saturating_sub(s.last_emit) >= self.min_interval
+                    s.last_seen = now;
+                    false
                 }
             };
             if !emit {
-                if let Some(s) = self.faces.get_mut(&f.face_id) {
-                    s.last_seen = now;
-                }
                 continue;
             }
-            let name = if f.known {
-                f.person_name.as_deref()
-            } else {
-                None
-            };
+            let name = f.known.then_some(f.person_name.as_deref()).flatten();
             let Ok(e) = FaceEvent::new(
                 &self.camera_id,
                 frame.frame_number,
                 &f.face_id,
-                px(&f.bbox),
-                conf(f.confidence),
+                pixels(&f.bbox, frame),
+                rounded_confidence(f.confidence),
                 name,
                 f.is_authorized,
             ) else {
                 continue;
             };
-            let id = e.event_id.clone();
-            events.push(Event::Face(e));
-            face_events.push((f.face_id.clone(), id.clone()));
             let s = self.faces.entry(f.face_id.clone()).or_insert(FaceState {
                 identity: identity.clone(),
                 last_seen: now,
@@ -241,104 +250,147 @@ impl EventBuilder {
             s.identity = identity;
             s.last_seen = now;
             s.last_emit = now;
-            s.last_event = Some(id);
+            s.last_event = Some(e.event_id.clone());
+            events.push(e);
         }
+        let forget = self.forget_after;
         self.faces
             .retain(|_, s| now.saturating_sub(s.last_seen) <= forget);
+        events
+    }
 
-        // Built-in: every unauthorised face track alerts once (and again after a change back).
+    /// Built in: every unauthorised face track alerts once (and again after a change back).
+    fn unauthorized_alerts(&mut self, frame: &Frame) -> Vec<AlertEvent> {
+        let mut alerts = Vec::new();
         for f in frame.faces.iter().filter(|f| f.known && !f.is_authorized) {
-            // A face whose event was refused above (bad metadata from upstream) has no state:
+            // A face whose event was refused (bad metadata from upstream) has no state:
             // nothing to alert on, and no panic in the streaming thread.
             let Some(s) = self.faces.get_mut(&f.face_id) else {
                 continue;
             };
-            if !s.alerted_unauthorized {
-                s.alerted_unauthorized = true;
-                let assoc = s.last_event.clone().into_iter().collect();
-                if let Ok(a) = AlertEvent::new(
-                    &self.camera_id,
-                    AlertLevel::Critical,
-                    UNAUTHORIZED_MESSAGE,
-                    assoc,
-                ) {
-                    events.push(Event::Alert(a));
-                }
-            }
-        }
-
-        // Rules.
-        for (ri, rule) in self.rules.iter().enumerate() {
-            if !rule.applies_to(&self.camera_id) {
+            if s.alerted_unauthorized {
                 continue;
             }
-            let cooled = self.last_fired[ri].is_none_or(|t| {
-                // Checked when parsed; a rule built by hand may still hold anything.
-                let cooldown = Duration::try_from_secs_f64(rule.cooldown).unwrap_or(Duration::MAX);
-                now.saturating_sub(t) >= cooldown
-            });
-            let mut assoc: Vec<String> = Vec::new();
-            match rule.when {
-                Trigger::Object => {
-                    for o in frame
-                        .objects
-                        .iter()
-                        .filter(|o| Some(&o.class) == rule.class.as_ref())
-                    {
-                        let (cx, cy) =
-                            ((o.bbox[0] + o.bbox[2]) / 2.0, (o.bbox[1] + o.bbox[3]) / 2.0);
-                        let inside = rule.in_zone(cx, cy);
-                        let long_enough = match o.track_id.and_then(|id| self.tracks.get_mut(&id)) {
-                            Some(t) => {
-                                let since = &mut t.present_since[ri];
-                                if !inside {
-                                    *since = None;
-                                    false
-                                } else {
-                                    let start = *since.get_or_insert(now);
-                                    now.saturating_sub(start).as_secs_f64() >= rule.min_duration
-                                }
-                            }
-                            // Untracked objects cannot be timed: only rules without a duration.
-                            None => inside && rule.min_duration == 0.0,
-                        };
-                        if long_enough {
-                            let ev = o
-                                .track_id
-                                .and_then(|id| self.tracks.get(&id))
-                                .and_then(|t| t.last_event.clone());
-                            assoc.extend(ev.or_else(|| motion_id.clone()));
-                        }
-                    }
-                }
-                Trigger::UnknownFace | Trigger::UnauthorizedFace => {
-                    for f in frame.faces {
-                        let hit = match rule.when {
-                            Trigger::UnknownFace => !f.known,
-                            _ => f.known && !f.is_authorized,
-                        };
-                        if hit {
-                            assoc.extend(
-                                self.faces
-                                    .get(&f.face_id)
-                                    .and_then(|s| s.last_event.clone()),
-                            );
-                        }
-                    }
-                }
+            s.alerted_unauthorized = true;
+            let assoc = s.last_event.clone().into_iter().collect();
+            if let Ok(a) = AlertEvent::new(
+                &self.camera_id,
+                AlertLevel::Critical,
+                UNAUTHORIZED_MESSAGE,
+                assoc,
+            ) {
+                alerts.push(a);
             }
+        }
+        alerts
+    }
+
+    /// The user's rules: each fires, past its cooldown, with the events of what matched it.
+    fn rule_alerts(
+        &mut self,
+        frame: &Frame,
+        now: Duration,
+        motion_id: Option<&String>,
+    ) -> Vec<AlertEvent> {
+        let mut alerts = Vec::new();
+        for ri in 0..self.rules.len() {
+            if !self.rules[ri].applies_to(&self.camera_id) {
+                continue;
+            }
+            // Checked when parsed; a rule built by hand may still hold anything.
+            let cooldown =
+                Duration::try_from_secs_f64(self.rules[ri].cooldown).unwrap_or(Duration::MAX);
+            let cooled = self.last_fired[ri].is_none_or(|t| now.saturating_sub(t) >= cooldown);
+            let mut assoc = match self.rules[ri].when {
+                Trigger::Object => self.object_matches(ri, frame, now, motion_id),
+                Trigger::UnknownFace | Trigger::UnauthorizedFace => self.face_matches(ri, frame),
+            };
             if assoc.is_empty() || !cooled {
                 continue;
             }
             assoc.sort();
             assoc.dedup();
+            let rule = &self.rules[ri];
             if let Ok(a) = AlertEvent::new(&self.camera_id, rule.level, &rule.message, assoc) {
                 self.last_fired[ri] = Some(now);
-                events.push(Event::Alert(a));
+                alerts.push(a);
             }
         }
-        events
+        alerts
     }
+
+    /// Events of the objects matching object rule `ri`: of its class, centred in its zone, and
+    /// there for its minimum duration (timed per track; only rules without a duration match
+    /// untracked objects).
+    fn object_matches(
+        &mut self,
+        ri: usize,
+        frame: &Frame,
+        now: Duration,
+        motion_id: Option<&String>,
+    ) -> Vec<String> {
+        let rule = &self.rules[ri];
+        let mut assoc = Vec::new();
+        for o in frame
+            .objects
+            .iter()
+            .filter(|o| Some(&o.class) == rule.class.as_ref())
+        {
+            let (cx, cy) = ((o.bbox[0] + o.bbox[2]) / 2.0, (o.bbox[1] + o.bbox[3]) / 2.0);
+            let inside = rule.in_zone(cx, cy);
+            let long_enough = match o.track_id.and_then(|id| self.tracks.get_mut(&id)) {
+                Some(t) => {
+                    let since = &mut t.present_since[ri];
+                    if inside {
+                        let start = *since.get_or_insert(now);
+                        now.saturating_sub(start).as_secs_f64() >= rule.min_duration
+                    } else {
+                        *since = None;
+                        false
+                    }
+                }
+                None => inside && rule.min_duration == 0.0,
+            };
+            if long_enough {
+                let ev = o
+                    .track_id
+                    .and_then(|id| self.tracks.get(&id))
+                    .and_then(|t| t.last_event.clone());
+                assoc.extend(ev.or_else(|| motion_id.cloned()));
+            }
+        }
+        assoc
+    }
+
+    /// Events of the faces matching face rule `ri` (unknown, or known and unauthorised).
+    fn face_matches(&self, ri: usize, frame: &Frame) -> Vec<String> {
+        let unknown = self.rules[ri].when == Trigger::UnknownFace;
+        frame
+            .faces
+            .iter()
+            .filter(|f| {
+                if unknown {
+                    !f.known
+                } else {
+                    f.known && !f.is_authorized
+                }
+            })
+            .filter_map(|f| self.faces.get(&f.face_id)?.last_event.clone())
+            .collect()
+    }
+}
+
+/// A normalised box in the frame's pixels: hundredths of a pixel are all the detectors
+/// resolve, more digits would only be float noise in the JSON.
+fn pixels(b: &[f64; 4], frame: &Frame) -> BBox {
+    let (w, h) = (frame.width as f64, frame.height as f64);
+    let r = |v: f64| (v * 100.0).round() / 100.0;
+    BBox::new(r(b[0] * w), r(b[1] * h), r(b[2] * w), r(b[3] * h))
+}
+
+/// A confidence to four decimals, within 0–1.
+fn rounded_confidence(c: f64) -> f64 {
+    (c.clamp(0.0, 1.0) * 10_000.0).round() / 10_000.0
 }
 
 #[cfg(test)]
