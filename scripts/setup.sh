@@ -68,10 +68,11 @@ GST_ELEMENTS=(
     avdec_h264:gstreamer1.0-libav avdec_mpeg4:gstreamer1.0-libav
     avenc_ffv1:gstreamer1.0-libav avdec_ffv1:gstreamer1.0-libav
 )
-# Libraries the build links against and packages the setup itself needs.
+# Libraries the build links against, packages the setup itself needs, and fonts-dejavu-core
+# (DejaVuSans.ttf, fessoverlay's default caption font).
 APT_PACKAGES=(
     libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstrtspserver-1.0-dev gstreamer1.0-rtsp
-    libssl-dev ca-certificates
+    libssl-dev ca-certificates fonts-dejavu-core
 )
 for entry in "${PROGRAMS[@]}" "${GST_ELEMENTS[@]}"; do
     APT_PACKAGES+=("${entry#*:}")

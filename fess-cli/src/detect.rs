@@ -1,15 +1,20 @@
 //! `fess detect`: the main job on a file, with progress and a contact sheet.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use gst::prelude::*;
+use gstfess::font::{CaptionFont, DEFAULT_FONT};
 use gstfess::roi_meta::{self, RoiObject};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
 
-use crate::sheet::{self, Tile};
+use crate::elements::set_properties;
+use crate::progress::{Progress, Snapshot};
+use crate::sheet::{self, Tile, TileMaker};
 
 #[derive(clap::Args)]
 pub struct DetectArgs {
@@ -54,6 +59,9 @@ pub struct DetectArgs {
     /// Print the summary as one JSON object on stdout (progress stays on stderr).
     #[arg(long)]
     json: bool,
+    /// Seconds the pipeline has to drain after Ctrl-C or SIGTERM before it is stopped at once.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    stop_timeout: u64,
 }
 
 /// What the probe on fessdetect's output has seen.
@@ -72,12 +80,91 @@ struct Seen {
 const TILE_EVERY: u64 = 10;
 const TILE_WIDTH: usize = 384;
 const MAX_TILES_KEPT: usize = 200;
+/// How often the bus is polled, and so how often the progress and the signals are looked at.
+const POLL: gst::ClockTime = gst::ClockTime::from_mseconds(200);
+
+/// The pipeline of a run and the elements whose results the run reads back.
+struct Run {
+    pipeline: gst::Pipeline,
+    detect: gst::Element,
+    face: Option<gst::Element>,
+    events: Option<gst::Element>,
+}
+
+impl Run {
+    /// The last analysis element, whose output holds every object of a frame.
+    fn analysis(&self) -> &gst::Element {
+        self.face.as_ref().unwrap_or(&self.detect)
+    }
+}
+
+/// How the pipeline came to its end of stream.
+#[derive(Clone, Copy)]
+enum Ended {
+    /// The whole input was analysed.
+    Complete,
+    /// A signal asked for an early, clean end.
+    Interrupted(&'static str),
+}
+
+/// The elements' counters at the end of a run.
+struct Counters {
+    detect: gst::Structure,
+    face: Option<gst::Structure>,
+    events: Option<gst::Structure>,
+}
 
 pub fn run(args: DetectArgs) -> anyhow::Result<()> {
-    gst::init()?;
-    if gst::ElementFactory::find("fessdetect").is_none() {
-        bail!("the fessdetect element is not installed: build the plugin (cargo build --release) and set GST_PLUGIN_PATH to the folder holding libgstfess.so");
+    check_inputs(&args)?;
+    let run = build_pipeline(&args)?;
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    count_objects(run.analysis(), seen.clone());
+    let tiles = collect_tiles(&run.pipeline, seen.clone())?;
+    // Registered before the run starts, so Ctrl-C never kills a half-written --video.
+    let mut signals = Signals::new([SIGINT, SIGTERM]).context("handling Ctrl-C")?;
+    let started = Instant::now();
+    start(&run.pipeline)?;
+    let mut progress = Progress::on_stderr(started);
+    let stop_timeout = Duration::from_secs(args.stop_timeout);
+    let ended = wait_for_eos(
+        &run.pipeline,
+        &seen,
+        &mut progress,
+        &mut signals,
+        stop_timeout,
+    );
+    progress.finish();
+    // At EOS the sink has flushed (or spooled) everything already.
+    let counters = read_counters(&run);
+    run.pipeline.set_state(gst::State::Null)?;
+    let ended = ended?;
+
+    let seconds = started.elapsed().as_secs_f64();
+    let s = seen.lock().unwrap();
+    let tracks: BTreeMap<String, usize> =
+        s.tracks.iter().map(|(k, v)| (k.clone(), v.len())).collect();
+    let picked = pick_tiles(std::mem::take(&mut *tiles.lock().unwrap()), args.tiles);
+    sheet::write(&args.sheet, &picked, 4)?;
+    let summary = Summary {
+        frames: s.frames,
+        frames_with_objects: s.frames_with_objects,
+        seconds,
+        tracks,
+        counters,
+        sheet_frames: picked.len(),
+        ended,
+    };
+    if args.json {
+        println!("{}", summary.json(&args));
+    } else {
+        summary.print(&args);
     }
+    Ok(())
+}
+
+/// Refuses a run that cannot work before anything starts.
+fn check_inputs(args: &DetectArgs) -> anyhow::Result<()> {
+    crate::elements::require_plugin()?;
     if args.input.is_dir() {
         bail!(
             "input {} is a folder: give a video or image file",
@@ -88,8 +175,18 @@ pub fn run(args: DetectArgs) -> anyhow::Result<()> {
         bail!("input {} does not exist", args.input.display());
     }
     // Checked now, not after the whole run.
-    writable(&args.sheet).context("--sheet")?;
-    let mut launch = String::from("filesrc name=src ! decodebin ! fessdetect name=detect");
+    writable(&args.sheet).context("--sheet")
+}
+
+/// `filesrc ! decodebin ! fessdetect [! fessface] ! tee`, with the branches the arguments ask for.
+/// The decoded frames are brought to a format both fessdetect and fessoverlay read (a
+/// passthrough for the usual I420) before any metadata exists: a `videoconvert` that converts
+/// drops the ROI metas (GStreamer 1.22), so the recording branch has none.
+fn launch_line(args: &DetectArgs) -> String {
+    let mut launch = String::from(
+        "filesrc name=src ! decodebin ! videoconvert ! \
+         video/x-raw,format=(string){I420,NV12,RGB,BGR} ! fessdetect name=detect",
+    );
     if args.faces {
         launch.push_str(" ! fessface name=face");
     }
@@ -101,11 +198,16 @@ pub fn run(args: DetectArgs) -> anyhow::Result<()> {
     }
     if args.video.is_some() {
         launch.push_str(
-            " t. ! queue ! videoconvert ! video/x-raw,format=RGB ! fessoverlay ! videoconvert ! \
+            " t. ! queue ! fessoverlay ! videoconvert ! \
              openh264enc bitrate=2000000 ! h264parse ! mp4mux ! filesink name=video",
         );
     }
-    let pipeline = gst::parse::launch(&launch)?
+    launch
+}
+
+/// The pipeline with every element configured from the arguments.
+fn build_pipeline(args: &DetectArgs) -> anyhow::Result<Run> {
+    let pipeline = gst::parse::launch(&launch_line(args))?
         .downcast::<gst::Pipeline>()
         .expect("a pipeline");
     pipeline
@@ -120,17 +222,13 @@ pub fn run(args: DetectArgs) -> anyhow::Result<()> {
         detect.set_property("camera-id", id);
     }
     set_properties(&detect, &args.set)?;
-    // What the probe reads: the last analysis element's output.
-    let analysis = match pipeline.by_name("face") {
-        Some(face) => {
-            if let Some(url) = &args.redis_url {
-                face.set_property("redis-url", url);
-            }
-            set_properties(&face, &args.face_set)?;
-            face
+    let face = pipeline.by_name("face");
+    if let Some(face) = &face {
+        if let Some(url) = &args.redis_url {
+            face.set_property("redis-url", url);
         }
-        None => detect.clone(),
-    };
+        set_properties(face, &args.face_set)?;
+    }
     if let Some(path) = &args.video {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
@@ -141,8 +239,8 @@ pub fn run(args: DetectArgs) -> anyhow::Result<()> {
             .unwrap()
             .set_property("location", path.to_string_lossy().as_ref());
     }
-    if let Some(face) = pipeline.by_name("face") {
-        gallery_reachable(&face)?;
+    if let Some(face) = &face {
+        gallery_reachable(face)?;
     }
     let events = pipeline.by_name("events");
     if let (Some(sink), Some(bootstrap)) = (&events, &args.kafka) {
@@ -153,16 +251,23 @@ pub fn run(args: DetectArgs) -> anyhow::Result<()> {
         }
         set_properties(sink, &args.sink_set)?;
     }
+    Ok(Run {
+        pipeline,
+        detect,
+        face,
+        events,
+    })
+}
 
-    let seen = Arc::new(Mutex::new(Seen::default()));
-    let probe_seen = seen.clone();
+/// Counts what `analysis` outputs into `seen`, and marks every TILE_EVERY-th frame for the sheet.
+fn count_objects(analysis: &gst::Element, seen: Arc<Mutex<Seen>>) {
     analysis
         .static_pad("src")
         .unwrap()
         .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
             if let Some(buf) = info.buffer() {
                 let objects = roi_meta::read(buf);
-                let mut s = probe_seen.lock().unwrap();
+                let mut s = seen.lock().unwrap();
                 s.current.clear();
                 for o in &objects {
                     *s.current.entry(o.label.clone()).or_default() += 1;
@@ -173,7 +278,7 @@ pub fn run(args: DetectArgs) -> anyhow::Result<()> {
                 if !objects.is_empty() {
                     s.frames_with_objects += 1;
                 }
-                if s.frames % TILE_EVERY == 0 {
+                if s.frames.is_multiple_of(TILE_EVERY) {
                     let pts = buf.pts().map(|p| p.nseconds()).unwrap_or(s.frames);
                     s.pending.insert(pts, objects);
                 }
@@ -181,14 +286,23 @@ pub fn run(args: DetectArgs) -> anyhow::Result<()> {
             }
             gst::PadProbeReturn::Ok
         });
+}
 
+/// Turns the frames marked in `seen` into annotated tiles as they reach the appsink.
+fn collect_tiles(
+    pipeline: &gst::Pipeline,
+    seen: Arc<Mutex<Seen>>,
+) -> anyhow::Result<Arc<Mutex<Vec<Tile>>>> {
     let tiles: Arc<Mutex<Vec<Tile>>> = Arc::default();
+    let maker = TileMaker {
+        font: CaptionFont::load(Path::new(DEFAULT_FONT)).context("the contact sheet's captions")?,
+        tile_width: TILE_WIDTH,
+    };
     let sink = pipeline
         .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
-    let (sink_seen, sink_tiles) = (seen.clone(), tiles.clone());
+        .and_then(|s| s.downcast::<gst_app::AppSink>().ok())
+        .context("the launch line has an appsink")?;
+    let sink_tiles = tiles.clone();
     sink.set_callbacks(
         gst_app::AppSinkCallbacks::builder()
             .new_sample(move |sink| {
@@ -198,7 +312,7 @@ pub fn run(args: DetectArgs) -> anyhow::Result<()> {
                 };
                 let pts = buf.pts().map(|p| p.nseconds());
                 let objects = {
-                    let mut s = sink_seen.lock().unwrap();
+                    let mut s = seen.lock().unwrap();
                     match pts.and_then(|p| s.pending.remove(&p)) {
                         Some(o) => o,
                         None => return Ok(gst::FlowSuccess::Ok),
@@ -209,13 +323,12 @@ pub fn run(args: DetectArgs) -> anyhow::Result<()> {
                     .map_err(|_| gst::FlowError::NotNegotiated)?;
                 let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buf, &info)
                     .map_err(|_| gst::FlowError::Error)?;
-                let caption = format!("{:.1}S", pts.unwrap_or(0) as f64 / 1e9);
-                let tile = sheet::annotate(
+                let caption = format!("{:.1} s", pts.unwrap_or(0) as f64 / 1e9);
+                let tile = maker.annotate(
                     frame.plane_data(0).map_err(|_| gst::FlowError::Error)?,
                     info.width() as usize,
                     info.height() as usize,
                     info.stride()[0] as usize,
-                    TILE_WIDTH,
                     &caption,
                     &objects,
                 );
@@ -230,9 +343,12 @@ pub fn run(args: DetectArgs) -> anyhow::Result<()> {
             })
             .build(),
     );
+    Ok(tiles)
+}
 
-    let started = Instant::now();
-    let bus = pipeline.bus().unwrap();
+/// Sets the pipeline playing, or fails with the element's own reason.
+fn start(pipeline: &gst::Pipeline) -> anyhow::Result<()> {
+    let bus = pipeline.bus().context("a pipeline has a bus")?;
     if let Err(e) = pipeline.set_state(gst::State::Playing) {
         // The element's own reason is on the bus; "failed to change its state" says nothing.
         let why = bus
@@ -245,139 +361,202 @@ pub fn run(args: DetectArgs) -> anyhow::Result<()> {
         let _ = pipeline.set_state(gst::State::Null);
         bail!("starting the pipeline: {why}");
     }
-    let mut last_frames = 0;
-    let mut last_tick = Instant::now();
-    let outcome = loop {
-        if let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(200)) {
+    Ok(())
+}
+
+/// Runs until the end of stream, showing progress. The first SIGINT or SIGTERM sends EOS so
+/// every output is finished properly (an MP4 needs its index written); a second one, or no EOS
+/// within `stop_timeout`, gives up with an error.
+fn wait_for_eos(
+    pipeline: &gst::Pipeline,
+    seen: &Mutex<Seen>,
+    progress: &mut Progress,
+    signals: &mut Signals,
+    stop_timeout: Duration,
+) -> anyhow::Result<Ended> {
+    let bus = pipeline.bus().context("a pipeline has a bus")?;
+    let mut stopping: Option<(&'static str, Instant)> = None;
+    loop {
+        if let Some(msg) = bus.timed_pop(POLL) {
             match msg.view() {
-                gst::MessageView::Eos(_) => break Ok(()),
+                gst::MessageView::Eos(_) => {
+                    return Ok(stopping.map_or(Ended::Complete, |(s, _)| Ended::Interrupted(s)))
+                }
                 gst::MessageView::Error(e) => {
-                    break Err(anyhow::anyhow!(
-                        "{}",
-                        bus_text(&e.error(), e.debug(), msg.src())
-                    ))
+                    bail!("{}", bus_text(&e.error(), e.debug(), msg.src()))
                 }
-                gst::MessageView::Warning(w) => {
-                    eprintln!("warning: {}", bus_text(&w.error(), w.debug(), msg.src()))
-                }
+                gst::MessageView::Warning(w) => progress.note(&format!(
+                    "warning: {}",
+                    bus_text(&w.error(), w.debug(), msg.src())
+                )),
                 _ => {}
             }
         }
-        if last_tick.elapsed() >= Duration::from_secs(1) {
-            let s = seen.lock().unwrap();
-            let fps = (s.frames - last_frames) as f64 / last_tick.elapsed().as_secs_f64();
-            eprintln!(
-                "[{:>4.0}s] frames {:>5}  fps {:>5.1}  objects {}",
-                started.elapsed().as_secs_f64(),
-                s.frames,
-                fps,
-                by_class(&s.current)
-            );
-            last_frames = s.frames;
-            last_tick = Instant::now();
+        for signal in signals.pending() {
+            let name = signal_name(signal);
+            if let Some((first, _)) = stopping {
+                bail!("stopped at once by a second signal ({first}, then {name}): the outputs may be incomplete");
+            }
+            progress.note(&format!(
+                "{name}: finishing the outputs (at most {} s; again to stop at once)",
+                stop_timeout.as_secs()
+            ));
+            pipeline.send_event(gst::event::Eos::new());
+            stopping = Some((name, Instant::now()));
         }
-    };
-    let stats = detect.property::<gst::Structure>("stats");
-    // At EOS the sink has flushed (or spooled) everything already.
-    let sink_stats = events
-        .as_ref()
-        .map(|e| e.property::<gst::Structure>("stats"));
-    pipeline.set_state(gst::State::Null)?;
-    outcome?;
+        if let Some((name, since)) = stopping {
+            if since.elapsed() > stop_timeout {
+                bail!(
+                    "the pipeline did not finish within {} s of {name}: stopped at once, the \
+                     outputs may be incomplete",
+                    stop_timeout.as_secs()
+                );
+            }
+        }
+        progress.update(&snapshot(pipeline, seen));
+    }
+}
 
-    let elapsed = started.elapsed().as_secs_f64();
+fn signal_name(signal: i32) -> &'static str {
+    match signal {
+        SIGINT => "SIGINT",
+        SIGTERM => "SIGTERM",
+        _ => "a signal",
+    }
+}
+
+fn snapshot(pipeline: &gst::Pipeline, seen: &Mutex<Seen>) -> Snapshot {
     let s = seen.lock().unwrap();
-    let tracks: BTreeMap<String, usize> =
-        s.tracks.iter().map(|(k, v)| (k.clone(), v.len())).collect();
-    let tiles = std::mem::take(&mut *tiles.lock().unwrap());
+    Snapshot {
+        position: pipeline.query_position::<gst::ClockTime>(),
+        duration: pipeline.query_duration::<gst::ClockTime>(),
+        frames: s.frames,
+        objects: by_class(&s.current),
+    }
+}
+
+fn read_counters(run: &Run) -> Counters {
+    let stats = |e: &gst::Element| e.property::<gst::Structure>("stats");
+    Counters {
+        detect: stats(&run.detect),
+        face: run.face.as_ref().map(stats),
+        events: run.events.as_ref().map(stats),
+    }
+}
+
+/// `want` tiles spread evenly over the run.
+fn pick_tiles(tiles: Vec<Tile>, want: u32) -> Vec<Tile> {
     let n = tiles.len();
-    let want = (args.tiles as usize).min(n);
-    let picked: Vec<Tile> = if want == 0 {
-        Vec::new()
-    } else {
-        let idx: BTreeSet<usize> = (0..want).map(|i| i * n / want).collect();
-        tiles
-            .into_iter()
-            .enumerate()
-            .filter(|(i, _)| idx.contains(i))
-            .map(|(_, t)| t)
-            .collect()
-    };
-    sheet::write(&args.sheet, &picked, 4)?;
-    let count = |st: &gst::Structure, k: &str| st.get::<u64>(k).unwrap_or(0);
-    let face_stats = pipeline
-        .by_name("face")
-        .map(|f| f.property::<gst::Structure>("stats"));
-    let face_keys = [
-        "faces",
-        "embeddings",
-        "cache-hits",
-        "cache-misses",
-        "authorized",
-        "unauthorized",
-        "unknown",
-    ];
-    let event_keys = ["motion-events", "face-events", "alert-events"];
-    if args.json {
+    let want = (want as usize).min(n);
+    if want == 0 {
+        return Vec::new();
+    }
+    let idx: BTreeSet<usize> = (0..want).map(|i| i * n / want).collect();
+    tiles
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| idx.contains(i))
+        .map(|(_, t)| t)
+        .collect()
+}
+
+/// What a run prints at its end.
+struct Summary {
+    frames: u64,
+    frames_with_objects: u64,
+    seconds: f64,
+    /// Distinct tracks by class.
+    tracks: BTreeMap<String, usize>,
+    counters: Counters,
+    sheet_frames: usize,
+    ended: Ended,
+}
+
+const FACE_KEYS: [&str; 7] = [
+    "faces",
+    "embeddings",
+    "cache-hits",
+    "cache-misses",
+    "authorized",
+    "unauthorized",
+    "unknown",
+];
+const EVENT_KEYS: [&str; 3] = ["motion-events", "face-events", "alert-events"];
+
+fn count(st: &gst::Structure, key: &str) -> u64 {
+    st.get::<u64>(key).unwrap_or(0)
+}
+
+impl Summary {
+    fn json(&self, args: &DetectArgs) -> serde_json::Value {
         let counts =
             |st: &gst::Structure, keys: &[&str]| -> serde_json::Map<String, serde_json::Value> {
                 keys.iter()
                     .map(|k| (k.to_string(), count(st, k).into()))
                     .collect()
             };
-        let summary = serde_json::json!({
-            "frames": s.frames,
-            "seconds": elapsed,
-            "fps": s.frames as f64 / elapsed,
-            "inferred": count(&stats, "inferences"),
+        let stats = &self.counters.detect;
+        serde_json::json!({
+            "frames": self.frames,
+            "seconds": self.seconds,
+            "fps": self.frames as f64 / self.seconds,
+            "inferred": count(stats, "inferences"),
             "skipped": {
-                "no_motion": count(&stats, "skipped-no_motion"),
-                "interval": count(&stats, "skipped-interval"),
+                "no_motion": count(stats, "skipped-no_motion"),
+                "interval": count(stats, "skipped-interval"),
             },
-            "frames_with_objects": s.frames_with_objects,
-            "tracks": tracks,
-            "faces": face_stats.as_ref().map(|f| counts(f, &face_keys)),
-            "events": sink_stats.as_ref().map(|e| counts(e, &event_keys)),
+            "frames_with_objects": self.frames_with_objects,
+            "tracks": self.tracks,
+            "faces": self.counters.face.as_ref().map(|f| counts(f, &FACE_KEYS)),
+            "events": self.counters.events.as_ref().map(|e| counts(e, &EVENT_KEYS)),
             "video": args.video,
-            "sheet": { "path": args.sheet, "frames": picked.len() },
-        });
-        println!("{summary}");
-        return Ok(());
+            "sheet": { "path": args.sheet, "frames": self.sheet_frames },
+            "interrupted": match self.ended {
+                Ended::Complete => None,
+                Ended::Interrupted(signal) => Some(signal),
+            },
+        })
     }
-    println!(
-        "done: {} frames in {:.1} s ({:.1} fps)",
-        s.frames,
-        elapsed,
-        s.frames as f64 / elapsed
-    );
-    println!(
-        "inferred {} frames, skipped {} (no motion) and {} (interval); {} frames had objects",
-        count(&stats, "inferences"),
-        count(&stats, "skipped-no_motion"),
-        count(&stats, "skipped-interval"),
-        s.frames_with_objects
-    );
-    println!("distinct tracked objects: {}", by_class(&tracks));
-    if let Some(f) = &face_stats {
-        let [faces, embeddings, hits, misses, authorized, unauthorized, unknown] =
-            face_keys.map(|k| count(f, k));
+
+    fn print(&self, args: &DetectArgs) {
+        let stats = &self.counters.detect;
+        if let Ended::Interrupted(signal) = self.ended {
+            println!("stopped early by {signal}: the results cover the frames analysed until then");
+        }
         println!(
-            "faces: {faces} seen, {embeddings} embedded, cache {hits} hits / {misses} misses; recognised {authorized} authorized, {unauthorized} unauthorized, {unknown} unknown"
+            "done: {} frames in {:.1} s ({:.1} fps)",
+            self.frames,
+            self.seconds,
+            self.frames as f64 / self.seconds
+        );
+        println!(
+            "inferred {} frames, skipped {} (no motion) and {} (interval); {} frames had objects",
+            count(stats, "inferences"),
+            count(stats, "skipped-no_motion"),
+            count(stats, "skipped-interval"),
+            self.frames_with_objects
+        );
+        println!("distinct tracked objects: {}", by_class(&self.tracks));
+        if let Some(f) = &self.counters.face {
+            let [faces, embeddings, hits, misses, authorized, unauthorized, unknown] =
+                FACE_KEYS.map(|k| count(f, k));
+            println!(
+                "faces: {faces} seen, {embeddings} embedded, cache {hits} hits / {misses} misses; recognised {authorized} authorized, {unauthorized} unauthorized, {unknown} unknown"
+            );
+        }
+        if let Some(path) = &args.video {
+            println!("annotated video: {}", path.display());
+        }
+        if let Some(st) = &self.counters.events {
+            let [motion, face, alert] = EVENT_KEYS.map(|k| count(st, k));
+            println!("events built: {motion} motion, {face} face, {alert} alert");
+        }
+        println!(
+            "contact sheet: {} ({} frames)",
+            args.sheet.display(),
+            self.sheet_frames
         );
     }
-    if let Some(path) = &args.video {
-        println!("annotated video: {}", path.display());
-    }
-    if let Some(st) = &sink_stats {
-        let [motion, face, alert] = event_keys.map(|k| count(st, k));
-        println!("events built: {motion} motion, {face} face, {alert} alert");
-    }
-    println!(
-        "contact sheet: {} ({} frames)",
-        args.sheet.display(),
-        picked.len()
-    );
-    Ok(())
 }
 
 fn by_class(m: &BTreeMap<String, usize>) -> String {
@@ -390,7 +569,6 @@ fn by_class(m: &BTreeMap<String, usize>) -> String {
         .join(" ")
 }
 
-/// Applies `PROPERTY=VALUE` settings to `element`, refusing unknown names and bad values.
 /// An error or warning from the bus as a person reads it, and which element said it. Our
 /// elements put their own text in the debug string (its last line) under a generic message;
 /// other elements' messages say what failed and the debug string why.
@@ -419,16 +597,21 @@ fn bus_text(
     }
 }
 
-/// Fails now when `path` cannot be written (its folder is made if missing).
+/// Fails now when `path` cannot be written (its folder is made if missing). A file made to
+/// find out is removed again, so a run that fails later leaves no empty sheet behind.
 fn writable(path: &std::path::Path) -> anyhow::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
+    let existed = path.exists();
     std::fs::OpenOptions::new()
         .append(true)
         .create(true)
         .open(path)
         .with_context(|| format!("cannot write {}", path.display()))?;
+    if !existed {
+        let _ = std::fs::remove_file(path);
+    }
     Ok(())
 }
 
@@ -453,31 +636,25 @@ fn gallery_reachable(face: &gst::Element) -> anyhow::Result<()> {
     })
 }
 
-fn set_properties(element: &gst::Element, settings: &[String]) -> anyhow::Result<()> {
-    let factory = element
-        .factory()
-        .map(|f| f.name().to_string())
-        .unwrap_or_default();
-    for kv in settings {
-        let (k, v) = kv
-            .split_once('=')
-            .with_context(|| format!("{kv}: expected PROPERTY=VALUE"))?;
-        let pspec = element.find_property(k).with_context(|| {
-            format!("{factory} has no property '{k}' (see gst-inspect-1.0 {factory})")
-        })?;
-        let value = glib_value_from_str(&pspec, v)
-            .with_context(|| format!("{kv}: not a valid value for {k}"))?;
-        element.set_property_from_value(k, &value);
-    }
-    Ok(())
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Parses `s` as a value of `pspec`'s type the way gst-launch does.
-fn glib_value_from_str(pspec: &gst::glib::ParamSpec, s: &str) -> anyhow::Result<gst::glib::Value> {
-    let v = gst::glib::Value::deserialize(s, pspec.value_type())
-        .map_err(|_| anyhow::anyhow!("cannot parse '{s}' as {}", pspec.value_type().name()))?;
-    if !pspec.value_is_valid(&v) {
-        bail!("'{s}' is out of range for {}", pspec.name());
+    fn tiles(n: u8) -> Vec<Tile> {
+        (0..n)
+            .map(|i| Tile {
+                rgb: vec![i],
+                width: 1,
+                height: 1,
+            })
+            .collect()
     }
-    Ok(v)
+
+    #[test]
+    fn tiles_are_picked_evenly_from_the_whole_run() {
+        let first_pixels = |t: Vec<Tile>| t.iter().map(|t| t.rgb[0]).collect::<Vec<_>>();
+        assert_eq!(first_pixels(pick_tiles(tiles(10), 4)), [0, 2, 5, 7]);
+        assert_eq!(first_pixels(pick_tiles(tiles(3), 12)), [0, 1, 2]);
+        assert!(pick_tiles(Vec::new(), 12).is_empty());
+    }
 }

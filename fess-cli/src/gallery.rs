@@ -4,9 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context};
+use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
-use gst::prelude::*;
 
 use fess::gallery::{GalleryExport, GalleryStore, Person};
 use gstfess::face::engine::FaceEngine;
@@ -84,16 +83,13 @@ pub fn run(args: GalleryArgs) -> anyhow::Result<()> {
             if id.is_empty() {
                 bail!("cannot make a person id from the name '{name}': pass --id");
             }
-            let models = gstfess::paths::models_dir();
-            let mut engine = FaceEngine::load(
-                &detector_model.unwrap_or_else(|| models.join("retinaface_mnet025.onnx")),
-                &embedder_model.unwrap_or_else(|| models.join("mobilefacenet.onnx")),
-                0,
-            )?;
+            let mut engine = face_engine(detector_model, embedder_model)?;
             let mut embeddings = Vec::new();
             for image in &images {
-                let e = enrol_image(&mut engine, image)
-                    .with_context(|| format!("{} refused", image.display()))?;
+                let e = crate::image::with_decoded(image, |view| {
+                    Ok(enrol(&mut engine, view)?.embedding)
+                })
+                .with_context(|| format!("{} refused", image.display()))?;
                 embeddings.push(e);
             }
             let mut person = match store.get(&id) {
@@ -196,49 +192,15 @@ pub fn run(args: GalleryArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Decodes `path` (any image decodebin reads) and returns its one face's embedding.
-fn enrol_image(engine: &mut FaceEngine, path: &Path) -> anyhow::Result<Vec<f32>> {
-    if !path.is_file() {
-        bail!("no such file");
-    }
-    gst::init()?;
-    let pipeline = gst::parse::launch(
-        "filesrc name=src ! decodebin ! videoconvert ! video/x-raw,format=RGB ! appsink name=sink",
-    )?
-    .downcast::<gst::Pipeline>()
-    .map_err(|_| anyhow!("not a pipeline"))?;
-    pipeline
-        .by_name("src")
-        .expect("named in the launch line")
-        .set_property("location", path.to_string_lossy().as_ref());
-    let sink = pipeline
-        .by_name("sink")
-        .expect("named in the launch line")
-        .downcast::<gst_app::AppSink>()
-        .map_err(|_| anyhow!("not an appsink"))?;
-    pipeline.set_state(gst::State::Playing)?;
-    let sample = sink.try_pull_sample(gst::ClockTime::from_seconds(10));
-    let bus_error = pipeline.bus().and_then(|b| {
-        b.pop_filtered(&[gst::MessageType::Error])
-            .map(|m| match m.view() {
-                gst::MessageView::Error(e) => e.error().to_string(),
-                _ => unreachable!("filtered"),
-            })
-    });
-    let _ = pipeline.set_state(gst::State::Null);
-    let sample = sample.ok_or_else(|| {
-        anyhow!(
-            "not an image this system can decode{}",
-            bus_error.map(|e| format!(" ({e})")).unwrap_or_default()
-        )
-    })?;
-    let caps = sample
-        .caps()
-        .ok_or_else(|| anyhow!("decoded image without caps"))?;
-    let info = gst_video::VideoInfo::from_caps(caps)?;
-    let buffer = sample.buffer().ok_or_else(|| anyhow!("no image data"))?;
-    let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &info)
-        .map_err(|_| anyhow!("cannot map the decoded image"))?;
-    let view = gstfess::video_frame::view(&frame).ok_or_else(|| anyhow!("unexpected format"))?;
-    Ok(enrol(engine, &view)?.embedding)
+/// The face models fessface uses by default (the FESS model cache) unless paths are given.
+pub fn face_engine(
+    detector: Option<PathBuf>,
+    embedder: Option<PathBuf>,
+) -> anyhow::Result<FaceEngine> {
+    use gstfess::paths::{models_dir, FACE_DETECTOR_FILE, FACE_EMBEDDER_FILE};
+    Ok(FaceEngine::load(
+        &detector.unwrap_or_else(|| models_dir().join(FACE_DETECTOR_FILE)),
+        &embedder.unwrap_or_else(|| models_dir().join(FACE_EMBEDDER_FILE)),
+        0,
+    )?)
 }

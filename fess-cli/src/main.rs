@@ -1,16 +1,34 @@
 //! `fess`: run FESS on a video and see what it found.
 
 mod detect;
+mod elements;
 mod events;
 mod gallery;
+mod image;
+mod progress;
+mod recognize;
 mod sheet;
 
 use clap::{Parser, Subcommand};
 
 /// How `fess` ends, for scripts (shown under every command's `--help`).
-const EXIT_STATUS: &str = "Exit status: 0 when the command did its job; 1 when it failed while \
-running (the reason is printed on stderr); 2 for bad usage (an unknown command or flag, a \
-missing or invalid argument).";
+macro_rules! exit_status {
+    () => {
+        "Exit status: 0 when the command did its job; 1 when it failed while running (the \
+         reason is printed on stderr); 2 for bad usage (an unknown command or flag, a missing \
+         or invalid argument)."
+    };
+}
+const EXIT_STATUS: &str = exit_status!();
+
+/// What Ctrl-C does to `fess detect`, under its `--help`.
+const DETECT_AFTER_HELP: &str = concat!(
+    "Ctrl-C or SIGTERM ends the run early but cleanly: the pipeline is drained (end of \
+     stream), so --video is a playable MP4 and the summary and contact sheet cover the frames \
+     analysed; the exit status is then 0. A second signal, or a pipeline not drained within \
+     --stop-timeout, stops at once (exit status 1; --video may then be unplayable).\n\n",
+    exit_status!()
+);
 
 #[derive(Parser)]
 #[command(
@@ -26,9 +44,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run `filesrc ! decodebin ! fessdetect` on a video file, print per-second progress
-    /// (frames, fps, objects by class) and write an annotated PNG contact sheet.
-    #[command(after_help = EXIT_STATUS)]
+    /// Run `filesrc ! decodebin ! fessdetect` on a video file, show progress on stderr (a bar
+    /// with position, fps and ETA on a terminal, else a line a second: frames, fps, objects by
+    /// class) and write an annotated PNG contact sheet.
+    #[command(after_help = DETECT_AFTER_HELP)]
     Detect(detect::DetectArgs),
     /// Read FESS events back from Kafka: every event as `topic json`, or a summary.
     #[command(after_help = EXIT_STATUS)]
@@ -36,6 +55,11 @@ enum Command {
     /// Manage the gallery of known persons in Redis (shared by every fessface).
     #[command(after_help = EXIT_STATUS)]
     Gallery(gallery::GalleryArgs),
+    /// Recognise the faces in still images against the gallery in Redis, as fessface would:
+    /// name, authorised, similarity and box per face. Exit status 1 when any image cannot be
+    /// read (the others are still reported).
+    #[command(after_help = EXIT_STATUS)]
+    Recognize(recognize::RecognizeArgs),
 }
 
 fn main() {
@@ -44,6 +68,7 @@ fn main() {
         Command::Detect(args) => detect::run(args),
         Command::Events(args) => events::run(args),
         Command::Gallery(args) => gallery::run(args),
+        Command::Recognize(args) => recognize::run(args),
     };
     if let Err(e) = result {
         eprintln!("fess: error: {e:#}");

@@ -3,8 +3,14 @@
 use std::path::Path;
 
 use anyhow::Context;
-use gstfess::draw::{draw_label, draw_objects, RgbImage};
+use gstfess::canvas::{Canvas, CanvasFormat};
+use gstfess::draw::{draw_label, draw_objects, Style};
+use gstfess::font::CaptionFont;
+use gstfess::preprocess::YuvColour;
 use gstfess::roi_meta::RoiObject;
+
+/// Caption size on a tile, in pixels per em (tiles are a few hundred pixels wide).
+const TILE_FONT_PX: f32 = 10.0;
 
 /// One frame kept for the sheet, already scaled to the tile size and annotated.
 pub struct Tile {
@@ -13,47 +19,66 @@ pub struct Tile {
     pub height: usize,
 }
 
-/// Scales a packed RGB frame to `tile_width` (nearest sample; for viewing only) and draws each
-/// object's box and caption on it.
-pub fn annotate(
-    rgb: &[u8],
-    width: usize,
-    height: usize,
-    stride: usize,
-    tile_width: usize,
-    caption: &str,
-    objects: &[RoiObject],
-) -> Tile {
-    let tile_height = (height * tile_width / width).max(1);
-    let mut out = vec![0u8; tile_width * tile_height * 3];
-    for y in 0..tile_height {
-        let sy = y * height / tile_height;
-        for x in 0..tile_width {
-            let sx = x * width / tile_width;
-            let s = sy * stride + sx * 3;
-            let d = (y * tile_width + x) * 3;
-            out[d..d + 3].copy_from_slice(&rgb[s..s + 3]);
+/// Makes the tiles: frames scaled to `tile_width` with their objects drawn in `font`.
+pub struct TileMaker {
+    pub font: CaptionFont,
+    pub tile_width: usize,
+}
+
+impl TileMaker {
+    /// Scales a packed RGB frame to the tile width (nearest sample; for viewing only) and draws
+    /// each object's box and caption on it.
+    pub fn annotate(
+        &self,
+        rgb: &[u8],
+        width: usize,
+        height: usize,
+        stride: usize,
+        caption: &str,
+        objects: &[RoiObject],
+    ) -> Tile {
+        let (tile_width, font) = (self.tile_width, &self.font);
+        let tile_height = (height * tile_width / width).max(1);
+        let mut out = vec![0u8; tile_width * tile_height * 3];
+        for y in 0..tile_height {
+            let sy = y * height / tile_height;
+            for x in 0..tile_width {
+                let sx = x * width / tile_width;
+                let s = sy * stride + sx * 3;
+                let d = (y * tile_width + x) * 3;
+                out[d..d + 3].copy_from_slice(&rgb[s..s + 3]);
+            }
         }
-    }
-    let mut img = RgbImage {
-        data: &mut out,
-        width: tile_width,
-        height: tile_height,
-        stride: tile_width * 3,
-    };
-    draw_objects(&mut img, objects, 2, 1, true, false);
-    draw_label(
-        &mut img,
-        0,
-        tile_height.saturating_sub(9),
-        caption,
-        [0, 0, 0],
-        1,
-    );
-    Tile {
-        rgb: out,
-        width: tile_width,
-        height: tile_height,
+        let mut canvas = Canvas::new(
+            CanvasFormat::Rgb,
+            tile_width,
+            tile_height,
+            [&mut out, &mut [], &mut []],
+            [tile_width * 3, 0, 0],
+            YuvColour::default(),
+        )
+        .expect("the tile's buffer is sized for its canvas");
+        let style = Style {
+            thickness: 2,
+            font,
+            font_px: TILE_FONT_PX,
+            show_confidence: true,
+        };
+        draw_objects(&mut canvas, objects, &style);
+        draw_label(
+            &mut canvas,
+            0,
+            tile_height,
+            caption,
+            [0, 0, 0],
+            font,
+            TILE_FONT_PX,
+        );
+        Tile {
+            rgb: out,
+            width: tile_width,
+            height: tile_height,
+        }
     }
 }
 

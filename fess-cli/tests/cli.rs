@@ -115,7 +115,11 @@ fn bad_arguments_are_explained() {
         .unwrap();
     assert_eq!(run.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&run.stderr).contains("input /nonexistent.avi does not exist"));
+    // In a folder of its own: the default contact sheet goes to ./out.
+    let cwd = fess_testkit::tmp_dir("cli-bad-arguments");
+    std::fs::create_dir_all(&cwd).unwrap();
     let run = fess()
+        .current_dir(&cwd)
         .args(["detect", "--input"])
         .arg(media("carphone_pristine.mp4"))
         .args(["--set", "threshold=2.0"])
@@ -255,4 +259,139 @@ fn detect_json_is_one_object_on_stdout() {
     assert_eq!(v["sheet"]["path"], sheet.to_str().unwrap());
     assert!(v["faces"].is_null() && v["events"].is_null());
     assert!(sheet.is_file());
+}
+
+/// The frame count of a plain progress line, `[   3s] frames   141  fps …`.
+fn progress_frames(line: &str) -> Option<u64> {
+    let rest = line.strip_prefix('[')?.split_once("] frames ")?.1;
+    rest.split_whitespace().next()?.parse().ok()
+}
+
+/// Frames decoded from `video` (an error when it is not a playable file).
+fn decoded_frames(video: &Path) -> Result<u64, String> {
+    use gst::prelude::*;
+    gst::init().unwrap();
+    let pipeline = gst::parse::launch(&format!(
+        "filesrc location=\"{}\" ! decodebin ! fakesink name=sink",
+        video.display()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let frames = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = frames.clone();
+    pipeline
+        .by_name("sink")
+        .unwrap()
+        .static_pad("sink")
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            gst::PadProbeReturn::Ok
+        });
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let ended = fess_testkit::wait_eos(&pipeline, std::time::Duration::from_secs(60));
+    pipeline.set_state(gst::State::Null).unwrap();
+    ended.map(|()| frames.load(std::sync::atomic::Ordering::Relaxed))
+}
+
+/// Starts `fess detect --video` on a long clip, sends `signal` once progress shows frames
+/// analysed, and checks the run ends cleanly with a playable MP4 of every analysed frame.
+fn interrupted_run_leaves_a_playable_video(signal: &str) {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::Stdio;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    let dir = tmp_dir(&format!("cli-{signal}"));
+    let video = dir.join("vtest.mp4");
+    let mut child = fess()
+        .args(["detect", "--input"])
+        .arg(media("vtest.avi"))
+        .arg("--video")
+        .arg(&video)
+        .arg("--sheet")
+        .arg(dir.join("sheet.png"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Progress is read on a thread that also says when stderr closes, so every wait is bounded.
+    enum Seen {
+        Progress,
+        Closed(String),
+    }
+    let (tx, rx) = mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if progress_frames(&line).is_some_and(|n| n > 0) {
+                let _ = tx.send(Seen::Progress);
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        let _ = tx.send(Seen::Closed(all));
+    });
+    match rx.recv_timeout(Duration::from_secs(120)) {
+        Ok(Seen::Progress) => {}
+        Ok(Seen::Closed(err)) => panic!("ended before any progress: {err}"),
+        Err(e) => panic!("no progress line on stderr: {e}"),
+    }
+    let kill = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let stderr = loop {
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(Seen::Progress) => continue,
+            Ok(Seen::Closed(all)) => break all,
+            Err(e) => panic!("still running a minute after SIG{signal}: {e}"),
+        }
+    };
+    let status = child.wait().unwrap();
+    let mut stdout = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains(&format!("SIG{signal}: finishing the outputs")),
+        "{stderr}"
+    );
+    // Not a terminal: plain lines, no bar drawn with control characters.
+    assert!(
+        !stderr.contains('\r') && !stderr.contains('\x1b'),
+        "{stderr:?}"
+    );
+    assert!(
+        stdout.contains(&format!("stopped early by SIG{signal}")),
+        "{stdout}"
+    );
+    let analysed: u64 = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("done: "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no done line in {stdout}"));
+    // vtest.avi has 795 frames: the run was cut short, and the MP4 holds what was analysed.
+    assert!(analysed > 0 && analysed < 795, "{stdout}");
+    let decoded = decoded_frames(&video).unwrap_or_else(|e| panic!("{}: {e}", video.display()));
+    assert_eq!(decoded, analysed);
+}
+
+#[test]
+fn ctrl_c_ends_a_run_with_a_playable_video() {
+    interrupted_run_leaves_a_playable_video("INT");
+}
+
+#[test]
+fn sigterm_ends_a_run_with_a_playable_video() {
+    interrupted_run_leaves_a_playable_video("TERM");
 }

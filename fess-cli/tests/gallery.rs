@@ -139,3 +139,136 @@ fn bad_enrolment_images_are_refused_with_the_reason() {
     // Nothing was enrolled by any of these.
     assert!(ok(&gallery(&redis, &["list"])).contains("0 persons"));
 }
+
+/// `fess recognize` with the plugin built next to the binary (it takes fessface's settings).
+fn recognize(redis_url: &str, args: &[&str]) -> Output {
+    let exe = Path::new(env!("CARGO_BIN_EXE_fess"));
+    Command::new(exe)
+        .arg("recognize")
+        .args(args)
+        .env("REDIS_URL", redis_url)
+        .env("GST_PLUGIN_PATH", exe.parent().unwrap())
+        .output()
+        .unwrap()
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_str(&ok(out)).unwrap()
+}
+
+#[test]
+fn recognize_tells_an_enrolled_person_from_a_stranger() {
+    let redis = RedisServer::start();
+    let astronaut = media("astronaut.png");
+    let astronaut = astronaut.to_str().unwrap();
+    // The cameraman: one face, someone else.
+    let stranger = media("camera.png");
+    let stranger = stranger.to_str().unwrap();
+    ok(&gallery(
+        &redis,
+        &[
+            "enroll",
+            "--name",
+            "Eileen Collins",
+            "--authorized",
+            astronaut,
+        ],
+    ));
+
+    let text = ok(&recognize(&redis.url(), &[astronaut, stranger]));
+    assert!(
+        text.contains("astronaut.png: 1 face\n  face 1: Eileen Collins (eileen-collins), authorized, similarity 0."),
+        "{text}"
+    );
+    assert!(
+        text.contains("camera.png: 1 face\n  face 1: unknown, similarity 0."),
+        "{text}"
+    );
+
+    let v = json(&recognize(&redis.url(), &["--json", astronaut, stranger]));
+    let threshold = v["match_threshold"].as_f64().unwrap();
+    assert!(threshold > 0.0 && threshold < 1.0, "{v}");
+    assert_eq!(v["gallery_version"], 1);
+    let known = &v["images"][0]["faces"];
+    assert_eq!(known.as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(known[0]["status"], "authorized");
+    assert_eq!(known[0]["person_id"], "eileen-collins");
+    assert_eq!(known[0]["name"], "Eileen Collins");
+    assert_eq!(known[0]["authorized"], true);
+    assert!(known[0]["similarity"].as_f64().unwrap() > 0.9, "{v}");
+    let b = &known[0]["box"];
+    let (x1, x2) = (b["x1"].as_f64().unwrap(), b["x2"].as_f64().unwrap());
+    assert!(0.0 <= x1 && x1 + 64.0 < x2 && x2 <= 512.0, "{b}");
+    let unknown = &v["images"][1]["faces"];
+    assert_eq!(unknown.as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(unknown[0]["status"], "unknown");
+    assert!(unknown[0]["person_id"].is_null() && unknown[0]["name"].is_null());
+    assert!(
+        unknown[0]["similarity"].as_f64().unwrap() < threshold,
+        "{v}"
+    );
+
+    // The gallery's flag and fessface's threshold decide, as in a pipeline.
+    ok(&gallery(&redis, &["deauthorize", "eileen-collins"]));
+    let v = json(&recognize(&redis.url(), &["--json", astronaut]));
+    assert_eq!(v["images"][0]["faces"][0]["status"], "unauthorized", "{v}");
+    assert_eq!(v["images"][0]["faces"][0]["authorized"], false);
+    let strict = ["--json", "--face-set", "match-threshold=1.0", astronaut];
+    let v = json(&recognize(&redis.url(), &strict));
+    assert_eq!(v["images"][0]["faces"][0]["status"], "unknown", "{v}");
+}
+
+#[test]
+fn recognize_explains_what_it_cannot_read() {
+    let redis = RedisServer::start();
+    let dir = tmp_dir("recognize-bad");
+    std::fs::create_dir_all(&dir).unwrap();
+    let text = dir.join("notes.png");
+    std::fs::write(&text, "this is not an image").unwrap();
+    let missing = dir.join("missing.png");
+    let astronaut = media("astronaut.png");
+    let run = recognize(
+        &redis.url(),
+        &[
+            missing.to_str().unwrap(),
+            text.to_str().unwrap(),
+            astronaut.to_str().unwrap(),
+        ],
+    );
+    let err = refused(&run);
+    assert_eq!(run.status.code(), Some(1));
+    assert!(err.contains("missing.png: no such file"), "{err}");
+    assert!(err.contains("notes.png: not an image"), "{err}");
+    assert!(err.contains("2 of 3 images could not be read"), "{err}");
+    // The readable image is still reported (unknown: the gallery is empty).
+    let out = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        out.contains("astronaut.png: 1 face\n  face 1: unknown"),
+        "{out}"
+    );
+    // In JSON, each unreadable image says why.
+    let run = recognize(&redis.url(), &["--json", missing.to_str().unwrap()]);
+    assert_eq!(run.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(v["images"][0]["error"], "no such file");
+
+    let dead = recognize(
+        "redis://:secret@127.0.0.1:9/",
+        &[astronaut.to_str().unwrap()],
+    );
+    let err = refused(&dead);
+    assert_eq!(dead.status.code(), Some(1));
+    assert!(
+        err.contains("127.0.0.1:9") && !err.contains("secret"),
+        "{err}"
+    );
+    let bad = recognize(
+        &redis.url(),
+        &["--face-set", "no-such=1", astronaut.to_str().unwrap()],
+    );
+    assert!(refused(&bad).contains("fessface has no property 'no-such'"));
+    // Usage errors are 2, and --help says so.
+    assert_eq!(recognize(&redis.url(), &[]).status.code(), Some(2));
+    let help = ok(&recognize(&redis.url(), &["--help"]));
+    assert!(help.contains("Exit status: 0 when"), "{help}");
+}

@@ -33,8 +33,8 @@ fn media(name: &str) -> std::path::PathBuf {
 fn engine() -> Result<FaceEngine> {
     let models = gstfess::paths::models_dir();
     FaceEngine::load(
-        &models.join("retinaface_mnet025.onnx"),
-        &models.join("mobilefacenet.onnx"),
+        &models.join(gstfess::paths::FACE_DETECTOR_FILE),
+        &models.join(gstfess::paths::FACE_EMBEDDER_FILE),
         0,
     )
     .map_err(|e| e.to_string())

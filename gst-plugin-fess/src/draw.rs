@@ -1,32 +1,10 @@
-//! Drawing boxes and labels on RGB images, for annotated output a person can look at.
+//! Drawing boxes and captions on video frames, and blurring faces or persons for privacy, for
+//! annotated output a person can look at.
 
+use crate::canvas::{Canvas, Rect};
+use crate::font::CaptionFont;
 use crate::geometry::BBox;
 use crate::roi_meta::RoiObject;
-
-/// A mutable packed RGB (3 bytes per pixel) image.
-pub struct RgbImage<'a> {
-    pub data: &'a mut [u8],
-    pub width: usize,
-    pub height: usize,
-    pub stride: usize,
-}
-
-impl RgbImage<'_> {
-    fn put(&mut self, x: usize, y: usize, c: [u8; 3]) {
-        if x < self.width && y < self.height {
-            let o = y * self.stride + x * 3;
-            self.data[o..o + 3].copy_from_slice(&c);
-        }
-    }
-
-    fn fill(&mut self, x0: usize, y0: usize, x1: usize, y1: usize, c: [u8; 3]) {
-        for y in y0..y1.min(self.height) {
-            for x in x0..x1.min(self.width) {
-                self.put(x, y, c);
-            }
-        }
-    }
-}
 
 /// A colour per track id (or class), well apart on the hue circle.
 pub fn color_for(id: u64) -> [u8; 3] {
@@ -45,48 +23,51 @@ pub fn color_for(id: u64) -> [u8; 3] {
     PALETTE[(id % PALETTE.len() as u64) as usize]
 }
 
-/// Draws the outline of `b` (normalised 0–1) `thickness` pixels wide.
-pub fn draw_box(img: &mut RgbImage, b: &BBox, color: [u8; 3], thickness: usize) {
-    let b = b.clamp(1.0, 1.0);
-    let (w, h) = (img.width as f32, img.height as f32);
-    let x0 = (b.x1 * w) as usize;
-    let y0 = (b.y1 * h) as usize;
-    let x1 = ((b.x2 * w) as usize).min(img.width.saturating_sub(1));
-    let y1 = ((b.y2 * h) as usize).min(img.height.saturating_sub(1));
-    for t in 0..thickness {
-        for x in x0..=x1 {
-            img.put(x, y0 + t, color);
-            img.put(x, y1.saturating_sub(t), color);
-        }
-        for y in y0..=y1 {
-            img.put(x0 + t, y, color);
-            img.put(x1.saturating_sub(t), y, color);
-        }
+/// Draws the outline of `b` (normalised 0–1) `thickness` pixels wide, inside the box.
+pub fn draw_box(canvas: &mut Canvas, b: &BBox, color: [u8; 3], thickness: usize) {
+    let r = Rect::from_normalised(b, canvas.width(), canvas.height());
+    let t = thickness.min(r.width()).min(r.height());
+    for edge in [
+        Rect { y1: r.y0 + t, ..r },
+        Rect { y0: r.y1 - t, ..r },
+        Rect { x1: r.x0 + t, ..r },
+        Rect { x0: r.x1 - t, ..r },
+    ] {
+        canvas.fill(edge, color);
     }
 }
 
-/// Writes `text` (upper-cased; letters, digits and ` #.:-_%/`) with its top-left at `(x, y)`
-/// on a filled background, each font pixel `scale` pixels wide.
-pub fn draw_label(img: &mut RgbImage, x: usize, y: usize, text: &str, bg: [u8; 3], scale: usize) {
+/// Writes `text` at `px` pixels per em on a filled background whose bottom-left corner is at
+/// `(x, bottom)` (moved down when that would leave the frame), in black or white, whichever reads
+/// better on `bg`.
+pub fn draw_label(
+    canvas: &mut Canvas,
+    x: usize,
+    bottom: usize,
+    text: &str,
+    bg: [u8; 3],
+    font: &CaptionFont,
+    px: f32,
+) {
     let fg = if (bg[0] as u32 * 299 + bg[1] as u32 * 587 + bg[2] as u32 * 114) / 1000 > 128 {
         [0, 0, 0]
     } else {
         [255, 255, 255]
     };
-    let n = text.chars().count();
-    img.fill(x, y, x + (n * 6 + 1) * scale, y + 9 * scale, bg);
-    for (i, ch) in text.chars().enumerate() {
-        let rows = glyph(ch.to_ascii_uppercase());
-        for (ry, bits) in rows.iter().enumerate() {
-            for rx in 0..5 {
-                if bits & (0x10 >> rx) != 0 {
-                    let px = x + (1 + i * 6 + rx) * scale;
-                    let py = y + (1 + ry) * scale;
-                    img.fill(px, py, px + scale, py + scale, fg);
-                }
-            }
-        }
-    }
+    let mask = font.render(text, px);
+    let pad = (px / 8.0).ceil() as usize;
+    let height = mask.height + 2 * pad;
+    let y = bottom.saturating_sub(height);
+    canvas.fill(
+        Rect {
+            x0: x,
+            y0: y,
+            x1: x + mask.width + 2 * pad,
+            y1: y + height,
+        },
+        bg,
+    );
+    canvas.draw_mask(x + pad, y + pad, &mask, fg);
 }
 
 /// What is written beside an object: `label #track confidence`, or for a face who it is.
@@ -111,115 +92,172 @@ pub fn caption(o: &RoiObject, show_confidence: bool) -> String {
     text
 }
 
+/// How [`draw_objects`] draws.
+pub struct Style<'a> {
+    /// Box outline width, in pixels.
+    pub thickness: usize,
+    pub font: &'a CaptionFont,
+    /// Caption text size, in pixels per em.
+    pub font_px: f32,
+    pub show_confidence: bool,
+}
+
 /// Draws each object's box and caption, coloured by track; an unauthorised face in red.
-/// `bgr` swaps the colours' channels for BGR images.
-pub fn draw_objects(
-    img: &mut RgbImage,
-    objects: &[RoiObject],
-    thickness: usize,
-    scale: usize,
-    show_confidence: bool,
-    bgr: bool,
-) {
+pub fn draw_objects(canvas: &mut Canvas, objects: &[RoiObject], style: &Style) {
     for o in objects {
-        let mut color = match &o.face {
+        let color = match &o.face {
             Some(f) if f.known && !f.is_authorized => [255, 0, 0],
             _ => color_for(o.track_id.unwrap_or(o.label_id.unsigned_abs() as u64)),
         };
-        if bgr {
-            color.reverse();
-        }
-        draw_box(img, &o.bbox, color, thickness);
-        let x = (o.bbox.x1.clamp(0.0, 1.0) * img.width as f32) as usize;
-        let y =
-            ((o.bbox.y1.clamp(0.0, 1.0) * img.height as f32) as usize).saturating_sub(9 * scale);
-        draw_label(img, x, y, &caption(o, show_confidence), color, scale);
+        draw_box(canvas, &o.bbox, color, style.thickness);
+        let r = Rect::from_normalised(&o.bbox, canvas.width(), canvas.height());
+        let text = caption(o, style.show_confidence);
+        draw_label(canvas, r.x0, r.y0, &text, color, style.font, style.font_px);
     }
 }
 
-/// 5×7 glyphs, one byte per row, the five low bits from left to right.
-fn glyph(c: char) -> [u8; 7] {
-    match c {
-        '0' => [0x0E, 0x11, 0x13, 0x15, 0x19, 0x11, 0x0E],
-        '1' => [0x04, 0x0C, 0x04, 0x04, 0x04, 0x04, 0x0E],
-        '2' => [0x0E, 0x11, 0x01, 0x02, 0x04, 0x08, 0x1F],
-        '3' => [0x1F, 0x02, 0x04, 0x02, 0x01, 0x11, 0x0E],
-        '4' => [0x02, 0x06, 0x0A, 0x12, 0x1F, 0x02, 0x02],
-        '5' => [0x1F, 0x10, 0x1E, 0x01, 0x01, 0x11, 0x0E],
-        '6' => [0x06, 0x08, 0x10, 0x1E, 0x11, 0x11, 0x0E],
-        '7' => [0x1F, 0x01, 0x02, 0x04, 0x08, 0x08, 0x08],
-        '8' => [0x0E, 0x11, 0x11, 0x0E, 0x11, 0x11, 0x0E],
-        '9' => [0x0E, 0x11, 0x11, 0x0F, 0x01, 0x02, 0x0C],
-        'A' => [0x0E, 0x11, 0x11, 0x11, 0x1F, 0x11, 0x11],
-        'B' => [0x1E, 0x11, 0x11, 0x1E, 0x11, 0x11, 0x1E],
-        'C' => [0x0E, 0x11, 0x10, 0x10, 0x10, 0x11, 0x0E],
-        'D' => [0x1C, 0x12, 0x11, 0x11, 0x11, 0x12, 0x1C],
-        'E' => [0x1F, 0x10, 0x10, 0x1E, 0x10, 0x10, 0x1F],
-        'F' => [0x1F, 0x10, 0x10, 0x1E, 0x10, 0x10, 0x10],
-        'G' => [0x0E, 0x11, 0x10, 0x17, 0x11, 0x11, 0x0F],
-        'H' => [0x11, 0x11, 0x11, 0x1F, 0x11, 0x11, 0x11],
-        'I' => [0x0E, 0x04, 0x04, 0x04, 0x04, 0x04, 0x0E],
-        'J' => [0x07, 0x02, 0x02, 0x02, 0x02, 0x12, 0x0C],
-        'K' => [0x11, 0x12, 0x14, 0x18, 0x14, 0x12, 0x11],
-        'L' => [0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x1F],
-        'M' => [0x11, 0x1B, 0x15, 0x15, 0x11, 0x11, 0x11],
-        'N' => [0x11, 0x11, 0x19, 0x15, 0x13, 0x11, 0x11],
-        'O' => [0x0E, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0E],
-        'P' => [0x1E, 0x11, 0x11, 0x1E, 0x10, 0x10, 0x10],
-        'Q' => [0x0E, 0x11, 0x11, 0x11, 0x15, 0x12, 0x0D],
-        'R' => [0x1E, 0x11, 0x11, 0x1E, 0x14, 0x12, 0x11],
-        'S' => [0x0F, 0x10, 0x10, 0x0E, 0x01, 0x01, 0x1E],
-        'T' => [0x1F, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04],
-        'U' => [0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0E],
-        'V' => [0x11, 0x11, 0x11, 0x11, 0x11, 0x0A, 0x04],
-        'W' => [0x11, 0x11, 0x11, 0x15, 0x15, 0x15, 0x0A],
-        'X' => [0x11, 0x11, 0x0A, 0x04, 0x0A, 0x11, 0x11],
-        'Y' => [0x11, 0x11, 0x11, 0x0A, 0x04, 0x04, 0x04],
-        'Z' => [0x1F, 0x01, 0x02, 0x04, 0x08, 0x10, 0x1F],
-        '#' => [0x0A, 0x0A, 0x1F, 0x0A, 0x1F, 0x0A, 0x0A],
-        '.' => [0x00, 0x00, 0x00, 0x00, 0x00, 0x0C, 0x0C],
-        ':' => [0x00, 0x0C, 0x0C, 0x00, 0x0C, 0x0C, 0x00],
-        '-' => [0x00, 0x00, 0x00, 0x1F, 0x00, 0x00, 0x00],
-        '_' => [0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x1F],
-        '%' => [0x18, 0x19, 0x02, 0x04, 0x08, 0x13, 0x03],
-        '/' => [0x00, 0x01, 0x02, 0x04, 0x08, 0x10, 0x00],
-        _ => [0; 7],
+/// Blurs the faces (ROIs labelled `face` or carrying a recognition) and/or the persons in the
+/// frame, strongly enough that nobody is recognisable: the blur's radius is a sixth of the
+/// region's larger side.
+pub fn blur_objects(canvas: &mut Canvas, objects: &[RoiObject], faces: bool, persons: bool) {
+    for o in objects {
+        let is_face = o.face.is_some() || o.label == "face";
+        let is_person = !is_face && o.label == "person";
+        if (faces && is_face) || (persons && is_person) {
+            let r = Rect::from_normalised(&o.bbox, canvas.width(), canvas.height());
+            canvas.blur(r, (r.width().max(r.height()) / 6).max(2));
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
+    use crate::canvas::CanvasFormat;
+    use crate::font::DEFAULT_FONT;
+    use crate::preprocess::YuvColour;
+    use crate::roi_meta::FaceInfo;
+
+    const W: usize = 40;
+    const H: usize = 30;
+
+    fn rgb_canvas(data: &mut [u8]) -> Canvas<'_> {
+        Canvas::new(
+            CanvasFormat::Rgb,
+            W,
+            H,
+            [data, &mut [], &mut []],
+            [W * 3, 0, 0],
+            YuvColour::default(),
+        )
+        .unwrap()
+    }
+
+    fn px(d: &[u8], x: usize, y: usize) -> [u8; 3] {
+        let o = (y * W + x) * 3;
+        [d[o], d[o + 1], d[o + 2]]
+    }
+
+    fn font() -> CaptionFont {
+        CaptionFont::load(Path::new(DEFAULT_FONT)).unwrap()
+    }
 
     #[test]
     fn box_outline_and_label_land_where_asked() {
-        let mut data = vec![0u8; 20 * 10 * 3];
-        let mut img = RgbImage {
-            data: &mut data,
-            width: 20,
-            height: 10,
-            stride: 60,
-        };
-        draw_box(&mut img, &BBox::new(0.0, 0.0, 0.5, 0.5), [255, 0, 0], 1);
-        let px = |d: &[u8], x: usize, y: usize| {
-            [
-                d[y * 60 + x * 3],
-                d[y * 60 + x * 3 + 1],
-                d[y * 60 + x * 3 + 2],
-            ]
-        };
+        let mut data = vec![0u8; W * H * 3];
+        draw_box(
+            &mut rgb_canvas(&mut data),
+            &BBox::new(0.0, 0.0, 0.5, 0.5),
+            [255, 0, 0],
+            1,
+        );
         assert_eq!(px(&data, 0, 0), [255, 0, 0]);
-        assert_eq!(px(&data, 10, 3), [255, 0, 0]);
-        assert_eq!(px(&data, 5, 3), [0, 0, 0]);
-        let mut img = RgbImage {
-            data: &mut data,
-            width: 20,
-            height: 10,
-            stride: 60,
+        assert_eq!(px(&data, 20, 7), [255, 0, 0]);
+        assert_eq!(px(&data, 7, 15), [255, 0, 0]);
+        assert_eq!(px(&data, 10, 7), [0, 0, 0]);
+        assert_eq!(px(&data, 21, 7), [0, 0, 0]);
+
+        let mut data = vec![0u8; W * H * 3];
+        draw_label(
+            &mut rgb_canvas(&mut data),
+            2,
+            H,
+            "11",
+            [0, 0, 255],
+            &font(),
+            12.0,
+        );
+        // A blue background ending at the bottom row, white ink on it, nothing left of x = 2.
+        assert_eq!(px(&data, 2, H - 1), [0, 0, 255]);
+        assert_eq!(px(&data, 1, H - 1), [0, 0, 0]);
+        let pixels: Vec<[u8; 3]> = (0..H)
+            .flat_map(|y| (0..W).map(move |x| (x, y)))
+            .map(|(x, y)| px(&data, x, y))
+            .collect();
+        assert!(pixels.contains(&[255, 255, 255]));
+        // "11" at 12 px is narrower than the frame: its right part stays black.
+        assert!((30..W).all(|x| px(&data, x, H - 1) == [0, 0, 0]));
+    }
+
+    #[test]
+    fn names_keep_their_accents() {
+        let font = font();
+        let face = |name: &str| {
+            let mut o = RoiObject::tracked("face", 0, 0.9, BBox::new(0.1, 0.6, 0.4, 0.9), 4);
+            o.face = Some(FaceInfo {
+                face_id: "face_4".into(),
+                person_name: Some(name.into()),
+                confidence: 0.8,
+                is_authorized: true,
+                known: true,
+            });
+            o
         };
-        draw_label(&mut img, 0, 0, "1", [0, 0, 255], 1);
-        // '1' top row has its single pixel at column 2 of the glyph, drawn white on blue.
-        assert_eq!(px(&data, 3, 1), [255, 255, 255]);
-        assert_eq!(px(&data, 1, 1), [0, 0, 255]);
+        let style = Style {
+            thickness: 1,
+            font: &font,
+            font_px: 10.0,
+            show_confidence: false,
+        };
+        let draw = |name: &str| {
+            let mut data = vec![0u8; W * H * 3];
+            draw_objects(&mut rgb_canvas(&mut data), &[face(name)], &style);
+            data
+        };
+        let (plain, accented) = (draw("Jose"), draw("José"));
+        assert_ne!(plain, accented);
+        // Only the caption differs, not the box below it.
+        let below = 18 * W * 3;
+        assert_eq!(plain[below..], accented[below..]);
+    }
+
+    #[test]
+    fn only_the_chosen_kinds_are_blurred() {
+        let person = RoiObject::tracked("person", 0, 0.9, BBox::new(0.0, 0.0, 0.45, 0.9), 1);
+        let mut face = RoiObject::tracked("face", 0, 0.9, BBox::new(0.55, 0.0, 0.95, 0.5), 2);
+        face.parent_id = 1;
+        let busy: Vec<u8> = (0..W * H * 3).map(|i| (i * 37 % 11) as u8 * 20).collect();
+        let blurred = |faces: bool, persons: bool| {
+            let mut data = busy.clone();
+            blur_objects(
+                &mut rgb_canvas(&mut data),
+                &[person.clone(), face.clone()],
+                faces,
+                persons,
+            );
+            data
+        };
+        let changed = |d: &[u8], x: usize, y: usize| px(d, x, y) != px(&busy, x, y);
+        let faces_only = blurred(true, false);
+        assert!(changed(&faces_only, 30, 5));
+        assert!(!changed(&faces_only, 8, 10));
+        let persons_only = blurred(false, true);
+        assert!(!changed(&persons_only, 30, 5));
+        assert!(changed(&persons_only, 8, 10));
+        assert_eq!(blurred(false, false), busy);
+        // Right of the person, below the face: never touched.
+        assert!(!changed(&blurred(true, true), 30, 25));
     }
 }

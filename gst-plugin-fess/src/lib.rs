@@ -7,7 +7,9 @@
 use gst::glib;
 
 mod analysis;
+pub mod blur;
 pub mod camera;
+pub mod canvas;
 pub mod decoders;
 pub mod detect_stage;
 pub mod draw;
@@ -17,6 +19,7 @@ mod fessdetect;
 mod fessface;
 mod fesskafkasink;
 mod fessoverlay;
+pub mod font;
 pub mod geometry;
 pub mod inference;
 pub mod labels;

@@ -14,6 +14,10 @@ pub fn models_dir() -> PathBuf {
     }
 }
 
+/// The face models the setup bundles (fessface's defaults), in the model folder.
+pub const FACE_DETECTOR_FILE: &str = "retinaface_mnet025.onnx";
+pub const FACE_EMBEDDER_FILE: &str = "mobilefacenet.onnx";
+
 /// A model property: the file it names, or `default_file` in the model folder when unset.
 pub fn model_file(value: Option<&str>, default_file: &str) -> PathBuf {
     match value.map(str::trim).filter(|v| !v.is_empty()) {

@@ -669,6 +669,17 @@ pub enum YuvMatrix {
     Bt2020,
 }
 
+impl YuvMatrix {
+    /// The luma weights Kr and Kb, as ITU-R BT.601/709/2020 define them.
+    pub fn luma_weights(self) -> (f64, f64) {
+        match self {
+            YuvMatrix::Bt601 => (0.299, 0.114),
+            YuvMatrix::Bt709 => (0.2126, 0.0722),
+            YuvMatrix::Bt2020 => (0.2627, 0.0593),
+        }
+    }
+}
+
 /// How a frame's YUV samples map to RGB: matrix and range (from the caps' colorimetry).
 /// The default, BT.601 limited range, is what GStreamer assumes for SD video without one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -676,6 +687,17 @@ pub struct YuvColour {
     pub matrix: YuvMatrix,
     /// Full range (0–255) rather than limited (luma 16–235, chroma 16–240).
     pub full_range: bool,
+}
+
+impl YuvColour {
+    /// Luma's black level, and the spans of luma and chroma codes that 0–1 and ±½ map to.
+    pub fn code_range(self) -> (f64, f64, f64) {
+        if self.full_range {
+            (0.0, 255.0, 255.0)
+        } else {
+            (16.0, 219.0, 224.0)
+        }
+    }
 }
 
 /// Fixed-point (×256) YUV → RGB coefficients.
@@ -690,22 +712,15 @@ struct YuvCoefficients {
 }
 
 impl YuvColour {
-    /// From the matrix's luma weights Kr and Kb, as ITU-R BT.601/709/2020 define them.
+    /// From the matrix's luma weights and the code range.
     fn coefficients(self) -> YuvCoefficients {
-        let (kr, kb) = match self.matrix {
-            YuvMatrix::Bt601 => (0.299, 0.114),
-            YuvMatrix::Bt709 => (0.2126, 0.0722),
-            YuvMatrix::Bt2020 => (0.2627, 0.0593),
-        };
+        let (kr, kb) = self.matrix.luma_weights();
         let kg = 1.0 - kr - kb;
-        let (y_offset, luma, chroma) = if self.full_range {
-            (0, 1.0, 1.0)
-        } else {
-            (16, 255.0 / 219.0, 255.0 / 224.0)
-        };
+        let (y_offset, luma_span, chroma_span) = self.code_range();
+        let (luma, chroma) = (255.0 / luma_span, 255.0 / chroma_span);
         let q = |x: f64| (x * 256.0).round() as i32;
         YuvCoefficients {
-            y_offset,
+            y_offset: y_offset as i32,
             y: q(luma),
             rv: q(2.0 * (1.0 - kr) * chroma),
             gu: q(2.0 * kb * (1.0 - kb) / kg * chroma),

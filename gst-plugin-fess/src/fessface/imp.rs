@@ -25,8 +25,6 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     )
 });
 
-const DEFAULT_DETECTOR_FILE: &str = "retinaface_mnet025.onnx";
-const DEFAULT_EMBEDDER_FILE: &str = "mobilefacenet.onnx";
 const DEFAULT_DETECTION_SIZE: u32 = 320;
 const DEFAULT_FACE_THRESHOLD: f64 = 0.7;
 const DEFAULT_MIN_FACE_SIZE: u32 = 20;
@@ -137,8 +135,14 @@ pub struct FessFace {
 
 impl FessFace {
     fn build_state(&self, s: &Settings) -> Result<State, gst::ErrorMessage> {
-        let detector = crate::paths::model_file(s.detector_model.as_deref(), DEFAULT_DETECTOR_FILE);
-        let embedder = crate::paths::model_file(s.embedder_model.as_deref(), DEFAULT_EMBEDDER_FILE);
+        let detector = crate::paths::model_file(
+            s.detector_model.as_deref(),
+            crate::paths::FACE_DETECTOR_FILE,
+        );
+        let embedder = crate::paths::model_file(
+            s.embedder_model.as_deref(),
+            crate::paths::FACE_EMBEDDER_FILE,
+        );
         let engine = FaceEngine::load(&detector, &embedder, s.threads as usize).map_err(|e| {
             let runtime = match &e {
                 FaceError::Inference(m) => Some(m),

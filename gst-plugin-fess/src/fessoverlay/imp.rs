@@ -1,3 +1,4 @@
+use std::path::Path;
 use std::sync::{LazyLock, Mutex};
 
 use gst::glib;
@@ -6,8 +7,10 @@ use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
 use gst_video::prelude::*;
 
-use crate::draw::{draw_objects, RgbImage};
-use crate::roi_meta;
+use crate::canvas::{Canvas, CanvasFormat};
+use crate::draw::{blur_objects, draw_objects, Style};
+use crate::font::{CaptionFont, FontError, DEFAULT_FONT};
+use crate::{roi_meta, video_frame};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -20,12 +23,27 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 const DEFAULT_THICKNESS: u32 = 2;
 const DEFAULT_FONT_SCALE: u32 = 2;
 const DEFAULT_SHOW_CONFIDENCE: bool = true;
+const DEFAULT_BLUR_FACES: bool = false;
+const DEFAULT_BLUR_PERSONS: bool = false;
+/// Caption text size in pixels per em for each step of `font-scale` (16 px at the default).
+const PX_PER_FONT_SCALE: f32 = 8.0;
 
-#[derive(Debug, Clone, Copy)]
+/// The formats drawn on directly, planar YUV first: what decoders and encoders use.
+const FORMATS: [gst_video::VideoFormat; 4] = [
+    gst_video::VideoFormat::I420,
+    gst_video::VideoFormat::Nv12,
+    gst_video::VideoFormat::Rgb,
+    gst_video::VideoFormat::Bgr,
+];
+
+#[derive(Debug, Clone)]
 struct Settings {
     thickness: u32,
     font_scale: u32,
     show_confidence: bool,
+    font: String,
+    blur_faces: bool,
+    blur_persons: bool,
 }
 
 impl Default for Settings {
@@ -34,14 +52,28 @@ impl Default for Settings {
             thickness: DEFAULT_THICKNESS,
             font_scale: DEFAULT_FONT_SCALE,
             show_confidence: DEFAULT_SHOW_CONFIDENCE,
+            font: DEFAULT_FONT.to_string(),
+            blur_faces: DEFAULT_BLUR_FACES,
+            blur_persons: DEFAULT_BLUR_PERSONS,
         }
     }
 }
 
 #[derive(Default)]
+enum State {
+    #[default]
+    Stopped,
+    Started {
+        // Boxed: a parsed font is large, and `Stopped` carries nothing.
+        font: Box<CaptionFont>,
+        canvas: Option<(CanvasFormat, gst_video::VideoInfo)>,
+    },
+}
+
+#[derive(Default)]
 pub struct FessOverlay {
     settings: Mutex<Settings>,
-    info: Mutex<Option<gst_video::VideoInfo>>,
+    state: Mutex<State>,
 }
 
 #[glib::object_subclass]
@@ -65,7 +97,7 @@ impl ObjectImpl for FessOverlay {
                     .build(),
                 glib::ParamSpecUInt::builder("font-scale")
                     .nick("Font scale")
-                    .blurb("Size of the captions: each pixel of the 5x7 font drawn this many pixels wide")
+                    .blurb("Size of the captions: the text is 8 times this many pixels per em (16 px at 2)")
                     .minimum(1)
                     .maximum(8)
                     .default_value(DEFAULT_FONT_SCALE)
@@ -75,6 +107,27 @@ impl ObjectImpl for FessOverlay {
                     .nick("Show confidence")
                     .blurb("Append the detection confidence (or a face's similarity) to each caption")
                     .default_value(DEFAULT_SHOW_CONFIDENCE)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecString::builder("font")
+                    .nick("Caption font")
+                    .blurb(
+                        "TrueType/OpenType font file for the captions, read when the element starts \
+                         (the default is in Debian's fonts-dejavu-core)",
+                    )
+                    .default_value(Some(DEFAULT_FONT))
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecBoolean::builder("blur-faces")
+                    .nick("Blur faces")
+                    .blurb("Blur every face region in the output, for privacy in recordings")
+                    .default_value(DEFAULT_BLUR_FACES)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecBoolean::builder("blur-persons")
+                    .nick("Blur persons")
+                    .blurb("Blur every person region in the output, for privacy in recordings")
+                    .default_value(DEFAULT_BLUR_PERSONS)
                     .mutable_playing()
                     .build(),
             ]
@@ -88,6 +141,14 @@ impl ObjectImpl for FessOverlay {
             "thickness" => s.thickness = value.get().unwrap(),
             "font-scale" => s.font_scale = value.get().unwrap(),
             "show-confidence" => s.show_confidence = value.get().unwrap(),
+            "font" => {
+                s.font = value
+                    .get::<Option<String>>()
+                    .unwrap()
+                    .unwrap_or_else(|| DEFAULT_FONT.to_string())
+            }
+            "blur-faces" => s.blur_faces = value.get().unwrap(),
+            "blur-persons" => s.blur_persons = value.get().unwrap(),
             other => unreachable!("unknown property {other}"),
         }
     }
@@ -98,6 +159,9 @@ impl ObjectImpl for FessOverlay {
             "thickness" => s.thickness.to_value(),
             "font-scale" => s.font_scale.to_value(),
             "show-confidence" => s.show_confidence.to_value(),
+            "font" => s.font.to_value(),
+            "blur-faces" => s.blur_faces.to_value(),
+            "blur-persons" => s.blur_persons.to_value(),
             other => unreachable!("unknown property {other}"),
         }
     }
@@ -112,9 +176,10 @@ impl ElementImpl for FessOverlay {
                 "FESS annotation overlay",
                 "Filter/Editor/Video",
                 "Draws the ROIs of fessdetect and fessface (boxes, class labels, track ids, \
-                 person names; unauthorised faces in red) onto RGB or BGR video. Example: \
-                 gst-launch-1.0 filesrc location=cam.mp4 ! decodebin ! videoconvert ! fessdetect ! \
-                 videoconvert ! fessoverlay ! videoconvert ! openh264enc ! h264parse ! mp4mux ! \
+                 person names in a TrueType font; unauthorised faces in red) onto I420, NV12, RGB \
+                 or BGR video, and can blur faces and persons for privacy. Example: \
+                 gst-launch-1.0 filesrc location=cam.mp4 ! decodebin ! fessdetect ! fessface ! \
+                 fessoverlay blur-faces=true ! openh264enc ! h264parse ! mp4mux ! \
                  filesink location=annotated.mp4",
                 "FESS developers",
             )
@@ -125,7 +190,7 @@ impl ElementImpl for FessOverlay {
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
             let caps = gst_video::VideoCapsBuilder::new()
-                .format_list([gst_video::VideoFormat::Rgb, gst_video::VideoFormat::Bgr])
+                .format_list(FORMATS)
                 .build();
             [gst::PadDirection::Src, gst::PadDirection::Sink]
                 .into_iter()
@@ -149,48 +214,80 @@ impl BaseTransformImpl for FessOverlay {
     const PASSTHROUGH_ON_SAME_CAPS: bool = false;
     const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
 
+    fn start(&self) -> Result<(), gst::ErrorMessage> {
+        let path = self.settings.lock().unwrap().font.clone();
+        let font = CaptionFont::load(Path::new(&path)).map_err(|e| match e {
+            FontError::Read { .. } => gst::error_msg!(gst::ResourceError::OpenRead, ["{e}"]),
+            FontError::Parse { .. } => gst::error_msg!(gst::ResourceError::Settings, ["{e}"]),
+        })?;
+        gst::debug!(CAT, imp = self, "caption font {path}");
+        *self.state.lock().unwrap() = State::Started {
+            font: Box::new(font),
+            canvas: None,
+        };
+        Ok(())
+    }
+
+    fn stop(&self) -> Result<(), gst::ErrorMessage> {
+        *self.state.lock().unwrap() = State::Stopped;
+        Ok(())
+    }
+
     fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
         let info = gst_video::VideoInfo::from_caps(incaps)
             .map_err(|_| gst::loggable_error!(CAT, "cannot parse video caps {incaps}"))?;
-        *self.info.lock().unwrap() = Some(info);
+        let format = match info.format() {
+            gst_video::VideoFormat::I420 => CanvasFormat::I420,
+            gst_video::VideoFormat::Nv12 => CanvasFormat::Nv12,
+            gst_video::VideoFormat::Rgb => CanvasFormat::Rgb,
+            gst_video::VideoFormat::Bgr => CanvasFormat::Bgr,
+            other => return Err(gst::loggable_error!(CAT, "unsupported format {other:?}")),
+        };
+        match &mut *self.state.lock().unwrap() {
+            State::Started { canvas, .. } => *canvas = Some((format, info)),
+            State::Stopped => return Err(gst::loggable_error!(CAT, "caps before start")),
+        }
         Ok(())
     }
 
     fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let s = *self.settings.lock().unwrap();
-        let info = self
-            .info
-            .lock()
-            .unwrap()
-            .clone()
-            .ok_or(gst::FlowError::NotNegotiated)?;
+        let s = self.settings.lock().unwrap().clone();
+        let state = self.state.lock().unwrap();
+        let State::Started {
+            font,
+            canvas: Some((format, info)),
+        } = &*state
+        else {
+            return Err(gst::FlowError::NotNegotiated);
+        };
         let objects = roi_meta::read(buf);
         if objects.is_empty() {
             return Ok(gst::FlowSuccess::Ok);
         }
-        let bgr = info.format() == gst_video::VideoFormat::Bgr;
         let mut frame =
-            gst_video::VideoFrameRef::from_buffer_ref_writable(buf, &info).map_err(|_| {
-                self.post_error_message(crate::video_frame::unmappable());
+            gst_video::VideoFrameRef::from_buffer_ref_writable(buf, info).map_err(|_| {
+                self.post_error_message(video_frame::unmappable());
                 gst::FlowError::Error
             })?;
-        let stride = frame.plane_stride()[0].max(0) as usize;
+        let strides =
+            [0, 1, 2].map(|i| frame.plane_stride().get(i).copied().unwrap_or(0).max(0) as usize);
         let (width, height) = (frame.width() as usize, frame.height() as usize);
-        let data = frame.plane_data_mut(0).map_err(|_| gst::FlowError::Error)?;
-        let mut img = RgbImage {
-            data,
-            width,
-            height,
-            stride,
+        let [p0, p1, p2, _] = frame.planes_data_mut();
+        let yuv = video_frame::yuv_colour(info.colorimetry());
+        let mut canvas =
+            Canvas::new(*format, width, height, [p0, p1, p2], strides, yuv).map_err(|e| {
+                gst::element_imp_error!(self, gst::StreamError::Format, ["{e}"]);
+                gst::FlowError::Error
+            })?;
+        // Blur first, so that the boxes and captions stay sharp on top.
+        blur_objects(&mut canvas, &objects, s.blur_faces, s.blur_persons);
+        let style = Style {
+            thickness: s.thickness as usize,
+            font,
+            font_px: s.font_scale as f32 * PX_PER_FONT_SCALE,
+            show_confidence: s.show_confidence,
         };
-        draw_objects(
-            &mut img,
-            &objects,
-            s.thickness as usize,
-            s.font_scale as usize,
-            s.show_confidence,
-            bgr,
-        );
+        draw_objects(&mut canvas, &objects, &style);
         gst::trace!(CAT, imp = self, "drew {} objects", objects.len());
         Ok(gst::FlowSuccess::Ok)
     }

@@ -1,5 +1,6 @@
 //! `fessoverlay`: draws what the fess elements found (boxes, class labels, track ids, person
-//! names) onto the video, for an annotated recording or a live view.
+//! names) onto the video, and blurs faces or persons on request, for an annotated recording or
+//! a live view.
 
 use gst::glib;
 use gst::prelude::*;
