@@ -133,6 +133,43 @@ impl Broker {
     }
 }
 
+/// Validators of the three event schemas (`EventKind::json_schema`, formats checked).
+static SCHEMAS: std::sync::LazyLock<Vec<(fess::events::EventKind, jsonschema::Validator)>> =
+    std::sync::LazyLock::new(|| {
+        fess::events::EventKind::ALL
+            .into_iter()
+            .map(|kind| {
+                let validator = jsonschema::options()
+                    .should_validate_formats(true)
+                    .build(&kind.json_schema())
+                    .expect("the generated schemas are valid JSON Schema");
+                (kind, validator)
+            })
+            .collect()
+    });
+
+/// Checks an event message against the schema of its `event_type`.
+pub fn check_event_schema(json: &serde_json::Value) -> Result<(), String> {
+    let event_type = json.get("event_type").and_then(|t| t.as_str());
+    let kind = event_type
+        .and_then(fess::events::EventKind::of_event_type)
+        // An unknown type is checked against the motion schema, which refuses its event_type.
+        .unwrap_or(fess::events::EventKind::Motion);
+    let (_, validator) = SCHEMAS
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .expect("a validator per kind");
+    let errors: Vec<String> = validator
+        .iter_errors(json)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors.join("; "))
+    }
+}
+
 /// One consumed message.
 #[derive(Debug, Clone)]
 pub struct Consumed {
@@ -247,12 +284,17 @@ impl Reader {
                         .collect()
                 })
                 .unwrap_or_default();
+            let json: serde_json::Value =
+                serde_json::from_slice(m.payload().unwrap_or_default()).expect("JSON payload");
+            // Every message a test reads back is held to the published schemas.
+            if let Err(e) = check_event_schema(&json) {
+                panic!("a message on {} breaks its schema: {e}\n{json}", m.topic());
+            }
             self.seen.push(Consumed {
                 topic: m.topic().to_string(),
                 key: String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned(),
                 headers,
-                json: serde_json::from_slice(m.payload().unwrap_or_default())
-                    .expect("JSON payload"),
+                json,
             });
         }
     }

@@ -7,6 +7,7 @@
 pub mod emission;
 pub mod rules;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub const MOTION_EVENT_TYPE: &str = "motion.detected";
@@ -35,7 +36,7 @@ pub enum EventError {
 }
 
 /// A box in pixels of the frame, `{"x1":…,"y1":…,"x2":…,"y2":…}`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct BBox {
     pub x1: f64,
     pub y1: f64,
@@ -72,9 +73,12 @@ impl From<(f64, f64, f64, f64)> for BBox {
 }
 
 /// One entry of `detected_objects`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct DetectedObject {
+    /// The detector's label.
+    #[schemars(length(min = 1))]
     pub class: String,
+    #[schemars(range(min = 0.0, max = 1.0))]
     pub confidence: f64,
     pub bbox: BBox,
     /// Stable across frames for one object; absent when the source does not track.
@@ -83,36 +87,59 @@ pub struct DetectedObject {
 }
 
 /// `motion.detected`: objects seen on a camera.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(title = "motion.detected", extend("$id" = "urn:fess:schema:motion.detected"))]
 pub struct MotionEvent {
+    /// A UUID, unique per event (the CloudEvents `ce_id` header carries it too).
+    #[schemars(extend("format" = "uuid"))]
     pub event_id: String,
+    #[schemars(extend("const" = "motion.detected"))]
     pub event_type: String,
+    /// When it was seen, RFC 3339 in UTC with microseconds.
+    #[schemars(extend("format" = "date-time"))]
     pub timestamp: String,
+    #[schemars(length(min = 1), regex(pattern = r"\S"))]
     pub camera_id: String,
     pub frame_number: u64,
     pub detected_objects: Vec<DetectedObject>,
+    /// The number of `detected_objects`.
     pub total_objects: usize,
+    /// The objects' confidences, in their order.
+    #[schemars(inner(range(min = 0.0, max = 1.0)))]
     pub confidence_scores: Vec<f64>,
 }
 
 /// `face.recognized`: a face matched (or not) against the gallery.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(title = "face.recognized", extend("$id" = "urn:fess:schema:face.recognized"))]
 pub struct FaceEvent {
+    /// A UUID, unique per event (the CloudEvents `ce_id` header carries it too).
+    #[schemars(extend("format" = "uuid"))]
     pub event_id: String,
+    #[schemars(extend("const" = "face.recognized"))]
     pub event_type: String,
+    /// When it was seen, RFC 3339 in UTC with microseconds.
+    #[schemars(extend("format" = "date-time"))]
     pub timestamp: String,
+    #[schemars(length(min = 1), regex(pattern = r"\S"))]
     pub camera_id: String,
     pub frame_number: u64,
+    /// The face track, `face_<track id>`: stable while the face stays in view.
+    #[schemars(length(min = 1))]
     pub face_id: String,
     /// `null` for an unknown face.
     pub person_name: Option<String>,
+    /// Similarity to the best match in the gallery.
+    #[schemars(range(min = 0.0, max = 1.0))]
     pub confidence: f64,
     pub bbox: BBox,
     pub is_authorized: bool,
 }
 
 /// Severity of an alert, upper-case on the wire as in the document.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord, JsonSchema,
+)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum AlertLevel {
     Info,
@@ -145,13 +172,21 @@ impl std::str::FromStr for AlertLevel {
 }
 
 /// `alert.triggered`: a rule fired.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(title = "alert.triggered", extend("$id" = "urn:fess:schema:alert.triggered"))]
 pub struct AlertEvent {
+    /// A UUID, unique per event (the CloudEvents `ce_id` header carries it too).
+    #[schemars(extend("format" = "uuid"))]
     pub event_id: String,
+    #[schemars(extend("const" = "alert.triggered"))]
     pub event_type: String,
+    /// When it fired, RFC 3339 in UTC with microseconds.
+    #[schemars(extend("format" = "date-time"))]
     pub timestamp: String,
+    #[schemars(length(min = 1), regex(pattern = r"\S"))]
     pub camera_id: String,
     pub alert_level: AlertLevel,
+    #[schemars(length(min = 1))]
     pub alert_message: String,
     /// Ids of the events that triggered the alert.
     pub associated_events: Vec<String>,
@@ -197,6 +232,47 @@ impl EventKind {
             EventKind::Face => FACE_EVENT_TYPE,
             EventKind::Alert => ALERT_EVENT_TYPE,
         }
+    }
+
+    /// The kind of an `event_type`.
+    pub fn of_event_type(event_type: &str) -> Option<EventKind> {
+        EventKind::ALL
+            .into_iter()
+            .find(|k| k.event_type() == event_type)
+    }
+
+    /// The JSON Schema (draft 2020-12) of this kind's messages, generated from the types; the
+    /// repository's `schemas/<event_type>.schema.json` hold it for consumers in any language.
+    pub fn json_schema(self) -> serde_json::Value {
+        let schema = match self {
+            EventKind::Motion => schemars::schema_for!(MotionEvent),
+            EventKind::Face => schemars::schema_for!(FaceEvent),
+            EventKind::Alert => schemars::schema_for!(AlertEvent),
+        };
+        let mut value = schema.to_value();
+        drop_rust_formats(&mut value);
+        value
+    }
+}
+
+/// Removes the formats schemars gives Rust's number types ("double", "uint64", …): no JSON
+/// Schema vocabulary defines them and strict validators (ajv) refuse unknown formats. The
+/// standard ones (`date-time`, `uuid`) stay.
+fn drop_rust_formats(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(map) => {
+            let standard = ["date-time", "uuid"];
+            if map
+                .get("format")
+                .and_then(|f| f.as_str())
+                .is_some_and(|f| !standard.contains(&f))
+            {
+                map.remove("format");
+            }
+            map.values_mut().for_each(drop_rust_formats);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(drop_rust_formats),
+        _ => {}
     }
 }
 
