@@ -15,7 +15,7 @@ pub struct Camera {
     /// The camera event has gone downstream (ours, or upstream's passed on).
     sent: bool,
     pub id: String,
-    pub reporter: fess::stats::StatsReporter,
+    reporter: fess::stats::StatsReporter,
     cat: gst::DebugCategory,
 }
 
@@ -29,6 +29,16 @@ impl Camera {
             id: name.to_string(),
             reporter: fess::stats::StatsReporter::new(kind, &name, &name),
             cat,
+        }
+    }
+
+    /// Sends the element's stats (built by `metrics` for this camera id) once a report is due
+    /// (a non-blocking send of a few hundred bytes, once a second), or now when `last`: the
+    /// stream's final totals, so the exporter sees its end.
+    pub fn report(&mut self, last: bool, metrics: impl FnOnce(&str) -> Vec<fess::stats::Metric>) {
+        if last || self.reporter.due() {
+            let metrics = metrics(&self.id);
+            self.reporter.send(metrics);
         }
     }
 

@@ -306,12 +306,7 @@ impl FessDetect {
         stats
             .frame_latency
             .observe(leaving.spent + started.elapsed());
-        if state.camera.reporter.due() {
-            // A non-blocking send of a few hundred bytes, once a second.
-            let metrics = stats.metrics(&state.camera.id);
-            drop(stats);
-            state.camera.reporter.send(metrics);
-        }
+        state.camera.report(false, |id| stats.metrics(id));
         buffer
     }
 
@@ -654,9 +649,9 @@ impl BaseTransformImpl for FessDetect {
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
         if let Some(mut state) = self.state.lock().unwrap().take() {
-            // The final totals, so the exporter sees the stream's end.
-            let metrics = self.stats.lock().unwrap().metrics(&state.camera.id);
-            state.camera.reporter.send(metrics);
+            state
+                .camera
+                .report(true, |id| self.stats.lock().unwrap().metrics(id));
         }
         Ok(())
     }

@@ -308,12 +308,7 @@ impl FessFace {
         stats.gallery_version = gallery.version;
         stats.gallery_persons = gallery.persons.len() as u64;
         stats.latency.observe(started.elapsed());
-        if state.camera.reporter.due() {
-            // A non-blocking send of a few hundred bytes, once a second.
-            let metrics = stats.metrics(&state.camera.id);
-            drop(stats);
-            state.camera.reporter.send(metrics);
-        }
+        state.camera.report(false, |id| stats.metrics(id));
     }
 }
 
@@ -606,8 +601,9 @@ impl BaseTransformImpl for FessFace {
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
         // Dropping the state stops the Redis link's thread.
         if let Some(mut state) = self.state.lock().unwrap().take() {
-            let metrics = self.stats.lock().unwrap().metrics(&state.camera.id);
-            state.camera.reporter.send(metrics);
+            state
+                .camera
+                .report(true, |id| self.stats.lock().unwrap().metrics(id));
         }
         Ok(())
     }
