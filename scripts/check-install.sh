@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# The installed tree works: run by `meson test` ("installed tree", see meson.build). Installs the
+# build into a staging directory with `meson install --destdir` and checks, under it, that
+#   - the installed libgstfess.so loads from the plugin dir (GST_PLUGIN_PATH set to it, a
+#     registry file of its own) and registers fessdetect, fessface, fessoverlay, fesskafkasink,
+#     each from that very file;
+#   - fess --help and fess-exporter --help run from the bin dir;
+#   - the systemd unit names the installed fess-exporter in ExecStart, which takes its arguments,
+#     and passes `systemd-analyze verify` (when systemd-analyze is on PATH; setup.sh installs it);
+#   - every example configuration file is in the data dir, and the alerting rules pass
+#     `promtool check rules` and `promtool test rules` there (when promtool is on PATH).
+#
+#   check-install.sh MESON BUILDDIR DESTDIR PLUGINDIR BINDIR UNITDIR DATADIR
+#
+#   MESON      the meson command that configured BUILDDIR
+#   DESTDIR    staging directory; emptied first (meson.build uses <builddir>/install-check);
+#              DESTDIR.unit holds the copy of the unit that systemd-analyze verifies
+#   PLUGINDIR BINDIR UNITDIR DATADIR
+#              the final absolute install paths (the prefix's), as meson.build computes them;
+#              DATADIR is <prefix>/<datadir>/fess
+#
+# Prints one line per check and every failure; exits 1 if any check failed.
+set -uo pipefail
+
+[ $# -eq 7 ] || { echo "usage: $0 MESON BUILDDIR DESTDIR PLUGINDIR BINDIR UNITDIR DATADIR" >&2; exit 2; }
+meson="$1" builddir="$2" destdir="$3" plugindir="$4" bindir="$5" unitdir="$6" datadir="$7"
+
+failures=0
+ok() { echo "ok: $*"; }
+fail() {
+    echo "FAIL: $*" >&2
+    failures=$((failures + 1))
+}
+
+case "$destdir" in
+    /*/*) ;;
+    *) echo "check-install.sh: DESTDIR must be an absolute path below /, not '$destdir'" >&2; exit 2 ;;
+esac
+rm -rf "$destdir" "$destdir.unit"
+# --no-rebuild: meson test has already built what the test depends on.
+if ! "$meson" install -C "$builddir" --no-rebuild --quiet --destdir "$destdir"; then
+    echo "FAIL: meson install --destdir $destdir" >&2
+    exit 1
+fi
+ok "meson install --destdir $destdir"
+
+plugin="$destdir$plugindir/libgstfess.so"
+exporter_path="$bindir/fess-exporter"
+unit="$destdir$unitdir/fess-exporter.service"
+
+# Files in place.
+for f in "$plugin" "$destdir$bindir/fess" "$destdir$exporter_path"; do
+    if [ -f "$f" ] && [ -x "$f" ]; then ok "installed ${f#"$destdir"}"; else fail "$f is missing or not executable"; fi
+done
+for f in "$unit" \
+    "$destdir$datadir/prometheus/prometheus.yml" \
+    "$destdir$datadir/prometheus/alerts.yml" \
+    "$destdir$datadir/prometheus/alerts.test.yml" \
+    "$destdir$datadir/grafana/grafana-dashboard.json" \
+    "$destdir$datadir/examples/alert-rules.example.toml" \
+    "$destdir$datadir/examples/99-fess.conf"; do
+    if [ -s "$f" ]; then ok "installed ${f#"$destdir"}"; else fail "$f is missing or empty"; fi
+done
+
+# The plugin, from the installed file only: GST_PLUGIN_PATH is its directory, and each element's
+# "Filename" must be that file (not a copy installed elsewhere on the system).
+if command -v gst-inspect-1.0 >/dev/null 2>&1; then
+    registry="$destdir/gst-registry.bin"
+    for element in fessdetect fessface fessoverlay fesskafkasink; do
+        if out="$(GST_PLUGIN_PATH="$destdir$plugindir" GST_REGISTRY_1_0="$registry" \
+            gst-inspect-1.0 "$element" 2>&1)"; then
+            from="$(printf '%s\n' "$out" | sed -n 's/^ *Filename *//p' | head -1)"
+            if [ "$from" = "$plugin" ]; then
+                ok "gst-inspect-1.0 $element (from $from)"
+            else
+                fail "gst-inspect-1.0 $element: loaded from '$from', not $plugin"
+            fi
+        else
+            fail "gst-inspect-1.0 $element with GST_PLUGIN_PATH=$destdir$plugindir:"$'\n'"$out"
+        fi
+    done
+    listed="$(GST_PLUGIN_PATH="$destdir$plugindir" GST_REGISTRY_1_0="$registry" gst-inspect-1.0 "$plugin" 2>&1)"
+    for element in fessdetect fessface fessoverlay fesskafkasink; do
+        printf '%s\n' "$listed" | grep -q "^  $element:" \
+            || fail "gst-inspect-1.0 $plugin does not list $element"
+    done
+else
+    fail "gst-inspect-1.0 not found (install gstreamer1.0-tools; scripts/setup.sh does)"
+fi
+
+# The binaries, from the bin dir.
+for exe in fess fess-exporter; do
+    if out="$("$destdir$bindir/$exe" --help 2>&1)"; then
+        ok "$exe --help"
+    else
+        fail "$destdir$bindir/$exe --help:"$'\n'"$out"
+    fi
+done
+
+# The unit: ExecStart is the installed binary (its final path, without the destdir).
+exec_line="$(sed -n 's/^ExecStart=//p' "$unit" 2>/dev/null | head -1)"
+case "$exec_line" in
+    "$exporter_path "* | "$exporter_path") ok "unit ExecStart=$exec_line" ;;
+    *) fail "$unit: ExecStart='$exec_line' does not start with $exporter_path" ;;
+esac
+# Its flags parse: the installed binary with ExecStart's arguments and --help.
+read -r -a exec_args <<<"$exec_line"
+if out="$("$destdir$bindir/fess-exporter" "${exec_args[@]:1}" --help 2>&1)"; then
+    ok "fess-exporter takes ExecStart's arguments: ${exec_args[*]:1}"
+else
+    fail "fess-exporter ${exec_args[*]:1} --help:"$'\n'"$out"
+fi
+# systemd-analyze verify: the binary is staged under DESTDIR, not yet at its final path, so it
+# verifies a copy of the unit whose ExecStart has DESTDIR in front (ExecStart is checked above).
+if command -v systemd-analyze >/dev/null 2>&1; then
+    staged="$destdir.unit"
+    rm -rf "$staged" && mkdir -p "$staged"
+    sed "s|^ExecStart=$exporter_path|ExecStart=$destdir$exporter_path|" "$unit" >"$staged/fess-exporter.service"
+    if out="$(systemd-analyze verify "$staged/fess-exporter.service" 2>&1)" \
+        && ! printf '%s\n' "$out" | grep -qE 'Unknown|not executable|No such file'; then
+        ok "systemd-analyze verify $unitdir/fess-exporter.service"
+    else
+        fail "systemd-analyze verify $staged/fess-exporter.service (the installed unit, ExecStart under $destdir):"$'\n'"$out"
+    fi
+else
+    echo "skipped: systemd-analyze not found (scripts/setup.sh installs it)"
+fi
+
+# The alerting rules, where they were installed (alerts.test.yml names alerts.yml relatively).
+if command -v promtool >/dev/null 2>&1; then
+    prom="$destdir$datadir/prometheus"
+    for check in "check rules alerts.yml" "test rules alerts.test.yml" "check config prometheus.yml"; do
+        # shellcheck disable=SC2086 # $check is a list of words
+        if out="$(cd "$prom" && promtool $check 2>&1)"; then
+            ok "promtool $check"
+        else
+            fail "promtool $check in $prom:"$'\n'"$out"
+        fi
+    done
+else
+    echo "skipped: promtool not found (scripts/setup.sh installs it)"
+fi
+
+if [ "$failures" -gt 0 ]; then
+    echo "$failures check(s) of the installed tree failed" >&2
+    exit 1
+fi
+echo "the installed tree in $destdir passed every check"
