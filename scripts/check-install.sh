@@ -3,7 +3,7 @@
 # build into a staging directory with `meson install --destdir` and checks, under it, that
 #   - the installed libgstfess.so loads from the plugin dir (GST_PLUGIN_PATH set to it, a
 #     registry file of its own) and registers fessdetect, fessface, fessoverlay, fesskafkasink,
-#     each from that very file;
+#     each from that very file, and fessdetect runs from it with only GST_PLUGIN_PATH set;
 #   - fess --help and fess-exporter --help run from the bin dir;
 #   - the systemd unit names the installed fess-exporter in ExecStart, which takes its arguments,
 #     and passes `systemd-analyze verify` (when systemd-analyze is on PATH; setup.sh installs it);
@@ -84,6 +84,15 @@ if command -v gst-inspect-1.0 >/dev/null 2>&1; then
         printf '%s\n' "$listed" | grep -q "^  $element:" \
             || fail "gst-inspect-1.0 $plugin does not list $element"
     done
+    # It runs as a user runs it: GST_PLUGIN_PATH only, the runtime and the models found by the
+    # plugin itself (nothing the project's scripts export).
+    if out="$(env -u ORT_DYLIB_PATH -u FESS_MODELS GST_PLUGIN_PATH="$destdir$plugindir" \
+        GST_REGISTRY_1_0="$registry" gst-launch-1.0 -q videotestsrc num-buffers=2 ! \
+        fessdetect motion-gate=false ! fakesink 2>&1)"; then
+        ok "gst-launch-1.0 videotestsrc ! fessdetect ! fakesink with only GST_PLUGIN_PATH set"
+    else
+        fail "fessdetect from $plugin with only GST_PLUGIN_PATH set:"$'\n'"$out"
+    fi
 else
     fail "gst-inspect-1.0 not found (install gstreamer1.0-tools; scripts/setup.sh does)"
 fi

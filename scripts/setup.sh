@@ -65,6 +65,7 @@ GST_ELEMENTS=(
     rtspsrc:gstreamer1.0-plugins-good rtph264pay:gstreamer1.0-plugins-good
     v4l2src:gstreamer1.0-plugins-good
     openh264enc:gstreamer1.0-plugins-bad h264parse:gstreamer1.0-plugins-bad
+    watchdog:gstreamer1.0-plugins-bad
     avdec_h264:gstreamer1.0-libav avdec_mpeg4:gstreamer1.0-libav
     avenc_ffv1:gstreamer1.0-libav avdec_ffv1:gstreamer1.0-libav
 )

@@ -155,7 +155,7 @@ pub fn run(args: DetectArgs) -> anyhow::Result<()> {
         ended,
     };
     if args.json {
-        println!("{}", summary.json(&args));
+        outln!("{}", summary.json(&args));
     } else {
         summary.print(&args);
     }
@@ -521,37 +521,37 @@ impl Summary {
     fn print(&self, args: &DetectArgs) {
         let stats = &self.counters.detect;
         if let Ended::Interrupted(signal) = self.ended {
-            println!("stopped early by {signal}: the results cover the frames analysed until then");
+            outln!("stopped early by {signal}: the results cover the frames analysed until then");
         }
-        println!(
+        outln!(
             "done: {} frames in {:.1} s ({:.1} fps)",
             self.frames,
             self.seconds,
             self.frames as f64 / self.seconds
         );
-        println!(
+        outln!(
             "inferred {} frames, skipped {} (no motion) and {} (interval); {} frames had objects",
             count(stats, "inferences"),
             count(stats, "skipped-no_motion"),
             count(stats, "skipped-interval"),
             self.frames_with_objects
         );
-        println!("distinct tracked objects: {}", by_class(&self.tracks));
+        outln!("distinct tracked objects: {}", by_class(&self.tracks));
         if let Some(f) = &self.counters.face {
             let [faces, embeddings, hits, misses, authorized, unauthorized, unknown] =
                 FACE_KEYS.map(|k| count(f, k));
-            println!(
+            outln!(
                 "faces: {faces} seen, {embeddings} embedded, cache {hits} hits / {misses} misses; recognised {authorized} authorized, {unauthorized} unauthorized, {unknown} unknown"
             );
         }
         if let Some(path) = &args.video {
-            println!("annotated video: {}", path.display());
+            outln!("annotated video: {}", path.display());
         }
         if let Some(st) = &self.counters.events {
             let [motion, face, alert] = EVENT_KEYS.map(|k| count(st, k));
-            println!("events built: {motion} motion, {face} face, {alert} alert");
+            outln!("events built: {motion} motion, {face} face, {alert} alert");
         }
-        println!(
+        outln!(
             "contact sheet: {} ({} frames)",
             args.sheet.display(),
             self.sheet_frames

@@ -77,7 +77,7 @@ pub fn run(args: EventsArgs) -> anyhow::Result<()> {
         last = Instant::now();
         let payload = String::from_utf8_lossy(msg.payload().unwrap_or_default()).into_owned();
         if !args.summary {
-            println!("{} {}", msg.topic(), payload);
+            outln!("{} {}", msg.topic(), payload);
         }
         let e = per_topic.entry(msg.topic().to_string()).or_default();
         e.0 += 1;
@@ -96,13 +96,13 @@ pub fn run(args: EventsArgs) -> anyhow::Result<()> {
                 )
             })
             .collect();
-        println!("{}", serde_json::json!({ "topics": summary }));
+        outln!("{}", serde_json::json!({ "topics": summary }));
     } else if args.summary {
         for t in &topics {
             let (n, example) = per_topic.get(t).cloned().unwrap_or_default();
-            println!("{t}: {n} events");
+            outln!("{t}: {n} events");
             if let Some(ex) = example {
-                println!("  example: {ex}");
+                outln!("  example: {ex}");
             }
         }
     }

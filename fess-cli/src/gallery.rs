@@ -106,7 +106,7 @@ pub fn run(args: GalleryArgs) -> anyhow::Result<()> {
             person.authorized = !unauthorized;
             person.embeddings.extend(embeddings);
             store.put(&person)?;
-            println!(
+            outln!(
                 "enrolled {} ({}), {}, {} embeddings",
                 person.id,
                 person.name,
@@ -134,20 +134,22 @@ pub fn run(args: GalleryArgs) -> anyhow::Result<()> {
                         })
                     })
                     .collect();
-                println!(
+                outln!(
                     "{}",
                     serde_json::json!({"version": g.version, "persons": persons})
                 );
                 return Ok(());
             }
-            println!(
+            outln!(
                 "{:<24} {:<28} {:<12} embeddings",
-                "id", "name", "authorized"
+                "id",
+                "name",
+                "authorized"
             );
             // Names come from whoever wrote to Redis: never let them drive the terminal.
             let printable = fess::gallery::printable;
             for p in &g.persons {
-                println!(
+                outln!(
                     "{:<24} {:<28} {:<12} {}",
                     printable(&p.id),
                     printable(&p.name),
@@ -155,26 +157,26 @@ pub fn run(args: GalleryArgs) -> anyhow::Result<()> {
                     p.embeddings.len()
                 );
             }
-            println!("{} persons, gallery version {}", g.persons.len(), g.version);
+            outln!("{} persons, gallery version {}", g.persons.len(), g.version);
         }
         GalleryCommand::Remove { id } => {
             if !store.remove(&id)? {
                 bail!("no person with id '{id}' in the gallery");
             }
-            println!("removed {id}");
+            outln!("removed {id}");
         }
         GalleryCommand::Authorize { id } => {
             store.set_authorized(&id, true)?;
-            println!("{id} is authorized");
+            outln!("{id} is authorized");
         }
         GalleryCommand::Deauthorize { id } => {
             store.set_authorized(&id, false)?;
-            println!("{id} is unauthorized");
+            outln!("{id} is unauthorized");
         }
         GalleryCommand::Export { file } => {
             let text = serde_json::to_string_pretty(&store.export()?)?;
             if file == Path::new("-") {
-                println!("{text}");
+                outln!("{text}");
             } else {
                 std::fs::write(&file, text + "\n")
                     .with_context(|| format!("cannot write {}", file.display()))?;
@@ -186,7 +188,7 @@ pub fn run(args: GalleryArgs) -> anyhow::Result<()> {
             let export: GalleryExport = serde_json::from_str(&text)
                 .with_context(|| format!("{} is not a FESS gallery file", file.display()))?;
             let n = store.import(&export)?;
-            println!("imported {n} persons");
+            outln!("imported {n} persons");
         }
     }
     Ok(())

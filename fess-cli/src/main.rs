@@ -1,5 +1,13 @@
 //! `fess`: run FESS on a video and see what it found.
 
+/// `println!` for the commands' results: a reader that went away (`fess gallery list | head`)
+/// ends the command quietly, as it ends any Unix tool, instead of a panic.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::write_stdout(format_args!($($arg)*))
+    };
+}
+
 mod detect;
 mod elements;
 mod events;
@@ -62,6 +70,20 @@ enum Command {
     Recognize(recognize::RecognizeArgs),
 }
 
+/// Writes one line on standard output (see `outln!`): a closed pipe ends the process with status
+/// 0, any other write error (a full disk) with status 1.
+fn write_stdout(line: std::fmt::Arguments) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("fess: error: cannot write the output: {e}");
+        std::process::exit(1);
+    }
+}
+
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -72,6 +94,7 @@ fn main() {
     };
     if let Err(e) = result {
         eprintln!("fess: error: {e:#}");
-        std::process::exit(1);
+        let usage = e.downcast_ref::<elements::UsageError>().is_some();
+        std::process::exit(if usage { 2 } else { 1 });
     }
 }

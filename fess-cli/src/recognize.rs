@@ -153,10 +153,10 @@ fn print_text(results: &[(&Path, anyhow::Result<Vec<Recognised>>)]) {
         let shown = path.display();
         match found {
             Err(e) => eprintln!("fess: error: {shown}: {e:#}"),
-            Ok(faces) if faces.is_empty() => println!("{shown}: no face found"),
+            Ok(faces) if faces.is_empty() => outln!("{shown}: no face found"),
             Ok(faces) => {
                 let s = if faces.len() == 1 { "" } else { "s" };
-                println!("{shown}: {} face{s}", faces.len());
+                outln!("{shown}: {} face{s}", faces.len());
                 for (i, r) in faces.iter().enumerate() {
                     let b = r.face.bbox;
                     let who = match (&r.identity.person_id, &r.identity.name) {
@@ -168,7 +168,7 @@ fn print_text(results: &[(&Path, anyhow::Result<Vec<Recognised>>)]) {
                         ),
                         _ => "unknown".to_string(),
                     };
-                    println!(
+                    outln!(
                         "  face {}: {who}, similarity {:.2}, box {:.0},{:.0} {:.0}x{:.0}",
                         i + 1,
                         r.identity.similarity,
@@ -212,7 +212,7 @@ fn print_json(
             }
         })
         .collect();
-    println!(
+    outln!(
         "{}",
         serde_json::json!({
             "gallery_version": gallery.version,

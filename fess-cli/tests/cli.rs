@@ -146,6 +146,72 @@ fn bad_arguments_are_explained() {
 }
 
 #[test]
+fn read_only_properties_are_bad_usage() {
+    let image = media("person.jpg");
+    for (flag, element) in [
+        ("--set", "fessdetect"),
+        ("--sink-set", "fesskafkasink"),
+        ("--face-set", "fessface"),
+    ] {
+        let mut cmd = fess();
+        cmd.args(["detect", "--input"]).arg(&image);
+        if flag == "--face-set" {
+            cmd.arg("--faces");
+        }
+        let run = cmd.args([flag, "stats=x"]).output().unwrap();
+        let err = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(2), "{flag}: {err}");
+        assert!(
+            err.contains(&format!("{element}'s property 'stats' is read-only")),
+            "{flag}: {err}"
+        );
+    }
+}
+
+#[test]
+fn output_to_a_closed_pipe_ends_quietly() {
+    let redis = fess_testkit::RedisServer::start();
+    for args in [&["gallery", "list", "--json"][..], &["gallery", "list"]] {
+        let mut child = fess()
+            .args(args)
+            .env("REDIS_URL", redis.url())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The reader goes away before the command writes (as `| head` does when it has enough).
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn huge_images_are_refused_before_decoding() {
+    let redis = fess_testkit::RedisServer::start();
+    let dir = tmp_dir("cli-huge");
+    std::fs::create_dir_all(&dir).unwrap();
+    let huge = dir.join("huge.png");
+    fess_testkit::png_declaring(&huge, 30_000, 30_000);
+    for args in [&["recognize"][..], &["gallery", "enroll", "--name", "Big"]] {
+        let run = fess()
+            .args(args)
+            .arg(&huge)
+            .env("REDIS_URL", redis.url())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains("30000 × 30000 pixels (900 megapixels), more than the 50 megapixels"),
+            "{args:?}: {err}"
+        );
+    }
+}
+
+#[test]
 fn a_failed_run_says_why() {
     let image = media("person.jpg");
     let out = fess_testkit::tmp_dir("cli-why");

@@ -134,50 +134,112 @@ fn webcam_pipeline_parses() {
     assert!(parsed.is_ok(), "{line}: {:?}", parsed.err());
 }
 
+/// A running script with everything it and gst-launch print (both streams) collected, for the
+/// assertions and for failures.
+struct Logged {
+    child: std::process::Child,
+    log: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Logged {
+    fn spawn(mut cmd: Command) -> Logged {
+        use std::io::BufRead;
+        let mut child = cmd
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let stdout: Box<dyn std::io::Read + Send> = Box::new(child.stdout.take().unwrap());
+        let stderr: Box<dyn std::io::Read + Send> = Box::new(child.stderr.take().unwrap());
+        for stream in [stdout, stderr] {
+            let sink = log.clone();
+            std::thread::spawn(move || {
+                for line in std::io::BufReader::new(stream)
+                    .lines()
+                    .map_while(Result::ok)
+                {
+                    sink.lock().unwrap().push_str(&(line + "\n"));
+                }
+            });
+        }
+        Logged { child, log }
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Waits until the output holds `text`, failing after `timeout` with what it said.
+    fn wait_for(&self, text: &str, timeout: Duration) {
+        let deadline = std::time::Instant::now() + timeout;
+        while !self.log().contains(text) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no '{text}' within {timeout:?}; log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// SIGTERM, then the script must end cleanly within 20 s.
+    fn terminate(mut self) {
+        let id = self.child.id().to_string();
+        let stopped = Command::new("kill").args(["-TERM", &id]).status().unwrap();
+        assert!(stopped.success());
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            if std::time::Instant::now() >= deadline {
+                // Leave nothing running, and say where it stuck.
+                let _ = Command::new("pkill").args(["-KILL", "-P", &id]).status();
+                let _ = self.child.kill();
+                panic!(
+                    "the script did not stop within 20 s of SIGTERM; log:\n{}",
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        assert!(status.success(), "{status:?}");
+    }
+}
+
+/// `pipelines/rtsp.sh` on `camera`, publishing as `camera_id`.
+fn rtsp_script(
+    camera: &RtspServer,
+    camera_id: &str,
+    broker: &Broker,
+    redis: &RedisServer,
+) -> Logged {
+    let mut cmd = pipeline("rtsp.sh");
+    cmd.env("RTSP_URL", camera.url())
+        .env("CAMERA_ID", camera_id)
+        .env("RETRY_DELAY", "1")
+        .env("STALL_TIMEOUT", "3")
+        .env("KAFKA_BOOTSTRAP_SERVERS", broker.bootstrap())
+        .env("REDIS_URL", redis.url());
+    Logged::spawn(cmd)
+}
+
 #[test]
 fn rtsp_camera_goes_away_and_comes_back() {
-    use std::io::BufRead;
     let (broker, redis) = (Broker::start(), RedisServer::start());
     let mut camera = RtspServer::start(&media("vtest.avi"));
-    let mut run = pipeline("rtsp.sh")
-        .env("RTSP_URL", camera.url())
-        .env("CAMERA_ID", "cam_rtsp")
-        .env("RETRY_DELAY", "1")
-        .env("KAFKA_BOOTSTRAP_SERVERS", broker.bootstrap())
-        .env("REDIS_URL", redis.url())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // The script's and gst-launch's messages (both streams), for the assertions and for failures.
-    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-    let stdout: Box<dyn std::io::Read + Send> = Box::new(run.stdout.take().unwrap());
-    let stderr: Box<dyn std::io::Read + Send> = Box::new(run.stderr.take().unwrap());
-    for stream in [stdout, stderr] {
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stream)
-                .lines()
-                .map_while(Result::ok)
-            {
-                sink.lock().unwrap().push_str(&(line + "\n"));
-            }
-        });
-    }
+    let run = rtsp_script(&camera, "cam_rtsp", &broker, &redis);
     let mut r = Reader::new(&broker.bootstrap(), &[MOTION]);
     assert!(
         r.read_until(Duration::from_secs(60), |s| !s.is_empty()),
         "no events from the RTSP camera; log:\n{}",
-        log.lock().unwrap()
+        run.log()
     );
 
     // The camera goes away: the pipeline ends and the script says it is reconnecting.
     camera.kill();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while !log.lock().unwrap().contains("reconnecting in 1 s") {
-        assert!(std::time::Instant::now() < deadline, "no reconnect notice");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    run.wait_for("reconnecting in 1 s", Duration::from_secs(30));
     // Whatever the first run delivered is in; then the camera returns and events resume.
     r.read_until(Duration::from_secs(3), |_| false);
     let before = r.seen.len();
@@ -185,33 +247,51 @@ fn rtsp_camera_goes_away_and_comes_back() {
     assert!(
         r.read_until(Duration::from_secs(60), |s| s.len() > before),
         "no events after the camera came back; log:\n{}",
-        log.lock().unwrap()
+        run.log()
     );
     assert!(r.seen.iter().all(|c| c.key == "cam_rtsp"));
 
     // SIGTERM stops the loop and the running pipeline cleanly.
-    let stopped = Command::new("kill")
-        .args(["-TERM", &run.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(stopped.success());
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(s) = run.try_wait().unwrap() {
-            break s;
-        }
-        if std::time::Instant::now() >= deadline {
-            // Leave nothing running, and say where it stuck.
-            let _ = Command::new("pkill")
-                .args(["-KILL", "-P", &run.id().to_string()])
-                .status();
-            let _ = run.kill();
-            panic!(
-                "rtsp.sh did not stop within 20 s of SIGTERM; log:\n{}",
-                log.lock().unwrap()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    assert!(status.success(), "{status:?}");
+    run.terminate();
+}
+
+#[test]
+fn rtsp_camera_that_hangs_is_noticed_and_reconnected() {
+    let (broker, redis) = (Broker::start(), RedisServer::start());
+    let mut camera = RtspServer::start(&media("vtest.avi"));
+    let run = rtsp_script(&camera, "cam_hung", &broker, &redis);
+    let mut r = Reader::new(&broker.bootstrap(), &[MOTION]);
+    assert!(
+        r.read_until(Duration::from_secs(60), |s| !s.is_empty()),
+        "no events from the RTSP camera; log:\n{}",
+        run.log()
+    );
+    // The server stops answering but keeps its connections open: no error from the network,
+    // only silence. The watchdog makes it an error after STALL_TIMEOUT (3 s).
+    camera.freeze();
+    run.wait_for("reconnecting in 1 s", Duration::from_secs(30));
+    r.read_until(Duration::from_secs(2), |_| false);
+    let before = r.seen.len();
+    camera.restart();
+    assert!(
+        r.read_until(Duration::from_secs(60), |s| s.len() > before),
+        "no events after the hung camera came back; log:\n{}",
+        run.log()
+    );
+    run.terminate();
+}
+
+#[test]
+fn scripts_print_launch_lines_without_passwords() {
+    for (script, var) in [("rtsp.sh", "RTSP_URL"), ("multi-camera.sh", "SOURCE_A")] {
+        let line = ok(pipeline(script)
+            .env("PRINT", "1")
+            .env(var, "rtsp://admin:SECRET@cam.local/stream")
+            .output()
+            .unwrap());
+        assert!(
+            !line.contains("SECRET") && line.contains("rtsp://***@cam.local/stream"),
+            "{script}: {line}"
+        );
+    }
 }

@@ -18,7 +18,7 @@ pub use tmpfs::Tmpfs;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -320,6 +320,20 @@ pub fn fuzz_cases(default: u32) -> u32 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
+}
+
+/// A PNG file of a few bytes (signature and header only) that declares `width` × `height`
+/// pixels: what a hostile "image" looks like to a decoder that trusts its header.
+pub fn png_declaring(path: &Path, width: u32, height: u32) {
+    let mut ihdr = b"IHDR".to_vec();
+    ihdr.extend(width.to_be_bytes());
+    ihdr.extend(height.to_be_bytes());
+    ihdr.extend([8, 2, 0, 0, 0]);
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend(13u32.to_be_bytes());
+    png.extend(&ihdr);
+    png.extend(crc32fast::hash(&ihdr).to_be_bytes());
+    std::fs::write(path, png).unwrap();
 }
 
 pub fn tmp_dir(name: &str) -> PathBuf {

@@ -81,6 +81,11 @@ impl RtspServer {
         self.process.kill();
     }
 
+    /// The camera stops answering without closing anything (SIGSTOP), as a hung camera does.
+    pub fn freeze(&self) {
+        self.process.signal("STOP");
+    }
+
     /// The camera comes back on the same address.
     pub fn restart(&mut self) {
         self.kill();

@@ -199,6 +199,17 @@ impl ServiceProcess {
         }
     }
 
+    /// Sends `signal` (a `kill` signal name such as `STOP` or `CONT`) to the process.
+    pub fn signal(&self, signal: &str) {
+        let child = self.child.as_ref().expect("the service is running");
+        let sent = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(child.id().to_string())
+            .status()
+            .expect("kill (procps, installed by scripts/setup.sh)");
+        assert!(sent.success(), "kill -{signal} {}", child.id());
+    }
+
     /// Kills the process and waits for it.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {

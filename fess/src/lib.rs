@@ -73,6 +73,7 @@ pub mod env;
 pub mod events;
 pub mod gallery;
 pub mod observability;
+pub mod secrets;
 
 pub use delivery::{kafka_config, publisher, spool};
 pub use events::{emission, rules};

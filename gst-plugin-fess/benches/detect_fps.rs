@@ -139,7 +139,7 @@ fn config() -> Result<Config> {
     }
     require(&c.video, "test video")?;
     require(&c.still, "test image")?;
-    let ort = gstfess::paths::onnxruntime_library();
+    let ort = gstfess::paths::onnxruntime_library().library;
     if ort.is_absolute() && !ort.is_file() {
         return Err(format!(
             "ONNX Runtime library {} does not exist: run scripts/setup.sh first (or set \

@@ -36,16 +36,52 @@ pub fn parse(event: &gst::EventRef) -> Option<CameraEvent> {
     })
 }
 
-/// A stable default when no one named the camera: the source's URI if upstream answers a URI
-/// query (filesrc, rtspsrc, v4l2src do), else the element's name.
+/// A stable default when no one named the camera: the source's URI without credentials, query
+/// or fragment ([`fess::secrets::camera_id_from_uri`]) if upstream answers a URI query (filesrc,
+/// rtspsrc, v4l2src do), else `fallback` (the element's name).
 pub fn default_id(pad: &gst::Pad, fallback: &str) -> String {
+    uri_camera_id(pad).unwrap_or_else(|| fallback.to_string())
+}
+
+/// The camera id from the URI upstream answers, if it does.
+fn uri_camera_id(pad: &gst::Pad) -> Option<String> {
     let mut q = gst::query::Uri::new();
     if pad.peer_query(&mut q) {
-        if let Some(uri) = q.uri() {
-            return uri.to_string();
+        return q
+            .uri()
+            .and_then(|uri| fess::secrets::camera_id_from_uri(&uri));
+    }
+    None
+}
+
+const QUERY_NAME: &str = "fess-camera-id";
+
+/// The camera id the stream will carry, asked upstream before anything flows (the sink names
+/// its spool after it when it starts): the nearest upstream fess element with its own
+/// `camera-id` answers, else a source linked already gives its URI ([`default_id`]). `None`
+/// when upstream cannot say yet (a source whose pads appear later).
+pub fn query_upstream(pad: &gst::Pad) -> Option<String> {
+    let mut q = gst::query::Custom::new(gst::Structure::new_empty(QUERY_NAME));
+    if pad.peer_query(&mut q) {
+        if let Some(id) = q
+            .structure()
+            .and_then(|s| s.get::<String>("camera_id").ok())
+        {
+            return Some(id);
         }
     }
-    fallback.to_string()
+    uri_camera_id(pad)
+}
+
+/// Answers the query of [`query_upstream`] with `id`; false when `query` is another one.
+pub fn answer_query(query: &mut gst::QueryRef, id: &str) -> bool {
+    if query.type_() != gst::QueryType::Custom
+        || query.structure().is_none_or(|s| s.name() != QUERY_NAME)
+    {
+        return false;
+    }
+    query.structure_mut().set("camera_id", id);
+    true
 }
 
 /// The camera id an element uses: its own `camera-id` when set, else upstream's, else

@@ -140,6 +140,8 @@ impl Engine {
             }
             return Ok((engine, false));
         }
+        // The runtime first: the prepacked-weights container is already a call into it.
+        crate::inference::environment()?;
         let prepacked = ort::session::builder::PrepackedWeights::new();
         let lanes = (0..parallelism.requests.max(1))
             .map(|_| Model::load(path, parallelism.threads, Some(&prepacked)).map(Mutex::new))

@@ -14,10 +14,14 @@ use crate::signature::{ModelSignature, OutputData, OutputTensor, TensorInfo, Ten
 #[derive(Debug, thiserror::Error)]
 pub enum InferenceError {
     #[error(
-        "cannot load the ONNX Runtime library {path}: {reason} \
-         (run scripts/setup.sh, or set ORT_DYLIB_PATH to libonnxruntime.so)"
+        "cannot load the ONNX Runtime library {path}: {reason} (looked at: {looked}; \
+         run scripts/setup.sh, or set ORT_DYLIB_PATH to libonnxruntime.so)"
     )]
-    Runtime { path: String, reason: String },
+    Runtime {
+        path: String,
+        looked: String,
+        reason: String,
+    },
     #[error("model file {0} does not exist (run scripts/setup.sh, or set the model property)")]
     MissingModel(String),
     #[error("model {path} cannot be loaded by ONNX Runtime (is it an ONNX file?): {reason}")]
@@ -28,12 +32,15 @@ pub enum InferenceError {
 
 static ENVIRONMENT: OnceLock<Result<ort::environment::Environment, String>> = OnceLock::new();
 
-/// The process-wide ONNX Runtime environment, loaded on first use.
+/// The process-wide ONNX Runtime environment, loaded on first use. Nothing may call into `ort`
+/// before this: its first call would load the library from `ort`'s own default name, and panic
+/// when that is not on the loader's path.
 pub fn environment() -> Result<&'static ort::environment::Environment, InferenceError> {
-    let lib = crate::paths::onnxruntime_library();
+    let search = crate::paths::onnxruntime_library();
+    let lib = &search.library;
     ENVIRONMENT
         .get_or_init(|| {
-            ort::init_from(&lib)
+            ort::init_from(lib)
                 .map_err(|e| e.to_string())?
                 .with_name("fess")
                 .with_telemetry(false)
@@ -43,6 +50,7 @@ pub fn environment() -> Result<&'static ort::environment::Environment, Inference
         .as_ref()
         .map_err(|reason| InferenceError::Runtime {
             path: lib.display().to_string(),
+            looked: search.looked.join(", "),
             reason: reason.clone(),
         })
 }

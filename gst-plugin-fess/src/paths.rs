@@ -3,7 +3,7 @@
 //! `FESS_CACHE` (default `$XDG_CACHE_HOME/fess`, else `~/.cache/fess`) holds `models/` and
 //! `onnxruntime/`; `FESS_MODELS` overrides the models folder and `ORT_DYLIB_PATH` the library.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 pub use fess::cache::cache_dir;
 
@@ -26,13 +26,34 @@ pub fn model_file(value: Option<&str>, default_file: &str) -> PathBuf {
     }
 }
 
+/// Where the ONNX Runtime shared library was looked for, and the one chosen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuntimeSearch {
+    pub library: PathBuf,
+    /// Each place tried, in order, with what was found there: for an error that says where
+    /// the runtime was looked for.
+    pub looked: Vec<String>,
+}
+
+/// The system loader's name for the runtime, when neither `ORT_DYLIB_PATH` nor the cache has it.
+const SYSTEM_ONNXRUNTIME: &str = "libonnxruntime.so.1";
+
 /// The ONNX Runtime shared library: `ORT_DYLIB_PATH`, else the newest `libonnxruntime.so*` the
 /// setup put in the cache, else the system's `libonnxruntime.so.1` (found by the loader).
-pub fn onnxruntime_library() -> PathBuf {
-    if let Some(p) = std::env::var_os("ORT_DYLIB_PATH").filter(|p| !p.is_empty()) {
-        return PathBuf::from(p);
+pub fn onnxruntime_library() -> RuntimeSearch {
+    search_runtime(std::env::var_os("ORT_DYLIB_PATH"), &cache_dir())
+}
+
+fn search_runtime(ort_dylib_path: Option<std::ffi::OsString>, cache: &Path) -> RuntimeSearch {
+    if let Some(p) = ort_dylib_path.filter(|p| !p.is_empty()) {
+        let library = PathBuf::from(p);
+        return RuntimeSearch {
+            looked: vec![format!("ORT_DYLIB_PATH={}", library.display())],
+            library,
+        };
     }
-    let dir = cache_dir().join("onnxruntime");
+    let mut looked = vec!["ORT_DYLIB_PATH (unset)".to_string()];
+    let dir = cache.join("onnxruntime");
     let mut found: Vec<PathBuf> = std::fs::read_dir(&dir)
         .into_iter()
         .flatten()
@@ -45,9 +66,16 @@ pub fn onnxruntime_library() -> PathBuf {
         })
         .collect();
     found.sort();
-    found
-        .pop()
-        .unwrap_or_else(|| PathBuf::from("libonnxruntime.so.1"))
+    if let Some(library) = found.pop() {
+        looked.push(library.display().to_string());
+        return RuntimeSearch { library, looked };
+    }
+    looked.push(format!("{} (no libonnxruntime.so*)", dir.display()));
+    looked.push(format!("the system's {SYSTEM_ONNXRUNTIME}"));
+    RuntimeSearch {
+        library: PathBuf::from(SYSTEM_ONNXRUNTIME),
+        looked,
+    }
 }
 
 /// The detection models the setup bundles: the short name a `model` property takes, and the file
@@ -89,6 +117,37 @@ pub fn detector_model(value: Option<&str>) -> Result<PathBuf, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_runtime_search_says_where_it_looked() {
+        let cache = std::env::temp_dir().join(format!("fess-ort-search-{}", std::process::id()));
+        std::fs::create_dir_all(cache.join("onnxruntime")).unwrap();
+        let empty = search_runtime(None, &cache);
+        assert_eq!(empty.library, PathBuf::from(SYSTEM_ONNXRUNTIME));
+        assert_eq!(empty.looked.len(), 3, "{:?}", empty.looked);
+        assert!(
+            empty.looked[1].contains("fess-ort-search"),
+            "{:?}",
+            empty.looked
+        );
+        assert_eq!(search_runtime(Some("".into()), &cache), empty);
+        for v in ["1.31.0", "1.32.0"] {
+            std::fs::write(
+                cache.join(format!("onnxruntime/libonnxruntime.so.{v}")),
+                b"",
+            )
+            .unwrap();
+        }
+        let cached = search_runtime(None, &cache);
+        assert!(
+            cached.library.ends_with("libonnxruntime.so.1.32.0"),
+            "{cached:?}"
+        );
+        let named = search_runtime(Some("/opt/ort/libonnxruntime.so".into()), &cache);
+        assert_eq!(named.library, PathBuf::from("/opt/ort/libonnxruntime.so"));
+        assert_eq!(named.looked, ["ORT_DYLIB_PATH=/opt/ort/libonnxruntime.so"]);
+        std::fs::remove_dir_all(&cache).unwrap();
+    }
 
     #[test]
     fn detector_model_takes_bundled_names_and_paths() {

@@ -215,10 +215,14 @@ pub fn is_secret(key: &str) -> bool {
     .any(|s| k.contains(s))
 }
 
-/// A librdkafka error for a log or an error message: a configuration error names the property
-/// but never its value (librdkafka's own text repeats it, whatever it holds).
+/// A librdkafka error for a log or an error message: a configuration error names the property;
+/// librdkafka's own text, which repeats the value, is shown only for a property that is not
+/// secret.
 pub fn client_error(e: &rdkafka::error::KafkaError) -> String {
     match e {
+        rdkafka::error::KafkaError::ClientConfig(_, _, key, _) if is_secret(key) => {
+            format!("Kafka client configuration: the value of {key} is not valid (not shown)")
+        }
         rdkafka::error::KafkaError::ClientConfig(_, desc, key, _) => {
             format!("Kafka client configuration: {desc} (property {key})")
         }
@@ -226,31 +230,107 @@ pub fn client_error(e: &rdkafka::error::KafkaError) -> String {
     }
 }
 
-/// `key=value;key=value` (newlines also separate; blank parts are ignored).
-pub fn parse_extra(text: &str) -> Result<Vec<(String, String)>, ConfigError> {
-    text.split([';', '\n'])
-        .map(str::trim)
+/// The parts of `key=value;key=value` (newlines also separate; blank parts are ignored), with
+/// `\;` standing for a `;` inside a value and `\\` for a backslash.
+fn split_parts(text: &str) -> Vec<String> {
+    let mut parts = vec![String::new()];
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some(n @ (';' | '\\')) => parts.last_mut().expect("one").push(n),
+                Some(n) => parts.last_mut().expect("one").extend(['\\', n]),
+                None => parts.last_mut().expect("one").push('\\'),
+            },
+            ';' | '\n' => parts.push(String::new()),
+            c => parts.last_mut().expect("one").push(c),
+        }
+    }
+    parts
+        .into_iter()
+        .map(|p| p.trim().to_string())
         .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').ok_or_else(|| {
-                let shown = if is_secret(p) { "***" } else { p };
-                invalid(
-                    "kafka-config",
-                    shown,
-                    "expected key=value pairs separated by ';'",
-                )
-            })?;
-            let k = k.trim();
-            if k.is_empty()
-                || !k
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_')
-            {
-                return Err(invalid("kafka-config", k, "not a librdkafka property name"));
-            }
-            Ok((k.to_string(), v.trim().to_string()))
-        })
         .collect()
+}
+
+/// Whether librdkafka knows the property `key` (global or topic level).
+fn known_property(key: &str, value: &str) -> bool {
+    let mut probe = rdkafka::ClientConfig::new();
+    probe.set(key, value);
+    !matches!(
+        probe.create_native_config(),
+        Err(rdkafka::error::KafkaError::ClientConfig(
+            rdkafka::types::RDKafkaConfRes::RD_KAFKA_CONF_UNKNOWN,
+            ..
+        ))
+    )
+}
+
+/// One part of `kafka-config`: a known property and its value, or why not. A part right after a
+/// secret one may be the tail of a password holding a `;`: its text is never shown.
+fn parse_part(part: &str, after_secret: bool) -> Result<(String, String), String> {
+    let hidden = after_secret || is_secret(part);
+    let Some((k, v)) = part.split_once('=') else {
+        return Err(if hidden {
+            "*** (not shown: it follows a secret or looks like one) is not key=value; write a ';' \
+             inside a value as '\\;'"
+                .into()
+        } else {
+            format!("'{part}' is not key=value")
+        });
+    };
+    let (k, v) = (k.trim(), v.trim());
+    let name_ok = !k.is_empty()
+        && k.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_');
+    if !name_ok || !known_property(k, v) {
+        return Err(if after_secret {
+            "the text after a secret value is not a librdkafka property (not shown: it may be \
+             the rest of a password holding a ';', which is written '\\;')"
+                .into()
+        } else {
+            format!("'{k}' is not a librdkafka property")
+        });
+    }
+    Ok((k.to_string(), v.to_string()))
+}
+
+/// `key=value;key=value` (newlines also separate, blank parts are ignored, `\;` is a `;` inside
+/// a value): every name must be a librdkafka property. Errors never show a secret value.
+pub fn parse_extra(text: &str) -> Result<Vec<(String, String)>, ConfigError> {
+    let mut after_secret = false;
+    let mut out = Vec::new();
+    for part in split_parts(text) {
+        let kv = parse_part(&part, after_secret).map_err(|why| ConfigError::Invalid {
+            name: "kafka-config".into(),
+            value: "…".into(),
+            reason: why,
+        })?;
+        after_secret = is_secret(&kv.0);
+        out.push(kv);
+    }
+    Ok(out)
+}
+
+/// `kafka-config` as it may be shown (read back from the element, logged): secret values, and
+/// any part that is not a known `key=value` or follows a secret one, as `***`.
+pub fn masked(text: &str) -> String {
+    let mut after_secret = false;
+    split_parts(text)
+        .iter()
+        .map(|part| {
+            let shown = match parse_part(part, after_secret) {
+                Ok((k, _)) if is_secret(&k) => format!("{k}=***"),
+                Ok((k, v)) => format!("{k}={v}"),
+                Err(_) => "***".to_string(),
+            };
+            after_secret = part
+                .split_once('=')
+                .is_some_and(|(k, _)| is_secret(k.trim()));
+            shown
+        })
+        .collect::<Vec<_>>()
+        .join(";")
 }
 
 fn validate_bootstrap(v: &str) -> Result<(), ConfigError> {
@@ -390,7 +470,13 @@ mod tests {
         assert!(shown.contains("sasl.password=***") && shown.contains("sasl.username=u"));
         // A misspelt secret is still a secret.
         let typo = KafkaSettings {
-            extra: parse_extra("sasl.pasword=hunter2;ssl.key.passwd=x2;my.api_token=t0k").unwrap(),
+            extra: [
+                ("sasl.pasword", "hunter2"),
+                ("ssl.key.passwd", "x2"),
+                ("my.api_token", "t0k"),
+            ]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .to_vec(),
             ..Default::default()
         };
         let shown = format!("{typo} {typo:?}");
@@ -401,5 +487,56 @@ mod tests {
         let e = parse_extra("sasl.password").unwrap_err().to_string();
         assert!(!e.contains("sasl.password") && e.contains("***"), "{e}");
         assert!(parse_extra("bad key=1").is_err());
+        let e = parse_extra("lingr.ms=5").unwrap_err().to_string();
+        assert!(e.contains("'lingr.ms' is not a librdkafka property"), "{e}");
+    }
+
+    #[test]
+    fn a_semicolon_in_a_password_is_escaped_or_never_shown() {
+        let extra = parse_extra(r"sasl.username=u;sasl.password=ab\;cd\\;acks=1").unwrap();
+        assert_eq!(extra[1], ("sasl.password".into(), r"ab;cd\".into()));
+        assert_eq!(extra[2], ("acks".into(), "1".into()));
+        // Unescaped: the tail is refused and never echoed, in errors or read back.
+        for tail in ["cdTAIL", "cd=TAIL", "linger.ms=TAIL"] {
+            let text = format!("sasl.password=abSECRET;{tail}");
+            if let Err(e) = parse_extra(&text) {
+                assert!(!e.to_string().contains("TAIL"), "{e}");
+            }
+            let shown = masked(&text);
+            assert!(
+                !shown.contains("TAIL") && !shown.contains("SECRET"),
+                "{shown}"
+            );
+        }
+        assert_eq!(
+            masked("security.protocol=SSL;sasl.password=x;nonsense"),
+            "security.protocol=SSL;sasl.password=***;***"
+        );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(500))]
+        /// A password of letters only this test uses, and any of the separators, planted at
+        /// any place of a configuration: none of its letters is ever shown.
+        #[test]
+        fn no_password_survives_masking_or_errors(
+            secret in "[QXJKVWZ][QXJKVWZ;=\\\\ ]{0,12}[QXJKVWZ]",
+            before in proptest::sample::select(vec!["", "acks=1;", "security.protocol=SSL;"]),
+            after in proptest::sample::select(vec!["", ";linger.ms=5", ";sasl.username=u", ";x"]),
+            key in proptest::sample::select(vec!["sasl.password", "ssl.key.password", "sasl.oauthbearer.client.secret"]),
+        ) {
+            let text = format!("{before}{key}={secret}{after}");
+            let leaks = |shown: &str| shown.contains(|c: char| "QXJKVWZ".contains(c));
+            let shown = masked(&text);
+            proptest::prop_assert!(!leaks(&shown), "{text} shown as {shown}");
+            match parse_extra(&text) {
+                Err(e) => proptest::prop_assert!(!leaks(&e.to_string()), "{text}: {e}"),
+                Ok(extra) => {
+                    let s = KafkaSettings { extra, ..Default::default() };
+                    let shown = format!("{s} {s:?}");
+                    proptest::prop_assert!(!leaks(&shown), "{text} shown as {shown}");
+                }
+            }
+        }
     }
 }

@@ -100,7 +100,7 @@ impl TopicCounts {
 }
 
 /// A snapshot of the publisher's state.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct PublisherStats {
     /// Per topic, in the order motion, faces, alerts.
     pub topics: Vec<(String, TopicCounts)>,
@@ -114,6 +114,8 @@ pub struct PublisherStats {
     pub recovered: u64,
     /// Spool records found damaged (torn or failing their checksum): skipped, never sent.
     pub damaged: u64,
+    /// Events that waited in a spool folder deleted under the running publisher: gone.
+    pub lost: u64,
     /// Whether the last check reached the cluster.
     pub broker_up: bool,
 }
@@ -176,6 +178,7 @@ struct Shared {
     spooling: AtomicBool,
     recovered: AtomicU64,
     damaged: AtomicU64,
+    lost: AtomicU64,
     /// A lost event was warned about: the next ones are only counted, until the spool drops
     /// again (one warning per episode, not one per event).
     loss_warned: AtomicBool,
@@ -283,6 +286,41 @@ impl Shared {
         };
         if let Err(e) = unsynced.and_then(|u| u.sync()) {
             (self.log)(Severity::Warning, &format!("spool: cannot fsync: {e}"));
+        }
+    }
+
+    /// Notices a spool folder deleted (or replaced) under the running publisher: it is made
+    /// again, and the events that waited in it are counted as lost and warned about. Returns
+    /// whether the folder is usable, so a failure to remake it is warned once, not every check.
+    fn check_spool_folder(&self, was_usable: bool) -> bool {
+        let Some(mut spool) = self.spool_lock() else {
+            return true;
+        };
+        match spool.check_folder() {
+            Ok(None) => true,
+            Ok(Some(lost)) => {
+                self.lost.fetch_add(lost.waiting, Ordering::Relaxed);
+                (self.log)(
+                    Severity::Warning,
+                    &format!(
+                        "spool folder {} was deleted while in use: made it again; {} waiting \
+                         events were lost with it, {} being sent have no copy on disk any more",
+                        spool.dir().display(),
+                        lost.waiting,
+                        lost.in_flight
+                    ),
+                );
+                true
+            }
+            Err(e) => {
+                if was_usable {
+                    (self.log)(
+                        Severity::Warning,
+                        &format!("spool folder deleted and cannot be made again: {e}"),
+                    );
+                }
+                false
+            }
         }
     }
 
@@ -509,6 +547,23 @@ impl PublisherBuilder {
         self
     }
 
+    /// Checks the settings as [`build`](Self::build) will (values, and every property as
+    /// librdkafka takes it) without opening the spool or creating the producer.
+    pub fn check(&self) -> Result<(), PublishError> {
+        let kafka = self
+            .kafka
+            .as_ref()
+            .map_err(|e| PublishError::from(e.clone()))?;
+        kafka.validate()?;
+        let mut cfg = ClientConfig::new();
+        for (k, v) in kafka.client_properties() {
+            cfg.set(k, v);
+        }
+        cfg.create_native_config()
+            .map_err(|e| PublishError::Kafka(client_error(&e)))?;
+        Ok(())
+    }
+
     /// Checks the settings, opens the spool and creates the producer. Connects nothing: a
     /// broker that is down now is fine.
     pub fn build(self) -> Result<EventPublisher, PublishError> {
@@ -542,6 +597,7 @@ impl PublisherBuilder {
             spool: spool.map(Mutex::new),
             recovered: AtomicU64::new(waiting),
             damaged: AtomicU64::new(0),
+            lost: AtomicU64::new(0),
             loss_warned: AtomicBool::new(false),
             spool_failing: AtomicBool::new(false),
             unreported: AtomicI64::new(0),
@@ -844,6 +900,7 @@ impl EventPublisher {
             spool_bytes,
             recovered: s.recovered.load(Ordering::Relaxed),
             damaged: s.damaged.load(Ordering::Relaxed),
+            lost: s.lost.load(Ordering::Relaxed),
             broker_up: s.broker_up.load(Ordering::Relaxed),
         }
     }
@@ -953,7 +1010,9 @@ impl Maintenance {
     fn run(self) {
         let mut topics_ready = self.admin.is_none();
         let mut was_up: Option<bool> = None;
+        let mut spool_usable = true;
         loop {
+            spool_usable = self.shared.check_spool_folder(spool_usable);
             let metadata = self.producer.client().fetch_metadata(None, REQUEST_TIMEOUT);
             let up = metadata.is_ok();
             // A broker restarted between two checks (or a new one behind the same address) may

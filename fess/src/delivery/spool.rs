@@ -22,7 +22,7 @@
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{DirBuilderExt, FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// One message as it will be produced.
@@ -228,7 +228,7 @@ pub struct Spool {
     /// Damaged records skipped and not yet reported by [`Spool::take_damaged`].
     damaged: u64,
     /// Held for the spool's life so two publishers never share a folder.
-    _lock: File,
+    lock: File,
 }
 
 impl Spool {
@@ -243,21 +243,19 @@ impl Spool {
                 "it is a file, not a folder",
             )));
         }
-        std::fs::create_dir_all(dir).map_err(named)?;
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(dir.join("lock"))
-            .map_err(named)?;
-        lock_exclusive(&lock).map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!(
-                    "spool {} is in use by another publisher ({e}); give each its own spool-dir",
-                    dir.display()
-                ),
-            )
+        let lock = lock_folder(dir).map_err(|e| {
+            if e.kind() == io::ErrorKind::WouldBlock {
+                io::Error::new(
+                    e.kind(),
+                    format!(
+                        "spool {} is in use by another publisher ({e}): two publishers of one \
+                         camera, or give each its own spool-dir",
+                        dir.display()
+                    ),
+                )
+            } else {
+                named(e)
+            }
         })?;
         let mut found: Vec<(u64, PathBuf)> = Vec::new();
         for entry in std::fs::read_dir(dir).map_err(named)? {
@@ -269,6 +267,7 @@ impl Spool {
                 .and_then(|n| n.strip_suffix(".log"))
                 .and_then(|n| n.parse::<u64>().ok());
             if let Some(seq) = seq {
+                make_private(&path).map_err(named)?;
                 found.push((seq, path));
             } else if path.extension().is_some_and(|e| e == "done")
                 && !path.with_extension("log").exists()
@@ -300,7 +299,7 @@ impl Spool {
             sync_every: false,
             next_seq,
             damaged,
-            _lock: lock,
+            lock: lock,
         })
     }
 
@@ -421,7 +420,7 @@ impl Spool {
         let seq = self.next_seq;
         self.next_seq += 1;
         let path = self.dir.join(format!("spool-{seq:020}.log"));
-        self.writer = Some(OpenOptions::new().create(true).append(true).open(&path)?);
+        self.writer = Some(private_file().append(true).open(&path)?);
         self.segments.push_back(Segment::new(seq, path));
         self.dir_changed = true;
         Ok(())
@@ -476,11 +475,7 @@ impl Spool {
         // A lost mark only means the record is sent again after a crash: no need to stop here.
         let marks_path = seg.marks_path();
         if seg.marks.is_none() {
-            seg.marks = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(marks_path)
-                .ok();
+            seg.marks = private_file().append(true).open(marks_path).ok();
         }
         if let Some(m) = &mut seg.marks {
             let _ = m.write_all(&id.offset.to_le_bytes());
@@ -552,6 +547,35 @@ impl Spool {
         Ok(out)
     }
 
+    /// Whether the spool's folder is still the one it locked. When it was deleted (or replaced)
+    /// under the running publisher, the folder is made again and the records it held are given
+    /// up: returns how many waited and how many were being sent, which have no copy any more.
+    pub fn check_folder(&mut self) -> io::Result<Option<Dropped>> {
+        let ours = self.lock.metadata()?;
+        let same = std::fs::metadata(self.dir.join("lock"))
+            .is_ok_and(|m| m.dev() == ours.dev() && m.ino() == ours.ino());
+        if same {
+            return Ok(None);
+        }
+        let mut lost = Dropped::default();
+        for seg in self.segments.drain(..) {
+            lost += Dropped {
+                waiting: seg.waiting,
+                in_flight: seg.undone - seg.waiting,
+            };
+        }
+        self.writer = None;
+        self.sealed.clear();
+        self.dir_changed = false;
+        self.lock = lock_folder(&self.dir).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("spool folder {}: {e}", self.dir.display()),
+            )
+        })?;
+        Ok(Some(lost))
+    }
+
     /// The files whose writes may not be on the disk yet (fsync them outside the lock).
     pub fn unsynced(&mut self) -> io::Result<Unsynced> {
         let mut files: Vec<File> = self.sealed.drain(..).map(|(_, f)| f).collect();
@@ -570,6 +594,39 @@ fn remove_file_if_present(p: &Path) -> io::Result<()> {
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
         _ => Ok(()),
     }
+}
+
+/// Options creating a file only its owner can read: spooled events name persons.
+fn private_file() -> OpenOptions {
+    let mut o = OpenOptions::new();
+    o.create(true).mode(0o600);
+    o
+}
+
+/// Makes an existing file or folder private to its owner (a spool left by an older version, or
+/// a folder made by hand, may be readable by all).
+fn make_private(path: &Path) -> io::Result<()> {
+    let mode = if path.is_dir() { 0o700 } else { 0o600 };
+    let perms = std::fs::metadata(path)?.permissions();
+    if perms.mode() & 0o777 != mode {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+    }
+    Ok(())
+}
+
+/// Creates `dir` (and its missing parents) private to the user, and takes its lock file.
+fn lock_folder(dir: &Path) -> io::Result<File> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    make_private(dir)?;
+    let lock = private_file()
+        .truncate(false)
+        .write(true)
+        .open(dir.join("lock"))?;
+    lock_exclusive(&lock)?;
+    Ok(lock)
 }
 
 fn lock_exclusive(f: &File) -> io::Result<()> {
@@ -891,5 +948,71 @@ mod tests {
         let _a = Spool::open(&dir, 1 << 20).unwrap();
         let e = Spool::open(&dir, 1 << 20).unwrap_err();
         assert!(e.to_string().contains("in use by another publisher"), "{e}");
+    }
+
+    fn mode(p: &Path) -> u32 {
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn spool_folder_and_files_are_private_to_the_user() {
+        let dir = tmp("private").join("made/by/the/spool");
+        let mut s = Spool::open(&dir, 1 << 20).unwrap();
+        let (id, _) = s.append(&rec(0), Append::Sending).unwrap();
+        s.append(&rec(1), Append::Sending).unwrap();
+        assert!(s.done(id));
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(
+            mode(dir.parent().unwrap()),
+            0o700,
+            "a folder it made for it"
+        );
+        let files: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(files.len(), 3, "lock, segment, marks: {files:?}");
+        for f in &files {
+            assert_eq!(mode(f), 0o600, "{}", f.display());
+        }
+        // A spool left readable by an older version is made private when opened.
+        drop(s);
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        for f in &files {
+            std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+        let _s = Spool::open(&dir, 1 << 20).unwrap();
+        assert_eq!(mode(&dir), 0o700);
+        let segment = files
+            .iter()
+            .find(|f| f.extension().is_some_and(|e| e == "log"));
+        assert_eq!(mode(segment.unwrap()), 0o600);
+    }
+
+    #[test]
+    fn a_folder_deleted_under_the_spool_is_made_again_and_its_records_counted_lost() {
+        let dir = tmp("deleted");
+        let mut s = Spool::open(&dir, 1 << 20).unwrap();
+        assert_eq!(s.check_folder().unwrap(), None);
+        for i in 0..35 {
+            s.append(&rec(i), Append::Waiting).unwrap();
+        }
+        s.append(&rec(35), Append::Sending).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(
+            s.check_folder().unwrap(),
+            Some(Dropped {
+                waiting: 35,
+                in_flight: 1
+            })
+        );
+        assert_eq!(s.waiting(), 0);
+        assert!(dir.join("lock").is_file());
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(s.check_folder().unwrap(), None, "noticed once");
+        // The new folder takes new records, and is still one publisher's.
+        s.append(&rec(36), Append::Waiting).unwrap();
+        assert_eq!(all_waiting(&mut s), vec![rec(36)]);
+        assert!(Spool::open(&dir, 1 << 20).is_err());
     }
 }

@@ -72,6 +72,7 @@ pub const REPORTED: &[Entry] = &[
     entry("fess_kafka_spool_bytes", Kind::Gauge, "", "Bytes of the events waiting in the on-disk spools to be sent (again), summed over sources."),
     entry("fess_kafka_events_recovered_total", Kind::Counter, "", "Events an earlier run left unacknowledged in a spool and sent again (at least once: some may arrive twice, with the same event_id)."),
     entry("fess_kafka_spool_damaged_total", Kind::Counter, "", "Spool records found torn or failing their checksum: counted, skipped, never sent."),
+    entry("fess_kafka_spool_lost_total", Kind::Counter, "", "Events that waited in a spool folder deleted under the running sink: gone with it (the folder is made again and the loss warned about)."),
     entry("fess_kafka_broker_up", Kind::Gauge, "", "Whether the publishers reach the Kafka cluster (1) or not (0); the minimum over sources."),
 ];
 

@@ -20,7 +20,7 @@ pub enum EnrolError {
     NoFace,
     #[error("{0} faces found; an enrolment image must show exactly one")]
     SeveralFaces(usize),
-    #[error("the face is {size:.0} pixels wide; at least {min:.0} are needed")]
+    #[error("the face is {size:.1} pixels wide; at least {min:.0} are needed")]
     TooSmall { size: f32, min: f32 },
     #[error("the face is too blurry (sharpness {sharpness:.0}, at least {min:.0} needed)")]
     Blurry { sharpness: f32, min: f32 },
@@ -72,4 +72,21 @@ pub fn enrol(engine: &mut FaceEngine, image: &FrameView) -> Result<Enrolment, En
         sharpness,
         embedding,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_face_just_too_small_is_not_said_to_be_big_enough() {
+        let e = EnrolError::TooSmall {
+            size: 63.6,
+            min: MIN_ENROL_FACE,
+        };
+        assert_eq!(
+            e.to_string(),
+            "the face is 63.6 pixels wide; at least 64 are needed"
+        );
+    }
 }

@@ -681,6 +681,19 @@ impl BaseTransformImpl for FessDetect {
         Ok(())
     }
 
+    /// A downstream sink asks which camera this is before the stream flows: this element's own
+    /// `camera-id` answers it (else the query goes on upstream).
+    fn query(&self, direction: gst::PadDirection, query: &mut gst::QueryRef) -> bool {
+        if direction == gst::PadDirection::Src {
+            if let Some(id) = self.settings.lock().unwrap().own_camera_id() {
+                if crate::camera::answer_query(query, &id) {
+                    return true;
+                }
+            }
+        }
+        BaseTransformImplExt::parent_query(self, direction, query)
+    }
+
     fn sink_event(&self, event: gst::Event) -> bool {
         match event.view() {
             gst::EventView::FlushStop(_) => {

@@ -4,7 +4,7 @@ use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use fess::emission::{EventBuilder, Frame, SeenFace, SeenObject};
-use fess::{Event, EventKind, EventPublisher, Severity};
+use fess::{Event, EventKind, EventPublisher, PublisherBuilder, Severity};
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
@@ -91,8 +91,13 @@ fn set(v: &Option<String>) -> Option<&str> {
 
 struct State {
     /// Shared so EOS and stop can flush it without holding the state lock (render and the
-    /// `stats` property go on meanwhile).
-    publisher: Arc<EventPublisher>,
+    /// `stats` property go on meanwhile). `None` while it waits for the camera id that names
+    /// its default spool (`pending`).
+    publisher: Option<Arc<EventPublisher>>,
+    /// The publisher's builder when the default spool is named after a camera id not known at
+    /// start (the source is linked later, as decodebin's pads are): built on the stream's
+    /// camera event, else on its first buffer.
+    pending: Option<PublisherBuilder>,
     builder: EventBuilder,
     own_camera: bool,
     width: u32,
@@ -105,10 +110,19 @@ struct State {
 }
 
 impl State {
+    /// Builds the waiting publisher with the default spool of the stream's camera id.
+    fn open_publisher(&mut self) -> Result<Option<PathBuf>, fess::PublishError> {
+        let Some(b) = self.pending.take() else {
+            return Ok(None);
+        };
+        let dir = default_spool(self.builder.camera_id());
+        self.publisher = Some(Arc::new(b.spool_dir(&dir).build()?));
+        Ok(Some(dir))
+    }
+
     /// The sink's counters as stats-protocol metrics (named as the exporter publishes them).
     fn metrics(&self) -> Vec<fess::stats::Metric> {
         use fess::stats::Metric;
-        let st = self.publisher.stats();
         let camera = self.builder.camera_id();
         let mut m = Vec::new();
         for (kind, n) in EventKind::ALL.iter().zip(self.events) {
@@ -118,6 +132,9 @@ impl State {
                 n,
             ));
         }
+        let Some(st) = self.publisher.as_ref().map(|p| p.stats()) else {
+            return m;
+        };
         for (topic, c) in &st.topics {
             for (status, n) in c.by_status() {
                 m.push(Metric::counter(
@@ -147,6 +164,7 @@ impl State {
             &[],
             st.damaged,
         ));
+        m.push(Metric::counter("fess_kafka_spool_lost_total", &[], st.lost));
         m.push(Metric::gauge(
             "fess_kafka_broker_up",
             &[],
@@ -204,29 +222,18 @@ impl FessKafkaSink {
             b = b.kafka_config(v);
         }
         let camera = set(&s.camera_id).map(str::to_string);
-        let spool_dir = match set(&s.spool_dir) {
-            Some(d) => PathBuf::from(d),
-            None => {
-                // One spool per camera (or element), so two sinks never share one.
-                let name = camera
-                    .clone()
-                    .unwrap_or_else(|| self.obj().name().to_string());
-                let safe: String = name
-                    .chars()
-                    .map(|c| {
-                        if c.is_ascii_alphanumeric() || "-_.".contains(c) {
-                            c
-                        } else {
-                            '_'
-                        }
-                    })
-                    .collect();
-                crate::paths::cache_dir().join("spool").join(safe)
-            }
-        };
+        let name = self.obj().name();
+        // The default spool is the camera's, so two cameras never share one whatever their
+        // elements are called: the camera id the stream will carry, if upstream can say it now.
+        let known_camera = camera.clone().or_else(|| {
+            let pad = self
+                .obj()
+                .static_pad("sink")
+                .expect("a sink has a sink pad");
+            crate::camera::query_upstream(&pad)
+        });
         let weak = self.obj().downgrade();
         b = b
-            .spool_dir(&spool_dir)
             .spool_max_bytes(s.spool_max_bytes)
             .spool_sync(Duration::from_millis(s.spool_sync_ms.into()))
             .flush_timeout(Duration::from_millis(s.flush_timeout_ms as u64))
@@ -242,22 +249,19 @@ impl FessKafkaSink {
                     }
                 }
             });
-        let publisher = b.build().map_err(|e| settings_err(e.to_string()))?;
-        gst::info!(CAT, imp = self, "spool in {}", spool_dir.display());
-        let name = self.obj().name();
-        let reporter = fess::stats::StatsReporter::new(
-            "fesskafkasink",
-            &name,
-            camera.as_deref().unwrap_or(&name),
-        );
+        // Wrong settings fail the start, also when the publisher is built later.
+        b.check().map_err(|e| settings_err(e.to_string()))?;
+        let stream_camera = known_camera.clone().unwrap_or_else(|| name.to_string());
+        let reporter = fess::stats::StatsReporter::new("fesskafkasink", &name, &stream_camera);
         let builder = EventBuilder::new(
-            camera.as_deref().unwrap_or(&name),
+            &stream_camera,
             Duration::from_secs_f64(s.min_interval),
             FORGET_AFTER,
             rules,
         );
-        Ok(State {
-            publisher: Arc::new(publisher),
+        let mut state = State {
+            publisher: None,
+            pending: None,
             builder,
             own_camera: camera.is_some(),
             width: 0,
@@ -266,8 +270,65 @@ impl FessKafkaSink {
             started: Instant::now(),
             events: [0; 3],
             reporter,
-        })
+        };
+        let spool_dir = match (set(&s.spool_dir), known_camera) {
+            (Some(dir), _) => {
+                state.publisher = Some(Arc::new(
+                    b.spool_dir(dir)
+                        .build()
+                        .map_err(|e| settings_err(e.to_string()))?,
+                ));
+                Some(PathBuf::from(dir))
+            }
+            (None, Some(_)) => {
+                state.pending = Some(b);
+                state
+                    .open_publisher()
+                    .map_err(|e| settings_err(e.to_string()))?
+            }
+            (None, None) => {
+                state.pending = Some(b);
+                None
+            }
+        };
+        match spool_dir {
+            Some(dir) => gst::info!(CAT, imp = self, "spool in {}", dir.display()),
+            None => gst::info!(CAT, imp = self, "spool named when the camera id is known"),
+        }
+        Ok(state)
     }
+
+    /// Builds a publisher that waited for the stream's camera id; a failure is the element's
+    /// error (its settings were checked at start: this is the spool folder).
+    fn open_pending(&self, state: &mut State) -> bool {
+        match state.open_publisher() {
+            Ok(Some(dir)) => {
+                gst::info!(CAT, imp = self, "spool in {}", dir.display());
+                true
+            }
+            Ok(None) => true,
+            Err(e) => {
+                gst::element_imp_error!(self, gst::ResourceError::OpenWrite, ["{}", e]);
+                false
+            }
+        }
+    }
+}
+
+/// The spool folder of a camera when `spool-dir` is unset: `$FESS_CACHE/spool/<camera id>`,
+/// with anything but letters, digits, `-`, `_` and `.` as `_`.
+fn default_spool(camera: &str) -> PathBuf {
+    let safe: String = camera
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    crate::paths::cache_dir().join("spool").join(safe)
 }
 
 #[glib::object_subclass]
@@ -453,7 +514,11 @@ impl ObjectImpl for FessKafkaSink {
             "batch-size" => s.batch_size.to_value(),
             "client-id" => s.client_id.to_value(),
             // Shown with secret values masked.
-            "kafka-config" => s.kafka_config.as_deref().map(mask_secrets).to_value(),
+            "kafka-config" => s
+                .kafka_config
+                .as_deref()
+                .map(fess::kafka_config::masked)
+                .to_value(),
             "camera-id" => s.camera_id.to_value(),
             "min-interval" => s.min_interval.to_value(),
             "post-messages" => s.post_messages.to_value(),
@@ -472,17 +537,6 @@ impl ObjectImpl for FessKafkaSink {
             other => unreachable!("unknown property {other}"),
         }
     }
-}
-
-/// `key=value;…` with the values of secret keys replaced by `***`.
-fn mask_secrets(text: &str) -> String {
-    text.split(';')
-        .map(|p| match p.split_once('=') {
-            Some((k, _)) if fess::kafka_config::is_secret(k) => format!("{k}=***"),
-            _ => p.to_string(),
-        })
-        .collect::<Vec<_>>()
-        .join(";")
 }
 
 impl FessKafkaSink {
@@ -508,7 +562,7 @@ impl FessKafkaSink {
             .lock()
             .unwrap()
             .as_ref()
-            .map(|s| s.publisher.clone())
+            .and_then(|s| s.publisher.clone())
     }
 
     fn stats(&self) -> gst::Structure {
@@ -517,7 +571,11 @@ impl FessKafkaSink {
         let Some(state) = guard.as_ref() else {
             return b.build();
         };
-        let st = state.publisher.stats();
+        let st = state
+            .publisher
+            .as_ref()
+            .map(|p| p.stats())
+            .unwrap_or_default();
         b = b
             .field("camera-id", state.builder.camera_id())
             .field("frames", state.frame_number)
@@ -529,6 +587,7 @@ impl FessKafkaSink {
             .field("spool-bytes", st.spool_bytes)
             .field("recovered", st.recovered)
             .field("damaged", st.damaged)
+            .field("lost", st.lost)
             .field("broker-up", st.broker_up);
         let mut topics = gst::Structure::builder("topics");
         for (topic, c) in &st.topics {
@@ -592,7 +651,9 @@ impl BaseSinkImpl for FessKafkaSink {
         // Closing flushes within flush-timeout and spools the rest.
         let state = self.state.lock().unwrap().take();
         if let Some(mut state) = state {
-            state.publisher.close();
+            if let Some(p) = &state.publisher {
+                p.close();
+            }
             let metrics = state.metrics();
             state.reporter.send(metrics);
         }
@@ -640,6 +701,9 @@ impl BaseSinkImpl for FessKafkaSink {
                     state.builder.set_camera_id(&id);
                     state.reporter.set_camera_id(&id);
                 }
+                if !self.open_pending(state) {
+                    return false;
+                }
             }
         }
         if let gst::EventView::Eos(_) = event.view() {
@@ -674,6 +738,12 @@ impl BaseSinkImpl for FessKafkaSink {
     fn render(&self, buffer: &gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
         let mut guard = self.state.lock().unwrap();
         let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
+        // No camera event came (no fess element upstream): the spool is named after the camera
+        // id the events carry.
+        if !self.open_pending(state) {
+            return Err(gst::FlowError::Error);
+        }
+        let publisher = state.publisher.clone().expect("opened above");
         let rois = roi_meta::read(buffer);
         let mut objects = Vec::new();
         let mut faces = Vec::new();
@@ -714,7 +784,7 @@ impl BaseSinkImpl for FessKafkaSink {
         let mut alerts = Vec::new();
         for event in state.builder.observe(&frame) {
             state.events[event.kind().index()] += 1;
-            if let Err(e) = state.publisher.publish(&event) {
+            if let Err(e) = publisher.publish(&event) {
                 gst::element_imp_warning!(
                     self,
                     gst::ResourceError::Write,
