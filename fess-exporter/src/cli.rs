@@ -154,7 +154,8 @@ pub struct Args {
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub http_workers: u16,
 
-    /// HTTP connections served at once; more get 503.
+    /// Requests served at once, /livez and /readyz aside (they are always answered); more get
+    /// 503.
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=4096))]
     pub http_max_connections: u16,
 
