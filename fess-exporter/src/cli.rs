@@ -41,9 +41,10 @@ Health status (the worst of):
 
 Stats: elements send datagrams to the stats socket (FESS_STATS_SOCKET, else
 $XDG_RUNTIME_DIR/fess/stats.sock, else /tmp/fess/stats.sock), created with mode 0660; run the
-pipelines as the exporter's user or group. A source silent for --forget-after is forgotten and its
-cameras become inactive (their series are dropped; a returning camera starts from 0, which
-Prometheus' rate() reads as a reset).
+pipelines as the exporter's user or group. Its folder is created with mode 0700; a folder another
+user owns, or group or others can write to, is refused (they could replace the socket). A source
+silent for --forget-after is forgotten and its cameras become inactive (their series are dropped;
+a returning camera starts from 0, which Prometheus' rate() reads as a reset).
 
 Variables are read from the environment, then from ./.env. Passwords in REDIS_URL and
 FESS_KAFKA_CONFIG never appear in logs, metrics or /health.";
@@ -153,7 +154,8 @@ pub struct Args {
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub http_workers: u16,
 
-    /// HTTP connections served at once; more get 503.
+    /// Requests served at once, /livez and /readyz aside (they are always answered); more get
+    /// 503.
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=4096))]
     pub http_max_connections: u16,
 

@@ -7,13 +7,22 @@
 //! answer is copied back with a write timeout. A fixed pool of workers answers tiny_http's
 //! requests, so a slow client can hold at most one guard thread, never a worker.
 //!
-//! At the cap, a new connection takes the place of the one that has waited longest for its
-//! request head (told 503): clients that dribble their headers (a slow-header flood) cannot
-//! keep a liveness probe, which sends its head at once, from being answered.
+//! Probes are answered whatever the scrapers do. Three stages, each bounded on its own:
+//! - a connection holds a *place* only while it sends its request head. There are
+//!   [`HEAD_PLACES_PER_SLOT`] per slot; at the cap a new connection takes the place of the one
+//!   that has waited longest (told 503), so a slow-header flood cannot keep out a probe, which
+//!   sends its head at once;
+//! - `/livez` and `/readyz` are then answered by the guard itself: they never wait for a slot
+//!   nor queue behind `/metrics` at tiny_http's workers;
+//! - any other request needs one of `max_connections` *slots* while tiny_http answers it; with
+//!   every slot busy (many scrapers, fast or slow) it is told 503 at once. A single cap for
+//!   the whole connection let fast scrapers, whose heads were already read and so could not be
+//!   evicted, fill it and turn probes away.
 
 use std::collections::VecDeque;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::DirBuilderExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -27,14 +36,23 @@ use anyhow::Context;
 /// Largest request head (request line and headers) accepted.
 pub const MAX_HEAD_BYTES: usize = 8 * 1024;
 
+/// Places for connections still sending their request head, per slot: enough that clients
+/// sending their heads at once (as probes and scrapers do) do not fill them even in the
+/// hundreds, few enough to bound the threads a slow-header flood holds.
+pub const HEAD_PLACES_PER_SLOT: usize = 8;
+
+/// Paths the guard answers itself: cheap, and they must get through whatever the scrapers do.
+const PROBES: [&str; 2] = ["/livez", "/readyz"];
+
 /// Limits of the HTTP server.
 #[derive(Debug, Clone)]
 pub struct HttpConfig {
     pub listen: SocketAddr,
     /// Threads answering requests.
     pub workers: usize,
-    /// Connections served at once; past it a new one replaces the oldest still sending its
-    /// request head (or is answered 503 when none is).
+    /// Requests other than probes served at once (more are told 503); connections sending
+    /// their request head may be [`HEAD_PLACES_PER_SLOT`] times as many (past that a new one
+    /// replaces the one waiting longest).
     pub max_connections: usize,
     /// Time a client has to send its request head, and each write of the answer may take.
     pub timeout: Duration,
@@ -73,6 +91,14 @@ impl HttpServer {
     pub fn start(cfg: HttpConfig, handler: Handler) -> anyhow::Result<HttpServer> {
         let listener = TcpListener::bind(cfg.listen)
             .with_context(|| format!("listening on {} (--listen)", cfg.listen))?;
+        // std listens with a backlog of 128: a couple of hundred clients connecting at once
+        // overflow it, and the kernel then drops SYNs, delaying a probe's connect by seconds.
+        // Listening again raises it (the kernel clamps it to net.core.somaxconn), so they wait
+        // to be accepted instead.
+        // SAFETY: listen on a socket we own, which is valid and bound.
+        if unsafe { libc::listen(listener.as_raw_fd(), i32::MAX) } != 0 {
+            return Err(io::Error::last_os_error()).context("raising the listen backlog");
+        }
         let addr = listener.local_addr()?;
         let private_dir = std::env::temp_dir().join(format!(
             "fess-exporter-{}-{}",
@@ -101,11 +127,11 @@ impl HttpServer {
                     .spawn(move || work(&server, &stop, &handler))?,
             );
         }
-        let (accept_stop, active) = (stop.clone(), Arc::new(AtomicUsize::new(0)));
+        let accept_stop = stop.clone();
         threads.push(
             std::thread::Builder::new()
                 .name("http-accept".into())
-                .spawn(move || accept(listener, &inner_path, &cfg, &accept_stop, &active))?,
+                .spawn(move || accept(listener, &inner_path, &cfg, &handler, &accept_stop))?,
         );
         Ok(HttpServer {
             addr,
@@ -150,13 +176,13 @@ fn work(server: &tiny_http::Server, stop: &AtomicBool, handler: &Handler) {
     }
 }
 
-/// A served connection's place in the count: freed once, by its thread or by an eviction.
+/// A connection's place while it sends its head: freed once, by its thread or by an eviction.
 struct Place(Arc<AtomicBool>);
 
 impl Place {
-    fn free(&self, active: &AtomicUsize) {
+    fn free(&self, heads: &AtomicUsize) {
         if self.0.swap(false, Ordering::SeqCst) {
-            active.fetch_sub(1, Ordering::SeqCst);
+            heads.fetch_sub(1, Ordering::SeqCst);
         }
     }
 }
@@ -186,7 +212,7 @@ impl Waiting {
 
     /// Closes the connection that has waited longest for its head, freeing its place at once;
     /// false when there is none.
-    fn evict_oldest(waiting: &Mutex<Waiting>, active: &AtomicUsize) -> bool {
+    fn evict_oldest(waiting: &Mutex<Waiting>, heads: &AtomicUsize) -> bool {
         let oldest = waiting
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -195,23 +221,54 @@ impl Waiting {
         let Some((_, tcp, place)) = oldest else {
             return false;
         };
-        place.free(active);
+        place.free(heads);
         // Its send buffer is empty (it has been sent nothing): this write does not block.
         let _ = tcp.set_write_timeout(Some(Duration::from_millis(100)));
-        let _ = refuse(&tcp, 503, "Service Unavailable");
+        let _ = refuse(&tcp, 503);
         let _ = tcp.shutdown(std::net::Shutdown::Both);
         true
     }
+}
+
+/// One of the slots for requests tiny_http answers, given back on drop.
+struct Slot<'a>(&'a AtomicUsize);
+
+impl<'a> Slot<'a> {
+    fn take(taken: &'a AtomicUsize, max: usize) -> Option<Slot<'a>> {
+        taken
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Slot(taken))
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// What a connection's thread needs besides its socket.
+struct Conn {
+    inner: PathBuf,
+    timeout: Duration,
+    handler: Handler,
+    slots: Arc<AtomicUsize>,
+    max_slots: usize,
 }
 
 fn accept(
     listener: TcpListener,
     inner: &Path,
     cfg: &HttpConfig,
+    handler: &Handler,
     stop: &AtomicBool,
-    active: &Arc<AtomicUsize>,
 ) {
     let waiting = Arc::new(Mutex::new(Waiting::default()));
+    let (heads, slots) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let max_heads = cfg.max_connections.saturating_mul(HEAD_PLACES_PER_SLOT);
     let lingering = Arc::new(AtomicUsize::new(0));
     for conn in listener.incoming() {
         if stop.load(Ordering::SeqCst) {
@@ -222,27 +279,35 @@ fn accept(
             std::thread::sleep(Duration::from_millis(50));
             continue;
         };
-        if active.load(Ordering::SeqCst) >= cfg.max_connections
-            && !Waiting::evict_oldest(&waiting, active)
-        {
+        if heads.load(Ordering::SeqCst) >= max_heads && !Waiting::evict_oldest(&waiting, &heads) {
             let _ = tcp.set_write_timeout(Some(cfg.timeout));
-            let _ = refuse(&tcp, 503, "Service Unavailable");
+            let _ = refuse(&tcp, 503);
             continue;
         }
-        active.fetch_add(1, Ordering::SeqCst);
+        heads.fetch_add(1, Ordering::SeqCst);
         let place = Place(Arc::new(AtomicBool::new(true)));
         let id = Waiting::add(&waiting, &tcp, &place);
         let own = Place(place.0.clone());
-        let (inner, timeout) = (inner.to_path_buf(), cfg.timeout);
-        let (done, waiting_in) = (active.clone(), waiting.clone());
+        let conn = Conn {
+            inner: inner.to_path_buf(),
+            timeout: cfg.timeout,
+            handler: handler.clone(),
+            slots: slots.clone(),
+            max_slots: cfg.max_connections,
+        };
+        let (done, waiting_in) = (heads.clone(), waiting.clone());
         let (lingering, max) = (lingering.clone(), cfg.max_connections);
         let spawned = std::thread::Builder::new()
             .name("http-conn".into())
             .spawn(move || {
-                let _ = guard(&tcp, &inner, timeout, || Waiting::remove(&waiting_in, id));
-                Waiting::remove(&waiting_in, id);
-                // Counted free before the client sees the connection close.
-                place.free(&done);
+                let head_read = || {
+                    Waiting::remove(&waiting_in, id);
+                    place.free(&done);
+                };
+                let _ = guard(&tcp, &conn, head_read);
+                // After an early return (no head): counted free before the client sees the
+                // connection close.
+                head_read();
                 // At most as many lingering as served: past that, closed at once.
                 if lingering.fetch_add(1, Ordering::SeqCst) < max {
                     linger(&tcp);
@@ -252,7 +317,7 @@ fn accept(
             });
         if spawned.is_err() {
             Waiting::remove(&waiting, id);
-            own.free(active);
+            own.free(&heads);
         }
     }
 }
@@ -270,33 +335,51 @@ fn linger(tcp: &TcpStream) {
     }
 }
 
-fn refuse(mut tcp: &TcpStream, status: u16, reason: &str) -> io::Result<()> {
-    write!(
-        tcp,
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reason}\n",
-        reason.len() + 1
+/// Writes `reply` (without its body for HEAD) and closes the exchange.
+fn write_reply(mut tcp: &TcpStream, reply: &Reply, with_body: bool) -> io::Result<()> {
+    let mut out = format!(
+        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        reply.status,
+        tiny_http::StatusCode(reply.status).default_reason_phrase(),
+        reply.content_type,
+        reply.body.len()
     )
+    .into_bytes();
+    if with_body {
+        out.extend_from_slice(&reply.body);
+    }
+    tcp.write_all(&out)
+}
+
+/// Answers `status` with its reason phrase as the body.
+fn refuse(tcp: &TcpStream, status: u16) -> io::Result<()> {
+    let reason = tiny_http::StatusCode(status).default_reason_phrase();
+    write_reply(tcp, &Reply::text(status, format!("{reason}\n")), true)
 }
 
 /// What to do with a request head.
 #[derive(Debug, PartialEq)]
 enum Head {
-    /// Forward this (rewritten) head.
+    /// Forward this (rewritten) head to tiny_http.
     Forward(Vec<u8>),
-    /// Answer with this status and reason, and close.
-    Refuse(u16, &'static str),
+    /// A probe (one of [`PROBES`]): the guard answers it.
+    Probe { method: String, url: String },
+    /// Answer with this status, and close.
+    Refuse(u16),
 }
 
 /// Checks a complete head: GET or HEAD, ASCII, no body; and makes it `Connection: close`.
 fn check_head(head: &[u8]) -> Head {
     let Ok(text) = std::str::from_utf8(head) else {
-        return Head::Refuse(400, "Bad Request");
+        return Head::Refuse(400);
     };
     let mut lines = text.trim_end_matches("\r\n").split("\r\n");
     let request_line = lines.next().unwrap_or_default();
-    let method = request_line.split(' ').next().unwrap_or_default();
+    let mut parts = request_line.split(' ');
+    let method = parts.next().unwrap_or_default();
+    let url = parts.next().unwrap_or_default();
     if method != "GET" && method != "HEAD" {
-        return Head::Refuse(405, "Method Not Allowed");
+        return Head::Refuse(405);
     }
     let mut out = format!("{request_line}\r\n");
     for line in lines {
@@ -311,7 +394,7 @@ fn check_head(head: &[u8]) -> Head {
             _ => false,
         };
         if body {
-            return Head::Refuse(400, "Bad Request");
+            return Head::Refuse(400);
         }
         if name != "connection" {
             out.push_str(line);
@@ -319,17 +402,21 @@ fn check_head(head: &[u8]) -> Head {
         }
     }
     out.push_str("Connection: close\r\n\r\n");
+    let path = url.split(['?', '#']).next().unwrap_or_default();
+    if PROBES.contains(&path) {
+        return Head::Probe {
+            method: method.into(),
+            url: url.into(),
+        };
+    }
     Head::Forward(out.into_bytes())
 }
 
-/// Serves one connection: one request head within `timeout` (then `head_read()`: it can no
-/// longer be evicted), then tiny_http's answer.
-fn guard(
-    tcp: &TcpStream,
-    inner: &Path,
-    timeout: Duration,
-    head_read: impl FnOnce(),
-) -> io::Result<()> {
+/// Serves one connection: one request head within the timeout (then `head_read()`: it gives
+/// back its place and can no longer be evicted), then the answer: a probe's from the handler
+/// at once, any other from tiny_http if a slot is free.
+fn guard(tcp: &TcpStream, conn: &Conn, head_read: impl FnOnce()) -> io::Result<()> {
+    let timeout = conn.timeout;
     let deadline = Instant::now() + timeout;
     let mut head = Vec::with_capacity(1024);
     let mut buf = [0u8; 1024];
@@ -339,14 +426,14 @@ fn guard(
             .checked_duration_since(Instant::now())
             .filter(|d| !d.is_zero())
         else {
-            return refuse(tcp, 408, "Request Timeout");
+            return refuse(tcp, 408);
         };
         tcp.set_read_timeout(Some(left))?;
         match (&*tcp).read(&mut buf) {
             Ok(0) => return Ok(()),
             Ok(n) => head.extend_from_slice(&buf[..n]),
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                return refuse(tcp, 408, "Request Timeout")
+                return refuse(tcp, 408)
             }
             Err(e) => return Err(e),
         }
@@ -354,18 +441,24 @@ fn guard(
             break end + 4;
         }
         if head.len() > MAX_HEAD_BYTES {
-            return refuse(tcp, 431, "Request Header Fields Too Large");
+            return refuse(tcp, 431);
         }
     };
     head_read();
     if end > MAX_HEAD_BYTES {
-        return refuse(tcp, 431, "Request Header Fields Too Large");
+        return refuse(tcp, 431);
     }
     let head = match check_head(&head[..end]) {
         Head::Forward(h) => h,
-        Head::Refuse(status, reason) => return refuse(tcp, status, reason),
+        Head::Probe { method, url } => {
+            return write_reply(tcp, &(conn.handler)(&method, &url), method != "HEAD")
+        }
+        Head::Refuse(status) => return refuse(tcp, status),
     };
-    let mut up = UnixStream::connect(inner)?;
+    let Some(_slot) = Slot::take(&conn.slots, conn.max_slots) else {
+        return refuse(tcp, 503);
+    };
+    let mut up = UnixStream::connect(&conn.inner)?;
     up.set_read_timeout(Some(timeout))?;
     up.set_write_timeout(Some(timeout))?;
     up.write_all(&head)?;
@@ -388,27 +481,40 @@ mod tests {
             String::from_utf8(h).unwrap(),
             "GET /metrics HTTP/1.1\r\nHost: x\r\nAccept: */*\r\nConnection: close\r\n\r\n"
         );
-        let refused: [(&[u8], u16, &str); 4] = [
-            (b"POST / HTTP/1.1\r\n\r\n", 405, "Method Not Allowed"),
-            (
-                b"GET / HTTP/1.1\r\nContent-Length: 5\r\n\r\n",
-                400,
-                "Bad Request",
-            ),
-            (
-                b"GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
-                400,
-                "Bad Request",
-            ),
-            (b"GET /\xff HTTP/1.1\r\n\r\n", 400, "Bad Request"),
+        let refused: [(&[u8], u16); 5] = [
+            (b"POST / HTTP/1.1\r\n\r\n", 405),
+            (b"GET / HTTP/1.1\r\nContent-Length: 5\r\n\r\n", 400),
+            (b"GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+            (b"GET /\xff HTTP/1.1\r\n\r\n", 400),
+            (b"POST /livez HTTP/1.1\r\n\r\n", 405),
         ];
-        for (head, status, reason) in refused {
-            assert_eq!(check_head(head), Head::Refuse(status, reason));
+        for (head, status) in refused {
+            assert_eq!(check_head(head), Head::Refuse(status));
         }
+        // Probes are told apart by their path alone.
+        for (head, method, url) in [
+            ("GET /livez HTTP/1.1\r\nHost: x\r\n\r\n", "GET", "/livez"),
+            (
+                "HEAD /readyz?verbose HTTP/1.0\r\n\r\n",
+                "HEAD",
+                "/readyz?verbose",
+            ),
+        ] {
+            let probe = Head::Probe {
+                method: method.into(),
+                url: url.into(),
+            };
+            assert_eq!(check_head(head.as_bytes()), probe);
+        }
+        assert!(matches!(
+            check_head(b"GET /livez/x HTTP/1.1\r\n\r\n"),
+            Head::Forward(_)
+        ));
     }
 
     proptest::proptest! {
-        /// Any head is forwarded closed, or refused with 400 or 405 (never a panic).
+        /// Any head is forwarded closed, answered as a probe, or refused with 400 or 405 (never
+        /// a panic).
         #[test]
         fn any_bytes_as_a_request_head(
             head in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512),
@@ -419,7 +525,10 @@ mod tests {
                     Head::Forward(out) => {
                         proptest::prop_assert!(out.ends_with(b"Connection: close\r\n\r\n"))
                     }
-                    Head::Refuse(status, _) => proptest::prop_assert!(matches!(status, 400 | 405)),
+                    Head::Probe { method, .. } => {
+                        proptest::prop_assert!(method == "GET" || method == "HEAD")
+                    }
+                    Head::Refuse(status) => proptest::prop_assert!(matches!(status, 400 | 405)),
                 }
             }
         }

@@ -1,5 +1,6 @@
 //! The stats socket: a Unix datagram socket that only its owner and group may write to
-//! (mode 0660), bound without clobbering anything that is not a stale socket of ours.
+//! (mode 0660), in a folder only we (or root) can write to, bound without clobbering anything
+//! that is not a stale socket of ours.
 
 use std::fs;
 use std::io::ErrorKind;
@@ -10,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use fess::stats::MAX_DATAGRAM_BYTES;
+use fess::stats::{check_folder, folder_of, SocketRole, MAX_DATAGRAM_BYTES};
 
 use crate::exporter::Exporter;
 
@@ -24,20 +25,22 @@ pub struct StatsSocket {
 }
 
 impl StatsSocket {
-    /// Binds `path` with mode 0660, creating its folder (0770 less the umask) if needed.
-    /// A socket file nobody listens on is replaced; a live socket or any other file is an error.
+    /// Binds `path` with mode 0660, creating its folder (0700) if needed. A folder another user
+    /// owns or could write to is refused (they could replace the socket and read the stats:
+    /// README "Stats protocol"). A socket file nobody listens on is replaced; a live socket or
+    /// any other file is an error.
     pub fn bind(path: &Path) -> anyhow::Result<StatsSocket> {
-        let dir = path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
+        let dir = folder_of(path);
         fs::DirBuilder::new()
             .recursive(true)
-            .mode(0o770)
+            .mode(0o700)
             .create(dir)
             .with_context(|| {
                 format!("creating the folder of the stats socket {}", dir.display())
             })?;
+        // Checked after creating: a folder someone else made first is caught too.
+        check_folder(path, SocketRole::Listener)
+            .context("refusing the stats socket (--stats-socket)")?;
         match fs::symlink_metadata(path) {
             Ok(m) if !m.file_type().is_socket() => bail!(
                 "{} exists and is not a socket: refusing to replace it (choose another --stats-socket)",
@@ -128,6 +131,10 @@ mod tests {
         let s = StatsSocket::bind(&path).unwrap();
         let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o660);
+        for folder in [dir.as_path(), path.parent().unwrap()] {
+            let mode = fs::metadata(folder).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o700, "{}", folder.display());
+        }
         // A live socket is not taken over.
         let e = StatsSocket::bind(&path).err().unwrap().to_string();
         assert!(e.contains("already listens"), "{e}");

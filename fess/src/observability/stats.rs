@@ -7,11 +7,13 @@
 //! monotonic. Sending never blocks: with nobody listening the send fails at once and is counted.
 //!
 //! The socket is `FESS_STATS_SOCKET`, else `$XDG_RUNTIME_DIR/fess/stats.sock`, else
-//! `/tmp/fess/stats.sock`.
+//! `/tmp/fess/stats.sock`. Whoever can write to its folder can replace the socket and read
+//! every datagram, so both sides refuse a folder other users could write to ([`check_folder`]).
 
 use std::collections::BTreeMap;
+use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixDatagram;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -176,6 +178,74 @@ pub fn socket_path() -> PathBuf {
     }
 }
 
+/// The folder holding the socket `socket` (`.` for a bare file name).
+pub fn folder_of(socket: &Path) -> &Path {
+    socket
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+/// Who uses the stats socket, for [`check_folder`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SocketRole {
+    /// The exporter, which binds the socket: the folder must be its own (or root's).
+    Listener,
+    /// A source sending to it: the folder may also be another user's that only root (or we)
+    /// could have handed over, as systemd's `RuntimeDirectory=` does for the exporter's user.
+    Sender,
+}
+
+/// A stats socket folder whose socket could belong to another user.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error(
+    "the stats socket folder {} (owner uid {owner}, mode {mode:04o}) {problem}: set \
+     FESS_STATS_SOCKET to a socket in a folder of your own, or make this one yours and not \
+     writable by group or others (chown, chmod 700)",
+    folder.display()
+)]
+pub struct UnsafeFolder {
+    pub folder: PathBuf,
+    pub owner: u32,
+    pub mode: u32,
+    pub problem: String,
+}
+
+/// Checks the folder of the stats socket `socket` as ssh checks its files: nobody but its
+/// owner may write to it, and the owner is us or root; a [`SocketRole::Sender`] also accepts
+/// another user's folder whose parent only we or root can write to (e.g. `/run/fess` for the
+/// exporter's user, but never `/tmp/fess` made by anyone). A folder that is not there passes:
+/// binding or sending then fails with its own error.
+pub fn check_folder(socket: &Path, role: SocketRole) -> Result<(), UnsafeFolder> {
+    let folder = folder_of(socket);
+    let Ok(meta) = std::fs::metadata(folder) else {
+        return Ok(());
+    };
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    let private = |m: &std::fs::Metadata| (m.uid() == me || m.uid() == 0) && m.mode() & 0o022 == 0;
+    let problem = if meta.mode() & 0o022 != 0 {
+        "is writable by group or others, who could replace the socket".to_string()
+    } else if private(&meta) {
+        return Ok(());
+    } else if role == SocketRole::Listener {
+        format!("belongs to another user (we are uid {me}), who could replace the socket")
+    } else if std::fs::metadata(folder.join("..")).is_ok_and(|p| private(&p)) {
+        return Ok(());
+    } else {
+        format!(
+            "belongs to another user (we are uid {me}) and sits in a folder users other than \
+             root and us can write to: anyone could have made it"
+        )
+    };
+    Err(UnsafeFolder {
+        folder: folder.to_path_buf(),
+        owner: meta.uid(),
+        mode: meta.mode() & 0o7777,
+        problem,
+    })
+}
+
 /// Sends one source's datagrams, never blocking.
 #[derive(Debug)]
 pub struct StatsReporter {
@@ -183,9 +253,13 @@ pub struct StatsReporter {
     path: PathBuf,
     socket: Option<UnixDatagram>,
     last: Option<Instant>,
-    /// Datagrams sent, and failed (nobody listening, socket full, too big).
+    /// Datagrams sent, failed (nobody listening, socket full, too big), and refused: not sent
+    /// because the socket's folder is unsafe ([`check_folder`]).
     pub sent: u64,
     pub failed: u64,
+    pub refused: u64,
+    /// Why datagrams are refused now (warned about once, when it starts).
+    unsafe_folder: Option<UnsafeFolder>,
 }
 
 impl StatsReporter {
@@ -211,7 +285,14 @@ impl StatsReporter {
             last: None,
             sent: 0,
             failed: 0,
+            refused: 0,
+            unsafe_folder: None,
         }
+    }
+
+    /// Why datagrams are not sent now, if the socket's folder is unsafe.
+    pub fn unsafe_folder(&self) -> Option<&UnsafeFolder> {
+        self.unsafe_folder.as_ref()
     }
 
     pub fn set_camera_id(&mut self, camera_id: &str) {
@@ -224,8 +305,20 @@ impl StatsReporter {
     }
 
     /// Sends `metrics` now; returns whether it went out. Failures are counted, never waited on.
+    /// The folder is checked at every send (two `stat`s a second): it may be replaced any time.
     pub fn send(&mut self, metrics: Vec<Metric>) -> bool {
         self.last = Some(Instant::now());
+        match check_folder(&self.path, SocketRole::Sender) {
+            Ok(()) => self.unsafe_folder = None,
+            Err(e) => {
+                if self.unsafe_folder.as_ref() != Some(&e) {
+                    eprintln!("fess: not sending stats to {}: {e}", self.path.display());
+                }
+                self.unsafe_folder = Some(e);
+                self.refused += 1;
+                return false;
+            }
+        }
         let d = Datagram {
             v: PROTOCOL_VERSION,
             source: self.source.clone(),
@@ -254,7 +347,8 @@ pub const LATENCY_BUCKETS: [f64; 14] = [
 
 type SeriesKey = (String, Vec<(String, String)>);
 
-/// The metrics of a program that is not a GStreamer element (the document's `metrics` module):
+/// The metrics of a program that is not a GStreamer element (the Python `metrics` module the
+/// README's "fess-exporter" section maps to it):
 /// counters incremented by label, gauges set, latencies observed, all reported to
 /// `fess-exporter` through a [`StatsReporter`] of kind `app` at most once per
 /// [`REPORT_INTERVAL`] and once more on drop, so they appear under the same names as the
@@ -391,14 +485,108 @@ impl Drop for AppStats {
 mod tests {
     use super::*;
 
+    use std::os::unix::fs::PermissionsExt;
+
+    /// A fresh folder of this test's own with `mode`.
+    fn folder(test: &str, mode: u32) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("fess-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        mkdir(&dir, mode)
+    }
+
+    fn mkdir(dir: &Path, mode: u32) -> PathBuf {
+        std::fs::create_dir_all(dir).unwrap();
+        chmod(dir, mode);
+        dir.to_path_buf()
+    }
+
+    fn chmod(path: &Path, mode: u32) {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    /// A socket someone bound in `dir`, and a reporter to it.
+    fn socket_in(dir: &Path) -> (UnixDatagram, StatsReporter) {
+        let path = dir.join("stats.sock");
+        let listener = UnixDatagram::bind(&path).unwrap();
+        (
+            listener,
+            StatsReporter::to_path(path, "fessdetect", "d0", "cam"),
+        )
+    }
+
+    fn give_to_nobody(path: &Path) {
+        std::os::unix::fs::chown(path, Some(65534), Some(65534))
+            .expect("giving a folder to another user needs root, as the test command runs");
+    }
+
     /// A socket listening at a fresh path of this test's own.
     fn listen(test: &str) -> (PathBuf, UnixDatagram) {
-        let dir = std::env::temp_dir().join(format!("fess-{test}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("stats.sock");
-        let _ = std::fs::remove_file(&path);
+        let path = folder(test, 0o700).join("stats.sock");
         let listener = UnixDatagram::bind(&path).unwrap();
         (path, listener)
+    }
+
+    /// Whether a datagram waits at `listener`.
+    fn received(listener: &UnixDatagram) -> bool {
+        listener.set_nonblocking(true).unwrap();
+        listener.recv(&mut [0u8; MAX_DATAGRAM_BYTES]).is_ok()
+    }
+
+    #[test]
+    fn no_datagram_goes_to_a_folder_another_user_could_write_to() {
+        let base = folder("unsafe-folders", 0o755);
+
+        // World-writable: whoever wrote this socket could be anyone.
+        let open = mkdir(&base.join("open"), 0o777);
+        let (listener, mut r) = socket_in(&open);
+        assert!(!r.send(vec![]));
+        assert!(!r.send(vec![]));
+        assert_eq!((r.sent, r.failed, r.refused), (0, 0, 2));
+        assert!(!received(&listener));
+        let why = r.unsafe_folder().unwrap().to_string();
+        for part in [
+            open.to_str().unwrap(),
+            "owner uid 0",
+            "mode 0777",
+            "writable by group or others",
+            "FESS_STATS_SOCKET",
+        ] {
+            assert!(why.contains(part), "{part}: {why}");
+        }
+        // Fixed: sent again.
+        chmod(&open, 0o700);
+        assert!(r.send(vec![]));
+        assert!(r.unsafe_folder().is_none());
+        assert!(received(&listener));
+
+        // The attack of issue 20: another user made /tmp/fess (here in a folder like /tmp).
+        let tmp = mkdir(&base.join("tmp"), 0o1777);
+        let theirs = mkdir(&tmp.join("fess"), 0o755);
+        give_to_nobody(&theirs);
+        let (listener, mut r) = socket_in(&theirs);
+        assert!(!r.send(vec![]));
+        assert_eq!(r.refused, 1);
+        assert!(!received(&listener));
+        let why = r.unsafe_folder().unwrap().to_string();
+        for part in [
+            "owner uid 65534",
+            "mode 0755",
+            "another user (we are uid 0)",
+            "anyone could have made it",
+        ] {
+            assert!(why.contains(part), "{part}: {why}");
+        }
+
+        // The same folder handed over in a folder only root can write to (systemd's
+        // RuntimeDirectory for the exporter's user): sources send, the exporter itself refuses.
+        let given = mkdir(&mkdir(&base.join("run"), 0o755).join("fess"), 0o750);
+        give_to_nobody(&given);
+        let (listener, mut r) = socket_in(&given);
+        assert!(r.send(vec![]));
+        assert!(received(&listener));
+        let e = check_folder(&given.join("stats.sock"), SocketRole::Listener).unwrap_err();
+        assert!(e.problem.contains("another user"), "{e}");
+        let _ = std::fs::remove_dir_all(&base);
     }
 
     #[test]
