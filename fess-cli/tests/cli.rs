@@ -155,9 +155,12 @@ fn read_only_properties_are_bad_usage() {
     ] {
         let mut cmd = fess();
         cmd.args(["detect", "--input"]).arg(&image);
-        if flag == "--face-set" {
-            cmd.arg("--faces");
-        }
+        // The sink and fessface are in the pipeline only with --kafka and --faces.
+        match flag {
+            "--face-set" => cmd.arg("--faces"),
+            "--sink-set" => cmd.args(["--kafka", "127.0.0.1:9"]),
+            _ => &mut cmd,
+        };
         let run = cmd.args([flag, "stats=x"]).output().unwrap();
         let err = String::from_utf8_lossy(&run.stderr);
         assert_eq!(run.status.code(), Some(2), "{flag}: {err}");

@@ -312,15 +312,17 @@ pub fn parse_extra(text: &str) -> Result<Vec<(String, String)>, ConfigError> {
     Ok(out)
 }
 
-/// `kafka-config` as it may be shown (read back from the element, logged): secret values, and
-/// any part that is not a known `key=value` or follows a secret one, as `***`.
+/// `kafka-config` as it may be shown (read back from the element, logged): secret values and
+/// the value of the part after a secret one as `***`, and any part that is not a known
+/// `key=value` as `***`.
 pub fn masked(text: &str) -> String {
     let mut after_secret = false;
     split_parts(text)
         .iter()
         .map(|part| {
             let shown = match parse_part(part, after_secret) {
-                Ok((k, _)) if is_secret(&k) => format!("{k}=***"),
+                // After a secret, even a known name may be the rest of a password with a `;`.
+                Ok((k, _)) if is_secret(&k) || after_secret => format!("{k}=***"),
                 Ok((k, v)) => format!("{k}={v}"),
                 Err(_) => "***".to_string(),
             };
