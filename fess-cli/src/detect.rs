@@ -43,8 +43,9 @@ pub struct DetectArgs {
     /// Further fesskafkasink properties, e.g. `--sink-set min-interval=5`.
     #[arg(long = "sink-set", value_name = "PROPERTY=VALUE")]
     sink_set: Vec<String>,
-    /// Also recognise faces with fessface against the gallery in Redis (the run fails at once
-    /// when the gallery cannot be reached).
+    /// Also recognise faces with fessface against the gallery in Redis. The run fails (exit 1,
+    /// with the reason) when the gallery cannot be read: fessface runs with
+    /// `gallery-required=true` (`--face-set gallery-required=false` to go on without it).
     #[arg(long)]
     faces: bool,
     /// Redis holding the gallery (with --faces).
@@ -227,6 +228,8 @@ fn build_pipeline(args: &DetectArgs) -> anyhow::Result<Run> {
         if let Some(url) = &args.redis_url {
             face.set_property("redis-url", url);
         }
+        // A file run recognising against no gallery would report every face as unknown.
+        face.set_property("gallery-required", true);
         set_properties(face, &args.face_set)?;
     }
     if let Some(path) = &args.video {
@@ -238,9 +241,6 @@ fn build_pipeline(args: &DetectArgs) -> anyhow::Result<Run> {
             .by_name("video")
             .unwrap()
             .set_property("location", path.to_string_lossy().as_ref());
-    }
-    if let Some(face) = &face {
-        gallery_reachable(face)?;
     }
     let events = pipeline.by_name("events");
     if let (Some(sink), Some(bootstrap)) = (&events, &args.kafka) {
@@ -613,27 +613,6 @@ fn writable(path: &std::path::Path) -> anyhow::Result<()> {
         let _ = std::fs::remove_file(path);
     }
     Ok(())
-}
-
-/// `--faces` without a gallery is no run: say so before it starts (fessface itself only warns,
-/// as a live pipeline must go on).
-fn gallery_reachable(face: &gst::Element) -> anyhow::Result<()> {
-    let url = face
-        .property::<Option<String>>("redis-url")
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(fess::redis_url::from_env);
-    fess::gallery::GalleryStore::connect(
-        &url,
-        fess::gallery::DEFAULT_GALLERY_KEY,
-        Duration::from_secs(3),
-    )
-    .map(drop)
-    .map_err(|e| {
-        anyhow::anyhow!(
-            "--faces: cannot reach the gallery at {}: {e}",
-            fess::redis_url::redact(&url)
-        )
-    })
 }
 
 #[cfg(test)]

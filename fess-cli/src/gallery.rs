@@ -63,8 +63,16 @@ enum GalleryCommand {
     Deauthorize { id: String },
     /// Write the gallery as JSON to a file (or stdout with `-`).
     Export { file: PathBuf },
-    /// Read persons from a JSON file written by export (same ids are replaced).
-    Import { file: PathBuf },
+    /// Read persons from a JSON file written by export (same ids are replaced). Every person
+    /// is checked first (id, name, embeddings as the embedding model makes them): one bad
+    /// person refuses the whole file, naming it.
+    Import {
+        /// Face embedding model whose embeddings the file must hold (default: the FESS model
+        /// cache's, as fessface).
+        #[arg(long)]
+        embedder_model: Option<PathBuf>,
+        file: PathBuf,
+    },
 }
 
 pub fn run(args: GalleryArgs) -> anyhow::Result<()> {
@@ -182,12 +190,20 @@ pub fn run(args: GalleryArgs) -> anyhow::Result<()> {
                     .with_context(|| format!("cannot write {}", file.display()))?;
             }
         }
-        GalleryCommand::Import { file } => {
+        GalleryCommand::Import {
+            embedder_model,
+            file,
+        } => {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("cannot read {}", file.display()))?;
             let export: GalleryExport = serde_json::from_str(&text)
                 .with_context(|| format!("{} is not a FESS gallery file", file.display()))?;
-            let n = store.import(&export)?;
+            use gstfess::paths::{models_dir, FACE_EMBEDDER_FILE};
+            let embedder = embedder_model.unwrap_or_else(|| models_dir().join(FACE_EMBEDDER_FILE));
+            let dim = gstfess::face::engine::embedding_dim(&embedder)?;
+            let n = store
+                .import(&export, dim)
+                .with_context(|| format!("{} refused", file.display()))?;
             outln!("imported {n} persons");
         }
     }

@@ -222,7 +222,10 @@ fn a_failed_run_says_why() {
     let sheet = out.join("sheet.png");
     let sheet = sheet.to_str().unwrap();
     let dead = format!("redis://127.0.0.1:{}/", fess_testkit::free_port());
-    let cases: [(&[&str], &str); 7] = [
+    // Reachable, but its user may not read the gallery: no permission, not "unreachable".
+    let redis = fess_testkit::RedisServer::start();
+    let blind = redis.acl_user("camera", "acl-secret", &["~*", "+@all", "-smembers"]);
+    let cases: [(&[&str], &str); 8] = [
         (
             &["--set", "object-class=unicorn"],
             "object-class 'unicorn' is not a label of this model",
@@ -241,7 +244,11 @@ fn a_failed_run_says_why() {
         ),
         (
             &["--faces", "--redis-url", &dead],
-            "--faces: cannot reach the gallery",
+            "the face gallery cannot be read and gallery-required is set",
+        ),
+        (
+            &["--faces", "--redis-url", &blind],
+            "no permission: the Redis user may not run SMEMBERS fess:gallery:persons",
         ),
         // Checked before the run, not after it.
         (
@@ -264,7 +271,7 @@ fn a_failed_run_says_why() {
         assert_eq!(run.status.code(), Some(1), "{args:?}: {err}");
         assert!(err.contains(why), "{args:?}: {err}");
         assert!(
-            !err.contains("failed to change its state"),
+            !err.contains("failed to change its state") && !err.contains("acl-secret"),
             "{args:?}: {err}"
         );
     }

@@ -272,3 +272,90 @@ fn recognize_explains_what_it_cannot_read() {
     let help = ok(&recognize(&redis.url(), &["--help"]));
     assert!(help.contains("Exit status: 0 when"), "{help}");
 }
+
+/// The forged-insider attack: an export file whose one person, authorised, has an embedding of
+/// length 1000 built from two genuine ones would name every face "insider" at similarity 1.
+/// The import is refused naming the person and the gallery stays as it was; a file whose 3rd
+/// of 4 persons is bad stores none of them.
+#[test]
+fn a_forged_gallery_file_is_refused_whole() {
+    let redis = RedisServer::start();
+    let media_arg = |name: &str| media(name).to_str().unwrap().to_string();
+    let astronaut = &media_arg("astronaut.png");
+    // A stranger: a face too small to enrol, recognised as unknown.
+    let stranger = &media_arg("camera.png");
+    // Two enrolments: two genuine embeddings to forge from.
+    for _ in 0..2 {
+        ok(&gallery(
+            &redis,
+            &[
+                "enroll",
+                "--name",
+                "Eileen Collins",
+                "--unauthorized",
+                astronaut,
+            ],
+        ));
+    }
+    let dir = tmp_dir("gallery-forged");
+    std::fs::create_dir_all(&dir).unwrap();
+    let exported = dir.join("gallery.json");
+    ok(&gallery(&redis, &["export", exported.to_str().unwrap()]));
+    let genuine: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&exported).unwrap()).unwrap();
+    let embedding = |i: usize| -> Vec<f64> {
+        serde_json::from_value(genuine["persons"][0]["embeddings"][i].clone()).unwrap()
+    };
+    let sum: Vec<f64> = embedding(0)
+        .iter()
+        .zip(embedding(1))
+        .map(|(a, b)| a + b)
+        .collect();
+    let norm = sum.iter().map(|x| x * x).sum::<f64>().sqrt();
+    let forged: Vec<f64> = sum.iter().map(|x| x * 1000.0 / norm).collect();
+    let insider = serde_json::json!({"id": "insider", "name": "Insider", "authorized": true,
+                                     "embeddings": [forged]});
+    let write = |name: &str, persons: Vec<serde_json::Value>| {
+        let path = dir.join(name);
+        let file = serde_json::json!({"format": genuine["format"], "persons": persons});
+        std::fs::write(&path, file.to_string()).unwrap();
+        path
+    };
+    let list = || ok(&gallery(&redis, &["list", "--json"]));
+    let before = list();
+
+    let err = refused(&gallery(
+        &redis,
+        &[
+            "import",
+            write("forged.json", vec![insider]).to_str().unwrap(),
+        ],
+    ));
+    assert!(
+        err.contains("person 1 of 1 ('insider')") && err.contains("has length 1000"),
+        "{err}"
+    );
+    assert_eq!(list(), before);
+    // Everyone is still who they are.
+    let v = json(&recognize(&redis.url(), &["--json", astronaut, stranger]));
+    let face = |i: usize| &v["images"][i]["faces"][0];
+    assert_eq!(face(0)["person_id"], "eileen-collins", "{v}");
+    assert_eq!(face(0)["status"], "unauthorized", "{v}");
+    assert_eq!(face(1)["status"], "unknown", "{v}");
+
+    // Four persons, the 3rd with an empty id: none stored, not even the two before it.
+    let mut four: Vec<serde_json::Value> = (0..4)
+        .map(|i| {
+            let mut p = genuine["persons"][0].clone();
+            p["id"] = format!("copy-{i}").into();
+            p
+        })
+        .collect();
+    four[2]["id"] = "".into();
+    let err = refused(&gallery(
+        &redis,
+        &["import", write("four.json", four).to_str().unwrap()],
+    ));
+    assert!(err.contains("person 3 of 4 ('')"), "{err}");
+    assert_eq!(list(), before);
+}

@@ -35,7 +35,8 @@ Health status (the worst of):
   unhealthy  Kafka unreachable for --kafka-grace in a row; fewer than --min-cameras active cameras.
   degraded   Kafka unreachable (shorter); Redis unreachable; CPU, memory or disk at --max-cpu-percent,
              --max-memory-percent or --max-disk-percent (90) or more;
-             an active camera whose frames have not advanced for --stale-after.
+             an active camera whose frames have not advanced for --stale-after, or whose source
+             reports a problem (e.g. fessface's gallery cannot be read; the reason is in /health).
   healthy    otherwise. Redis and Kafka are checked every --check-interval in the background with
              --check-timeout each, so /health answers at once from the latest results.
 

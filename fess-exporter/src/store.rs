@@ -181,6 +181,8 @@ struct SourceState {
     kind: String,
     started_ms: u64,
     last_seen: Instant,
+    /// Its latest datagram's problems (validated).
+    problems: Vec<String>,
     /// Cameras in its latest datagram (after folding).
     cameras: BTreeSet<String>,
     /// By metric name and the labels it sent (before folding, so two folded series never
@@ -385,6 +387,7 @@ impl Store {
                 kind: d.source.kind.clone(),
                 started_ms: d.source.started_ms,
                 last_seen: now,
+                problems: Vec::new(),
                 cameras: BTreeSet::new(),
                 tracked: HashMap::new(),
             },
@@ -396,6 +399,7 @@ impl Store {
         }
         state.kind = d.source.kind.clone();
         state.last_seen = now;
+        state.problems = validate::problems(d.problems);
         let mut cameras = BTreeSet::new();
         if !d.source.camera_id.is_empty() {
             let cam = self.slots.camera(&d.source.camera_id);
@@ -560,7 +564,8 @@ impl Store {
         gone.len()
     }
 
-    /// Active cameras (reported by a live source): fps, last frame age, source kinds.
+    /// Active cameras (reported by a live source): fps, last frame age, source kinds and the
+    /// problems their sources report.
     pub fn cameras(&self, now: Instant) -> BTreeMap<String, CameraHealth> {
         let mut out: BTreeMap<String, CameraHealth> = BTreeMap::new();
         for s in self.sources.values() {
@@ -573,11 +578,17 @@ impl Store {
                             .and_then(|c| c.last_advance)
                             .map(|t| now.saturating_duration_since(t).as_secs_f64()),
                         sources: Vec::new(),
+                        problems: Vec::new(),
                     }
                 });
                 if !c.sources.contains(&s.kind) {
                     c.sources.push(s.kind.clone());
                     c.sources.sort();
+                }
+                for p in &s.problems {
+                    if !c.problems.contains(p) {
+                        c.problems.push(p.clone());
+                    }
                 }
             }
         }
@@ -621,6 +632,7 @@ mod tests {
             },
             sent_ms: 0,
             metrics,
+            problems: Vec::new(),
         }
     }
 
@@ -889,5 +901,20 @@ mod tests {
         assert!((cams["cam"].fps - 25.0).abs() < 1e-9, "{cams:?}");
         assert_eq!(cams["cam"].last_frame_age_seconds, Some(0.0));
         assert_eq!(cams["cam"].sources, ["fessdetect"]);
+        assert!(cams["cam"].problems.is_empty());
+        // A source's problems are the camera's until its next datagram has none.
+        let mut told = datagram(1, 1, "cam", vec![frames("cam", 125)]);
+        told.problems = vec!["the face gallery cannot be read".into()];
+        s.ingest(told, t + Duration::from_secs(5)).unwrap();
+        let cams = s.cameras(t + Duration::from_secs(5));
+        assert_eq!(cams["cam"].problems, ["the face gallery cannot be read"]);
+        s.ingest(
+            datagram(1, 1, "cam", vec![frames("cam", 150)]),
+            t + Duration::from_secs(6),
+        )
+        .unwrap();
+        assert!(s.cameras(t + Duration::from_secs(6))["cam"]
+            .problems
+            .is_empty());
     }
 }

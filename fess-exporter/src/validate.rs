@@ -11,6 +11,9 @@ pub const MAX_TEXT_LEN: usize = 128;
 pub const MAX_LABELS: usize = 8;
 /// Most histogram bounds.
 pub const MAX_BUCKETS: usize = 64;
+/// Most problems kept per datagram, and the longest (in characters): the rest is cut.
+pub const MAX_PROBLEMS: usize = 4;
+pub const MAX_PROBLEM_CHARS: usize = 500;
 
 /// Why a datagram, or one metric in it, was refused: the `reason` label of
 /// `fess_exporter_datagrams_rejected_total` and `fess_exporter_metrics_rejected_total`.
@@ -192,9 +195,42 @@ pub fn value(v: &Value) -> Result<(), Reject> {
     }
 }
 
+/// A source's problems as `/health` shows them: at most [`MAX_PROBLEMS`], each cut to
+/// [`MAX_PROBLEM_CHARS`] with its control characters escaped (a source cannot grow the report
+/// or forge its lines).
+pub fn problems(problems: Vec<String>) -> Vec<String> {
+    problems
+        .into_iter()
+        .filter(|p| !p.trim().is_empty())
+        .take(MAX_PROBLEMS)
+        .map(|p| {
+            let cut: String = p.chars().take(MAX_PROBLEM_CHARS).collect();
+            let mut shown = fess::gallery::printable(&cut);
+            if cut.len() < p.len() {
+                shown.push('…');
+            }
+            shown
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn problems_are_bounded_and_printable() {
+        let many: Vec<String> = (0..10).map(|i| format!("p{i}")).collect();
+        assert_eq!(problems(many), ["p0", "p1", "p2", "p3"]);
+        let long = problems(vec![
+            "x".repeat(100_000),
+            " ".into(),
+            "a\nb\u{1b}[2J".into(),
+        ]);
+        assert_eq!(long[0], format!("{}…", "x".repeat(MAX_PROBLEM_CHARS)));
+        assert_eq!(long[1], "a\\nb\\u{1b}[2J");
+        assert_eq!(long.len(), 2);
+    }
 
     #[test]
     fn names() {

@@ -91,6 +91,16 @@ impl RedisServer {
         }
     }
 
+    /// Makes (or replaces) the ACL user `name` with `password` and the ACL `rules` (e.g.
+    /// `["~*", "+@all", "-smembers"]`); returns the URL that logs in as that user.
+    pub fn acl_user(&self, name: &str, password: &str, rules: &[&str]) -> String {
+        let pass = format!(">{password}");
+        let mut args = vec!["ACL", "SETUSER", name, "reset", "on", &pass];
+        args.extend_from_slice(rules);
+        assert_eq!(self.cli(&args).trim(), "OK", "ACL SETUSER {name} {rules:?}");
+        format!("redis://{name}:{password}@127.0.0.1:{}/", self.port)
+    }
+
     /// Kills the server; its data goes with it.
     pub fn kill(&mut self) {
         self.process.kill();

@@ -316,6 +316,7 @@ fn datagram_bytes(metrics: Vec<Metric>) -> Vec<u8> {
             started_ms: 1,
         },
         metrics,
+        problems: Vec::new(),
     }
     .to_bytes()
 }
@@ -326,9 +327,19 @@ fn encoded_len(r: &Record) -> usize {
     4 + r.topic.len() + 4 + r.key.len() + 4 + headers + 4 + r.payload.len()
 }
 
+/// The length of the fuzzed embeddings, standing for the embedder's output length.
+const DIM: usize = 4;
+
 fn person() -> impl Strategy<Value = Person> {
     let embedding = prop_oneof![
-        3 => prop::collection::vec(-1.0..1.0f32, 4),
+        // As the embedder makes them: unit length.
+        3 => prop::collection::vec(-1.0..1.0f32, DIM).prop_map(|mut v| {
+            fess::gallery::normalize(&mut v);
+            v
+        }),
+        1 => prop::collection::vec(-1.0..1.0f32, DIM),
+        1 => prop::collection::vec(-1.0..1.0f32, DIM)
+            .prop_map(|v| v.into_iter().map(|x| x * 1000.0).collect()),
         1 => prop::collection::vec(
             prop_oneof![Just(f32::NAN), Just(f32::INFINITY), -1.0..1.0f32],
             0..6
@@ -353,7 +364,9 @@ fn person() -> impl Strategy<Value = Person> {
 }
 
 /// Gallery files: any text is refused or read; hostile persons are refused or stored, and the
-/// gallery read back (as the elements read it) never panics and holds no over-long name.
+/// gallery read back (as the elements read it) never panics and holds no over-long name. An
+/// import is all or nothing: refused, the gallery is as it was; accepted, it holds every
+/// person of the file.
 #[test]
 fn any_gallery_import_file() {
     use proptest::test_runner::TestRunner;
@@ -377,12 +390,30 @@ fn any_gallery_import_file() {
     runner
         .run(&export, |export| {
             let mut store = store.borrow_mut();
-            if let Some(export) = export {
-                let _ = store.import(&export);
-            }
+            let (before, _) = store.load(None).unwrap();
+            let imported = export.as_ref().map(|e| store.import(e, DIM));
             let (gallery, _warnings) = store.load(None).unwrap();
             for p in &gallery.persons {
                 prop_assert!(p.name.chars().count() <= MAX_NAME_CHARS);
+                for e in &p.embeddings {
+                    let n = e.iter().map(|x| x * x).sum::<f32>().sqrt();
+                    prop_assert!((n - 1.0).abs() < 1e-5, "{p:?}");
+                }
+            }
+            match (export, imported) {
+                (Some(export), Some(Ok(n))) => {
+                    prop_assert_eq!(n, export.persons.len());
+                    let bump = u64::from(n > 0);
+                    prop_assert_eq!(gallery.version, before.version + bump);
+                    for p in &export.persons {
+                        let stored = gallery.person(&p.id);
+                        prop_assert!(stored.is_some_and(|s| s.name == p.name
+                            && s.authorized == p.authorized
+                            && s.embeddings.len() == p.embeddings.len()));
+                    }
+                }
+                // Refused, or no file at all: nothing changed.
+                _ => prop_assert_eq!(&gallery, &before),
             }
             Ok(())
         })

@@ -51,7 +51,7 @@ fn store_round_trip_with_password_export_and_import() {
     let mut store2 = GalleryStore::connect(&other.url(), DEFAULT_GALLERY_KEY, T).unwrap();
     let text = serde_json::to_string(&export).unwrap();
     let back: GalleryExport = serde_json::from_str(&text).unwrap();
-    assert_eq!(store2.import(&back).unwrap(), 1);
+    assert_eq!(store2.import(&back, 2).unwrap(), 1);
     assert_eq!(store2.load(None).unwrap().0.persons, export.persons);
 
     // A wrong password is refused, and the password is not in the message.
@@ -167,6 +167,93 @@ fn hostile_gallery_contents_are_skipped_named_and_bounded() {
     );
 }
 
+/// An import is checked whole before anything is stored: a bad 3rd person of 4 (an empty id,
+/// beside a 1 MB one) stores none of them, and a forged embedding is refused by name.
+#[test]
+fn imports_are_all_or_nothing() {
+    let redis = RedisServer::start();
+    let mut store = GalleryStore::connect(&redis.url(), DEFAULT_GALLERY_KEY, T).unwrap();
+    store.put(&person("ann", true, vec![1.0, 0.0])).unwrap();
+    let before = store.load(Some(2)).unwrap().0;
+    let file = |persons: Vec<Person>| GalleryExport {
+        format: fess::gallery::EXPORT_FORMAT.into(),
+        persons,
+    };
+    let refused = |store: &mut GalleryStore, export: &GalleryExport| {
+        let e = store.import(export, 2).unwrap_err().to_string();
+        assert_eq!(store.load(Some(2)).unwrap().0, before, "{e}");
+        e
+    };
+    let four = file(vec![
+        person("bob", true, vec![0.0, 1.0]),
+        person(&"x".repeat(1 << 20), true, vec![0.6, 0.8]),
+        person("", true, vec![0.8, 0.6]),
+        person("dan", false, vec![1.0, 0.0]),
+    ]);
+    let e = refused(&mut store, &four);
+    assert!(
+        e.contains("person 2 of 4 ('xxxx") && e.contains("more than 128"),
+        "{e}"
+    );
+    let mut empty_third = four.clone();
+    empty_third.persons[1] = person("carl", true, vec![0.6, 0.8]);
+    let e = refused(&mut store, &empty_third);
+    assert!(
+        e.contains("person 3 of 4 ('')") && e.contains("nothing was imported"),
+        "{e}"
+    );
+    let forged = file(vec![person("insider", true, vec![600.0, 800.0])]);
+    let e = refused(&mut store, &forged);
+    assert!(e.contains("'insider'") && e.contains("length 1000"), "{e}");
+    let wrong_dim = file(vec![person("carl", true, vec![0.0, 0.0, 1.0])]);
+    assert!(refused(&mut store, &wrong_dim).contains("length 3 where 2"));
+    let twice = file(vec![
+        person("carl", true, vec![1.0, 0.0]),
+        person("carl", false, vec![0.0, 1.0]),
+    ]);
+    assert!(refused(&mut store, &twice).contains("appears twice"));
+
+    // The good persons of the file, alone: all stored at once, one version step.
+    let good = file(vec![
+        person("bob", true, vec![0.0, 1.0]),
+        person("dan", false, vec![1.0, 0.0]),
+    ]);
+    assert_eq!(store.import(&good, 2).unwrap(), 2);
+    let after = store.load(Some(2)).unwrap().0;
+    assert_eq!(after.version, before.version + 1);
+    assert_eq!(after.persons.len(), 3);
+}
+
+/// A forged entry written straight into Redis (not through import) never names anyone: it is
+/// skipped with a warning, and genuine persons are matched as before.
+#[test]
+fn a_forged_entry_in_redis_is_skipped() {
+    let redis = RedisServer::start();
+    let mut store = GalleryStore::connect(&redis.url(), DEFAULT_GALLERY_KEY, T).unwrap();
+    store.put(&person("ann", false, vec![0.6, 0.8])).unwrap();
+    redis.cli(&["SADD", "fess:gallery:persons", "insider"]);
+    redis.cli(&[
+        "HSET",
+        "fess:gallery:person:insider",
+        "name",
+        "Insider",
+        "authorized",
+        "1",
+        "embeddings",
+        "[[1000.0,1000.0]]",
+    ]);
+    let (g, warnings) = store.load(Some(2)).unwrap();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("'insider' skipped") && w.contains("length 1414")),
+        "{warnings:?}"
+    );
+    let id = g.identify(&[0.6, 0.8], 0.5);
+    assert_eq!(id.person_id.as_deref(), Some("ann"));
+    assert!(id.similarity <= 1.0);
+}
+
 fn link(url: &str) -> (RedisLink, mpsc::Receiver<LinkEvent>) {
     let (tx, rx) = mpsc::channel();
     let tx = std::sync::Mutex::new(tx);
@@ -241,8 +328,12 @@ fn link_follows_gallery_changes_and_survives_redis_restarts() {
 
     // Redis dies: reported once, reads answer None at once, the snapshot stays.
     redis.kill();
-    wait_for(&rx, |e| matches!(e, LinkEvent::Down(_)));
+    wait_for(
+        &rx,
+        |e| matches!(e, LinkEvent::Unreadable(r) if r.contains("unreachable")),
+    );
     assert!(!link.is_up());
+    assert!(link.unreadable().is_some());
     let t0 = Instant::now();
     assert_eq!(link.lookup(vec![key.clone()], T), None);
     assert!(t0.elapsed() < Duration::from_millis(100));
@@ -252,10 +343,13 @@ fn link_follows_gallery_changes_and_survives_redis_restarts() {
 
     // Back (empty): the link reconnects and loads the (now empty) gallery.
     redis.restart();
-    wait_for(&rx, |e| *e == LinkEvent::Up);
+    wait_for(&rx, |e| *e == LinkEvent::Readable);
     assert!(link.is_up());
+    assert_eq!(link.unreadable(), None);
     assert_eq!(link.gallery().persons.len(), 0);
-    assert!(rx.try_iter().all(|e| !matches!(e, LinkEvent::Down(_))));
+    assert!(rx
+        .try_iter()
+        .all(|e| !matches!(e, LinkEvent::Unreadable(_))));
 }
 
 #[test]
@@ -264,8 +358,56 @@ fn link_to_a_dead_redis_starts_down_and_comes_up() {
     redis.kill();
     let (link, rx) = link(&redis.url());
     assert!(!link.is_up());
-    wait_for(&rx, |e| matches!(e, LinkEvent::Down(_)));
+    wait_for(&rx, |e| matches!(e, LinkEvent::Unreadable(_)));
     redis.restart();
-    wait_for(&rx, |e| *e == LinkEvent::Up);
+    wait_for(&rx, |e| *e == LinkEvent::Readable);
     assert!(link.is_up());
+}
+
+/// An ACL user that may connect but not read the gallery: the reason is the missing
+/// permission (with the command), never "unreachable", and the link says the gallery is
+/// unreadable until the permission is granted.
+#[test]
+fn a_gallery_the_user_may_not_read_is_unreadable_with_the_reason() {
+    let redis = RedisServer::start();
+    let mut store = GalleryStore::connect(&redis.url(), DEFAULT_GALLERY_KEY, T).unwrap();
+    store.put(&person("ann", false, vec![1.0, 0.0])).unwrap();
+    let rules = ["~*", "+@all", "-smembers"];
+    let url = redis.acl_user("camera", "camera-pw", &rules);
+    let (link, rx) = link(&url);
+    let Some(LinkEvent::Unreadable(reason)) = rx.try_iter().next() else {
+        panic!("the first event is the unreadable gallery");
+    };
+    assert!(
+        reason.contains("no permission") && reason.contains("SMEMBERS fess:gallery:persons"),
+        "{reason}"
+    );
+    assert!(
+        !reason.contains("camera-pw") && !reason.contains("unreachable"),
+        "{reason}"
+    );
+    assert_eq!(link.unreadable().map(|u| u.reason), Some(reason));
+    assert_eq!(link.gallery().persons.len(), 0);
+
+    // GET refused: the version cannot be read either.
+    let no_get = redis.acl_user("camera", "camera-pw", &["~*", "+@all", "-get"]);
+    let e = GalleryStore::connect(&no_get, DEFAULT_GALLERY_KEY, T)
+        .and_then(|mut s| s.version())
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("may not run GET fess:gallery:version"),
+        "{e}"
+    );
+    // A wrong password is an authentication failure.
+    let e = GalleryStore::connect(&url.replace("camera-pw", "nope"), DEFAULT_GALLERY_KEY, T)
+        .map(drop)
+        .unwrap_err();
+    assert!(e.to_string().contains("authentication failed"), "{e}");
+
+    // Granted: read at the next attempt.
+    redis.acl_user("camera", "camera-pw", &["~*", "+@all"]);
+    wait_for(&rx, |e| *e == LinkEvent::Readable);
+    assert_eq!(link.gallery().persons.len(), 1);
+    assert_eq!(link.unreadable(), None);
 }

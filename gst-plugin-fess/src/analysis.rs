@@ -42,6 +42,12 @@ impl Camera {
         }
     }
 
+    /// What keeps the element from doing its job, sent with every report from now on (empty:
+    /// nothing); the exporter's `/health` shows it.
+    pub fn set_problems(&mut self, problems: Vec<String>) {
+        self.reporter.set_problems(problems);
+    }
+
     fn set_id(&mut self, id: String) {
         self.reporter.set_camera_id(&id);
         self.id = id;

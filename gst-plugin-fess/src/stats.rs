@@ -158,6 +158,8 @@ pub struct FaceStats {
     /// Recognitions by outcome: once per face track and identity, not per frame.
     pub recognitions: BTreeMap<fess::gallery::Status, u64>,
     pub redis_up: bool,
+    /// Why the gallery could not be read at the last attempt; `None` when it could.
+    pub gallery_unreadable: Option<String>,
     pub gallery_persons: u64,
     pub gallery_version: u64,
     /// Whole per-frame work of the element.
@@ -175,6 +177,7 @@ impl Default for FaceStats {
             cache_misses: 0,
             recognitions: BTreeMap::new(),
             redis_up: false,
+            gallery_unreadable: None,
             gallery_persons: 0,
             gallery_version: 0,
             latency: Histogram::new(&LATENCY_BUCKETS),
@@ -194,6 +197,15 @@ impl FaceStats {
             Metric::counter("fess_face_cache_misses_total", &cam, self.cache_misses),
             Metric::gauge("fess_redis_up", &[], if self.redis_up { 1.0 } else { 0.0 }),
             Metric::gauge("fess_gallery_persons", &[], self.gallery_persons as f64),
+            Metric::gauge(
+                "fess_gallery_up",
+                &cam,
+                if self.gallery_unreadable.is_none() {
+                    1.0
+                } else {
+                    0.0
+                },
+            ),
         ];
         for status in fess::gallery::Status::ALL {
             m.push(Metric::counter(

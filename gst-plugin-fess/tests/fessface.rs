@@ -505,3 +505,66 @@ fn detection_interval_carries_faces_between_searches() {
     // Lookups happen on searched frames only.
     assert!(stat(&run, "face", "cache-hits") + stat(&run, "face", "cache-misses") <= 24);
 }
+
+/// A Redis ACL user that may connect but not run SMEMBERS: the gallery cannot be read. The
+/// warning names the missing permission (not "unreachable", never the password), `stats` says
+/// so; with `gallery-required=true` the element fails closed (an error, no video).
+#[test]
+fn a_gallery_the_user_may_not_read_is_loud_and_can_fail_closed() {
+    let redis = RedisServer::start();
+    enrol_astronaut(&redis, false);
+    let url = redis.acl_user("camera", "acl-secret", &["~*", "+@all", "-smembers"]);
+    let launch = |extra: &str| {
+        format!(
+            "{} ! fessface name=face mode=frame redis-url={url} {extra} ! appsink name=sink",
+            astronaut_clip(5, 25)
+        )
+    };
+    let run = run_pipeline(&launch(""));
+    assert_eq!(run.error, None);
+    assert_eq!(run.buffers.len(), 5);
+    let gallery: Vec<&String> = run
+        .warnings
+        .iter()
+        .filter(|w| w.contains("gallery cannot be read"))
+        .collect();
+    assert_eq!(gallery.len(), 1, "{:?}", run.warnings);
+    assert!(
+        gallery[0].contains("no permission")
+            && gallery[0].contains("SMEMBERS fess:gallery:persons"),
+        "{gallery:?}"
+    );
+    assert!(
+        run.warnings
+            .iter()
+            .all(|w| !w.contains("acl-secret") && !w.contains("unreachable")),
+        "{:?}",
+        run.warnings
+    );
+    let stats = &run.all_stats["face"];
+    assert!(!stats.get::<bool>("gallery-up").unwrap());
+    assert!(stats
+        .get::<String>("gallery-error")
+        .unwrap()
+        .contains("SMEMBERS"));
+    // Failing open, the enrolled unauthorised face is unknown: what gallery-required prevents.
+    assert!(faces(&run).iter().all(|f| !f[0].known));
+
+    let run = run_pipeline(&launch("gallery-required=true"));
+    let err = run.error.expect("gallery-required fails closed");
+    assert!(
+        err.contains("gallery-required is set") && err.contains("SMEMBERS"),
+        "{err}"
+    );
+    assert!(!err.contains("acl-secret"), "{err}");
+    assert!(run.buffers.is_empty());
+
+    // Readable, gallery-required changes nothing: the face is named.
+    redis.acl_user("camera", "acl-secret", &["~*", "+@all"]);
+    let run = run_pipeline(&launch("gallery-required=true"));
+    assert_eq!(run.error, None);
+    assert!(run.all_stats["face"].get::<bool>("gallery-up").unwrap());
+    assert!(faces(&run)
+        .iter()
+        .all(|f| f[0].person_name.as_deref() == Some("Eileen Collins")));
+}

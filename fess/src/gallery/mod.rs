@@ -25,12 +25,94 @@ pub const EXPORT_FORMAT: &str = "fess-gallery/1";
 
 #[derive(Debug, thiserror::Error)]
 pub enum GalleryError {
-    #[error("Redis at {url}: {reason}")]
-    Redis { url: String, reason: String },
+    /// `url` is redacted; `reason` is the client's text.
+    #[error("Redis at {url}: {fault} ({reason})")]
+    Redis {
+        url: String,
+        fault: RedisFault,
+        reason: String,
+    },
     #[error("no person with id '{0}' in the gallery")]
     NoSuchPerson(String),
     #[error("{0}")]
     Invalid(String),
+}
+
+/// Why Redis did not answer a request: each asks the operator for a different fix, so each is
+/// said as such (README, "fessface").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedisFault {
+    /// The ACL user may not run `command` (`NOPERM`).
+    NoPermission { command: String },
+    /// The server refused the credentials (`WRONGPASS`, `NOAUTH`).
+    Authentication,
+    /// The TLS handshake failed: the certificate did not verify, or no TLS at all.
+    Tls,
+    /// No connection, or no answer in time.
+    Unreachable,
+    /// Any other error reply.
+    Refused,
+}
+
+impl RedisFault {
+    /// Classifies an error of `command` (the command, or the step, that failed).
+    pub fn of(e: &redis::RedisError, command: &str) -> RedisFault {
+        use redis::ErrorKind;
+        match (e.kind(), e.code()) {
+            (_, Some("NOPERM")) => RedisFault::NoPermission {
+                command: command.to_string(),
+            },
+            (ErrorKind::AuthenticationFailed, _) | (_, Some("WRONGPASS" | "NOAUTH")) => {
+                RedisFault::Authentication
+            }
+            // The client wraps every OS error; the TLS handshake is the one I/O step that
+            // fails without one.
+            (ErrorKind::Io, _) if std::error::Error::source(e).is_none() => RedisFault::Tls,
+            (ErrorKind::Io, _) => RedisFault::Unreachable,
+            _ => RedisFault::Refused,
+        }
+    }
+
+    /// One word for the class, as a label or a key.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            RedisFault::NoPermission { .. } => "no_permission",
+            RedisFault::Authentication => "authentication",
+            RedisFault::Tls => "tls",
+            RedisFault::Unreachable => "unreachable",
+            RedisFault::Refused => "refused",
+        }
+    }
+}
+
+impl std::fmt::Display for RedisFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RedisFault::NoPermission { command } => write!(
+                f,
+                "no permission: the Redis user may not run {command} (grant it with ACL SETUSER)"
+            ),
+            RedisFault::Authentication => {
+                f.write_str("authentication failed: check the user and password of the URL")
+            }
+            RedisFault::Tls => f.write_str(
+                "TLS verification failed: check the server's certificate and the trusted CA",
+            ),
+            RedisFault::Unreachable => f.write_str("unreachable"),
+            RedisFault::Refused => f.write_str("request refused"),
+        }
+    }
+}
+
+impl GalleryError {
+    /// The error of `command` against the Redis at `url` (already redacted).
+    pub fn redis(url: &str, command: &str, e: &redis::RedisError) -> GalleryError {
+        GalleryError::Redis {
+            url: url.to_string(),
+            fault: RedisFault::of(e, command),
+            reason: e.to_string(),
+        }
+    }
 }
 
 /// One known person.
@@ -43,7 +125,8 @@ pub struct Person {
     pub embeddings: Vec<Vec<f32>>,
 }
 
-/// A snapshot of the gallery, as the elements match against it.
+/// A snapshot of the gallery, as the elements match against it. [`GalleryStore::load`] gives
+/// every embedding unit length, so no entry can score above 1 (README, "The gallery").
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Gallery {
     pub version: u64,
@@ -106,18 +189,27 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
+fn norm(v: &[f32]) -> f32 {
+    dot(v, v).sqrt()
+}
+
 impl Gallery {
-    /// The best-matching person for a normalised `embedding`: known when its similarity
-    /// reaches `threshold`, else unknown (with the best similarity seen).
+    /// The best-matching person for `embedding` (normalised here, so only its direction
+    /// counts): known when its similarity reaches `threshold`, else unknown (with the best
+    /// similarity seen). An embedding without a direction (zero, not finite) is unknown.
     pub fn identify(&self, embedding: &[f32], threshold: f32) -> Identity {
+        let mut query = embedding.to_vec();
+        let usable = normalize(&mut query);
+        let query = &query;
         let best = self
             .persons
             .iter()
+            .filter(|_| usable)
             .flat_map(|p| {
                 p.embeddings
                     .iter()
-                    .filter(|e| e.len() == embedding.len())
-                    .map(move |e| (p, dot(e, embedding)))
+                    .filter(|e| e.len() == query.len())
+                    .map(move |e| (p, dot(e, query)))
             })
             .max_by(|a, b| a.1.total_cmp(&b.1));
         match best {
@@ -188,10 +280,8 @@ impl GalleryStore {
     /// and for every reply.
     pub fn connect(url: &str, key: &str, timeout: Duration) -> Result<GalleryStore, GalleryError> {
         let shown = crate::redis_url::redact(url);
-        let err = |e: redis::RedisError| GalleryError::Redis {
-            url: shown.clone(),
-            reason: e.to_string(),
-        };
+        // Connecting authenticates and selects the database.
+        let err = |e: redis::RedisError| GalleryError::redis(&shown, "AUTH/SELECT", &e);
         let client = redis::Client::open(url).map_err(err)?;
         let con = client.get_connection_with_timeout(timeout).map_err(err)?;
         con.set_read_timeout(Some(timeout)).map_err(err)?;
@@ -203,20 +293,17 @@ impl GalleryStore {
         })
     }
 
-    fn err(&self, e: redis::RedisError) -> GalleryError {
-        GalleryError::Redis {
-            url: self.url.clone(),
-            reason: e.to_string(),
-        }
+    fn err(&self, command: &str, e: redis::RedisError) -> GalleryError {
+        GalleryError::redis(&self.url, command, &e)
     }
 
-    /// An error reading `key`: a key of the wrong type (or a value that does not parse) is the
-    /// gallery's fault and named as such; anything else is Redis's.
-    fn err_at(&self, key: &str, e: redis::RedisError) -> GalleryError {
+    /// An error of `command` reading `key`: a key of the wrong type (or a value that does not
+    /// parse) is the gallery's fault and named as such; anything else is Redis's.
+    fn err_at(&self, command: &str, key: &str, e: redis::RedisError) -> GalleryError {
         if e.code() == Some("WRONGTYPE") || e.kind() == redis::ErrorKind::UnexpectedReturnType {
             GalleryError::Invalid(format!("gallery key {key}: {e}"))
         } else {
-            self.err(e)
+            self.err(&format!("{command} {key}"), e)
         }
     }
 
@@ -234,7 +321,7 @@ impl GalleryStore {
         let v: Option<u64> = redis::cmd("GET")
             .arg(&key)
             .query(&mut self.con)
-            .map_err(|e| self.err_at(&key, e))?;
+            .map_err(|e| self.err_at("GET", &key, e))?;
         Ok(v.unwrap_or(0))
     }
 
@@ -246,7 +333,7 @@ impl GalleryStore {
         let mut ids: Vec<String> = redis::cmd("SMEMBERS")
             .arg(&persons_key)
             .query(&mut self.con)
-            .map_err(|e| self.err_at(&persons_key, e))?;
+            .map_err(|e| self.err_at("SMEMBERS", &persons_key, e))?;
         ids.sort();
         let mut pipe = redis::pipe();
         // One entry of the wrong type fails its own reply, not the others'.
@@ -259,7 +346,8 @@ impl GalleryStore {
         let hashes: Vec<redis::RedisResult<Hash>> = if ids.is_empty() {
             Vec::new()
         } else {
-            pipe.query(&mut self.con).map_err(|e| self.err(e))?
+            pipe.query(&mut self.con)
+                .map_err(|e| self.err(&format!("HGETALL {}", self.person_key("*")), e))?
         };
         let mut persons = Vec::new();
         let mut skipped = Vec::new();
@@ -294,46 +382,52 @@ impl GalleryStore {
 
     /// Stores `person` (replacing any entry with its id) and bumps the version.
     pub fn put(&mut self, person: &Person) -> Result<(), GalleryError> {
-        if person.id.is_empty() {
-            return Err(GalleryError::Invalid(
-                "a person needs a non-empty id".into(),
-            ));
+        check_person(person, None).map_err(|why| {
+            GalleryError::Invalid(format!("person '{}': {why}", shown_id(&person.id)))
+        })?;
+        self.commit(std::slice::from_ref(person))
+    }
+
+    /// Stores `persons` (replacing entries with their ids) and bumps the version, in one
+    /// `MULTI`/`EXEC`: a reader sees all of them or none.
+    fn commit(&mut self, persons: &[Person]) -> Result<(), GalleryError> {
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        let updated = chrono::Utc::now().to_rfc3339();
+        for p in persons {
+            // Checked finite before: they serialise.
+            let embeddings = serde_json::to_string(&p.embeddings).expect("floats serialise");
+            pipe.cmd("DEL")
+                .arg(self.person_key(&p.id))
+                .ignore()
+                .cmd("HSET")
+                .arg(self.person_key(&p.id))
+                .arg("name")
+                .arg(&p.name)
+                .arg("authorized")
+                .arg(if p.authorized { "1" } else { "0" })
+                .arg("embeddings")
+                .arg(embeddings)
+                .arg("updated")
+                .arg(&updated)
+                .ignore()
+                .cmd("SADD")
+                .arg(format!("{}:persons", self.key))
+                .arg(&p.id)
+                .ignore();
         }
-        check_name(&person.name)
-            .map_err(|why| GalleryError::Invalid(format!("person name: {why}")))?;
-        let embeddings = serde_json::to_string(&person.embeddings).expect("floats serialise");
-        redis::pipe()
-            .atomic()
-            .cmd("DEL")
-            .arg(self.person_key(&person.id))
-            .ignore()
-            .cmd("HSET")
-            .arg(self.person_key(&person.id))
-            .arg("name")
-            .arg(&person.name)
-            .arg("authorized")
-            .arg(if person.authorized { "1" } else { "0" })
-            .arg("embeddings")
-            .arg(embeddings)
-            .arg("updated")
-            .arg(chrono::Utc::now().to_rfc3339())
-            .ignore()
-            .cmd("SADD")
-            .arg(format!("{}:persons", self.key))
-            .arg(&person.id)
-            .ignore()
-            .cmd("INCR")
+        pipe.cmd("INCR")
             .arg(format!("{}:version", self.key))
             .ignore()
             .query::<()>(&mut self.con)
-            .map_err(|e| self.err(e))
+            .map_err(|e| self.err("MULTI/DEL/HSET/SADD/INCR/EXEC", e))
     }
 
     pub fn get(&mut self, id: &str) -> Result<Person, GalleryError> {
         let h: std::collections::HashMap<String, String> = redis::cmd("HGETALL")
             .arg(self.person_key(id))
             .query(&mut self.con)
-            .map_err(|e| self.err(e))?;
+            .map_err(|e| self.err("HGETALL", e))?;
         if h.is_empty() {
             return Err(GalleryError::NoSuchPerson(id.to_string()));
         }
@@ -354,7 +448,7 @@ impl GalleryStore {
             .arg(format!("{}:version", self.key))
             .ignore()
             .query(&mut self.con)
-            .map_err(|e| self.err(e))?;
+            .map_err(|e| self.err("MULTI/DEL/SREM/INCR/EXEC", e))?;
         Ok(removed > 0)
     }
 
@@ -375,23 +469,88 @@ impl GalleryStore {
         })
     }
 
-    /// Stores every person of `export` (replacing same ids); returns how many.
-    pub fn import(&mut self, export: &GalleryExport) -> Result<usize, GalleryError> {
+    /// Stores every person of `export` (replacing same ids) and returns how many, or nothing
+    /// at all: every person is checked first (see [`check_person`]; embeddings `dim` long, the
+    /// embedder's output length), then all are stored in one transaction.
+    pub fn import(&mut self, export: &GalleryExport, dim: usize) -> Result<usize, GalleryError> {
         if export.format != EXPORT_FORMAT {
             return Err(GalleryError::Invalid(format!(
                 "not a FESS gallery file (format '{}', expected '{EXPORT_FORMAT}')",
                 export.format
             )));
         }
-        for p in &export.persons {
-            check_embeddings(&p.embeddings, None)
-                .map_err(|e| GalleryError::Invalid(format!("person '{}': {e}", p.id)))?;
+        let n = export.persons.len();
+        let mut ids = std::collections::HashSet::new();
+        for (i, p) in export.persons.iter().enumerate() {
+            let refused = |why: String| {
+                GalleryError::Invalid(format!(
+                    "person {} of {n} ('{}'): {why}; nothing was imported",
+                    i + 1,
+                    shown_id(&p.id)
+                ))
+            };
+            check_person(p, Some(dim)).map_err(refused)?;
+            if !ids.insert(p.id.as_str()) {
+                return Err(refused("the id appears twice in the file".into()));
+            }
         }
-        for p in &export.persons {
-            self.put(p)?;
+        if n > 0 {
+            self.commit(&export.persons)?;
         }
-        Ok(export.persons.len())
+        Ok(n)
     }
+}
+
+/// How far from 1 the length of a stored embedding may be. The embedder's output is normalised
+/// in `f32` and exported exactly, so a genuine one is within about 1e-6; a vector farther off
+/// was not made by the embedder (README, "The gallery").
+pub const UNIT_LENGTH_TOLERANCE: f32 = 1e-3;
+
+/// Longest person id (in characters).
+pub const MAX_ID_CHARS: usize = 128;
+
+/// Characters of an id shown in a message: an over-long id is cut.
+const SHOWN_ID_CHARS: usize = 40;
+
+/// `id` as a message shows it: printable, and cut when long.
+fn shown_id(id: &str) -> String {
+    let mut shown = printable(&id.chars().take(SHOWN_ID_CHARS).collect::<String>());
+    if id.chars().count() > SHOWN_ID_CHARS {
+        shown.push('…');
+    }
+    shown
+}
+
+/// A person id: letters, digits, `-`, `_` and `.` (what [`person_id`] makes and a Redis key
+/// carries plainly), at most [`MAX_ID_CHARS`].
+fn check_id(id: &str) -> Result<(), String> {
+    if id.is_empty() {
+        return Err("the id is empty".into());
+    }
+    let n = id.chars().count();
+    if n > MAX_ID_CHARS {
+        return Err(format!(
+            "the id has {n} characters, more than {MAX_ID_CHARS}"
+        ));
+    }
+    if let Some(c) = id
+        .chars()
+        .find(|c| !(c.is_alphanumeric() || matches!(c, '-' | '_' | '.')))
+    {
+        return Err(format!(
+            "the id holds '{}': only letters, digits, '-', '_' and '.' are allowed",
+            c.escape_default()
+        ));
+    }
+    Ok(())
+}
+
+/// Whether `p` may be stored: a sane id, a name, and embeddings as the embedder makes them
+/// (`dim` long when given, finite, unit length).
+pub fn check_person(p: &Person, dim: Option<usize>) -> Result<(), String> {
+    check_id(&p.id)?;
+    check_name(&p.name)?;
+    check_embeddings(&p.embeddings, dim)
 }
 
 fn check_embeddings(e: &[Vec<f32>], dim: Option<usize>) -> Result<(), String> {
@@ -410,6 +569,19 @@ fn check_embeddings(e: &[Vec<f32>], dim: Option<usize>) -> Result<(), String> {
     }
     if e.iter().flatten().any(|x| !x.is_finite()) {
         return Err("embedding holds a value that is not a finite number".into());
+    }
+    // A longer vector would outscore every genuine match (similarity is a dot product).
+    if let Some((i, n)) = e
+        .iter()
+        .map(|v| norm(v))
+        .enumerate()
+        .find(|(_, n)| (n - 1.0).abs() > UNIT_LENGTH_TOLERANCE)
+    {
+        return Err(format!(
+            "embedding {} has length {n}, not 1 (±{UNIT_LENGTH_TOLERANCE}): not an embedding \
+             the face model makes",
+            i + 1
+        ));
     }
     Ok(())
 }
@@ -475,6 +647,14 @@ fn parse_person(
         serde_json::from_str(h.get("embeddings").ok_or("no embeddings")?)
             .map_err(|e| format!("embeddings are not a JSON array of number arrays: {e}"))?;
     check_embeddings(&embeddings, dim)?;
+    // Exactly unit length, whatever rounding the writer left.
+    let embeddings = embeddings
+        .into_iter()
+        .map(|mut v| {
+            normalize(&mut v);
+            v
+        })
+        .collect();
     Ok(Person {
         id: id.to_string(),
         name: name.clone(),
@@ -524,6 +704,111 @@ mod tests {
     }
 
     #[test]
+    fn only_the_direction_of_the_query_counts() {
+        let g = Gallery {
+            version: 1,
+            persons: vec![
+                person("ann", true, vec![1.0, 0.0]),
+                person("bob", false, vec![0.6, 0.8]),
+            ],
+        };
+        let long = g.identify(&[0.0, 1000.0], 0.5);
+        assert_eq!(long.person_id.as_deref(), Some("bob"));
+        assert!((long.similarity - 0.8).abs() < 1e-6, "{long:?}");
+        for nothing in [[0.0, 0.0], [f32::NAN, 1.0]] {
+            let id = g.identify(&nothing, 0.0);
+            assert_eq!((id.status(), id.similarity), (Status::Unknown, 0.0));
+        }
+    }
+
+    #[test]
+    fn only_embeddings_as_the_model_makes_them_are_stored() {
+        let p = |id: &str, e: Vec<Vec<f32>>| Person {
+            id: id.into(),
+            name: "N".into(),
+            authorized: true,
+            embeddings: e,
+        };
+        assert!(check_person(&p("zoë_1.a-b", vec![vec![0.6, 0.8]]), Some(2)).is_ok());
+        // The forged insider: two embeddings added and scaled to length 1000.
+        let forged = check_person(&p("insider", vec![vec![600.0, 800.0]]), Some(2)).unwrap_err();
+        assert!(forged.contains("embedding 1 has length 1000"), "{forged}");
+        let near = 1.0 + UNIT_LENGTH_TOLERANCE / 2.0;
+        assert!(check_person(&p("a", vec![vec![near, 0.0]]), Some(2)).is_ok());
+        let off = 1.0 + UNIT_LENGTH_TOLERANCE * 2.0;
+        assert!(check_person(&p("a", vec![vec![off, 0.0]]), Some(2)).is_err());
+        let e = check_person(&p("a", vec![vec![0.6, 0.8]]), Some(3)).unwrap_err();
+        assert!(e.contains("length 2 where 3"), "{e}");
+        let e = check_person(&p("a", vec![vec![f32::NAN, 1.0]]), None).unwrap_err();
+        assert!(e.contains("finite"), "{e}");
+        let unit = vec![vec![1.0, 0.0]];
+        for (id, why) in [
+            ("", "empty"),
+            ("a b", "' '"),
+            ("a:b", "':'"),
+            ("x\u{1b}", "'\\u{1b}'"),
+            (&"i".repeat(MAX_ID_CHARS + 1), "more than 128"),
+        ] {
+            let e = check_person(&p(id, unit.clone()), Some(2)).unwrap_err();
+            assert!(e.contains(why), "{id:?}: {e}");
+        }
+        let mut nameless = p("a", unit);
+        nameless.name = " ".into();
+        assert!(check_person(&nameless, Some(2))
+            .unwrap_err()
+            .contains("no name"));
+        assert_eq!(
+            shown_id(&"x".repeat(1 << 20)),
+            format!("{}…", "x".repeat(40))
+        );
+    }
+
+    #[test]
+    fn redis_failures_are_classified_by_their_kind() {
+        use redis::{ErrorKind, RedisError};
+        let noperm = redis::make_extension_error(
+            "NOPERM".into(),
+            Some("User fess has no permissions to run the 'smembers' command".into()),
+        );
+        let f = RedisFault::of(&noperm, "SMEMBERS fess:gallery:persons");
+        assert_eq!(f.as_str(), "no_permission");
+        assert!(
+            f.to_string()
+                .contains("may not run SMEMBERS fess:gallery:persons"),
+            "{f}"
+        );
+        let wrongpass = redis::make_extension_error("WRONGPASS".into(), None);
+        let auth = RedisError::from((
+            ErrorKind::AuthenticationFailed,
+            "Password authentication failed",
+        ));
+        // As the client reports a failed TLS handshake (certificate not verified).
+        let tls = RedisError::from((
+            ErrorKind::Io,
+            "SSL Handshake error",
+            "certificate verify failed".to_string(),
+        ));
+        let refused = RedisError::from(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        let timeout = RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut));
+        let loading = redis::make_extension_error("LOADING".into(), None);
+        for (e, class) in [
+            (wrongpass, RedisFault::Authentication),
+            (auth, RedisFault::Authentication),
+            (tls, RedisFault::Tls),
+            (refused, RedisFault::Unreachable),
+            (timeout, RedisFault::Unreachable),
+            (loading, RedisFault::Refused),
+        ] {
+            assert_eq!(RedisFault::of(&e, "GET"), class, "{e}");
+        }
+        let shown = GalleryError::redis("redis://:***@h:1/", "GET k", &noperm).to_string();
+        assert!(
+            shown.starts_with("Redis at redis://:***@h:1/: no permission"),
+            "{shown}"
+        );
+    }
+
+    #[test]
     fn normalize_refuses_zero_and_nan() {
         let mut z = vec![0.0; 4];
         assert!(!normalize(&mut z));
@@ -567,5 +852,10 @@ mod tests {
         assert!(e.contains("authorized"), "{e}");
         let e = parse_person("x", &h("[]", "0"), None).unwrap_err();
         assert!(e.contains("no embeddings"), "{e}");
+        // A hostile entry written straight into Redis is skipped; a rounded one made exact.
+        let e = parse_person("x", &h("[[600.0,800.0]]", "1"), Some(2)).unwrap_err();
+        assert!(e.contains("length 1000"), "{e}");
+        let p = parse_person("x", &h("[[0.6004,0.8]]", "1"), Some(2)).unwrap();
+        assert!((norm(&p.embeddings[0]) - 1.0).abs() < 1e-6, "{p:?}");
     }
 }

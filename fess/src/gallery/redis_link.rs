@@ -4,6 +4,10 @@
 //! The caller's thread (a GStreamer streaming thread) never touches the network: it reads the
 //! snapshot from memory, hands cache writes over without waiting, and waits for a cache read at
 //! most the time it asks for — not at all while Redis is known to be down.
+//!
+//! Whether the gallery could be read at the last attempt (connect and version poll, and the
+//! reload when the version moved) is kept with the reason ([`RedisLink::unreadable`]): a face
+//! recognised against an empty or stale gallery must not pass silently.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
@@ -13,13 +17,15 @@ use std::time::{Duration, Instant};
 
 use crate::gallery::{CachedRecognition, Gallery, GalleryError, GalleryStore};
 
-/// What the link reports to its owner (from the link's thread).
+/// What the link reports to its owner (from the link's thread, or the caller's in `start`).
 #[derive(Debug, Clone, PartialEq)]
 pub enum LinkEvent {
-    /// Redis cannot be reached; recognition goes on with the last gallery snapshot.
-    Down(String),
-    /// Redis is back.
-    Up,
+    /// The gallery cannot be read, and why (Redis unreachable, refusing, or the gallery not
+    /// readable); recognition goes on with the last snapshot. Said once per kind of failure,
+    /// not at every retry.
+    Unreadable(String),
+    /// The gallery is read again.
+    Readable,
     /// A gallery snapshot was loaded.
     GalleryLoaded { version: u64, persons: usize },
     /// Something in the gallery was skipped.
@@ -51,10 +57,19 @@ enum Request {
     },
 }
 
+/// Why the gallery cannot be read, since when.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unreadable {
+    pub reason: String,
+    /// The first failed attempt of this run of failures.
+    pub since: Instant,
+}
+
 struct Shared {
     up: AtomicBool,
     stop: AtomicBool,
     gallery: Mutex<Arc<Gallery>>,
+    unreadable: Mutex<Option<Unreadable>>,
 }
 
 pub struct RedisLink {
@@ -77,17 +92,18 @@ impl RedisLink {
             up: AtomicBool::new(false),
             stop: AtomicBool::new(false),
             gallery: Mutex::new(Arc::new(Gallery::default())),
+            unreadable: Mutex::new(None),
         });
         let (tx, rx) = mpsc::sync_channel(64);
         let mut worker = Worker {
+            shown_url: crate::redis_url::redact(&cfg.url),
             cfg: cfg.clone(),
             shared: shared.clone(),
             notify,
             store: None,
             version: None,
             next_poll: Instant::now(),
-            down_reported: false,
-            unreadable: None,
+            fault: None,
         };
         worker.reconnect();
         let thread = std::thread::Builder::new()
@@ -105,6 +121,11 @@ impl RedisLink {
 
     pub fn is_up(&self) -> bool {
         self.shared.up.load(Ordering::Relaxed)
+    }
+
+    /// Why the gallery could not be read at the last attempt; `None` when it could.
+    pub fn unreadable(&self) -> Option<Unreadable> {
+        self.shared.unreadable.lock().unwrap().clone()
     }
 
     /// The latest gallery snapshot (empty until one was loaded).
@@ -168,14 +189,15 @@ impl Drop for RedisLink {
 
 struct Worker {
     cfg: LinkConfig,
+    /// The URL as messages show it.
+    shown_url: String,
     shared: Arc<Shared>,
     notify: Notify,
     store: Option<GalleryStore>,
     version: Option<u64>,
     next_poll: Instant,
-    down_reported: bool,
-    /// The last reason the gallery could not be read (warned once, not at every poll).
-    unreadable: Option<String>,
+    /// The kind of the current failure to read the gallery (told once, not at every retry).
+    fault: Option<String>,
 }
 
 /// How long a down link waits between connection attempts.
@@ -203,37 +225,67 @@ impl Worker {
         let Some(store) = self.store.as_mut() else {
             return; // down: reads get no answer (a miss), writes are lost
         };
-        let result = match req {
+        let (command, result) = match req {
             Request::Get { keys, reply } => {
                 let r: Result<Vec<Option<String>>, _> =
                     redis::cmd("MGET").arg(&keys).query(store.connection());
-                r.map(|values| {
+                let r = r.map(|values| {
                     let entries = values
                         .into_iter()
                         .map(|v| v.and_then(|s| serde_json::from_str(&s).ok()))
                         .collect();
                     let _ = reply.try_send(entries);
-                })
+                });
+                ("MGET", r)
             }
-            Request::Set { key, value, ttl_s } => redis::cmd("SET")
-                .arg(key)
-                .arg(value)
-                .arg("EX")
-                .arg(ttl_s)
-                .query::<()>(store.connection()),
+            Request::Set { key, value, ttl_s } => {
+                let r = redis::cmd("SET")
+                    .arg(key)
+                    .arg(value)
+                    .arg("EX")
+                    .arg(ttl_s)
+                    .query::<()>(store.connection());
+                ("SET", r)
+            }
         };
         if let Err(e) = result {
-            self.lost(e.to_string());
+            let command = format!("{command} {}:*", self.cfg.cache_key);
+            self.lost(GalleryError::redis(&self.shown_url, &command, &e));
         }
     }
 
-    fn lost(&mut self, reason: String) {
+    /// The connection is gone (or refused): the gallery cannot be read until a reconnection.
+    fn lost(&mut self, e: GalleryError) {
         self.store = None;
         self.shared.up.store(false, Ordering::Relaxed);
         self.next_poll = Instant::now() + RETRY;
-        if !self.down_reported {
-            self.down_reported = true;
-            (self.notify)(LinkEvent::Down(reason));
+        let kind = match &e {
+            GalleryError::Redis { fault, .. } => fault.as_str(),
+            _ => "invalid",
+        };
+        self.unreadable(kind, e.to_string());
+    }
+
+    /// Records (and tells, once per kind of failure) that the gallery cannot be read.
+    fn unreadable(&mut self, kind: &str, reason: String) {
+        {
+            let mut u = self.shared.unreadable.lock().unwrap();
+            let since = u.as_ref().map_or_else(Instant::now, |u| u.since);
+            *u = Some(Unreadable {
+                reason: reason.clone(),
+                since,
+            });
+        }
+        if self.fault.as_deref() != Some(kind) {
+            self.fault = Some(kind.to_string());
+            (self.notify)(LinkEvent::Unreadable(reason));
+        }
+    }
+
+    fn readable(&mut self) {
+        *self.shared.unreadable.lock().unwrap() = None;
+        if self.fault.take().is_some() {
+            (self.notify)(LinkEvent::Readable);
         }
     }
 
@@ -245,13 +297,9 @@ impl Worker {
                 self.poll_gallery();
                 if self.store.is_some() {
                     self.shared.up.store(true, Ordering::Relaxed);
-                    if self.down_reported {
-                        self.down_reported = false;
-                        (self.notify)(LinkEvent::Up);
-                    }
                 }
             }
-            Err(e) => self.lost(e.to_string()),
+            Err(e) => self.lost(e),
         }
     }
 
@@ -281,17 +329,10 @@ impl Worker {
                 *self.shared.gallery.lock().unwrap() = Arc::new(gallery);
                 (self.notify)(loaded);
             }
-            Err(GalleryError::Redis { reason, .. }) => self.lost(reason),
+            Err(e @ GalleryError::Redis { .. }) => return self.lost(e),
             // Redis answers, the gallery does not read: keep the persons already loaded.
-            Err(e) => {
-                let reason = format!("gallery not reloaded: {e}");
-                if self.unreadable.as_ref() != Some(&reason) {
-                    (self.notify)(LinkEvent::Warning(reason.clone()));
-                    self.unreadable = Some(reason);
-                }
-                return;
-            }
+            Err(e) => return self.unreadable("invalid", format!("gallery not reloaded: {e}")),
         }
-        self.unreadable = None;
+        self.readable();
     }
 }

@@ -16,7 +16,8 @@
 //! - System: **degraded** when CPU, memory or disk use is at or above its threshold
 //!   ([`SystemThresholds`], 90 % by default).
 //! - Pipelines (added by the exporter): **unhealthy** when fewer cameras report than required,
-//!   **degraded** when a reporting camera's frames stopped advancing.
+//!   **degraded** when a reporting camera's frames stopped advancing or one of its sources
+//!   reports a problem (a fessface whose gallery cannot be read, with the reason).
 //!
 //! Nothing here logs or returns a password: errors are the client's reason, never the URL.
 //!
@@ -123,6 +124,10 @@ pub struct CameraHealth {
     pub last_frame_age_seconds: Option<f64>,
     /// The kinds of source reporting for it (`fessdetect`, `fessface`, …).
     pub sources: Vec<String>,
+    /// What its sources report keeps them from doing their job (see
+    /// [`crate::stats::Datagram::problems`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
 }
 
 /// `components.pipelines`, added by `fess-exporter`.
@@ -137,7 +142,7 @@ pub struct PipelinesComponent {
 
 impl PipelinesComponent {
     /// Applies the pipeline rules: unhealthy below `min_cameras` active cameras, degraded when a
-    /// camera's frames have not advanced for `stale_after`.
+    /// camera's frames have not advanced for `stale_after` or a camera has a problem.
     pub fn evaluate(
         cameras: std::collections::BTreeMap<String, CameraHealth>,
         min_cameras: usize,
@@ -146,6 +151,7 @@ impl PipelinesComponent {
         let stale = cameras.values().any(|c| {
             c.last_frame_age_seconds
                 .is_some_and(|a| a >= stale_after.as_secs_f64())
+                || !c.problems.is_empty()
         });
         let status = if cameras.len() < min_cameras {
             Status::Unhealthy
@@ -483,6 +489,7 @@ mod tests {
             fps: 10.0,
             last_frame_age_seconds: age,
             sources: vec!["fessdetect".into()],
+            problems: Vec::new(),
         }
     }
 
@@ -502,6 +509,18 @@ mod tests {
         stale.insert("c".into(), camera(Some(30.0)));
         let p = PipelinesComponent::evaluate(stale, 1, Duration::from_secs(10));
         assert_eq!(p.status, Status::Degraded);
+        let mut blind = camera(Some(0.5));
+        blind
+            .problems
+            .push("the face gallery cannot be read".into());
+        let cams = BTreeMap::from([("a".to_string(), blind)]);
+        let p = PipelinesComponent::evaluate(cams, 1, Duration::from_secs(10));
+        assert_eq!(p.status, Status::Degraded);
+        let v = serde_json::to_value(&p).unwrap();
+        assert_eq!(
+            v["cameras"]["a"]["problems"][0],
+            "the face gallery cannot be read"
+        );
     }
 
     #[test]

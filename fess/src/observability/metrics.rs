@@ -66,6 +66,7 @@ pub const REPORTED: &[Entry] = &[
     entry("fess_face_latency_seconds", Kind::Histogram, "camera_id", "Face detection and recognition time per frame."),
     entry("fess_redis_up", Kind::Gauge, "", "Whether fessface reaches Redis (1) or not (0); the minimum over sources."),
     entry("fess_gallery_persons", Kind::Gauge, "", "Persons in the face gallery."),
+    entry("fess_gallery_up", Kind::Gauge, "camera_id", "Whether fessface could read its face gallery at its last attempt (1) or not (0: Redis unreachable or refusing, or the gallery unreadable; /health says why)."),
     entry("fess_events_built_total", Kind::Counter, "camera_id, type", "Events built by fesskafkasink, by type (motion, face, alert)."),
     entry("fess_kafka_events_sent_total", Kind::Counter, "topic, status", "Kafka events sent, by topic and status (success, error, dropped, spooled)."),
     entry("fess_kafka_queue_depth", Kind::Gauge, "", "Events queued for or in flight to Kafka, summed over sources."),

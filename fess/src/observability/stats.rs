@@ -114,6 +114,11 @@ pub struct Datagram {
     /// When it was sent (Unix ms).
     pub sent_ms: u64,
     pub metrics: Vec<Metric>,
+    /// What keeps the source from doing its job right now, in words (e.g. fessface's gallery
+    /// that cannot be read): the exporter's `/health` shows them and turns `degraded`.
+    /// Optional, so older sources stay valid.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
 }
 
 impl Datagram {
@@ -253,6 +258,8 @@ pub struct StatsReporter {
     path: PathBuf,
     socket: Option<UnixDatagram>,
     last: Option<Instant>,
+    /// Sent with every datagram until changed.
+    problems: Vec<String>,
     /// Datagrams sent, failed (nobody listening, socket full, too big), and refused: not sent
     /// because the socket's folder is unsafe ([`check_folder`]).
     pub sent: u64,
@@ -283,6 +290,7 @@ impl StatsReporter {
             path,
             socket,
             last: None,
+            problems: Vec::new(),
             sent: 0,
             failed: 0,
             refused: 0,
@@ -297,6 +305,11 @@ impl StatsReporter {
 
     pub fn set_camera_id(&mut self, camera_id: &str) {
         self.source.camera_id = camera_id.into();
+    }
+
+    /// The problems the next datagrams report (see [`Datagram::problems`]); empty when none.
+    pub fn set_problems(&mut self, problems: Vec<String>) {
+        self.problems = problems;
     }
 
     /// True when a report is due (the first one, then every [`REPORT_INTERVAL`]).
@@ -324,6 +337,7 @@ impl StatsReporter {
             source: self.source.clone(),
             sent_ms: unix_ms(SystemTime::now()),
             metrics,
+            problems: self.problems.clone(),
         };
         let bytes = d.to_bytes();
         let ok = bytes.len() <= MAX_DATAGRAM_BYTES
@@ -620,6 +634,16 @@ mod tests {
         assert_eq!(d.metrics, m);
         let text = String::from_utf8(buf[..n].to_vec()).unwrap();
         assert!(text.contains(r#""type":"counter","value":7"#), "{text}");
+        // No problems: the field is left out, as older sources send it.
+        assert!(
+            d.problems.is_empty() && !text.contains("problems"),
+            "{text}"
+        );
+        r.set_problems(vec!["the face gallery cannot be read".into()]);
+        assert!(r.send(vec![]));
+        let n = listener.recv(&mut buf).unwrap();
+        let told = Datagram::parse(&buf[..n]).unwrap();
+        assert_eq!(told.problems, ["the face gallery cannot be read"]);
 
         assert!(Datagram::parse(b"garbage")
             .unwrap_err()
@@ -639,7 +663,7 @@ mod tests {
         let t = Instant::now();
         assert!(!r.send(vec![]));
         assert!(t.elapsed() < Duration::from_millis(100));
-        assert_eq!((r.sent, r.failed), (1, 1));
+        assert_eq!((r.sent, r.failed), (2, 1));
     }
 
     #[test]

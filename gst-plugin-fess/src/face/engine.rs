@@ -88,33 +88,13 @@ impl FaceEngine {
             .then(|| (input.dims[3] as usize, input.dims[2] as usize));
 
         let (emb, emb_loaded) = shared(embedder, threads)?;
-        let name = embedder.display();
-        let sig = emb.signature();
-        let (input, output) = match (sig.inputs.first(), sig.outputs.first()) {
-            (Some(i), Some(o)) => (i, o),
-            _ => {
-                return Err(FaceError::Model(format!(
-                    "face embedding model {name} needs an input and an output"
-                )))
-            }
-        };
-        let fits_input = input.dims.len() == 4
-            && input.dims[1..]
-                .iter()
-                .zip([ALIGNED_SIZE as i64, ALIGNED_SIZE as i64, 3])
-                .all(|(&d, want)| crate::signature::dim_matches(d, want));
-        if !fits_input || output.dims.len() != 2 || output.dims[1] <= 0 {
-            return Err(FaceError::Model(format!(
-                "face embedding model {name}: expected input [N,112,112,3] (NHWC) and output \
-                 [N,D], found {input} and {output}"
-            )));
-        }
+        let (dim, batch) = embedder_shape(&emb, embedder)?;
         Ok(FaceEngine {
             detector: det.stream(),
             retinaface,
             detector_fixed,
-            dim: output.dims[1] as usize,
-            batch: (input.dims[0] > 0).then_some(input.dims[0] as usize),
+            dim,
+            batch,
             embedder: emb.stream(),
             loaded: u32::from(det_loaded) + u32::from(emb_loaded),
         })
@@ -293,6 +273,43 @@ fn shared(path: &Path, threads: usize) -> Result<(std::sync::Arc<Engine>, bool),
         EngineError::Model(e) => FaceError::Inference(e),
         other => FaceError::Model(other.to_string()),
     })
+}
+
+/// The embedding length of the face embedding model `embedder` (its output `[N,D]`), what a
+/// gallery's embeddings must have: loads only that model (or shares it).
+pub fn embedding_dim(embedder: &Path) -> Result<usize, FaceError> {
+    let (emb, _) = shared(embedder, 0)?;
+    embedder_shape(&emb, embedder).map(|(dim, _)| dim)
+}
+
+/// The embedding length and the fixed batch (if any) of a face embedding model, checked to
+/// take aligned faces `[N,112,112,3]` and give `[N,D]`.
+fn embedder_shape(emb: &Engine, path: &Path) -> Result<(usize, Option<usize>), FaceError> {
+    let name = path.display();
+    let sig = emb.signature();
+    let (input, output) = match (sig.inputs.first(), sig.outputs.first()) {
+        (Some(i), Some(o)) => (i, o),
+        _ => {
+            return Err(FaceError::Model(format!(
+                "face embedding model {name} needs an input and an output"
+            )))
+        }
+    };
+    let fits_input = input.dims.len() == 4
+        && input.dims[1..]
+            .iter()
+            .zip([ALIGNED_SIZE as i64, ALIGNED_SIZE as i64, 3])
+            .all(|(&d, want)| crate::signature::dim_matches(d, want));
+    if !fits_input || output.dims.len() != 2 || output.dims[1] <= 0 {
+        return Err(FaceError::Model(format!(
+            "face embedding model {name}: expected input [N,112,112,3] (NHWC) and output \
+             [N,D], found {input} and {output}"
+        )));
+    }
+    Ok((
+        output.dims[1] as usize,
+        (input.dims[0] > 0).then_some(input.dims[0] as usize),
+    ))
 }
 
 /// Sharpness of an aligned face (see [`align::sharpness`]).

@@ -38,6 +38,10 @@ const DEFAULT_THREADS: u32 = 0;
 /// The link thread's own bound on connecting and on each reply, and its gallery poll.
 const LINK_TIMEOUT: Duration = Duration::from_millis(500);
 const GALLERY_POLL: Duration = Duration::from_secs(1);
+/// With `gallery-required`, how long the gallery may stay unreadable while running (the link
+/// retries every second meanwhile) before the element stops the stream: a Redis restart
+/// passes, an outage or a revoked permission does not (README, "fessface").
+const GALLERY_REQUIRED_GRACE: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone)]
 struct Settings {
@@ -58,6 +62,7 @@ struct Settings {
     camera_id: Option<String>,
     threads: u32,
     post_messages: bool,
+    gallery_required: bool,
 }
 
 impl Default for Settings {
@@ -80,6 +85,7 @@ impl Default for Settings {
             camera_id: None,
             threads: DEFAULT_THREADS,
             post_messages: true,
+            gallery_required: false,
         }
     }
 }
@@ -172,6 +178,16 @@ impl FessFace {
                 }
             }),
         );
+        if let Some(u) = link.unreadable().filter(|_| s.gallery_required) {
+            return Err(gst::error_msg!(
+                gst::ResourceError::OpenRead,
+                [
+                    "the face gallery cannot be read and gallery-required is set, so no video \
+                     passes: {}",
+                    u.reason
+                ]
+            ));
+        }
         gst::info!(
             CAT,
             imp = self,
@@ -202,22 +218,25 @@ impl FessFace {
         })
     }
 
-    /// Called on the Redis link's thread: posts what changed on the bus.
+    /// Called on the Redis link's thread (or in `start`): posts what changed on the bus.
     fn link_event(&self, event: LinkEvent, url: &str) {
         match event {
-            LinkEvent::Down(reason) => {
+            LinkEvent::Unreadable(reason) => {
+                // The reason carries the redacted URL and the kind of failure.
                 gst::element_imp_warning!(
                     self,
                     gst::ResourceError::Read,
                     [
-                        "Redis at {} is unreachable ({}): recognition goes on with the last \
-                         gallery snapshot, cache lookups count as misses",
-                        url,
+                        "the face gallery cannot be read: {}; recognition goes on with the \
+                         last gallery snapshot (empty at start: every face is unknown), cache \
+                         lookups count as misses",
                         reason
                     ]
                 );
             }
-            LinkEvent::Up => gst::info!(CAT, imp = self, "Redis at {} is back", url),
+            LinkEvent::Readable => {
+                gst::info!(CAT, imp = self, "the face gallery at {} is read again", url)
+            }
             LinkEvent::GalleryLoaded { version, persons } => {
                 gst::info!(
                     CAT,
@@ -305,6 +324,15 @@ impl FessFace {
             *stats.recognitions.entry(identity.status()).or_default() += 1;
         }
         stats.redis_up = recognitions.is_up();
+        let unreadable = recognitions.unreadable().map(|u| u.reason);
+        if stats.gallery_unreadable != unreadable {
+            let problems = unreadable
+                .iter()
+                .map(|r| format!("the face gallery cannot be read: {r}"))
+                .collect();
+            state.camera.set_problems(problems);
+            stats.gallery_unreadable = unreadable;
+        }
         stats.gallery_version = gallery.version;
         stats.gallery_persons = gallery.persons.len() as u64;
         stats.latency.observe(started.elapsed());
@@ -440,9 +468,15 @@ impl ObjectImpl for FessFace {
                     .default_value(true)
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecBoolean::builder("gallery-required")
+                    .nick("Gallery required")
+                    .blurb("Fail closed: an element error (no video) when the face gallery cannot be read at start, or stays unreadable for 10 s while running; otherwise only a warning and recognition against the last snapshot")
+                    .default_value(false)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                     .nick("Statistics")
-                    .blurb("Cumulative counters: frames, faces, embeddings, cache hits and misses, recognitions by outcome, Redis and gallery state, latency histogram")
+                    .blurb("Cumulative counters: frames, faces, embeddings, cache hits and misses, recognitions by outcome, Redis and gallery state (gallery-up, gallery-error), latency histogram")
                     .read_only()
                     .build(),
             ]
@@ -476,6 +510,7 @@ impl ObjectImpl for FessFace {
             "camera-id" => s.camera_id = value.get().unwrap(),
             "threads" => s.threads = value.get().unwrap(),
             "post-messages" => s.post_messages = value.get().unwrap(),
+            "gallery-required" => s.gallery_required = value.get().unwrap(),
             other => unreachable!("unknown property {other}"),
         }
     }
@@ -505,6 +540,7 @@ impl ObjectImpl for FessFace {
             "camera-id" => s.camera_id.to_value(),
             "threads" => s.threads.to_value(),
             "post-messages" => s.post_messages.to_value(),
+            "gallery-required" => s.gallery_required.to_value(),
             "stats" => {
                 let st = self.stats.lock().unwrap();
                 let mut b = gst::Structure::builder("fessface-stats")
@@ -526,6 +562,11 @@ impl ObjectImpl for FessFace {
                     .map(|e| e.instance_ids.clone())
                     .unwrap_or_default();
                 b.field("redis-up", st.redis_up)
+                    .field("gallery-up", st.gallery_unreadable.is_none())
+                    .field(
+                        "gallery-error",
+                        st.gallery_unreadable.clone().unwrap_or_default(),
+                    )
                     .field("detector-instance-id", detector_id)
                     .field("embedder-instance-id", embedder_id)
                     .field("models-loaded", engines.map_or(0, |e| e.loaded))
@@ -651,12 +692,29 @@ impl BaseTransformImpl for FessFace {
 
     fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
         let started = Instant::now();
-        let (mut rules, post_messages) = {
+        let (mut rules, post_messages, gallery_required) = {
             let s = self.settings.lock().unwrap();
-            (s.rules(), s.post_messages)
+            (s.rules(), s.post_messages, s.gallery_required)
         };
         let mut guard = self.state.lock().unwrap();
         let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
+        if gallery_required {
+            let lost = state.stage.recognitions().unreadable();
+            if let Some(u) = lost.filter(|u| u.since.elapsed() >= GALLERY_REQUIRED_GRACE) {
+                drop(guard);
+                gst::element_imp_error!(
+                    self,
+                    gst::ResourceError::Read,
+                    [
+                        "the face gallery has been unreadable for {} s and gallery-required \
+                         is set, so no video passes: {}",
+                        GALLERY_REQUIRED_GRACE.as_secs(),
+                        u.reason
+                    ]
+                );
+                return Err(gst::FlowError::Error);
+            }
+        }
         let detector_upstream = state.detector_upstream;
         rules.in_persons &= detector_upstream;
         state.camera.ensure_sent(
