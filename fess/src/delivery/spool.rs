@@ -299,7 +299,7 @@ impl Spool {
             sync_every: false,
             next_seq,
             damaged,
-            lock: lock,
+            lock,
         })
     }
 
