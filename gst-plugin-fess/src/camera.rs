@@ -73,9 +73,18 @@ pub fn query_upstream(pad: &gst::Pad) -> Option<String> {
     uri_camera_id(pad)
 }
 
-/// Answers the query of [`query_upstream`] with `id`; false when `query` is another one.
-pub fn answer_query(query: &mut gst::QueryRef, id: &str) -> bool {
-    if query.type_() != gst::QueryType::Custom
+/// Answers the query of [`query_upstream`] reaching an element's src pad with its own camera
+/// id, if it has one; false (the query goes on upstream) otherwise.
+pub fn answer_query(
+    direction: gst::PadDirection,
+    query: &mut gst::QueryRef,
+    own: Option<&str>,
+) -> bool {
+    let Some(id) = own else {
+        return false;
+    };
+    if direction != gst::PadDirection::Src
+        || query.type_() != gst::QueryType::Custom
         || query.structure().is_none_or(|s| s.name() != QUERY_NAME)
     {
         return false;

@@ -684,14 +684,9 @@ impl BaseTransformImpl for FessDetect {
     /// A downstream sink asks which camera this is before the stream flows: this element's own
     /// `camera-id` answers it (else the query goes on upstream).
     fn query(&self, direction: gst::PadDirection, query: &mut gst::QueryRef) -> bool {
-        if direction == gst::PadDirection::Src {
-            if let Some(id) = self.settings.lock().unwrap().own_camera_id() {
-                if crate::camera::answer_query(query, &id) {
-                    return true;
-                }
-            }
-        }
-        BaseTransformImplExt::parent_query(self, direction, query)
+        let own = self.settings.lock().unwrap().own_camera_id();
+        crate::camera::answer_query(direction, query, own.as_deref())
+            || BaseTransformImplExt::parent_query(self, direction, query)
     }
 
     fn sink_event(&self, event: gst::Event) -> bool {
