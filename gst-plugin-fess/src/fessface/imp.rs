@@ -451,7 +451,7 @@ impl ObjectImpl for FessFace {
                     .build(),
                 glib::ParamSpecString::builder("camera-id")
                     .nick("Camera id")
-                    .blurb("Name of this stream's camera (default: upstream's camera id, else the source URI, else the element name)")
+                    .blurb("Name of this stream's camera (default: upstream's camera id, else the source URI without credentials or query, else the element name)")
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecUInt::builder("threads")

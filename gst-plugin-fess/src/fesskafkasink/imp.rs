@@ -402,7 +402,7 @@ impl ObjectImpl for FessKafkaSink {
                     .mutable_ready()
                     .build(),
                 string_prop("client-id", "Client id", "Kafka client.id (default: fess)"),
-                string_prop("kafka-config", "Kafka configuration", "Further librdkafka properties, key=value;key=value (TLS, SASL, enable.idempotence...); secret values are never logged"),
+                string_prop("kafka-config", "Kafka configuration", "Further librdkafka properties, key=value;key=value (TLS, SASL, enable.idempotence...); write a ; inside a value as \\;. Secret values are never logged"),
                 string_prop("camera-id", "Camera id", "Camera of the events (default: the camera id sent by fessdetect, else the element name)"),
                 glib::ParamSpecDouble::builder("min-interval")
                     .nick("Minimum interval")
@@ -419,7 +419,7 @@ impl ObjectImpl for FessKafkaSink {
                     .mutable_playing()
                     .build(),
                 string_prop("alert-rules", "Alert rules", "TOML or JSON file of alert rules (object class present, in a zone, for a time; unknown or unauthorised faces); the unauthorised-face alert is built in"),
-                string_prop("spool-dir", "Spool folder", "The write-ahead log every event is written to before it is sent, and where undelivered events wait, also across a crash (default: $FESS_CACHE/spool/<camera-id property, else element name>)"),
+                string_prop("spool-dir", "Spool folder", "The write-ahead log every event is written to before it is sent, and where undelivered events wait, also across a crash (default: $FESS_CACHE/spool/<the stream's camera id>, private to the user)"),
                 glib::ParamSpecUInt64::builder("spool-max-bytes")
                     .nick("Spool size")
                     .blurb("Bound of the spool; beyond it the oldest events are dropped, counted and warned about")
