@@ -12,7 +12,7 @@ use gstfess::roi_meta::{self, RoiObject};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
-use crate::elements::set_properties;
+use crate::elements::{bus_text, set_properties};
 use crate::progress::{Progress, Snapshot};
 use crate::sheet::{self, Tile, TileMaker};
 
@@ -567,34 +567,6 @@ fn by_class(m: &BTreeMap<String, usize>) -> String {
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-/// An error or warning from the bus as a person reads it, and which element said it. Our
-/// elements put their own text in the debug string (its last line) under a generic message;
-/// other elements' messages say what failed and the debug string why.
-fn bus_text(
-    error: &gst::glib::Error,
-    debug: Option<gst::glib::GString>,
-    src: Option<&gst::Object>,
-) -> String {
-    let detail = debug
-        .as_deref()
-        .and_then(|d| d.rsplit('\n').next())
-        .map(str::trim)
-        .filter(|d| !d.is_empty() && !d.ends_with(':'));
-    let ours = src
-        .and_then(|s| s.downcast_ref::<gst::Element>())
-        .and_then(|e| e.factory())
-        .is_some_and(|f| f.name().starts_with("fess"));
-    let text = match detail {
-        Some(d) if ours => d.to_string(),
-        Some(d) => format!("{error} ({d})"),
-        None => error.to_string(),
-    };
-    match src {
-        Some(s) => format!("{text} (from {})", s.name()),
-        None => text,
-    }
 }
 
 /// Fails now when `path` cannot be written (its folder is made if missing). A file made to

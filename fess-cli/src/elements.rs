@@ -22,33 +22,43 @@ pub struct UsageError(pub String);
 /// Applies `PROPERTY=VALUE` settings to `element`, refusing unknown names, read-only properties
 /// and bad values with a [`UsageError`].
 pub fn set_properties(element: &gst::Element, settings: &[String]) -> anyhow::Result<()> {
-    let factory = element
-        .factory()
-        .map(|f| f.name().to_string())
-        .unwrap_or_default();
     for kv in settings {
         let usage = |why: String| anyhow::Error::new(UsageError(why));
         let (k, v) = kv
             .split_once('=')
             .ok_or_else(|| usage(format!("{kv}: expected PROPERTY=VALUE")))?;
-        let pspec = element.find_property(k).ok_or_else(|| {
-            usage(format!(
-                "{factory} has no property '{k}' (see gst-inspect-1.0 {factory})"
-            ))
-        })?;
-        // GLib aborts the process on a write to a property that cannot be written.
-        let flags = pspec.flags();
-        if !flags.contains(gst::glib::ParamFlags::WRITABLE)
-            || flags.contains(gst::glib::ParamFlags::CONSTRUCT_ONLY)
-        {
-            return Err(usage(format!(
-                "{factory}'s property '{k}' is read-only (see gst-inspect-1.0 {factory})"
-            )));
-        }
-        let value = glib_value_from_str(&pspec, v)
-            .map_err(|e| usage(format!("{kv}: not a valid value for {k}: {e}")))?;
-        element.set_property_from_value(k, &value);
+        set_property(element, k, v).map_err(usage)?;
     }
+    Ok(())
+}
+
+/// The name of `element`'s factory (`fessdetect`, …).
+pub fn factory_name(element: &gst::Element) -> String {
+    element
+        .factory()
+        .map(|f| f.name().to_string())
+        .unwrap_or_default()
+}
+
+/// Sets `element`'s property `key` from text as gst-launch-1.0 reads it, or says why not (no
+/// such property, read-only, a value it refuses).
+pub fn set_property(element: &gst::Element, key: &str, value: &str) -> Result<(), String> {
+    let factory = factory_name(element);
+    let pspec = element.find_property(key).ok_or_else(|| {
+        format!("{factory} has no property '{key}' (see gst-inspect-1.0 {factory})")
+    })?;
+    // GLib aborts the process on a write to a property that cannot be written.
+    let flags = pspec.flags();
+    if !flags.contains(gst::glib::ParamFlags::WRITABLE)
+        || flags.contains(gst::glib::ParamFlags::CONSTRUCT_ONLY)
+    {
+        return Err(format!(
+            "{factory}'s property '{key}' is read-only (see gst-inspect-1.0 {factory})"
+        ));
+    }
+    let v = glib_value_from_str(&pspec, value)
+        .map_err(|e| format!("{key}={value}: not a valid value for {factory}'s {key}: {e}"))?;
+    element.set_property_from_value(key, &v);
     Ok(())
 }
 
@@ -60,4 +70,32 @@ fn glib_value_from_str(pspec: &gst::glib::ParamSpec, s: &str) -> anyhow::Result<
         bail!("'{s}' is out of range for {}", pspec.name());
     }
     Ok(v)
+}
+
+/// An error or warning from the bus as a person reads it, and which element said it. Our
+/// elements put their own text in the debug string (its last line) under a generic message;
+/// other elements' messages say what failed and the debug string why.
+pub fn bus_text(
+    error: &gst::glib::Error,
+    debug: Option<gst::glib::GString>,
+    src: Option<&gst::Object>,
+) -> String {
+    let detail = debug
+        .as_deref()
+        .and_then(|d| d.rsplit('\n').next())
+        .map(str::trim)
+        .filter(|d| !d.is_empty() && !d.ends_with(':'));
+    let ours = src
+        .and_then(|s| s.downcast_ref::<gst::Element>())
+        .and_then(|e| e.factory())
+        .is_some_and(|f| f.name().starts_with("fess"));
+    let text = match detail {
+        Some(d) if ours => d.to_string(),
+        Some(d) => format!("{error} ({d})"),
+        None => error.to_string(),
+    };
+    match src {
+        Some(s) => format!("{text} (from {})", s.name()),
+        None => text,
+    }
 }

@@ -15,6 +15,7 @@ mod gallery;
 mod image;
 mod progress;
 mod recognize;
+mod run;
 mod sheet;
 
 use clap::{Parser, Subcommand};
@@ -35,6 +36,20 @@ const DETECT_AFTER_HELP: &str = concat!(
      stream), so --video is a playable MP4 and the summary and contact sheet cover the frames \
      analysed; the exit status is then 0. A second signal, or a pipeline not drained within \
      --stop-timeout, stops at once (exit status 1; --video may then be unplayable).\n\n",
+    exit_status!()
+);
+
+/// The service's signals and its file, under `fess run --help`.
+const RUN_AFTER_HELP: &str = concat!(
+    "The cameras file: a [defaults] table and one [[camera]] table per camera, with `id`, \
+     `source` (a URI: rtsp://…, file:///…), `faces` (true: fessface in the chain), \
+     `stall-timeout` (seconds without a frame before a live camera is restarted; default 10) \
+     and any property of fessdetect, fessface or fesskafkasink (see gst-inspect-1.0), set on \
+     each element that has it. ${NAME} in a value is the environment variable NAME.\n\n\
+     SIGHUP, or a change of the file, reloads it: added cameras start, removed ones stop with \
+     their events flushed, changed ones restart, the others are not touched; a file that does \
+     not load is refused and the cameras keep running. SIGTERM or Ctrl-C ends every camera \
+     with its events flushed or spooled (exit status 0); a second signal stops at once.\n\n",
     exit_status!()
 );
 
@@ -68,6 +83,11 @@ enum Command {
     /// read (the others are still reported).
     #[command(after_help = EXIT_STATUS)]
     Recognize(recognize::RecognizeArgs),
+    /// Run every camera of a cameras file, each in its own pipeline that is restarted alone
+    /// (with backoff) when its source fails, ends or stalls; SIGHUP (or a change of the file)
+    /// reloads the file, touching only the cameras that changed.
+    #[command(after_help = RUN_AFTER_HELP)]
+    Run(run::RunArgs),
 }
 
 /// Writes one line on standard output (see `outln!`): a closed pipe ends the process with status
@@ -91,6 +111,7 @@ fn main() {
         Command::Events(args) => events::run(args),
         Command::Gallery(args) => gallery::run(args),
         Command::Recognize(args) => recognize::run(args),
+        Command::Run(args) => run::run(args),
     };
     if let Err(e) = result {
         eprintln!("fess: error: {e:#}");

@@ -72,6 +72,7 @@ fn detect_datagram(camera: usize, classes: usize, n: u64) -> Datagram {
         sent_ms: 0,
         metrics,
         problems: Vec::new(),
+        camera: None,
     }
 }
 

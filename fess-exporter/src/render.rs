@@ -286,6 +286,7 @@ mod tests {
                 Metric::gauge("fess_kafka_broker_up", &[], 1.0),
             ],
             problems: Vec::new(),
+            camera: None,
         };
         store.ingest(d, now).unwrap();
         let text = render(&store, None, now);

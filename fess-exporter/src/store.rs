@@ -13,10 +13,12 @@
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use fess::health::CameraHealth;
-use fess::stats::{Datagram, Metric, ParseError, Value, REPORT_INTERVAL};
+use fess::stats::{
+    unix_ms, CameraState, CameraStatus, Datagram, Metric, ParseError, Value, REPORT_INTERVAL,
+};
 
 use crate::validate::{self, Reject, MAX_LABELS};
 use fess::metrics::Kind;
@@ -183,6 +185,8 @@ struct SourceState {
     last_seen: Instant,
     /// Its latest datagram's problems (validated).
     problems: Vec<String>,
+    /// The camera state a camera service reports in its latest datagram (validated).
+    camera: Option<CameraStatus>,
     /// Cameras in its latest datagram (after folding).
     cameras: BTreeSet<String>,
     /// By metric name and the labels it sent (before folding, so two folded series never
@@ -388,6 +392,7 @@ impl Store {
                 started_ms: d.source.started_ms,
                 last_seen: now,
                 problems: Vec::new(),
+                camera: None,
                 cameras: BTreeSet::new(),
                 tracked: HashMap::new(),
             },
@@ -400,6 +405,7 @@ impl Store {
         state.kind = d.source.kind.clone();
         state.last_seen = now;
         state.problems = validate::problems(d.problems);
+        state.camera = d.camera.map(validate::camera_status);
         let mut cameras = BTreeSet::new();
         if !d.source.camera_id.is_empty() {
             let cam = self.slots.camera(&d.source.camera_id);
@@ -577,10 +583,12 @@ impl Store {
                         last_frame_age_seconds: state
                             .and_then(|c| c.last_advance)
                             .map(|t| now.saturating_duration_since(t).as_secs_f64()),
-                        sources: Vec::new(),
-                        problems: Vec::new(),
+                        ..CameraHealth::default()
                     }
                 });
+                if let Some(status) = &s.camera {
+                    served_state(c, status, unix_ms(SystemTime::now()));
+                }
                 if !c.sources.contains(&s.kind) {
                     c.sources.push(s.kind.clone());
                     c.sources.sort();
@@ -594,6 +602,20 @@ impl Store {
         }
         out
     }
+}
+
+/// A camera service's report of `c` as `/health` shows it, the times relative to `now_ms`.
+fn served_state(c: &mut CameraHealth, status: &CameraStatus, now_ms: u64) {
+    let seconds = |from: u64, to: u64| to.saturating_sub(from) as f64 / 1000.0;
+    c.state = Some(status.state);
+    c.state_seconds = Some(seconds(status.since_ms, now_ms));
+    let reconnecting = status.state == CameraState::Reconnecting;
+    c.attempt = reconnecting.then_some(status.attempt);
+    c.next_try_seconds = status
+        .next_try_ms
+        .filter(|_| reconnecting)
+        .map(|t| seconds(now_ms, t));
+    c.last_error = status.last_error.clone();
 }
 
 /// Frames per second from (time, cumulative frames) samples: the rise over the last
@@ -633,6 +655,7 @@ mod tests {
             sent_ms: 0,
             metrics,
             problems: Vec::new(),
+            camera: None,
         }
     }
 

@@ -1,7 +1,7 @@
 //! What the exporter accepts from a datagram: names, labels and values it can publish without
 //! breaking the text format or growing without bound.
 
-use fess::stats::{Source, Value};
+use fess::stats::{CameraStatus, Source, Value};
 
 use fess::metrics::{self as catalog, Kind};
 
@@ -203,15 +203,27 @@ pub fn problems(problems: Vec<String>) -> Vec<String> {
         .into_iter()
         .filter(|p| !p.trim().is_empty())
         .take(MAX_PROBLEMS)
-        .map(|p| {
-            let cut: String = p.chars().take(MAX_PROBLEM_CHARS).collect();
-            let mut shown = fess::gallery::printable(&cut);
-            if cut.len() < p.len() {
-                shown.push('…');
-            }
-            shown
-        })
+        .map(|p| shown_text(&p))
         .collect()
+}
+
+/// `text` cut to [`MAX_PROBLEM_CHARS`], its control characters escaped.
+fn shown_text(text: &str) -> String {
+    let cut: String = text.chars().take(MAX_PROBLEM_CHARS).collect();
+    let mut shown = fess::gallery::printable(&cut);
+    if cut.len() < text.len() {
+        shown.push('…');
+    }
+    shown
+}
+
+/// A camera service's report of a camera, its error text bounded like a problem's.
+pub fn camera_status(mut status: CameraStatus) -> CameraStatus {
+    status.last_error = status
+        .last_error
+        .filter(|e| !e.trim().is_empty())
+        .map(|e| shown_text(&e));
+    status
 }
 
 #[cfg(test)]

@@ -98,6 +98,7 @@ fn datagram() -> impl Strategy<Value = Datagram> {
             sent_ms: 1,
             metrics,
             problems: Vec::new(),
+            camera: None,
         })
 }
 

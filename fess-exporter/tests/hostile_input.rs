@@ -26,6 +26,7 @@ fn datagram(name: &str, camera: &str, metrics: Vec<Metric>) -> Datagram {
         sent_ms: 0,
         metrics,
         problems: Vec::new(),
+        camera: None,
     }
 }
 

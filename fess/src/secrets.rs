@@ -101,10 +101,79 @@ pub fn camera_id_from_uri(uri: &str) -> Option<String> {
     Some(format!("{}://{}", p.scheme, p.location))
 }
 
+/// `text` (an error message, a log line) with every secret of `url` taken out: the URL itself
+/// shown as [`redact_url`] shows it, its user information, password, query and fragment
+/// wherever they appear alone (an element may quote just the host part, or the password in a
+/// decoded form).
+pub fn mask_url_in(text: &str, url: &str) -> String {
+    let mut out = text.replace(url, &redact_url(url, &[]));
+    let Some(rest) = url.split_once("://").map(|(_, r)| r) else {
+        return out;
+    };
+    let mut secrets: Vec<String> = Vec::new();
+    if let Some(at) = rest.rfind('@') {
+        let userinfo = &rest[..at];
+        secrets.push(userinfo.to_string());
+        if let Some((_, password)) = userinfo.split_once(':') {
+            secrets.push(password.to_string());
+        }
+    }
+    if let Some(p) = split_url(url) {
+        secrets.extend(p.query.map(str::to_string));
+        secrets.extend(p.fragment.map(str::to_string));
+    }
+    let decoded: Vec<String> = secrets.iter().map(|s| percent_decoded(s)).collect();
+    secrets.extend(decoded);
+    // Longest first, so a password inside the user information goes with it.
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    for secret in secrets.iter().filter(|s| !s.is_empty()) {
+        out = out.replace(secret.as_str(), "***");
+    }
+    out
+}
+
+/// `s` with `%XX` escapes decoded (bytes that do not make UTF-8 are kept as they were).
+fn percent_decoded(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).unwrap_or_else(|_| s.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_urls_secrets_are_masked_wherever_a_message_quotes_them() {
+        let url = "rtsp://viewer:p%40ss:w0rd@cam.example:554/s?token=t0k3n";
+        let text = format!(
+            "Could not open {url}; auth viewer:p%40ss:w0rd failed; password p@ss:w0rd; token=t0k3n"
+        );
+        let masked = mask_url_in(&text, url);
+        for secret in ["p%40ss", "p@ss", "w0rd", "t0k3n", "viewer:"] {
+            assert!(!masked.contains(secret), "{secret} in {masked}");
+        }
+        assert!(masked.contains("rtsp://***@cam.example:554/s?***"), "{masked}");
+        assert_eq!(mask_url_in("fine", "rtsp://cam/s"), "fine");
+    }
 
     #[test]
     fn urls_are_shown_without_credentials_queries_or_fragments() {

@@ -317,6 +317,7 @@ fn datagram_bytes(metrics: Vec<Metric>) -> Vec<u8> {
         },
         metrics,
         problems: Vec::new(),
+        camera: None,
     }
     .to_bytes()
 }

@@ -116,7 +116,7 @@ pub struct SystemComponent {
 }
 
 /// One camera as `fess-exporter` hears it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CameraHealth {
     /// Frames per second over the last few seconds.
     pub fps: f64,
@@ -128,6 +128,36 @@ pub struct CameraHealth {
     /// [`crate::stats::Datagram::problems`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub problems: Vec<String>,
+    /// Its state, when a camera service (`fess run`) runs it; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<crate::stats::CameraState>,
+    /// Seconds in that state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_seconds: Option<f64>,
+    /// Failures in a row, while reconnecting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<u32>,
+    /// Seconds until the next try, while reconnecting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_try_seconds: Option<f64>,
+    /// Why it last failed (credentials masked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+impl CameraHealth {
+    /// Whether the camera keeps `/health` from being healthy: frames not advancing for
+    /// `stale_after`, a problem reported, or a service reconnecting it or unable to run it.
+    fn troubled(&self, stale_after: Duration) -> bool {
+        use crate::stats::CameraState;
+        self.last_frame_age_seconds
+            .is_some_and(|a| a >= stale_after.as_secs_f64())
+            || !self.problems.is_empty()
+            || matches!(
+                self.state,
+                Some(CameraState::Reconnecting | CameraState::Failed)
+            )
+    }
 }
 
 /// `components.pipelines`, added by `fess-exporter`.
@@ -148,11 +178,7 @@ impl PipelinesComponent {
         min_cameras: usize,
         stale_after: Duration,
     ) -> PipelinesComponent {
-        let stale = cameras.values().any(|c| {
-            c.last_frame_age_seconds
-                .is_some_and(|a| a >= stale_after.as_secs_f64())
-                || !c.problems.is_empty()
-        });
+        let stale = cameras.values().any(|c| c.troubled(stale_after));
         let status = if cameras.len() < min_cameras {
             Status::Unhealthy
         } else if stale {
@@ -489,7 +515,7 @@ mod tests {
             fps: 10.0,
             last_frame_age_seconds: age,
             sources: vec!["fessdetect".into()],
-            problems: Vec::new(),
+            ..CameraHealth::default()
         }
     }
 
@@ -521,6 +547,21 @@ mod tests {
             v["cameras"]["a"]["problems"][0],
             "the face gallery cannot be read"
         );
+        use crate::stats::CameraState;
+        for (state, status) in [
+            (CameraState::Running, Status::Healthy),
+            (CameraState::Stopped, Status::Healthy),
+            (CameraState::Reconnecting, Status::Degraded),
+            (CameraState::Failed, Status::Degraded),
+        ] {
+            let served = CameraHealth {
+                state: Some(state),
+                ..camera(Some(0.5))
+            };
+            let cams = BTreeMap::from([("a".to_string(), served)]);
+            let p = PipelinesComponent::evaluate(cams, 1, Duration::from_secs(10));
+            assert_eq!(p.status, status, "{state:?}");
+        }
     }
 
     #[test]

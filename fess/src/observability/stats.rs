@@ -119,6 +119,56 @@ pub struct Datagram {
     /// Optional, so older sources stay valid.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub problems: Vec<String>,
+    /// The state of the camera a camera service (`fess run`) runs under `source.camera_id`:
+    /// `/health` lists it. Optional, so older sources stay valid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub camera: Option<CameraStatus>,
+}
+
+/// Where a camera of `fess run` is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CameraState {
+    /// Its pipeline is starting; no frame has reached the analysis yet.
+    Starting,
+    /// Frames reach the analysis.
+    Running,
+    /// It failed (an error, an end of stream of a live source, a stall) and waits to be tried
+    /// again.
+    Reconnecting,
+    /// It ended: stopped, or a file played to its end.
+    Stopped,
+    /// It cannot run as configured (e.g. a property value the element refuses); not retried.
+    Failed,
+}
+
+impl CameraState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CameraState::Starting => "starting",
+            CameraState::Running => "running",
+            CameraState::Reconnecting => "reconnecting",
+            CameraState::Stopped => "stopped",
+            CameraState::Failed => "failed",
+        }
+    }
+}
+
+/// A camera's state as its service reports it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CameraStatus {
+    pub state: CameraState,
+    /// In this state since (Unix ms).
+    pub since_ms: u64,
+    /// Failures in a row (while reconnecting: the attempt that comes next is this plus one).
+    #[serde(default)]
+    pub attempt: u32,
+    /// When it is tried again (Unix ms), while reconnecting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_try_ms: Option<u64>,
+    /// Why it last failed, credentials masked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
 }
 
 impl Datagram {
@@ -260,6 +310,7 @@ pub struct StatsReporter {
     last: Option<Instant>,
     /// Sent with every datagram until changed.
     problems: Vec<String>,
+    camera: Option<CameraStatus>,
     /// Datagrams sent, failed (nobody listening, socket full, too big), and refused: not sent
     /// because the socket's folder is unsafe ([`check_folder`]).
     pub sent: u64,
@@ -291,6 +342,7 @@ impl StatsReporter {
             socket,
             last: None,
             problems: Vec::new(),
+            camera: None,
             sent: 0,
             failed: 0,
             refused: 0,
@@ -310,6 +362,11 @@ impl StatsReporter {
     /// The problems the next datagrams report (see [`Datagram::problems`]); empty when none.
     pub fn set_problems(&mut self, problems: Vec<String>) {
         self.problems = problems;
+    }
+
+    /// The camera state the next datagrams report (see [`Datagram::camera`]).
+    pub fn set_camera_status(&mut self, status: Option<CameraStatus>) {
+        self.camera = status;
     }
 
     /// True when a report is due (the first one, then every [`REPORT_INTERVAL`]).
@@ -338,6 +395,7 @@ impl StatsReporter {
             sent_ms: unix_ms(SystemTime::now()),
             metrics,
             problems: self.problems.clone(),
+            camera: self.camera.clone(),
         };
         let bytes = d.to_bytes();
         let ok = bytes.len() <= MAX_DATAGRAM_BYTES
