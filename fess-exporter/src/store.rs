@@ -940,4 +940,34 @@ mod tests {
             .problems
             .is_empty());
     }
+
+    #[test]
+    fn a_camera_services_state_reaches_health_bounded() {
+        let t = Instant::now();
+        let mut s = Store::new(Limits::default());
+        let mut d = datagram(1, 1, "gate", Vec::new());
+        d.source.kind = "camera".into();
+        let now = unix_ms(SystemTime::now());
+        d.camera = Some(CameraStatus {
+            state: CameraState::Reconnecting,
+            since_ms: now - 3_000,
+            attempt: 4,
+            next_try_ms: Some(now + 8_000),
+            last_error: Some(format!("\u{1b}[2J{}", "x".repeat(2000))),
+        });
+        s.ingest(d, t).unwrap();
+        let gate = &s.cameras(t)["gate"];
+        assert_eq!(gate.state, Some(CameraState::Reconnecting));
+        assert_eq!(gate.attempt, Some(4));
+        let next = gate.next_try_seconds.unwrap();
+        assert!((7.0..=8.0).contains(&next), "{next}");
+        assert!(gate.state_seconds.unwrap() >= 3.0);
+        let error = gate.last_error.as_deref().unwrap();
+        // Cut, with the escape sequence spelled out.
+        assert!(
+            error.chars().count() <= validate::MAX_PROBLEM_CHARS + 16,
+            "{error}"
+        );
+        assert!(!error.contains('\u{1b}'));
+    }
 }

@@ -9,7 +9,8 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{plugin_dir, ExporterProcess};
+use common::plugin_dir;
+use fess_testkit::ExporterProcess;
 use fess_testkit::{clip, media, tmp_dir, Broker, Reader, RtspServer};
 
 fn models_dir() -> PathBuf {

@@ -7,8 +7,9 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{plugin_dir, sample, ExporterProcess};
+use common::plugin_dir;
 use fess_testkit::{media, RedisServer};
+use fess_testkit::{sample, ExporterProcess};
 
 #[test]
 fn an_unreadable_gallery_is_down_in_metrics_and_degrades_health() {

@@ -3,14 +3,12 @@
 //! then unhealthy after --kafka-grace (/readyz 503); both back → healthy; a camera whose
 //! frames stop → degraded. The password appears nowhere.
 
-mod common;
-
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{sample, ExporterProcess};
 use fess::stats::AppStats;
+use fess_testkit::{sample, ExporterProcess};
 use fess_testkit::{Broker, RedisServer};
 
 const PASSWORD: &str = "s3cret-redis-pw";

@@ -2,16 +2,14 @@
 //! are refused or folded and counted while memory stays bounded; malformed HTTP, huge heads,
 //! slow clients and too many connections get bounded answers; SIGTERM removes the socket.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::unix::net::UnixDatagram;
 use std::time::Duration;
 
-use common::{sample, ExporterProcess};
 use fess::stats::{Datagram, Metric, Source, MAX_DATAGRAM_BYTES, PROTOCOL_VERSION};
 use fess_exporter::http::HEAD_PLACES_PER_SLOT;
+use fess_testkit::{sample, ExporterProcess};
 
 fn datagram(name: &str, camera: &str, metrics: Vec<Metric>) -> Datagram {
     Datagram {

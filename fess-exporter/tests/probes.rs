@@ -2,15 +2,13 @@
 //! clients scrape /metrics at once, far past --http-max-connections, while 50 cameras report,
 //! and every /livez and /readyz is answered 200.
 
-mod common;
-
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{sample, ExporterProcess};
 use fess::stats::{Metric, StatsReporter, LATENCY_BUCKETS};
 use fess_testkit::http_get;
+use fess_testkit::{sample, ExporterProcess};
 
 const SCRAPERS: usize = 200;
 const CAMERAS: usize = 50;

@@ -8,8 +8,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{plugin_dir, sample, ExporterProcess};
+use common::plugin_dir;
 use fess_testkit::{media, Broker, PrometheusServer, Sample};
+use fess_testkit::{sample, ExporterProcess};
 
 const FRAMES: u32 = 100;
 

@@ -4,12 +4,14 @@
 //! clips of exactly N frames.
 
 mod clip;
+mod exporter;
 mod prometheus_server;
 mod redis_server;
 mod rtsp_server;
 mod service;
 mod tmpfs;
 pub use clip::{clip, wait_eos};
+pub use exporter::{rss_kb, sample, ExporterProcess};
 pub use prometheus_server::{http_get, HttpAnswer, PrometheusServer, Sample};
 pub use redis_server::RedisServer;
 pub use rtsp_server::RtspServer;
@@ -29,6 +31,20 @@ use rdkafka::message::{Headers, Message};
 use rdkafka::{ClientConfig, TopicPartitionList};
 
 pub use fess::cache::cache_dir;
+
+/// A binary of the workspace (`fess-exporter`, `fess-test-rtsp-server`): tests run from
+/// target/<profile>/deps, the binaries sit one level up.
+pub fn workspace_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test executable's path");
+    let dir = exe.parent().and_then(Path::parent).expect("a target dir");
+    let bin = dir.join(name);
+    assert!(
+        bin.is_file(),
+        "{} is not built (cargo build --release --workspace first)",
+        bin.display()
+    );
+    bin
+}
 
 /// A test media file that scripts/setup.sh put in the cache.
 pub fn media(name: &str) -> PathBuf {

@@ -14,19 +14,6 @@ pub struct RtspServer {
     process: ServiceProcess,
 }
 
-fn binary() -> PathBuf {
-    // Tests run from target/<profile>/deps; the workspace's binaries sit one level up.
-    let exe = std::env::current_exe().expect("the test executable's path");
-    let dir = exe.parent().and_then(Path::parent).expect("a target dir");
-    let bin = dir.join("fess-test-rtsp-server");
-    assert!(
-        bin.is_file(),
-        "{} is not built (cargo build --release --workspace first)",
-        bin.display()
-    );
-    bin
-}
-
 /// Whether an RTSP server answers `OPTIONS` on `port` with 200.
 fn answers_options(port: u16) -> bool {
     let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
@@ -49,7 +36,7 @@ impl RtspServer {
     }
 
     fn start_with(port: Option<u16>, file: &Path) -> RtspServer {
-        let binary = binary();
+        let binary = crate::workspace_binary("fess-test-rtsp-server");
         let command = |port: u16| {
             let mut cmd = Command::new(&binary);
             cmd.arg(port.to_string()).arg(file);

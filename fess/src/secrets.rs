@@ -171,7 +171,10 @@ mod tests {
         for secret in ["p%40ss", "p@ss", "w0rd", "t0k3n", "viewer:"] {
             assert!(!masked.contains(secret), "{secret} in {masked}");
         }
-        assert!(masked.contains("rtsp://***@cam.example:554/s?***"), "{masked}");
+        assert!(
+            masked.contains("rtsp://***@cam.example:554/s?***"),
+            "{masked}"
+        );
         assert_eq!(mask_url_in("fine", "rtsp://cam/s"), "fine");
     }
 

@@ -194,7 +194,10 @@ impl Supervisor {
         inbox: Receiver<Command>,
     ) -> Supervisor {
         let seed = fess::stats::unix_ms(SystemTime::now())
-            ^ spec.id.bytes().fold(0u64, |h, b| h.rotate_left(5) ^ u64::from(b));
+            ^ spec
+                .id
+                .bytes()
+                .fold(0u64, |h, b| h.rotate_left(5) ^ u64::from(b));
         Supervisor {
             spec,
             built,

@@ -136,10 +136,7 @@ pub fn parse(
         }
     }
     if raw.camera.is_empty() {
-        return Err(at(
-            text.len(),
-            "no [[camera]] table: nothing to run".into(),
-        ));
+        return Err(at(text.len(), "no [[camera]] table: nothing to run".into()));
     }
     let mut cameras: Vec<CameraSpec> = Vec::new();
     let mut lines = BTreeMap::new();
@@ -172,7 +169,11 @@ pub fn parse(
 /// 1-based line of byte `offset`.
 fn line_at(text: &str, offset: usize) -> usize {
     let end = offset.min(text.len());
-    text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
 }
 
 /// A table's keys as settings (values as text, `${NAME}` expanded), or (offset, reason).
@@ -187,7 +188,9 @@ fn settings(
         let offset = key.span().start;
         let name = key.get_ref();
         let value = match value.get_ref() {
-            toml::Value::String(s) => expand(s, env).map_err(|r| (offset, format!("{name}: {r}")))?,
+            toml::Value::String(s) => {
+                expand(s, env).map_err(|r| (offset, format!("{name}: {r}")))?
+            }
             toml::Value::Integer(i) => i.to_string(),
             toml::Value::Float(f) => f.to_string(),
             toml::Value::Boolean(b) => b.to_string(),
@@ -235,8 +238,8 @@ fn expand(s: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, Strin
             if !valid {
                 return Err(format!("'${{{name}}}' is not an environment variable name"));
             }
-            let value = env(name)
-                .ok_or_else(|| format!("the environment variable {name} is not set"))?;
+            let value =
+                env(name).ok_or_else(|| format!("the environment variable {name} is not set"))?;
             out.push_str(&value);
             rest = &tail[end + 1..];
         } else {
@@ -256,7 +259,10 @@ fn spec(mut all: BTreeMap<String, Setting>) -> Result<CameraSpec, (Option<usize>
     check_id(&id.value).map_err(|r| (Some(id.line), r))?;
     let source = all.remove(SOURCE).ok_or((
         None,
-        format!("camera '{}' has no 'source' (a URI, e.g. rtsp://…)", id.value),
+        format!(
+            "camera '{}' has no 'source' (a URI, e.g. rtsp://…)",
+            id.value
+        ),
     ))?;
     if !source.value.contains("://") {
         return Err((
@@ -285,15 +291,17 @@ fn spec(mut all: BTreeMap<String, Setting>) -> Result<CameraSpec, (Option<usize>
                 .map(Duration::from_secs_f64)
                 .ok_or((
                     Some(s.line),
-                    format!("'stall-timeout' is seconds from 1 to 3600, not '{}'", s.value),
+                    format!(
+                        "'stall-timeout' is seconds from 1 to 3600, not '{}'",
+                        s.value
+                    ),
                 ))?,
         ),
     };
     if let Some(s) = all.get("camera-id") {
         return Err((
             Some(s.line),
-            "'camera-id' is the camera's 'id' here: set 'id' (it is given to every element)"
-                .into(),
+            "'camera-id' is the camera's 'id' here: set 'id' (it is given to every element)".into(),
         ));
     }
     debug_assert!(OWN_KEYS.iter().all(|k| !all.contains_key(*k)));

@@ -49,7 +49,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             outln!("{}: {}", spec.id, pipeline::describe(spec));
         }
         if config.cameras.is_empty() {
-            outln!("no camera of this file is in shard {}", shard_text(args.shard));
+            outln!(
+                "no camera of this file is in shard {}",
+                shard_text(args.shard)
+            );
         }
         return Ok(());
     }
@@ -131,7 +134,9 @@ impl Service {
                 eprintln!("fess run: {why}: reloading {}", self.file.display());
                 self.apply(config);
             }
-            Err(e) => eprintln!("fess run: {why}: the cameras file is refused, nothing changes: {e}"),
+            Err(e) => {
+                eprintln!("fess run: {why}: the cameras file is refused, nothing changes: {e}")
+            }
         }
     }
 
@@ -175,7 +180,11 @@ impl Service {
     /// Ends every camera with an end of stream (events flushed or spooled) within
     /// `stop_timeout`; a second signal stops at once.
     fn stop(mut self, signals: &mut Signals, signal: i32, stop_timeout: u64) -> anyhow::Result<()> {
-        let name = if signal == SIGINT { "SIGINT" } else { "SIGTERM" };
+        let name = if signal == SIGINT {
+            "SIGINT"
+        } else {
+            "SIGTERM"
+        };
         eprintln!(
             "fess run: {name}: stopping {} camera(s), flushing their events (at most {stop_timeout} s; again to stop at once)",
             self.cameras.len()
@@ -188,7 +197,9 @@ impl Service {
         let deadline = Instant::now() + Duration::from_secs(stop_timeout + 5);
         while !self.cameras.values().all(Camera::finished) {
             if signals.pending().next().is_some() {
-                anyhow::bail!("stopped at once by a second signal: events not yet flushed stay in the spools");
+                anyhow::bail!(
+                    "stopped at once by a second signal: events not yet flushed stay in the spools"
+                );
             }
             if Instant::now() >= deadline {
                 anyhow::bail!("the cameras did not stop within {stop_timeout} s");

@@ -164,7 +164,8 @@ fn has_property(factory: &str, key: &str) -> bool {
 }
 
 /// RTSP over TCP (no lost packets, one port through firewalls), a short jitter buffer, and a
-/// TCP timeout of the stall timeout, so a camera that stops answering fails by itself.
+/// TCP timeout of twice the stall timeout: the stall watch notices a silent camera first (and
+/// says so), the timeout ends a connection nobody watches any more.
 fn configure_rtsp(src: &gst::Element, stall_timeout: Option<Duration>) {
     src.connect("source-setup", false, move |args| {
         let source = args[1].get::<gst::Element>().ok()?;
@@ -172,7 +173,7 @@ fn configure_rtsp(src: &gst::Element, stall_timeout: Option<Duration>) {
             source.set_property_from_str("protocols", "tcp");
             source.set_property("latency", RTSP_LATENCY_MS);
             if let Some(t) = stall_timeout {
-                source.set_property("tcp-timeout", t.as_micros() as u64);
+                source.set_property("tcp-timeout", (2 * t).as_micros() as u64);
             }
         }
         None
