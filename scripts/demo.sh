@@ -2,9 +2,9 @@
 # The whole system on the bundled sample, everything local and on loopback:
 #   setup and build (only what is missing) → a Kafka-protocol broker (tansu), Redis and
 #   fess-exporter → a face enrolled in the gallery → three cameras through
-#   fessdetect ! fessface ! fesskafkasink:
+#   fessdetect ! fessface ! fesskafkasink, run by `fess run config/demo-cameras.toml`:
 #     cam_vtest  vtest.avi, pedestrians (alert rules of config/alert-rules.example.toml;
-#                annotated MP4 and contact sheet written to out/)
+#                `fess detect` writes its annotated MP4 and contact sheet to out/)
 #     cam_car    carphone_pristine.mp4, a face nobody enrolled: unknown
 #     cam_door   a short clip of the enrolled (unauthorised) astronaut: a CRITICAL alert
 #   → a summary: events per topic and one of each from Kafka, the metrics that matter from
@@ -12,7 +12,7 @@
 #
 #   scripts/demo.sh            the whole clips
 #   scripts/demo.sh --short    vtest.avi replaced by the carphone clip (CI runs this)
-#   Further arguments go to every `fess detect` (e.g. --set threshold=0.5).
+#   Further arguments go to `fess detect` (e.g. --set threshold=0.5).
 set -euo pipefail
 FESS_LOG_TAG=demo
 # shellcheck source=scripts/lib.sh
@@ -69,18 +69,13 @@ fi
 
 main="$FESS_MEDIA/vtest.avi"
 [ "$short" = 1 ] && main="$FESS_MEDIA/carphone_pristine.mp4"
-fess_log "cam_vtest: $(basename "$main") through fessdetect ! fessface ! fesskafkasink"
-"$bin/fess" detect --input "$main" --camera-id cam_vtest --faces --kafka "$FESS_BROKER" \
-    --sink-set alert-rules="$FESS_ROOT/config/alert-rules.example.toml" \
-    --sheet "$out/contact-sheet.png" --video "$out/annotated.mp4" "$@"
-fess_log "cam_car: carphone_pristine.mp4"
-"$bin/fess" detect --input "$FESS_MEDIA/carphone_pristine.mp4" --camera-id cam_car --faces \
-    --kafka "$FESS_BROKER" --sheet "$out/carphone-sheet.png" "$@" >"$out/cam_car.log"
-tail -3 "$out/cam_car.log"
-fess_log "cam_door: the enrolled astronaut"
-"$bin/fess" detect --input "$door" --camera-id cam_door --faces --kafka "$FESS_BROKER" \
-    --set motion-gate=false --face-set mode=frame --sheet "$out/door-sheet.png" "$@" >"$out/cam_door.log"
-tail -3 "$out/cam_door.log"
+fess_log "the cameras: fess run config/demo-cameras.toml ($(basename "$main"), carphone_pristine.mp4, the door clip)"
+DEMO_MAIN="$main" DEMO_DOOR="$door" FESS_ROOT="$FESS_ROOT" FESS_MEDIA="$FESS_MEDIA" \
+    "$bin/fess" run "$FESS_ROOT/config/demo-cameras.toml" 2>&1 | tee "$out/fess-run.log"
+fess_log "cam_vtest annotated: $(basename "$main") through fessdetect ! fessface ! fessoverlay (no events)"
+"$bin/fess" detect --input "$main" --camera-id cam_vtest --faces \
+    --sheet "$out/contact-sheet.png" --video "$out/annotated.mp4" "$@" >"$out/cam_vtest.log"
+tail -3 "$out/cam_vtest.log"
 
 fess_log "events in Kafka:"
 "$bin/fess" events --bootstrap-servers "$FESS_BROKER" --summary --idle-timeout 5

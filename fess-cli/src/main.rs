@@ -43,13 +43,17 @@ const DETECT_AFTER_HELP: &str = concat!(
 const RUN_AFTER_HELP: &str = concat!(
     "The cameras file: a [defaults] table and one [[camera]] table per camera, with `id`, \
      `source` (a URI: rtsp://…, file:///…), `faces` (true: fessface in the chain), \
-     `stall-timeout` (seconds without a frame before a live camera is restarted; default 10) \
+     `stall-timeout` (seconds without a frame before a live camera is restarted; default 10), \
+     `retry-delay` and `max-retry-delay` (the first and the longest wait before a failed camera \
+     is tried again; default 1 and 60 s, doubling in between) \
      and any property of fessdetect, fessface or fesskafkasink (see gst-inspect-1.0), set on \
      each element that has it. ${NAME} in a value is the environment variable NAME.\n\n\
      SIGHUP, or a change of the file, reloads it: added cameras start, removed ones stop with \
      their events flushed, changed ones restart, the others are not touched; a file that does \
      not load is refused and the cameras keep running. SIGTERM or Ctrl-C ends every camera \
-     with its events flushed or spooled (exit status 0); a second signal stops at once.\n\n",
+     with its events flushed or spooled (exit status 0); a second signal stops at once. When \
+     every camera has ended by itself (file sources played to their end), the run ends with \
+     exit status 0.\n\n",
     exit_status!()
 );
 

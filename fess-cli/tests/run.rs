@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use fess_testkit::{
-    free_port, media, sample, tmp_dir, Broker, ExporterProcess, Reader, RtspServer,
+    clip, free_port, media, sample, tmp_dir, Broker, ExporterProcess, Reader, RtspServer,
 };
 
 const MOTION: &str = "motion.detection.events";
@@ -50,6 +50,10 @@ impl Service {
 
     fn log(&self) -> String {
         self.log.lock().unwrap().clone()
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     fn signal(&self, signal: &str) {
@@ -294,6 +298,14 @@ fn a_camera_that_goes_away_never_disturbs_the_others_and_comes_back() {
         .collect();
     let delivered = events_by_camera(&broker, &built);
     assert_eq!(delivered, built, "\n{log}");
+    // Each event was timed from its frame's capture to Kafka's acknowledgement.
+    for id in ["cam-a", "cam-c"] {
+        let labels = format!("camera_id=\"{id}\"");
+        let count = series(&exporter, "fess_event_latency_seconds_count", &labels);
+        let sum = series(&exporter, "fess_event_latency_seconds_sum", &labels);
+        assert!(count >= 1.0, "{id}: {count} events timed");
+        assert!(sum / count < 5.0, "{id}: mean latency {} s", sum / count);
+    }
 
     assert_no_password("log", &log);
     assert_no_password("metrics", &exporter.metrics());
@@ -516,4 +528,146 @@ fn check_prints_each_pipeline_masked_and_refuses_mistakes_with_their_line() {
         );
         assert!(stderr.contains(why), "{bad}: {stderr}");
     }
+}
+
+/// Events in Kafka built before `before` (an event timestamp), by camera; each id once.
+fn events_before(broker: &Broker, before: &str, want: usize) -> BTreeMap<String, usize> {
+    let mut r = Reader::new(&broker.bootstrap(), &[MOTION]);
+    let early = |seen: &[fess_testkit::Consumed]| {
+        seen.iter()
+            .filter(|c| c.json["timestamp"].as_str().unwrap() < before)
+            .count()
+    };
+    r.read_until(Duration::from_secs(60), |s| early(s) >= want);
+    assert_eq!(r.ids().len(), r.seen.len(), "an event arrived twice");
+    let mut by = BTreeMap::new();
+    for c in r
+        .seen
+        .iter()
+        .filter(|c| c.json["timestamp"].as_str().unwrap() < before)
+    {
+        *by.entry(c.key.clone()).or_default() += 1;
+    }
+    by
+}
+
+#[test]
+fn sigterm_with_the_broker_down_keeps_every_event_for_the_next_start() {
+    let mut broker = Broker::start();
+    let camera = RtspServer::start(&media("vtest.avi"));
+    let exporter = ExporterProcess::start("run-spool", &[]);
+    let dir = test_dir("run-spool");
+    let config = dir.join("cameras.toml");
+    write_config(
+        &config,
+        &broker,
+        &[("kept", camera.url(), "flush-timeout = 2000")],
+    );
+    let built = |e: &ExporterProcess| {
+        series(
+            e,
+            "fess_events_built_total",
+            "camera_id=\"kept\",type=\"motion\"",
+        ) as usize
+    };
+    let service = Service::start(&config, &exporter);
+    wait_states(
+        &exporter,
+        &service,
+        &[("kept", "running")],
+        Duration::from_secs(60),
+    );
+    let want = BTreeMap::from([("kept".to_string(), 1)]);
+    events_by_camera(&broker, &want);
+
+    broker.kill();
+    let at_kill = built(&exporter);
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while built(&exporter) < at_kill + 3 {
+        assert!(
+            Instant::now() < deadline,
+            "no events built with the broker down"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (status, log) = service.terminate(Duration::from_secs(60));
+    assert!(status.success(), "{status:?}\n{log}");
+    let stopped_at = fess::events::now_timestamp();
+    let total = built(&exporter);
+
+    // The broker comes back empty (it keeps nothing in memory); the next start sends what the
+    // first run could not.
+    broker.restart();
+    let service = Service::start(&config, &exporter);
+    let early = events_before(&broker, &stopped_at, total - at_kill);
+    let kept = early.get("kept").copied().unwrap_or(0);
+    assert!(
+        kept >= total - at_kill,
+        "{kept} of the {} events built with the broker down were delivered\n{}",
+        total - at_kill,
+        service.log()
+    );
+    let (status, log) = service.terminate(Duration::from_secs(60));
+    assert!(status.success(), "{status:?}\n{log}");
+}
+
+/// Resident memory (kB), threads and open descriptors of process `pid`.
+fn footprint(pid: u32) -> (u64, u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| -> u64 {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap()
+    };
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count() as u64;
+    (field("VmRSS:"), field("Threads:"), fds)
+}
+
+#[test]
+fn a_hundred_reconnects_leak_nothing() {
+    let broker = Broker::start();
+    // A camera whose stream ends after 10 frames: every connection is a full cycle (connect,
+    // frames through the analysis and the sink, end, teardown).
+    let camera = RtspServer::start(&clip(&media("vtest.avi"), 10));
+    let exporter = ExporterProcess::start("run-cycles", &[]);
+    let dir = test_dir("run-cycles");
+    let config = dir.join("cameras.toml");
+    write_config(
+        &config,
+        &broker,
+        &[(
+            "cycling",
+            camera.url(),
+            "retry-delay = 0.1\nmax-retry-delay = 0.1",
+        )],
+    );
+    let service = Service::start(&config, &exporter);
+    let cycles = |s: &Service| s.log().matches("camera cycling: the stream ended").count();
+    let wait_cycles = |n: usize| {
+        let deadline = Instant::now() + Duration::from_secs(300);
+        while cycles(&service) < n {
+            assert!(
+                Instant::now() < deadline,
+                "{} cycles:\n{}",
+                cycles(&service),
+                service.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        footprint(service.pid())
+    };
+    let warm = wait_cycles(20);
+    let end = wait_cycles(120);
+    println!("after 20 cycles: {warm:?}; after 120: {end:?} (RSS kB, threads, descriptors)");
+    let within = |a: u64, b: u64| (b as f64 - a as f64).abs() <= 0.05 * a as f64;
+    assert!(within(warm.0, end.0), "RSS {} → {} kB", warm.0, end.0);
+    assert!(within(warm.1, end.1), "threads {} → {}", warm.1, end.1);
+    assert!(within(warm.2, end.2), "descriptors {} → {}", warm.2, end.2);
+    let (status, log) = service.terminate(Duration::from_secs(60));
+    assert!(status.success(), "{status:?}\n{log}");
 }

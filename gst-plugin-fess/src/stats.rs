@@ -3,41 +3,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// Bucket upper bounds (seconds) for per-frame latencies: the stats protocol's.
-pub use fess::stats::LATENCY_BUCKETS;
-
-/// A cumulative histogram in Prometheus' shape: `counts[i]` counts observations ≤ `bounds[i]`
-/// (not cumulative across buckets; the exporter sums them), plus overflow, sum and count.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Histogram {
-    pub bounds: &'static [f64],
-    pub counts: Vec<u64>,
-    pub sum: f64,
-    pub count: u64,
-}
-
-impl Histogram {
-    pub fn new(bounds: &'static [f64]) -> Self {
-        Histogram {
-            bounds,
-            counts: vec![0; bounds.len() + 1],
-            sum: 0.0,
-            count: 0,
-        }
-    }
-
-    pub fn observe(&mut self, d: Duration) {
-        let v = d.as_secs_f64();
-        let i = self
-            .bounds
-            .iter()
-            .position(|b| v <= *b)
-            .unwrap_or(self.bounds.len());
-        self.counts[i] += 1;
-        self.sum += v;
-        self.count += 1;
-    }
-}
+/// Bucket upper bounds (seconds) for per-frame latencies, and their histogram: the stats
+/// protocol's.
+pub use fess::stats::{Histogram, LATENCY_BUCKETS};
 
 /// Why a frame was not inferred.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -135,9 +103,7 @@ impl DetectStats {
             ("fess_inference_latency_seconds", &self.inference_latency),
             ("fess_detection_latency_seconds", &self.frame_latency),
         ] {
-            m.push(Metric::histogram(
-                name, &cam, h.bounds, &h.counts, h.sum, h.count,
-            ));
+            m.push(h.metric(name, &cam));
         }
         m
     }
@@ -214,15 +180,7 @@ impl FaceStats {
                 self.recognitions.get(&status).copied().unwrap_or(0),
             ));
         }
-        let h = &self.latency;
-        m.push(Metric::histogram(
-            "fess_face_latency_seconds",
-            &cam,
-            h.bounds,
-            &h.counts,
-            h.sum,
-            h.count,
-        ));
+        m.push(self.latency.metric("fess_face_latency_seconds", &cam));
         m
     }
 }
@@ -230,19 +188,6 @@ impl FaceStats {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn histogram_buckets_and_overflow() {
-        let mut h = Histogram::new(&LATENCY_BUCKETS);
-        h.observe(Duration::from_micros(500));
-        h.observe(Duration::from_millis(60));
-        h.observe(Duration::from_secs(9));
-        assert_eq!(h.counts[0], 1);
-        assert_eq!(h.counts[6], 1); // ≤ 0.075
-        assert_eq!(h.counts[LATENCY_BUCKETS.len()], 1);
-        assert_eq!(h.count, 3);
-        assert!((h.sum - 9.0605).abs() < 1e-9);
-    }
 
     #[test]
     fn every_metric_sent_is_in_the_catalogue() {

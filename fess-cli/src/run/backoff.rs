@@ -1,27 +1,33 @@
-//! When a failed camera is tried again: 1 s doubling to 60 s, each delay jittered so cameras
-//! that failed together (a switch rebooted) do not all come back in the same instant, and back
-//! to 1 s once a camera has been healthy for a minute.
+//! When a failed camera is tried again: 1 s doubling to 60 s (a camera's `retry-delay` and
+//! `max-retry-delay`), each delay jittered so cameras that failed together (a switch rebooted)
+//! do not all come back in the same instant, and back to the first delay once a camera has been
+//! healthy for a minute.
 
 use std::time::Duration;
 
 pub const FIRST_DELAY: Duration = Duration::from_secs(1);
 pub const MAX_DELAY: Duration = Duration::from_secs(60);
-/// A camera running this long without a failure starts again from [`FIRST_DELAY`].
+/// A camera running this long without a failure starts again from its first delay.
 pub const HEALTHY_RESET: Duration = Duration::from_secs(60);
 /// Each delay is the nominal one times a factor from 1 − JITTER to 1 + JITTER.
 const JITTER: f64 = 0.2;
 
 #[derive(Debug)]
 pub struct Backoff {
+    first: Duration,
+    max: Duration,
     /// Failures since the camera was last healthy for [`HEALTHY_RESET`].
     attempt: u32,
     rng: u64,
 }
 
 impl Backoff {
-    /// `seed` spreads the jitter of different cameras (their id's hash, the time).
-    pub fn new(seed: u64) -> Backoff {
+    /// Delays from `first` doubling to `max`; `seed` spreads the jitter of different cameras
+    /// (their id's hash, the time).
+    pub fn new(first: Duration, max: Duration, seed: u64) -> Backoff {
         Backoff {
+            first,
+            max,
             attempt: 0,
             rng: seed | 1,
         }
@@ -34,9 +40,10 @@ impl Backoff {
 
     /// Counts a failure and returns how long to wait before the next try.
     pub fn failed(&mut self) -> Duration {
-        let nominal = FIRST_DELAY
+        let nominal = self
+            .first
             .saturating_mul(1u32 << self.attempt.min(16))
-            .min(MAX_DELAY);
+            .min(self.max);
         self.attempt = self.attempt.saturating_add(1);
         nominal.mul_f64(1.0 + JITTER * (2.0 * self.uniform() - 1.0))
     }
@@ -64,7 +71,7 @@ mod tests {
 
     #[test]
     fn delays_double_to_a_minute_with_jitter_and_reset_after_health() {
-        let mut b = Backoff::new(42);
+        let mut b = Backoff::new(FIRST_DELAY, MAX_DELAY, 42);
         let delays: Vec<f64> = (0..10).map(|_| b.failed().as_secs_f64()).collect();
         let nominal = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0, 60.0, 60.0];
         for (d, n) in delays.iter().zip(nominal) {
@@ -83,7 +90,10 @@ mod tests {
 
     #[test]
     fn two_cameras_failing_together_come_back_apart() {
-        let (mut a, mut b) = (Backoff::new(1), Backoff::new(2));
+        let (mut a, mut b) = (
+            Backoff::new(FIRST_DELAY, MAX_DELAY, 1),
+            Backoff::new(FIRST_DELAY, MAX_DELAY, 2),
+        );
         assert_ne!(a.failed(), b.failed());
     }
 }

@@ -199,11 +199,11 @@ impl Supervisor {
                 .bytes()
                 .fold(0u64, |h, b| h.rotate_left(5) ^ u64::from(b));
         Supervisor {
+            backoff: Backoff::new(spec.retry_delay, spec.max_retry_delay, seed),
             spec,
             built,
             status,
             inbox,
-            backoff: Backoff::new(seed),
         }
     }
 

@@ -10,12 +10,23 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::backoff;
+
 /// Keys `fess run` reads itself; every other key is a property of the elements.
 pub const ID: &str = "id";
 pub const SOURCE: &str = "source";
 pub const FACES: &str = "faces";
 pub const STALL_TIMEOUT: &str = "stall-timeout";
-const OWN_KEYS: [&str; 4] = [ID, SOURCE, FACES, STALL_TIMEOUT];
+pub const RETRY_DELAY: &str = "retry-delay";
+pub const MAX_RETRY_DELAY: &str = "max-retry-delay";
+const OWN_KEYS: [&str; 6] = [
+    ID,
+    SOURCE,
+    FACES,
+    STALL_TIMEOUT,
+    RETRY_DELAY,
+    MAX_RETRY_DELAY,
+];
 /// Longest camera id: it names the spool folder and labels every metric.
 pub const MAX_ID_LEN: usize = 64;
 /// A live source with no frame reaching the analysis this long is restarted.
@@ -42,6 +53,9 @@ pub struct CameraSpec {
     pub faces: bool,
     /// `None`: the default for live sources, no stall detection for the others.
     pub stall_timeout: Option<Duration>,
+    /// The first delay before a failed camera is tried again, and the longest.
+    pub retry_delay: Duration,
+    pub max_retry_delay: Duration,
     /// Element properties by name, values as gst-launch-1.0 would read them.
     pub properties: BTreeMap<String, Setting>,
 }
@@ -281,22 +295,27 @@ fn spec(mut all: BTreeMap<String, Setting>) -> Result<CameraSpec, (Option<usize>
             _ => return Err((Some(s.line), "'faces' is true or false".into())),
         },
     };
-    let stall_timeout = match all.remove(STALL_TIMEOUT) {
-        None => None,
-        Some(s) => Some(
-            s.value
-                .parse::<f64>()
-                .ok()
-                .filter(|v| v.is_finite() && *v >= 1.0 && *v <= 3600.0)
-                .map(Duration::from_secs_f64)
-                .ok_or((
+    let stall_timeout = all
+        .remove(STALL_TIMEOUT)
+        .map(|s| seconds(STALL_TIMEOUT, &s, 1.0))
+        .transpose()?;
+    let retry_delay = all
+        .remove(RETRY_DELAY)
+        .map(|s| seconds(RETRY_DELAY, &s, 0.1))
+        .transpose()?
+        .unwrap_or(backoff::FIRST_DELAY);
+    let max_retry_delay = match all.remove(MAX_RETRY_DELAY) {
+        Some(s) => {
+            let max = seconds(MAX_RETRY_DELAY, &s, 0.1)?;
+            if max < retry_delay {
+                return Err((
                     Some(s.line),
-                    format!(
-                        "'stall-timeout' is seconds from 1 to 3600, not '{}'",
-                        s.value
-                    ),
-                ))?,
-        ),
+                    format!("'{MAX_RETRY_DELAY}' is shorter than '{RETRY_DELAY}'"),
+                ));
+            }
+            max
+        }
+        None => backoff::MAX_DELAY.max(retry_delay),
     };
     if let Some(s) = all.get("camera-id") {
         return Err((
@@ -310,8 +329,23 @@ fn spec(mut all: BTreeMap<String, Setting>) -> Result<CameraSpec, (Option<usize>
         source: source.value,
         faces,
         stall_timeout,
+        retry_delay,
+        max_retry_delay,
         properties: all,
     })
+}
+
+/// A setting of `key` in seconds, from `min` to an hour.
+fn seconds(key: &str, s: &Setting, min: f64) -> Result<Duration, (Option<usize>, String)> {
+    s.value
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && *v >= min && *v <= 3600.0)
+        .map(Duration::from_secs_f64)
+        .ok_or((
+            Some(s.line),
+            format!("'{key}' is seconds from {min} to 3600, not '{}'", s.value),
+        ))
 }
 
 /// Camera ids name spool folders and label metrics: short, printable, no path separators.
@@ -390,6 +424,10 @@ detect-fps = 2
         );
         assert!(!yard.faces);
         assert_eq!(yard.stall_timeout, Some(Duration::from_secs(3)));
+        assert_eq!(
+            (gate.retry_delay, gate.max_retry_delay),
+            (backoff::FIRST_DELAY, backoff::MAX_DELAY)
+        );
         assert_eq!(yard.properties["detect-fps"].value, "2");
         assert!(!yard.properties["detect-fps"].from_defaults);
         assert!(yard.properties["threshold"].from_defaults);
@@ -417,6 +455,10 @@ detect-fps = 2
         let e = err("[[camera]]\nid = \"a\"\nsource = \"cam-gate\"\n");
         assert!(e.reason.contains("not a URI") && e.line == 3, "{e}");
         let e = err(&format!("{cam}stall-timeout = 0\n"));
+        assert_eq!(e.line, 4);
+        let e = err(&format!("{cam}retry-delay = 2\nmax-retry-delay = 1\n"));
+        assert!(e.reason.contains("shorter") && e.line == 5, "{e}");
+        let e = err(&format!("{cam}retry-delay = 0.01\n"));
         assert_eq!(e.line, 4);
         let e = err(&format!("{cam}faces = \"yes\"\n"));
         assert_eq!(e.line, 4);

@@ -92,6 +92,15 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         for camera in service.cameras.values_mut() {
             camera.report(false);
         }
+        // Live cameras never end by themselves; files do: once all of them have, the run
+        // is over.
+        if !service.cameras.is_empty() && service.cameras.values().all(Camera::finished) {
+            for camera in service.cameras.values_mut() {
+                camera.join();
+            }
+            eprintln!("fess run: every camera has ended");
+            return Ok(());
+        }
         std::thread::sleep(TICK);
     }
 }

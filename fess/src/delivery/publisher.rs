@@ -33,6 +33,7 @@ use crate::events::{
 };
 use crate::kafka_config::{client_error, parse_extra, ConfigError, KafkaSettings, Topics};
 use crate::spool::{Append, Dropped, Record, RecordId, Spool};
+use crate::stats::Histogram;
 
 /// Default bound of the on-disk spool.
 pub const DEFAULT_SPOOL_MAX_BYTES: u64 = 256 << 20;
@@ -116,6 +117,10 @@ pub struct PublisherStats {
     pub damaged: u64,
     /// Events that waited in a spool folder deleted under the running publisher: gone.
     pub lost: u64,
+    /// From a frame's capture to Kafka's acknowledgement of an event built on it, for events
+    /// published with [`EventPublisher::publish_captured`] and delivered on their first try
+    /// (one that waited in the spool counts as `spooled` instead).
+    pub latency: Histogram,
     /// Whether the last check reached the cluster.
     pub broker_up: bool,
 }
@@ -179,6 +184,7 @@ struct Shared {
     recovered: AtomicU64,
     damaged: AtomicU64,
     lost: AtomicU64,
+    latency: Mutex<Histogram>,
     /// A lost event was warned about: the next ones are only counted, until the spool drops
     /// again (one warning per episode, not one per event).
     loss_warned: AtomicBool,
@@ -365,6 +371,8 @@ struct Delivery {
     kind: EventKind,
     /// Its record in the spool, if it has one.
     id: Option<RecordId>,
+    /// When the frame it was built on was captured, if known.
+    captured: Option<Instant>,
 }
 
 impl ClientContext for Context {
@@ -395,6 +403,10 @@ impl ProducerContext for Context {
             Ok(_) => {
                 s.mark_done(delivery.id);
                 counts.success.fetch_add(1, Ordering::Relaxed);
+                if let Some(t) = delivery.captured {
+                    let mut latency = s.latency.lock().unwrap_or_else(|p| p.into_inner());
+                    latency.observe(t.elapsed());
+                }
             }
             Err((e, msg)) if permanent(e) => {
                 s.mark_done(delivery.id);
@@ -598,6 +610,7 @@ impl PublisherBuilder {
             recovered: AtomicU64::new(waiting),
             damaged: AtomicU64::new(0),
             lost: AtomicU64::new(0),
+            latency: Mutex::default(),
             loss_warned: AtomicBool::new(false),
             spool_failing: AtomicBool::new(false),
             unreported: AtomicI64::new(0),
@@ -728,6 +741,16 @@ impl EventPublisher {
     /// Writes `event` to the spool (with a spool folder) and hands it to the producer, or leaves
     /// it waiting in the spool behind earlier ones; returns at once.
     pub fn publish(&self, event: &Event) -> Result<(), PublishError> {
+        self.publish_at(event, None)
+    }
+
+    /// [`publish`](Self::publish) for an event built on a frame captured at `captured`: its
+    /// delivery is timed into [`PublisherStats::latency`].
+    pub fn publish_captured(&self, event: &Event, captured: Instant) -> Result<(), PublishError> {
+        self.publish_at(event, Some(captured))
+    }
+
+    fn publish_at(&self, event: &Event, captured: Option<Instant>) -> Result<(), PublishError> {
         let kind = event.kind();
         let rec = Record {
             topic: self.shared.topics[kind.index()].clone(),
@@ -748,10 +771,15 @@ impl EventPublisher {
             ],
             payload: event.to_json(),
         };
-        self.send(&rec, kind)
+        self.send(&rec, kind, captured)
     }
 
-    fn send(&self, rec: &Record, kind: EventKind) -> Result<(), PublishError> {
+    fn send(
+        &self,
+        rec: &Record,
+        kind: EventKind,
+        captured: Option<Instant>,
+    ) -> Result<(), PublishError> {
         let s = &self.shared;
         let mut id = None;
         if let Some(mut spool) = s.spool_lock() {
@@ -787,7 +815,7 @@ impl EventPublisher {
                 Err(_) => {}
             }
         }
-        match produce(&self.producer, rec, Delivery { kind, id }) {
+        match produce(&self.producer, rec, Delivery { kind, id, captured }) {
             Ok(()) => Ok(()),
             Err(e) if permanent(&e) => {
                 s.mark_done(id);
@@ -901,6 +929,7 @@ impl EventPublisher {
             recovered: s.recovered.load(Ordering::Relaxed),
             damaged: s.damaged.load(Ordering::Relaxed),
             lost: s.lost.load(Ordering::Relaxed),
+            latency: s.latency.lock().unwrap_or_else(|p| p.into_inner()).clone(),
             broker_up: s.broker_up.load(Ordering::Relaxed),
         }
     }
@@ -1153,7 +1182,11 @@ impl Maintenance {
 
     /// Sends one waiting record; false when the queue is full (try again later).
     fn try_replay(&self, rec: &Record, kind: EventKind, id: RecordId) -> bool {
-        let delivery = Delivery { kind, id: Some(id) };
+        let delivery = Delivery {
+            kind,
+            id: Some(id),
+            captured: None,
+        };
         match produce(&self.producer, rec, delivery) {
             Ok(()) => true,
             Err(e) if permanent(&e) => {

@@ -75,6 +75,7 @@ pub const REPORTED: &[Entry] = &[
     entry("fess_kafka_spool_damaged_total", Kind::Counter, "", "Spool records found torn or failing their checksum: counted, skipped, never sent."),
     entry("fess_kafka_spool_lost_total", Kind::Counter, "", "Events that waited in a spool folder deleted under the running sink: gone with it (the folder is made again and the loss warned about)."),
     entry("fess_kafka_broker_up", Kind::Gauge, "", "Whether the publishers reach the Kafka cluster (1) or not (0); the minimum over sources."),
+    entry("fess_event_latency_seconds", Kind::Histogram, "camera_id", "From the capture of a frame to Kafka's acknowledgement of an event built on it (events delivered on their first try; those that waited in the spool count as spooled)."),
     entry("fess_camera_up", Kind::Gauge, "camera_id", "Whether fess run has the camera running, frames reaching the analysis (1), or not (0: starting, reconnecting, stopped or failed; /health says which and why)."),
     entry("fess_camera_restarts_total", Kind::Counter, "camera_id, reason", "Times fess run restarted a camera's pipeline, by reason (error, eos, stall)."),
     entry("fess_camera_last_frame_age_seconds", Kind::Gauge, "camera_id", "Seconds since a frame of the camera last reached the analysis (since its start while none has)."),

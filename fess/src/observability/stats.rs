@@ -417,6 +417,58 @@ pub const LATENCY_BUCKETS: [f64; 14] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0,
 ];
 
+/// A cumulative histogram in Prometheus' shape: `counts[i]` counts observations ≤ `bounds[i]`
+/// (not cumulative across buckets; the exporter sums them), plus overflow, sum and count.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Histogram {
+    pub bounds: &'static [f64],
+    pub counts: Vec<u64>,
+    pub sum: f64,
+    pub count: u64,
+}
+
+/// An empty histogram of [`LATENCY_BUCKETS`].
+impl Default for Histogram {
+    fn default() -> Self {
+        Histogram::new(&LATENCY_BUCKETS)
+    }
+}
+
+impl Histogram {
+    pub fn new(bounds: &'static [f64]) -> Self {
+        Histogram {
+            bounds,
+            counts: vec![0; bounds.len() + 1],
+            sum: 0.0,
+            count: 0,
+        }
+    }
+
+    pub fn observe(&mut self, d: Duration) {
+        let v = d.as_secs_f64();
+        let i = self
+            .bounds
+            .iter()
+            .position(|b| v <= *b)
+            .unwrap_or(self.bounds.len());
+        self.counts[i] += 1;
+        self.sum += v;
+        self.count += 1;
+    }
+
+    /// As the metric `name` with `labels`.
+    pub fn metric(&self, name: &str, labels: &[(&str, &str)]) -> Metric {
+        Metric::histogram(
+            name,
+            labels,
+            self.bounds,
+            &self.counts,
+            self.sum,
+            self.count,
+        )
+    }
+}
+
 type SeriesKey = (String, Vec<(String, String)>);
 
 /// The metrics of a program that is not a GStreamer element (the Python `metrics` module the
@@ -558,6 +610,19 @@ mod tests {
     use super::*;
 
     use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn histogram_buckets_and_overflow() {
+        let mut h = Histogram::new(&LATENCY_BUCKETS);
+        h.observe(Duration::from_micros(500));
+        h.observe(Duration::from_millis(60));
+        h.observe(Duration::from_secs(9));
+        assert_eq!(h.counts[0], 1);
+        assert_eq!(h.counts[6], 1); // ≤ 0.075
+        assert_eq!(h.counts[LATENCY_BUCKETS.len()], 1);
+        assert_eq!(h.count, 3);
+        assert!((h.sum - 9.0605).abs() < 1e-9);
+    }
 
     /// A fresh folder of this test's own with `mode`.
     fn folder(test: &str, mode: u32) -> PathBuf {

@@ -165,6 +165,10 @@ impl State {
             st.damaged,
         ));
         m.push(Metric::counter("fess_kafka_spool_lost_total", &[], st.lost));
+        m.push(
+            st.latency
+                .metric("fess_event_latency_seconds", &[("camera_id", camera)]),
+        );
         m.push(Metric::gauge(
             "fess_kafka_broker_up",
             &[],
@@ -557,6 +561,20 @@ impl FessKafkaSink {
             .map_or_else(|| started.elapsed(), |t| Duration::from_nanos(t.nseconds()))
     }
 
+    /// When the frame was captured: as long before now as its running time is behind the
+    /// clock's (the time it spent in the pipeline); now without a clock or timestamp, or for a
+    /// file decoded ahead of the clock.
+    fn captured(&self, time: Duration) -> Instant {
+        let now = Instant::now();
+        let in_pipeline = self
+            .obj()
+            .current_running_time()
+            .map(|t| Duration::from_nanos(t.nseconds()))
+            .and_then(|clock| clock.checked_sub(time))
+            .unwrap_or_default();
+        now.checked_sub(in_pipeline).unwrap_or(now)
+    }
+
     fn publisher(&self) -> Option<Arc<EventPublisher>> {
         self.state
             .lock()
@@ -772,6 +790,7 @@ impl BaseSinkImpl for FessKafkaSink {
             }
         }
         let time = self.frame_time(buffer, state.started);
+        let captured = self.captured(time);
         let frame = Frame {
             frame_number: state.frame_number,
             time,
@@ -784,7 +803,7 @@ impl BaseSinkImpl for FessKafkaSink {
         let mut alerts = Vec::new();
         for event in state.builder.observe(&frame) {
             state.events[event.kind().index()] += 1;
-            if let Err(e) = publisher.publish(&event) {
+            if let Err(e) = publisher.publish_captured(&event, captured) {
                 gst::element_imp_warning!(
                     self,
                     gst::ResourceError::Write,
