@@ -1,7 +1,6 @@
 //! Cumulative counters an element keeps for the exporter: plain data, no GStreamer.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 /// Bucket upper bounds (seconds) for per-frame latencies, and their histogram: the stats
 /// protocol's.
@@ -188,6 +187,7 @@ impl FaceStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn every_metric_sent_is_in_the_catalogue() {
