@@ -52,7 +52,7 @@ units="fess-exporter.service fess-run.service fess-run@.service"
 cameras="$destdir$datadir/examples/cameras.example.toml"
 
 # Files in place.
-for f in "$plugin" "$destdir$bindir/fess" "$destdir$exporter_path"; do
+for f in "$plugin" "$destdir$bindir/fess" "$destdir$bindir/fess-exporter"; do
     if [ -f "$f" ] && [ -x "$f" ]; then ok "installed ${f#"$destdir"}"; else fail "$f is missing or not executable"; fi
 done
 for f in "$destdir$unitdir/fess-exporter.service" \

@@ -387,7 +387,7 @@ fn the_containers_share_the_stats_socket() {
         mounts(c)
             .into_iter()
             .find(|(_, at)| folder.starts_with(at))
-            .unwrap_or_else(|| panic!("{socket} is on no volume of {}", c["name"]))
+            .unwrap_or_else(|| panic!("{socket} is on no volume of {:?}", c["name"]))
     };
     let (volume_name, at) = shared(&fess);
     assert_eq!(shared(&exporter), (volume_name.clone(), at.clone()));
