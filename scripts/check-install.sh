@@ -5,8 +5,11 @@
 #     registry file of its own) and registers fessdetect, fessface, fessoverlay, fesskafkasink,
 #     each from that very file, and fessdetect runs from it with only GST_PLUGIN_PATH set;
 #   - fess --help and fess-exporter --help run from the bin dir;
-#   - the systemd unit names the installed fess-exporter in ExecStart, which takes its arguments,
-#     and passes `systemd-analyze verify` (when systemd-analyze is on PATH; setup.sh installs it);
+#   - each systemd unit (fess-exporter.service, fess-run.service, fess-run@.service) names the
+#     installed binary in ExecStart, which takes its arguments, and passes `systemd-analyze
+#     verify` (when systemd-analyze is on PATH; setup.sh installs it); fess-run's units point
+#     GST_PLUGIN_PATH at the installed plugin, and `fess run --check` with their arguments
+#     accepts the installed example cameras file with that plugin;
 #   - every example configuration file is in the data dir, and the alerting rules pass
 #     `promtool check rules` and `promtool test rules` there (when promtool is on PATH).
 #
@@ -14,7 +17,7 @@
 #
 #   MESON      the meson command that configured BUILDDIR
 #   DESTDIR    staging directory; emptied first (meson.build uses <builddir>/install-check);
-#              DESTDIR.unit holds the copy of the unit that systemd-analyze verifies
+#              DESTDIR.unit holds the copies of the units that systemd-analyze verifies
 #   PLUGINDIR BINDIR UNITDIR DATADIR
 #              the final absolute install paths (the prefix's), as meson.build computes them;
 #              DATADIR is <prefix>/<datadir>/fess
@@ -45,19 +48,22 @@ fi
 ok "meson install --destdir $destdir"
 
 plugin="$destdir$plugindir/libgstfess.so"
-exporter_path="$bindir/fess-exporter"
-unit="$destdir$unitdir/fess-exporter.service"
+units="fess-exporter.service fess-run.service fess-run@.service"
+cameras="$destdir$datadir/examples/cameras.example.toml"
 
 # Files in place.
-for f in "$plugin" "$destdir$bindir/fess" "$destdir$exporter_path"; do
+for f in "$plugin" "$destdir$bindir/fess" "$destdir$bindir/fess-exporter"; do
     if [ -f "$f" ] && [ -x "$f" ]; then ok "installed ${f#"$destdir"}"; else fail "$f is missing or not executable"; fi
 done
-for f in "$unit" \
+for f in "$destdir$unitdir/fess-exporter.service" \
+    "$destdir$unitdir/fess-run.service" \
+    "$destdir$unitdir/fess-run@.service" \
     "$destdir$datadir/prometheus/prometheus.yml" \
     "$destdir$datadir/prometheus/alerts.yml" \
     "$destdir$datadir/prometheus/alerts.test.yml" \
     "$destdir$datadir/grafana/grafana-dashboard.json" \
     "$destdir$datadir/examples/alert-rules.example.toml" \
+    "$cameras" \
     "$destdir$datadir/examples/99-fess.conf"; do
     if [ -s "$f" ]; then ok "installed ${f#"$destdir"}"; else fail "$f is missing or empty"; fi
 done
@@ -106,34 +112,66 @@ for exe in fess fess-exporter; do
     fi
 done
 
-# The unit: ExecStart is the installed binary (its final path, without the destdir).
-exec_line="$(sed -n 's/^ExecStart=//p' "$unit" 2>/dev/null | head -1)"
-case "$exec_line" in
-    "$exporter_path "* | "$exporter_path") ok "unit ExecStart=$exec_line" ;;
-    *) fail "$unit: ExecStart='$exec_line' does not start with $exporter_path" ;;
-esac
-# Its flags parse: the installed binary with ExecStart's arguments and --help.
-read -r -a exec_args <<<"$exec_line"
-if out="$("$destdir$bindir/fess-exporter" "${exec_args[@]:1}" --help 2>&1)"; then
-    ok "fess-exporter takes ExecStart's arguments: ${exec_args[*]:1}"
-else
-    fail "fess-exporter ${exec_args[*]:1} --help:"$'\n'"$out"
-fi
-# systemd-analyze verify: the binary is staged under DESTDIR, not yet at its final path, so it
-# verifies a copy of the unit whose ExecStart has DESTDIR in front (ExecStart is checked above).
-if command -v systemd-analyze >/dev/null 2>&1; then
-    staged="$destdir.unit"
-    rm -rf "$staged" && mkdir -p "$staged"
-    sed "s|^ExecStart=$exporter_path|ExecStart=$destdir$exporter_path|" "$unit" >"$staged/fess-exporter.service"
-    if out="$(systemd-analyze verify "$staged/fess-exporter.service" 2>&1)" \
-        && ! printf '%s\n' "$out" | grep -qE 'Unknown|not executable|No such file'; then
-        ok "systemd-analyze verify $unitdir/fess-exporter.service"
-    else
-        fail "systemd-analyze verify $staged/fess-exporter.service (the installed unit, ExecStart under $destdir):"$'\n'"$out"
+# The units: ExecStart is the installed binary (its final path, without the destdir), and its
+# arguments parse.
+staged="$destdir.unit"
+rm -rf "$staged" && mkdir -p "$staged"
+# The ${NAME}s of the example cameras file, set to a dummy value for `fess run --check`.
+read -r -a camera_vars <<<"$(grep -o '${[A-Za-z_][A-Za-z0-9_]*}' "$cameras" 2>/dev/null \
+    | sed 's/^..//; s/}$/=x/' | sort -u | tr '\n' ' ')"
+for name in $units; do
+    unit="$destdir$unitdir/$name"
+    exec_line="$(sed -n 's/^ExecStart=//p' "$unit" 2>/dev/null | head -1)"
+    read -r -a exec_args <<<"$exec_line"
+    exe="${exec_args[0]:-}"
+    case "$exe" in
+        "$bindir/fess-exporter" | "$bindir/fess") ok "$name: ExecStart=$exec_line" ;;
+        *) fail "$unit: ExecStart='$exec_line' does not start with $bindir/fess-exporter or $bindir/fess" ;;
+    esac
+    if [ "$exe" = "$bindir/fess-exporter" ]; then
+        # Its flags parse: the installed binary with ExecStart's arguments and --help.
+        if out="$("$destdir$exe" "${exec_args[@]:1}" --help 2>&1)"; then
+            ok "fess-exporter takes ExecStart's arguments: ${exec_args[*]:1}"
+        else
+            fail "$destdir$exe ${exec_args[*]:1} --help:"$'\n'"$out"
+        fi
+    elif [ "$exe" = "$bindir/fess" ]; then
+        # The plugin the unit names is the installed one, and with it `fess run --check` takes
+        # ExecStart's arguments, its cameras file replaced by the installed example. The
+        # template's shard (%I) is checked as 0/3, what fess-run@0-3.service gives.
+        gst_path="$(sed -n 's/^Environment=GST_PLUGIN_PATH=//p' "$unit" | head -1)"
+        if [ "$gst_path" = "$plugindir" ]; then
+            ok "$name: GST_PLUGIN_PATH=$gst_path"
+        else
+            fail "$unit: GST_PLUGIN_PATH='$gst_path', not $plugindir"
+        fi
+        shard=()
+        grep -q '^Environment=FESS_SHARD=%I$' "$unit" && shard=(FESS_SHARD=0/3)
+        args=()
+        for a in "${exec_args[@]:1}"; do
+            case "$a" in *.toml) args+=("$cameras") ;; *) args+=("$a") ;; esac
+        done
+        if out="$(env "${camera_vars[@]}" "${shard[@]}" GST_PLUGIN_PATH="$destdir$gst_path" \
+            GST_REGISTRY_1_0="$destdir/gst-registry.bin" "$destdir$exe" "${args[@]}" --check 2>&1)"; then
+            ok "$name: fess ${args[*]} --check ${shard[*]}"
+        else
+            fail "$name: fess ${args[*]} --check ${shard[*]}:"$'\n'"$out"
+        fi
     fi
-else
-    echo "skipped: systemd-analyze not found (scripts/setup.sh installs it)"
-fi
+    # systemd-analyze verify: the binary is staged under DESTDIR, not yet at its final path, so
+    # it verifies a copy of the unit whose ExecStart has DESTDIR in front (checked above).
+    if command -v systemd-analyze >/dev/null 2>&1; then
+        sed "s|^ExecStart=$exe|ExecStart=$destdir$exe|" "$unit" >"$staged/$name"
+        if out="$(systemd-analyze verify "$staged/$name" 2>&1)" \
+            && ! printf '%s\n' "$out" | grep -qE 'Unknown|not executable|No such file'; then
+            ok "systemd-analyze verify $unitdir/$name"
+        else
+            fail "systemd-analyze verify $staged/$name (the installed unit, ExecStart under $destdir):"$'\n'"$out"
+        fi
+    else
+        echo "skipped: systemd-analyze verify $name: systemd-analyze not found (scripts/setup.sh installs it)"
+    fi
+done
 
 # The alerting rules, where they were installed (alerts.test.yml names alerts.yml relatively).
 if command -v promtool >/dev/null 2>&1; then

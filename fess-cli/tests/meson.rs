@@ -87,11 +87,14 @@ fn meson_builds_installs_and_checks_the_installed_tree() {
         "bin/fess",
         "bin/fess-exporter",
         "lib/systemd/system/fess-exporter.service",
+        "lib/systemd/system/fess-run.service",
+        "lib/systemd/system/fess-run@.service",
         "share/fess/prometheus/prometheus.yml",
         "share/fess/prometheus/alerts.yml",
         "share/fess/prometheus/alerts.test.yml",
         "share/fess/grafana/grafana-dashboard.json",
         "share/fess/examples/alert-rules.example.toml",
+        "share/fess/examples/cameras.example.toml",
         "share/fess/examples/99-fess.conf",
     ] {
         assert!(

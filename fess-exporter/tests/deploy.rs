@@ -100,19 +100,12 @@ fn dashboard_and_rules_name_only_published_metrics() {
 
 #[test]
 fn the_systemd_unit_verifies_and_its_flags_parse() {
-    let unit = std::fs::read_to_string(deploy("fess-exporter.service")).unwrap();
-    let exe = env!("CARGO_BIN_EXE_fess-exporter");
-    let exec = unit
-        .lines()
-        .find_map(|l| l.strip_prefix("ExecStart="))
-        .expect("an ExecStart line");
-    let args: Vec<&str> = exec.split_whitespace().skip(1).collect();
+    let exe = Path::new(env!("CARGO_BIN_EXE_fess-exporter"));
+    let args = fess_testkit::verify_unit(
+        &deploy("fess-exporter.service"),
+        "/usr/local/bin/fess-exporter",
+        exe,
+    );
     let help = run(Command::new(exe).args(&args).arg("--help"));
     assert!(help.contains("FESS_STATS_SOCKET"), "{help}");
-    let dir = fess_testkit::tmp_dir("unit");
-    std::fs::create_dir_all(&dir).unwrap();
-    let local = dir.join("fess-exporter.service");
-    std::fs::write(&local, unit.replace("/usr/local/bin/fess-exporter", exe)).unwrap();
-    let out = run(Command::new("systemd-analyze").arg("verify").arg(&local));
-    assert!(!out.contains("Unknown"), "{out}");
 }

@@ -9,6 +9,7 @@ mod prometheus_server;
 mod redis_server;
 mod rtsp_server;
 mod service;
+mod systemd;
 mod tmpfs;
 pub use clip::{clip, wait_eos};
 pub use exporter::{rss_kb, sample, ExporterProcess};
@@ -16,6 +17,7 @@ pub use prometheus_server::{http_get, HttpAnswer, PrometheusServer, Sample};
 pub use redis_server::RedisServer;
 pub use rtsp_server::RtspServer;
 pub use service::free_port;
+pub use systemd::verify_unit;
 pub use tmpfs::Tmpfs;
 
 use std::io::{Read, Write};
