@@ -20,14 +20,21 @@ pub struct Camera {
 }
 
 impl Camera {
-    /// `kind` names the element in the stats protocol.
-    pub fn new(element: &gst::Element, kind: &str, cat: gst::DebugCategory) -> Self {
+    /// `kind` names the element in the stats protocol; its stats go under its own camera id
+    /// (`own`) from the start, else under its name until the stream's camera id is known.
+    pub fn new(
+        element: &gst::Element,
+        kind: &str,
+        own: Option<String>,
+        cat: gst::DebugCategory,
+    ) -> Self {
         let name = element.name();
+        let id = own.unwrap_or_else(|| name.to_string());
         Camera {
             upstream: None,
             sent: false,
-            id: name.to_string(),
-            reporter: fess::stats::StatsReporter::new(kind, &name, &name),
+            reporter: fess::stats::StatsReporter::new(kind, &name, &id),
+            id,
             cat,
         }
     }

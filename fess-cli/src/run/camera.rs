@@ -252,7 +252,11 @@ impl Supervisor {
         self.built.last_frame.store(0, Ordering::Relaxed);
         {
             let mut s = lock(&self.status);
-            s.enter(CameraState::Starting);
+            // A camera tried again is still reconnecting until its frames flow.
+            if self.backoff.attempt() == 0 {
+                s.enter(CameraState::Starting);
+            }
+            s.next_try = None;
             s.last_frame = started;
         }
         let pipeline = self.built.pipeline.clone();

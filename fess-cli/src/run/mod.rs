@@ -112,6 +112,7 @@ fn shard_text(shard: Option<Shard>) -> String {
 /// Reads the file, keeps this shard's cameras and checks each one's pipeline.
 fn load(file: &Path, shard: Option<Shard>) -> Result<Config, ConfigError> {
     let mut config = config::load(file)?;
+    check_spools(&config)?;
     if let Some(shard) = shard {
         config.cameras.retain(|c| shard.owns(&c.id));
     }
@@ -119,6 +120,28 @@ fn load(file: &Path, shard: Option<Shard>) -> Result<Config, ConfigError> {
         pipeline::build(&config, spec)?;
     }
     Ok(config)
+}
+
+/// Refuses two cameras set to one spool folder: a folder holds one publisher's events.
+fn check_spools(config: &Config) -> Result<(), ConfigError> {
+    let mut owners: BTreeMap<&str, &CameraSpec> = BTreeMap::new();
+    for spec in &config.cameras {
+        let Some(dir) = spec.properties.get("spool-dir") else {
+            continue;
+        };
+        if let Some(first) = owners.insert(dir.value.as_str(), spec) {
+            return Err(config.error(
+                spec,
+                Some("spool-dir"),
+                format!(
+                    "cameras '{}' and '{}' have the same spool-dir: each camera needs a folder \
+                     of its own (unset, each camera gets one named after its id)",
+                    first.id, spec.id
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// What tells a changed file: its modification time and size.

@@ -133,8 +133,8 @@ pub enum CameraState {
     Starting,
     /// Frames reach the analysis.
     Running,
-    /// It failed (an error, an end of stream of a live source, a stall) and waits to be tried
-    /// again.
+    /// It failed (an error, an end of stream of a live source, a stall): waiting to be tried
+    /// again, or tried again until its frames flow.
     Reconnecting,
     /// It ended: stopped, or a file played to its end.
     Stopped,

@@ -215,7 +215,7 @@ impl FessDetect {
             labels,
             info: None,
             live: None,
-            camera: Camera::new(obj.upcast_ref(), "fessdetect", *CAT),
+            camera: Camera::new(obj.upcast_ref(), "fessdetect", s.own_camera_id(), *CAT),
         })
     }
 

@@ -214,7 +214,7 @@ impl FessFace {
             stage: FaceStage::new(engine, link),
             info: None,
             detector_upstream: false,
-            camera: Camera::new(self.obj().upcast_ref(), "fessface", *CAT),
+            camera: Camera::new(self.obj().upcast_ref(), "fessface", s.own_camera_id(), *CAT),
         })
     }
 
