@@ -13,12 +13,15 @@ use fess::stats::{CameraState, CameraStatus, Metric, StatsReporter};
 use gst::prelude::*;
 
 use super::backoff::Backoff;
-use super::config::CameraSpec;
-use super::pipeline::{from_epoch, shown, CameraPipeline};
+use super::config::{CameraSpec, Config};
+use super::pipeline::{self, from_epoch, shown, CameraPipeline};
 use crate::elements::bus_text;
 
 /// How often the camera's thread looks at its bus, its frames and its commands.
 const POLL: Duration = Duration::from_millis(100);
+/// How long a pipeline may take to stop beyond its sink's flush: then it is stuck (GStreamer
+/// 1.22's rtspsrc was seen to deadlock going to NULL right after the server ended the stream).
+const STOP_MARGIN: Duration = Duration::from_secs(10);
 
 /// Why a camera's pipeline was restarted: the `reason` of `fess_camera_restarts_total`.
 pub const REASONS: [&str; 3] = ["error", "eos", "stall"];
@@ -110,16 +113,16 @@ pub struct Camera {
 }
 
 impl Camera {
-    /// Starts camera `spec` with its built pipeline.
-    pub fn start(spec: CameraSpec, built: CameraPipeline) -> Camera {
+    /// Starts camera `spec` of `config` with its built pipeline.
+    pub fn start(config: &Config, spec: CameraSpec, built: CameraPipeline) -> Camera {
         let status = Arc::new(Mutex::new(Status::new()));
         let (commands, inbox) = mpsc::channel();
         let thread = {
             let status = status.clone();
-            let spec = spec.clone();
+            let (config, spec) = (config.clone(), spec.clone());
             std::thread::Builder::new()
                 .name(format!("camera {}", spec.id))
-                .spawn(move || Supervisor::new(spec, built, status, inbox).run())
+                .spawn(move || Supervisor::new(config, spec, built, status, inbox).run())
                 .expect("a thread for the camera")
         };
         let reporter = StatsReporter::new("camera", &format!("fess-run:{}", spec.id), &spec.id);
@@ -179,6 +182,8 @@ enum Ended {
 
 /// The camera's thread.
 struct Supervisor {
+    /// The file the camera came from, to build its pipeline anew.
+    config: Config,
     spec: CameraSpec,
     built: CameraPipeline,
     status: Arc<Mutex<Status>>,
@@ -188,6 +193,7 @@ struct Supervisor {
 
 impl Supervisor {
     fn new(
+        config: Config,
         spec: CameraSpec,
         built: CameraPipeline,
         status: Arc<Mutex<Status>>,
@@ -200,6 +206,7 @@ impl Supervisor {
                 .fold(0u64, |h, b| h.rotate_left(5) ^ u64::from(b));
         Supervisor {
             backoff: Backoff::new(spec.retry_delay, spec.max_retry_delay, seed),
+            config,
             spec,
             built,
             status,
@@ -214,12 +221,14 @@ impl Supervisor {
     fn run(mut self) {
         loop {
             let ended = self.play();
-            // Going to NULL closes the sink, which flushes or spools its events.
-            let _ = self.built.pipeline.set_state(gst::State::Null);
+            let stopped = self.take_down();
             let (reason, why) = match ended {
                 Ended::Done => break,
                 Ended::Failed { reason, why } => (reason, why),
             };
+            if !stopped && !self.rebuild() {
+                return;
+            }
             let delay = self.backoff.failed();
             {
                 let mut s = lock(&self.status);
@@ -244,6 +253,48 @@ impl Supervisor {
         s.next_try = None;
         drop(s);
         self.log("stopped");
+    }
+
+    /// Takes the pipeline to NULL, which closes the sink (its events flushed or spooled), in a
+    /// thread of its own: false when it did not get there in time. The sink stops first (a bin
+    /// stops its sinks before its sources), so what is left stuck holds no events.
+    fn take_down(&self) -> bool {
+        let pipeline = self.built.pipeline.clone();
+        let (done, finished) = mpsc::channel();
+        let spawned = std::thread::Builder::new()
+            .name(format!("stop {}", self.spec.id))
+            .spawn(move || {
+                let _ = pipeline.set_state(gst::State::Null);
+                let _ = done.send(());
+            });
+        let wait = self.built.flush_timeout + STOP_MARGIN;
+        if spawned.is_ok() && finished.recv_timeout(wait).is_ok() {
+            return true;
+        }
+        self.log(&format!(
+            "its pipeline did not stop within {} s (an element is stuck): left behind, a new \
+             one takes its place",
+            wait.as_secs()
+        ));
+        false
+    }
+
+    /// Builds the camera's pipeline anew; false (the camera failed) when it cannot be.
+    fn rebuild(&mut self) -> bool {
+        match pipeline::build(&self.config, &self.spec) {
+            Ok(built) => {
+                self.built = built;
+                true
+            }
+            Err(e) => {
+                let mut s = lock(&self.status);
+                s.enter(CameraState::Failed);
+                s.last_error = Some(shown(&e.to_string(), &self.spec));
+                drop(s);
+                self.log(&format!("cannot build its pipeline again: {e}"));
+                false
+            }
+        }
     }
 
     /// Plays the pipeline until it fails, a file ends, or the camera is asked to stop.

@@ -202,7 +202,7 @@ impl Service {
                 Ok(built) => {
                     eprintln!("fess run: camera {}: starting", spec.id);
                     self.cameras
-                        .insert(spec.id.clone(), Camera::start(spec.clone(), built));
+                        .insert(spec.id.clone(), Camera::start(&config, spec.clone(), built));
                 }
                 Err(e) => eprintln!("fess run: camera {}: not started: {e}", spec.id),
             }
@@ -224,9 +224,9 @@ impl Service {
         for camera in self.cameras.values() {
             camera.stop(Duration::from_secs(stop_timeout));
         }
-        // Each camera gives up on its own deadline; this one only covers a thread stuck in a
-        // state change.
-        let deadline = Instant::now() + Duration::from_secs(stop_timeout + 5);
+        // Each camera gives up on its own deadlines (the stop timeout for its end of stream,
+        // then its sink's flush timeout and a margin to stop); this one covers the rest.
+        let deadline = Instant::now() + Duration::from_secs(stop_timeout + 25);
         while !self.cameras.values().all(Camera::finished) {
             if signals.pending().next().is_some() {
                 anyhow::bail!(

@@ -32,6 +32,8 @@ pub struct CameraPipeline {
     pub live: bool,
     /// `None` when the source is not live.
     pub stall_timeout: Option<Duration>,
+    /// How long the sink may take to deliver or spool its events when it stops.
+    pub flush_timeout: Duration,
 }
 
 static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
@@ -95,6 +97,8 @@ pub fn build(config: &Config, spec: &CameraSpec) -> Result<CameraPipeline, Confi
         .expect("new elements join a new pipeline");
     gst::Element::link_many(chain.iter().copied()).expect("the chain's pads fit");
 
+    let sink = analysis.last().expect("the chain ends in fesskafkasink");
+    let flush_timeout = Duration::from_millis(u64::from(sink.property::<u32>("flush-timeout")));
     let live = is_live(&spec.source);
     let stall_timeout = live.then(|| spec.stall_timeout.unwrap_or(DEFAULT_STALL_TIMEOUT));
     configure_rtsp(&src, stall_timeout);
@@ -113,6 +117,7 @@ pub fn build(config: &Config, spec: &CameraSpec) -> Result<CameraPipeline, Confi
         last_frame,
         live,
         stall_timeout,
+        flush_timeout,
     })
 }
 
