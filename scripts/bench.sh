@@ -10,6 +10,10 @@
 #   cameras     1, 2, 4, 8 cameras in one process on the shared engine, YOLOX-Nano and CenterNet:
 #               aggregate inferences/s relative to one camera, frames passed busy, peak RSS per
 #               added camera, threads (benches/cameras.rs);
+#   run_cameras 1, 4, 8, 16 RTSP cameras (640x360, 25 fps) through `fess run` against one
+#               gst-launch-1.0 process per camera: CPU share, RSS, inferences/s per camera,
+#               events per camera, event latency p50/p99, every event in Kafka
+#               (fess-cli/benches/run_cameras.rs);
 #   exporter    fess-exporter's /metrics render time with 100 cameras x 80 classes, datagrams
 #               ingested per second, RSS (fess-exporter/benches/exporter.rs).
 #
@@ -44,5 +48,7 @@ fess_log "cargo bench -p gst-plugin-fess --bench face_stage"
 cargo bench -p gst-plugin-fess --bench face_stage "$@"
 fess_log "cargo bench -p gst-plugin-fess --bench cameras"
 cargo bench -p gst-plugin-fess --bench cameras "$@"
+fess_log "cargo bench -p fess-cli --bench run_cameras"
+cargo bench -p fess-cli --bench run_cameras "$@"
 fess_log "cargo bench -p fess-exporter"
 cargo bench -p fess-exporter "$@"

@@ -250,6 +250,18 @@ fn a_camera_that_goes_away_never_disturbs_the_others_and_comes_back() {
         worst.iter().all(|&age| age < 1.0),
         "last frame ages {worst:?}"
     );
+    // And their events: more of each in Kafka while cam-b is away.
+    let during = events_by_camera(
+        &broker,
+        &BTreeMap::from([
+            ("cam-a".to_string(), first["cam-a"] + 1),
+            ("cam-c".to_string(), first["cam-c"] + 1),
+        ]),
+    );
+    assert!(
+        during["cam-a"] > first["cam-a"] && during["cam-c"] > first["cam-c"],
+        "{first:?} then {during:?}"
+    );
     let restarts = series(
         &exporter,
         "fess_camera_restarts_total",
