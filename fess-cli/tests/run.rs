@@ -677,9 +677,13 @@ fn a_hundred_reconnects_leak_nothing() {
     let cycles = |s: &Service| s.log().matches("camera cycling: the stream ended").count();
     // The footprint at the end of each cycle (the pipeline down, waiting 0.3 s to reconnect):
     // the same point of every cycle, so what grows is what stays behind.
+    // GStreamer 1.22's rtspsrc can deadlock going to NULL right after the server ends the
+    // stream; `fess run` then leaves that pipeline behind (its threads with it) and builds a new
+    // one. The windows compared are 40 cycles apart with none of that between them.
     let mut at_end: Vec<(u64, u64, u64)> = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(400);
-    while at_end.len() < 100 {
+    let (mut clean_from, mut left_behind) = (0, 0);
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while at_end.len() < 100.max(clean_from + 60) {
         assert!(
             Instant::now() < deadline,
             "{} cycles:\n{}",
@@ -687,6 +691,12 @@ fn a_hundred_reconnects_leak_nothing() {
             service.log()
         );
         if cycles(&service) > at_end.len() {
+            let stuck = service.log().matches("left behind").count();
+            if stuck > left_behind {
+                left_behind = stuck;
+                clean_from = at_end.len() + 1;
+                eprintln!("a stuck pipeline was left behind at cycle {clean_from}");
+            }
             at_end.push(footprint(service.pid()));
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -698,9 +708,15 @@ fn a_hundred_reconnects_leak_nothing() {
     };
     // Warm-up: glibc's malloc arenas (up to 8 per core) fill as the threads each cycle starts
     // land in them; RSS rises for about 40 cycles, then stays.
-    let (warm, end) = (&at_end[50..60], &at_end[90..100]);
+    let n = at_end.len();
+    let (warm, end) = (&at_end[n - 50..n - 40], &at_end[n - 10..]);
     println!(
-        "cycles 50-59 → 90-99 (medians): RSS {} → {} kB, threads {} → {}, descriptors {} → {}",
+        "cycles {}-{} → {}-{} of {n} (medians; {left_behind} stuck pipelines left behind \
+         before): RSS {} → {} kB, threads {} → {}, descriptors {} → {}",
+        n - 50,
+        n - 41,
+        n - 10,
+        n - 1,
         median(warm, |f| f.0),
         median(end, |f| f.0),
         median(warm, |f| f.1),

@@ -256,19 +256,15 @@ impl Supervisor {
     }
 
     /// Takes the pipeline to NULL, which closes the sink (its events flushed or spooled), in a
-    /// thread of its own: false when it did not get there in time. The sink stops first (a bin
-    /// stops its sinks before its sources), so what is left stuck holds no events.
+    /// thread of its own: false when it did not get there in time. Then the sink alone is
+    /// stopped, so its events reach the spool and the new pipeline can open it.
     fn take_down(&self) -> bool {
-        let pipeline = self.built.pipeline.clone();
-        let (done, finished) = mpsc::channel();
-        let spawned = std::thread::Builder::new()
-            .name(format!("stop {}", self.spec.id))
-            .spawn(move || {
-                let _ = pipeline.set_state(gst::State::Null);
-                let _ = done.send(());
-            });
         let wait = self.built.flush_timeout + STOP_MARGIN;
-        if spawned.is_ok() && finished.recv_timeout(wait).is_ok() {
+        let pipeline = self.built.pipeline.clone();
+        let stop = move || {
+            let _ = pipeline.set_state(gst::State::Null);
+        };
+        if self.to_null(stop, wait) {
             return true;
         }
         self.log(&format!(
@@ -276,7 +272,30 @@ impl Supervisor {
              one takes its place",
             wait.as_secs()
         ));
+        let sink = self.built.sink.clone();
+        let stopped = self.to_null(
+            move || {
+                sink.set_locked_state(true);
+                let _ = sink.set_state(gst::State::Null);
+            },
+            wait,
+        );
+        if !stopped {
+            self.log("its sink did not stop either: its spool stays locked until it does");
+        }
         false
+    }
+
+    /// Runs `stop` in a thread of its own; whether it ended within `wait`.
+    fn to_null(&self, stop: impl FnOnce() + Send + 'static, wait: Duration) -> bool {
+        let (done, finished) = mpsc::channel();
+        let spawned = std::thread::Builder::new()
+            .name(format!("stop {}", self.spec.id))
+            .spawn(move || {
+                stop();
+                let _ = done.send(());
+            });
+        spawned.is_ok() && finished.recv_timeout(wait).is_ok()
     }
 
     /// Builds the camera's pipeline anew; false (the camera failed) when it cannot be.

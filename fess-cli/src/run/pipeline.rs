@@ -32,7 +32,9 @@ pub struct CameraPipeline {
     pub live: bool,
     /// `None` when the source is not live.
     pub stall_timeout: Option<Duration>,
-    /// How long the sink may take to deliver or spool its events when it stops.
+    /// The sink, holding the camera's spool; and how long it may take to deliver or spool its
+    /// events when it stops.
+    pub sink: gst::Element,
     pub flush_timeout: Duration,
 }
 
@@ -97,7 +99,10 @@ pub fn build(config: &Config, spec: &CameraSpec) -> Result<CameraPipeline, Confi
         .expect("new elements join a new pipeline");
     gst::Element::link_many(chain.iter().copied()).expect("the chain's pads fit");
 
-    let sink = analysis.last().expect("the chain ends in fesskafkasink");
+    let sink = analysis
+        .last()
+        .expect("the chain ends in fesskafkasink")
+        .clone();
     let flush_timeout = Duration::from_millis(u64::from(sink.property::<u32>("flush-timeout")));
     let live = is_live(&spec.source);
     let stall_timeout = live.then(|| spec.stall_timeout.unwrap_or(DEFAULT_STALL_TIMEOUT));
@@ -117,6 +122,7 @@ pub fn build(config: &Config, spec: &CameraSpec) -> Result<CameraPipeline, Confi
         last_frame,
         live,
         stall_timeout,
+        sink,
         flush_timeout,
     })
 }
