@@ -728,9 +728,17 @@ fn a_hundred_reconnects_leak_nothing() {
         let (a, b) = (median(warm, pick) as f64, median(end, pick) as f64);
         (b - a).abs() <= 0.05 * a
     };
-    assert!(within(|f| f.0), "RSS grew: {at_end:?}");
     assert!(within(|f| f.1), "threads grew: {at_end:?}");
     assert!(within(|f| f.2), "descriptors grew: {at_end:?}");
+    // RSS moves in steps of tens of MB as glibc's arenas fill and fragment (seen: flat at
+    // 300 MB in one run, 200 → 247 MB in another): no ±5 % bound holds run after run. A pipeline
+    // left allocated per cycle (decoder, jitter buffer, inference buffers, Kafka producer) is
+    // several MB; 40 cycles of it would be well over this bound.
+    let (a, b) = (median(warm, |f| f.0), median(end, |f| f.0));
+    assert!(
+        b <= a + 40 * 2048,
+        "RSS grew by more than 2 MB a cycle: {a} → {b} kB\n{at_end:?}"
+    );
     let (status, log) = service.terminate(Duration::from_secs(60));
     assert!(status.success(), "{status:?}\n{log}");
 }
