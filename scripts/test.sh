@@ -24,8 +24,8 @@ for element in fessdetect fessface fessoverlay fesskafkasink; do
         || fess_die "gst-inspect-1.0 cannot load $element from target/release/libgstfess.so"
 done
 
-# Most tests start their own broker and Redis; the doctests (the user's document's examples)
-# use the ones named by KAFKA_BOOTSTRAP_SERVERS and REDIS_URL, as the document's classes do.
+# Most tests start their own broker and Redis; the doctests (the library's examples in the
+# README) use the ones named by KAFKA_BOOTSTRAP_SERVERS and REDIS_URL, as a user's program does.
 mkdir -p "$FESS_ROOT/target"
 fess_start_broker "$FESS_ROOT/target/tansu-test.log"
 fess_start_redis "$FESS_ROOT/target/redis-test.log"

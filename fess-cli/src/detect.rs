@@ -6,9 +6,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use fess_gst::roi_meta;
+use fess_vision::draw::font::{CaptionFont, DEFAULT_FONT};
+use fess_vision::objects::RoiObject;
 use gst::prelude::*;
-use gstfess::font::{CaptionFont, DEFAULT_FONT};
-use gstfess::roi_meta::{self, RoiObject};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 

@@ -14,7 +14,7 @@ pub struct EventsArgs {
     /// Kafka brokers (default: KAFKA_BOOTSTRAP_SERVERS, else localhost:9092).
     #[arg(long)]
     bootstrap_servers: Option<String>,
-    /// Topics to read (default: the three FESS topics from KAFKA_TOPIC_* or the document).
+    /// Topics to read (default: the three FESS topics from KAFKA_TOPIC_*, else their defaults).
     #[arg(long, value_delimiter = ',')]
     topics: Vec<String>,
     /// Stop after this many seconds without a new message.
@@ -30,7 +30,7 @@ pub struct EventsArgs {
 }
 
 pub fn run(args: EventsArgs) -> anyhow::Result<()> {
-    let defaults = fess::KafkaSettings::from_env()?;
+    let defaults = fess::delivery::kafka_config::KafkaSettings::from_env()?;
     let bootstrap = args.bootstrap_servers.unwrap_or(defaults.bootstrap_servers);
     let topics: Vec<String> = if args.topics.is_empty() {
         defaults

@@ -8,13 +8,13 @@ use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 
 use fess::gallery::{GalleryExport, GalleryStore, Person};
-use gstfess::face::engine::FaceEngine;
-use gstfess::face::enrol::enrol;
+use fess_vision::face::engine::FaceEngine;
+use fess_vision::face::enrol::enrol;
 
 #[derive(Args)]
 pub struct GalleryArgs {
     /// Redis holding the gallery: redis://[:password@]host:port/db or rediss:// (TLS).
-    #[arg(long, env = "REDIS_URL", default_value = fess::redis_url::DEFAULT_REDIS_URL, hide_env_values = true)]
+    #[arg(long, env = "REDIS_URL", default_value = fess::gallery::redis_url::DEFAULT_REDIS_URL, hide_env_values = true)]
     redis_url: String,
     /// Key prefix of the gallery in Redis (fessface's `gallery-key`).
     #[arg(long, default_value = fess::gallery::DEFAULT_GALLERY_KEY)]
@@ -198,9 +198,9 @@ pub fn run(args: GalleryArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("cannot read {}", file.display()))?;
             let export: GalleryExport = serde_json::from_str(&text)
                 .with_context(|| format!("{} is not a FESS gallery file", file.display()))?;
-            use gstfess::paths::{models_dir, FACE_EMBEDDER_FILE};
+            use fess_vision::paths::{models_dir, FACE_EMBEDDER_FILE};
             let embedder = embedder_model.unwrap_or_else(|| models_dir().join(FACE_EMBEDDER_FILE));
-            let dim = gstfess::face::engine::embedding_dim(&embedder)?;
+            let dim = fess_vision::face::engine::embedding_dim(&embedder)?;
             let n = store
                 .import(&export, dim)
                 .with_context(|| format!("{} refused", file.display()))?;
@@ -215,7 +215,7 @@ pub fn face_engine(
     detector: Option<PathBuf>,
     embedder: Option<PathBuf>,
 ) -> anyhow::Result<FaceEngine> {
-    use gstfess::paths::{models_dir, FACE_DETECTOR_FILE, FACE_EMBEDDER_FILE};
+    use fess_vision::paths::{models_dir, FACE_DETECTOR_FILE, FACE_EMBEDDER_FILE};
     Ok(FaceEngine::load(
         &detector.unwrap_or_else(|| models_dir().join(FACE_DETECTOR_FILE)),
         &embedder.unwrap_or_else(|| models_dir().join(FACE_EMBEDDER_FILE)),

@@ -3,8 +3,8 @@
 use std::path::Path;
 
 use anyhow::{anyhow, bail};
+use fess_vision::preprocess::FrameView;
 use gst::prelude::*;
-use gstfess::preprocess::FrameView;
 
 /// The most pixels an image may have (50 megapixels: 150 MB decoded to RGB). A still of a face
 /// needs far fewer; a bigger one is refused from its header, before anything is decoded: a PNG of
@@ -80,7 +80,7 @@ pub fn with_decoded<T>(
     let buffer = sample.buffer().ok_or_else(|| anyhow!("no image data"))?;
     let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &info)
         .map_err(|_| anyhow!("cannot map the decoded image"))?;
-    let view = gstfess::video_frame::view(&frame).ok_or_else(|| anyhow!("unexpected format"))?;
+    let view = fess_gst::video_frame::view(&frame).ok_or_else(|| anyhow!("unexpected format"))?;
     look(&view)
 }
 

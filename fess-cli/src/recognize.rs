@@ -8,13 +8,13 @@ use anyhow::bail;
 use gst::prelude::*;
 
 use fess::gallery::{Gallery, GalleryStore, Identity};
-use gstfess::face::engine::{Face, FaceEngine, Region};
-use gstfess::preprocess::FrameView;
+use fess_vision::face::engine::{Face, FaceEngine, Region};
+use fess_vision::preprocess::FrameView;
 
 #[derive(clap::Args)]
 pub struct RecognizeArgs {
     /// Redis holding the gallery: redis://[:password@]host:port/db or rediss:// (TLS).
-    #[arg(long, env = "REDIS_URL", default_value = fess::redis_url::DEFAULT_REDIS_URL, hide_env_values = true)]
+    #[arg(long, env = "REDIS_URL", default_value = fess::gallery::redis_url::DEFAULT_REDIS_URL, hide_env_values = true)]
     redis_url: String,
     /// Key prefix of the gallery in Redis (fessface's `gallery-key`).
     #[arg(long, default_value = fess::gallery::DEFAULT_GALLERY_KEY)]

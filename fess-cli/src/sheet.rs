@@ -3,11 +3,11 @@
 use std::path::Path;
 
 use anyhow::Context;
-use gstfess::canvas::{Canvas, CanvasFormat};
-use gstfess::draw::{draw_label, draw_objects, Style};
-use gstfess::font::CaptionFont;
-use gstfess::preprocess::YuvColour;
-use gstfess::roi_meta::RoiObject;
+use fess_vision::draw::annotate::{draw_label, draw_objects, Style};
+use fess_vision::draw::canvas::{Canvas, CanvasFormat};
+use fess_vision::draw::font::CaptionFont;
+use fess_vision::objects::RoiObject;
+use fess_vision::preprocess::YuvColour;
 
 /// Caption size on a tile, in pixels per em (tiles are a few hundred pixels wide).
 const TILE_FONT_PX: f32 = 10.0;

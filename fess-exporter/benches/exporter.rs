@@ -8,7 +8,7 @@ use std::os::unix::net::UnixDatagram;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use fess::stats::{Datagram, Metric, Source, LATENCY_BUCKETS, PROTOCOL_VERSION};
+use fess::observability::stats::{Datagram, Metric, Source, LATENCY_BUCKETS, PROTOCOL_VERSION};
 use fess_exporter::exporter::{Exporter, PipelineRules};
 use fess_exporter::store::Limits;
 use fess_testkit::{free_port, http_get, tmp_dir};

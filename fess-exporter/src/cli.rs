@@ -5,14 +5,14 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
-use fess::health::SystemThresholds;
+use fess::observability::health::SystemThresholds;
 
 use crate::exporter::PipelineRules;
 use crate::http::HttpConfig;
 use crate::store::Limits;
 
 /// Variables behind flags, also taken from `./.env` (the process environment wins). The other
-/// `KAFKA_*` settings are read from both by `fess::KafkaSettings` itself.
+/// `KAFKA_*` settings are read from both by `fess::delivery::kafka_config::KafkaSettings` itself.
 pub const ENV_VARS: [&str; 5] = [
     "FESS_EXPORTER_LISTEN",
     "FESS_STATS_SOCKET",
@@ -27,7 +27,7 @@ Endpoints (loopback by default; --listen 0.0.0.0:9410 to serve the network):
             fess_active_cameras, host CPU and memory, fess_component_up, fess_build_info and the
             exporter's own counts (fess_exporter_*: datagrams received and rejected by reason,
             label values folded into \"_other\", sources forgotten).
-  /health   The document's health JSON (redis, kafka, system) plus `pipelines`; 503 when unhealthy.
+  /health   The health JSON (redis, kafka, system, pipelines); 503 when unhealthy.
   /livez    200 while the process answers (never depends on Redis or Kafka).
   /readyz   200 when healthy or degraded, 503 when unhealthy.
 
@@ -51,7 +51,7 @@ Variables are read from the environment, then from ./.env. Passwords in REDIS_UR
 FESS_KAFKA_CONFIG never appear in logs, metrics or /health.";
 
 /// fess-exporter: the FESS sidecar. Turns the stats datagrams of every FESS element (and of
-/// programs using `fess::stats`) into Prometheus metrics, and serves a health report of Redis,
+/// programs using `fess::observability::stats`) into Prometheus metrics, and serves a health report of Redis,
 /// Kafka, the host and the pipelines.
 #[derive(Parser, Debug)]
 #[command(name = "fess-exporter", version, after_long_help = AFTER_HELP)]
@@ -68,7 +68,7 @@ pub struct Args {
     #[arg(
         long,
         env = "REDIS_URL",
-        default_value = fess::redis_url::DEFAULT_REDIS_URL,
+        default_value = fess::gallery::redis_url::DEFAULT_REDIS_URL,
         hide_env_values = true
     )]
     pub redis_url: String,

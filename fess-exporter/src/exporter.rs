@@ -4,8 +4,8 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use fess::health::{HealthStatus, PipelinesComponent};
-use fess::stats::Datagram;
+use fess::observability::health::{HealthStatus, PipelinesComponent};
+use fess::observability::stats::Datagram;
 
 use crate::render;
 use crate::store::{Limits, Store};

@@ -2,7 +2,7 @@
 //! apart from the binary's glue.
 //!
 //! - [`store`]: datagrams in, monotonic totals, caps and forgetting (with [`validate`] deciding
-//!   what is acceptable and [`fess::metrics`], the catalogue shared with the elements, naming
+//!   what is acceptable and [`fess::observability::metrics`], the catalogue shared with the elements, naming
 //!   what is published);
 //! - [`render`]: `/metrics` in the Prometheus text format;
 //! - [`exporter`]: the state the threads share; [`routes`]: what each path answers;
@@ -23,8 +23,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use fess::health::HealthChecker;
-use fess::KafkaSettings;
+use fess::delivery::kafka_config::KafkaSettings;
+use fess::observability::health::HealthChecker;
 
 use crate::cli::Args;
 use crate::exporter::Exporter;
@@ -32,7 +32,7 @@ use crate::http::HttpServer;
 use crate::socket::StatsSocket;
 
 /// Copies the exporter's variables from `./.env` into the environment where the environment
-/// does not set them, so clap's `env` sees them (the document's `.env`, as python-dotenv does).
+/// does not set them, so clap's `env` sees them (as python-dotenv does).
 pub fn load_dotenv() {
     for key in cli::ENV_VARS {
         if std::env::var_os(key).is_none() {
@@ -52,7 +52,7 @@ fn health_checker(args: &Args) -> anyhow::Result<HealthChecker> {
         k.bootstrap_servers = args.kafka_bootstrap_servers.clone();
         k.client_id = "fess-exporter".into();
         if let Some(extra) = &args.kafka_config {
-            k.extra = fess::kafka_config::parse_extra(extra)?;
+            k.extra = fess::delivery::kafka_config::parse_extra(extra)?;
         }
         k.validate()?;
         eprintln!("fess-exporter: checking Kafka at {}", k.bootstrap_servers);
@@ -62,7 +62,7 @@ fn health_checker(args: &Args) -> anyhow::Result<HealthChecker> {
     if let Some(url) = redis {
         eprintln!(
             "fess-exporter: checking Redis at {}",
-            fess::redis_url::redact(url)
+            fess::gallery::redis_url::redact(url)
         );
     }
     Ok(HealthChecker::new(redis, kafka.as_ref())?
@@ -83,7 +83,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let socket_path = args
         .stats_socket
         .clone()
-        .unwrap_or_else(fess::stats::socket_path);
+        .unwrap_or_else(fess::observability::stats::socket_path);
     let socket = Arc::new(StatsSocket::bind(&socket_path)?);
     eprintln!(
         "fess-exporter: receiving stats on {} (mode 0660)",

@@ -4,13 +4,13 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use fess::health::{HealthStatus, Status};
+use fess::observability::health::{HealthStatus, Status};
 use prometheus::proto::{self, LabelPair, MetricFamily, MetricType};
 use prometheus::{Encoder, TextEncoder};
 
 use crate::store::{Series, Store};
 use crate::validate::Reject;
-use fess::metrics::{self as catalog, Kind};
+use fess::observability::metrics::{self as catalog, Kind};
 
 /// The Content-Type of `/metrics`.
 pub fn content_type() -> &'static str {
@@ -143,7 +143,7 @@ fn by_reason(counts: &BTreeMap<Reject, u64>) -> Vec<proto::Metric> {
         .collect()
 }
 
-/// The metrics the exporter computes, named in [`fess::metrics::DERIVED`].
+/// The metrics the exporter computes, named in [`fess::observability::metrics::DERIVED`].
 fn derived(store: &Store, health: Option<&HealthStatus>, now: Instant) -> Vec<MetricFamily> {
     let cameras = store.cameras(now);
     let counts = store.counts();
@@ -253,7 +253,7 @@ fn derived(store: &Store, health: Option<&HealthStatus>, now: Instant) -> Vec<Me
 mod tests {
     use super::*;
     use crate::store::Limits;
-    use fess::stats::{Datagram, Metric, Source, PROTOCOL_VERSION};
+    use fess::observability::stats::{Datagram, Metric, Source, PROTOCOL_VERSION};
 
     #[test]
     fn text_format_with_help_types_cumulative_buckets_and_derived_metrics() {

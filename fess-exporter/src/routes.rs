@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use fess::health::Status;
+use fess::observability::health::Status;
 
 use crate::exporter::Exporter;
 use crate::http::Reply;
@@ -78,7 +78,7 @@ mod tests {
     use super::*;
     use crate::exporter::PipelineRules;
     use crate::store::Limits;
-    use fess::health::HealthChecker;
+    use fess::observability::health::HealthChecker;
 
     #[test]
     fn paths_and_statuses() {

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use fess::stats::{check_folder, folder_of, SocketRole, MAX_DATAGRAM_BYTES};
+use fess::observability::stats::{check_folder, folder_of, SocketRole, MAX_DATAGRAM_BYTES};
 
 use crate::exporter::Exporter;
 

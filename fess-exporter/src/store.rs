@@ -15,13 +15,13 @@ use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant, SystemTime};
 
-use fess::health::CameraHealth;
-use fess::stats::{
+use fess::observability::health::CameraHealth;
+use fess::observability::stats::{
     unix_ms, CameraState, CameraStatus, Datagram, Metric, ParseError, Value, REPORT_INTERVAL,
 };
 
 use crate::validate::{self, Reject, MAX_LABELS};
-use fess::metrics::Kind;
+use fess::observability::metrics::Kind;
 
 /// The label value that stands for every value past a cap.
 pub const OTHER: &str = "_other";
@@ -640,7 +640,7 @@ pub fn fps(samples: &VecDeque<(Instant, u64)>, now: Instant) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use fess::stats::{Source, PROTOCOL_VERSION};
+    use fess::observability::stats::{Source, PROTOCOL_VERSION};
 
     fn datagram(pid: u32, started_ms: u64, camera: &str, metrics: Vec<Metric>) -> Datagram {
         Datagram {

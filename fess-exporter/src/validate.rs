@@ -1,9 +1,9 @@
 //! What the exporter accepts from a datagram: names, labels and values it can publish without
 //! breaking the text format or growing without bound.
 
-use fess::stats::{CameraStatus, Source, Value};
+use fess::observability::stats::{CameraStatus, Source, Value};
 
-use fess::metrics::{self as catalog, Kind};
+use fess::observability::metrics::{self as catalog, Kind};
 
 /// Longest label value (camera ids, classes, topics) and metric or source name.
 pub const MAX_TEXT_LEN: usize = 128;
@@ -87,12 +87,12 @@ impl Reject {
     }
 }
 
-impl From<&fess::stats::ParseError> for Reject {
-    fn from(e: &fess::stats::ParseError) -> Reject {
+impl From<&fess::observability::stats::ParseError> for Reject {
+    fn from(e: &fess::observability::stats::ParseError) -> Reject {
         match e {
-            fess::stats::ParseError::TooLarge(_) => Reject::TooLarge,
-            fess::stats::ParseError::Malformed(_) => Reject::Malformed,
-            fess::stats::ParseError::Version(_) => Reject::Version,
+            fess::observability::stats::ParseError::TooLarge(_) => Reject::TooLarge,
+            fess::observability::stats::ParseError::Malformed(_) => Reject::Malformed,
+            fess::observability::stats::ParseError::Version(_) => Reject::Version,
         }
     }
 }

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use fess::metrics::{Kind, DERIVED, REPORTED};
+use fess::observability::metrics::{Kind, DERIVED, REPORTED};
 
 fn deploy(file: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use fess::stats::{Datagram, Metric, Source, Value, PROTOCOL_VERSION};
+use fess::observability::stats::{Datagram, Metric, Source, Value, PROTOCOL_VERSION};
 use fess_exporter::exporter::{Exporter, PipelineRules};
 use fess_exporter::store::Limits;
 use proptest::prelude::*;
@@ -29,9 +29,9 @@ fn number() -> impl Strategy<Value = f64> {
 }
 
 fn name() -> impl Strategy<Value = String> {
-    let known: Vec<String> = fess::metrics::REPORTED
+    let known: Vec<String> = fess::observability::metrics::REPORTED
         .iter()
-        .chain(fess::metrics::DERIVED)
+        .chain(fess::observability::metrics::DERIVED)
         .map(|e| e.name.to_string())
         .collect();
     prop_oneof![

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use fess::stats::AppStats;
+use fess::observability::stats::AppStats;
 use fess_testkit::{sample, ExporterProcess};
 use fess_testkit::{Broker, RedisServer};
 
@@ -61,7 +61,7 @@ fn health_follows_redis_kafka_and_the_pipelines() {
 
     let (h, ok) = exporter.health_until(wait, status_is("healthy"));
     assert!(ok, "{h:#}");
-    // The document's shape, plus pipelines.
+    // The shape of README "Health status".
     assert_eq!(keys(&h), ["components", "status", "timestamp"]);
     let c = &h["components"];
     assert_eq!(keys(c), ["kafka", "pipelines", "redis", "system"]);

@@ -7,7 +7,7 @@ use std::net::TcpStream;
 use std::os::unix::net::UnixDatagram;
 use std::time::Duration;
 
-use fess::stats::{Datagram, Metric, Source, MAX_DATAGRAM_BYTES, PROTOCOL_VERSION};
+use fess::observability::stats::{Datagram, Metric, Source, MAX_DATAGRAM_BYTES, PROTOCOL_VERSION};
 use fess_exporter::http::HEAD_PLACES_PER_SLOT;
 use fess_testkit::{sample, ExporterProcess};
 

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fess::stats::{Metric, StatsReporter, LATENCY_BUCKETS};
+use fess::observability::stats::{Metric, StatsReporter, LATENCY_BUCKETS};
 use fess_testkit::http_get;
 use fess_testkit::{sample, ExporterProcess};
 

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use fess::stats::StatsReporter;
+use fess::observability::stats::StatsReporter;
 use fess_testkit::tmp_dir;
 
 fn mkdir(path: &Path, mode: u32) {

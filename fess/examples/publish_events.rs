@@ -10,7 +10,8 @@
 
 use std::time::Duration;
 
-use fess::{AlertLevel, BBox, DetectedObject, EventPublisher};
+use fess::delivery::publisher::EventPublisher;
+use fess::events::{AlertLevel, BBox, DetectedObject};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rounds: u64 = std::env::args()

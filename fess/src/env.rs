@@ -1,4 +1,5 @@
-//! The document's `.env` configuration: process environment first, then a `.env` file in the
+//! The `.env` configuration (README, "Configuration from `.env`"): process environment first,
+//! then a `.env` file in the
 //! current directory, read by dotenvy as python-dotenv reads it (single and double quotes, `#`
 //! comments after values, `\n` `\"` `\\` `\$` escapes in double quotes, multi-line quoted
 //! values, `export`, `${VAR}`), without changing the process environment.

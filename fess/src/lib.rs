@@ -1,15 +1,18 @@
 //! FESS outside GStreamer: the event schemas, the Kafka [`EventPublisher`] with its on-disk
-//! spool, and the `.env` configuration of the user's document.
+//! spool, and the `.env` configuration (README, "The contract").
+//!
+//! [`EventPublisher`]: delivery::publisher::EventPublisher
 //!
 //! `fesskafkasink` publishes through this very crate, so a program with its own decoder (or no
 //! video at all) gets the same events, delivery guarantees and counters.
 //!
-//! # Publishing events (the user's document, section 4, in Rust)
+//! # Publishing events
 //!
 //! ```
-//! use fess::{AlertLevel, BBox, DetectedObject, EventPublisher};
+//! use fess::delivery::publisher::EventPublisher;
+//! use fess::events::{AlertLevel, BBox, DetectedObject};
 //!
-//! // Initialize publisher: KAFKA_* from the environment or ./.env, as in the document.
+//! // Initialize publisher: KAFKA_* from the environment or ./.env (README, "Configuration from `.env`").
 //! let publisher = EventPublisher::new()?;
 //!
 //! // Publish motion event
@@ -43,30 +46,35 @@
 //! publisher.close();
 //! let delivered: u64 = publisher.stats().topics.iter().map(|(_, c)| c.success).sum();
 //! assert_eq!(delivered, 3);
-//! # Ok::<(), fess::PublishError>(())
+//! # Ok::<(), fess::delivery::publisher::PublishError>(())
 //! ```
 //!
 //! # Metrics and health
 //!
-//! [`stats::AppStats`] is the document's `metrics` module: counters by label, gauges and
-//! latencies, reported to `fess-exporter` under the same names the elements use; [`metrics`]
-//! is the catalogue of those names.
-//! [`HealthChecker`] is its health check (section 6), which the exporter's `/health` serves.
+//! [`AppStats`] gives a program counters by label, gauges and latencies, reported to
+//! `fess-exporter` under the same names the elements use; [`metrics`] is the catalogue of those
+//! names (README, "Metrics"). [`HealthChecker`] is the health check the exporter's `/health`
+//! serves (README, "Health status").
+//!
+//! [`AppStats`]: observability::stats::AppStats
+//! [`metrics`]: observability::metrics
+//! [`HealthChecker`]: observability::health::HealthChecker
 //!
 //! # Refusing garbage
 //!
 //! ```
-//! # let publisher = fess::EventPublisher::new()?;
+//! # let publisher = fess::delivery::publisher::EventPublisher::new()?;
 //! let err = publisher
 //!     .publish_face_event("cam_01", 1, "face_1", (30.0, 20.0, 10.0, 40.0), 0.5, None, false)
 //!     .unwrap_err();
 //! assert!(err.to_string().contains("x1 <= x2"));
-//! # Ok::<(), fess::PublishError>(())
+//! # Ok::<(), fess::delivery::publisher::PublishError>(())
 //! ```
 
-// Four parts: the events (schemas, emission, rules), Kafka delivery (publisher, spool, settings),
-// the gallery (Redis link, gallery, URL) and observability (stats, metrics, health); the modules
-// stay reachable at the crate root, where programs have always found them.
+// Four parts, each a folder: the events (schemas, emission, rules), Kafka delivery (publisher,
+// spool, settings), the gallery (Redis link, gallery, URL) and observability (stats, metrics,
+// health). Programs import from those folders; nothing is re-exported at the root, so the
+// layout is the map.
 pub mod cache;
 pub mod delivery;
 pub mod env;
@@ -74,18 +82,3 @@ pub mod events;
 pub mod gallery;
 pub mod observability;
 pub mod secrets;
-
-pub use delivery::{kafka_config, publisher, spool};
-pub use events::{emission, rules};
-pub use gallery::{redis_link, redis_url};
-pub use observability::{health, metrics, stats};
-
-pub use events::{
-    AlertEvent, AlertLevel, BBox, DetectedObject, Event, EventError, EventKind, FaceEvent,
-    MotionEvent,
-};
-pub use health::{HealthChecker, HealthStatus};
-pub use kafka_config::KafkaSettings;
-pub use publisher::{
-    EventPublisher, PublishError, PublisherBuilder, PublisherStats, Severity, TopicCounts,
-};

@@ -9,8 +9,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime};
 
-use fess::spool::Spool;
-use fess::{AlertLevel, EventPublisher};
+use fess::delivery::publisher::EventPublisher;
+use fess::delivery::spool::Spool;
+use fess::events::AlertLevel;
 use fess_testkit::*;
 
 const TOPICS: [&str; 3] = [

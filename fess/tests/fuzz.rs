@@ -5,10 +5,10 @@
 
 use std::time::Duration;
 
-use fess::emission::{EventBuilder, Frame, SeenFace, SeenObject};
+use fess::delivery::spool::{Append, Record, Spool};
+use fess::events::emission::{EventBuilder, Frame, SeenFace, SeenObject};
 use fess::gallery::{GalleryExport, GalleryStore, Person, DEFAULT_GALLERY_KEY, MAX_NAME_CHARS};
-use fess::spool::{Append, Record, Spool};
-use fess::stats::{Datagram, Metric};
+use fess::observability::stats::{Datagram, Metric};
 use proptest::prelude::*;
 
 fn config() -> ProptestConfig {
@@ -162,7 +162,7 @@ proptest! {
 
     #[test]
     fn any_text_as_a_rules_file(text in "\\PC{0,300}", json in any::<bool>()) {
-        let _ = fess::rules::parse(&text, json);
+        let _ = fess::events::rules::parse(&text, json);
     }
 
     /// Rules with hostile values either are refused with a message or run on hostile frames.
@@ -176,7 +176,7 @@ proptest! {
             2..8,
         ),
     ) {
-        let rules = match fess::rules::parse(&rules, false) {
+        let rules = match fess::events::rules::parse(&rules, false) {
             Ok(r) => r,
             Err(e) => {
                 prop_assert!(!e.is_empty());
@@ -208,7 +208,7 @@ proptest! {
 
     #[test]
     fn any_text_as_kafka_config(text in "(\\PC|;|=|\n){0,200}") {
-        if let Err(e) = fess::kafka_config::parse_extra(&text) {
+        if let Err(e) = fess::delivery::kafka_config::parse_extra(&text) {
             prop_assert!(!e.to_string().is_empty());
         }
     }
@@ -306,9 +306,9 @@ proptest! {
 
 fn datagram_bytes(metrics: Vec<Metric>) -> Vec<u8> {
     Datagram {
-        v: fess::stats::PROTOCOL_VERSION,
+        v: fess::observability::stats::PROTOCOL_VERSION,
         sent_ms: 1,
-        source: fess::stats::Source {
+        source: fess::observability::stats::Source {
             pid: 1,
             name: "fuzz".into(),
             kind: "fessdetect".into(),

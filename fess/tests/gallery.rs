@@ -3,11 +3,11 @@
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use fess::gallery::redis_link::{LinkConfig, LinkEvent, RedisLink};
 use fess::gallery::{
     CachedRecognition, GalleryExport, GalleryStore, Identity, Person, DEFAULT_CACHE_KEY,
     DEFAULT_GALLERY_KEY,
 };
-use fess::redis_link::{LinkConfig, LinkEvent, RedisLink};
 use fess_testkit::RedisServer;
 
 const T: Duration = Duration::from_secs(2);

@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use fess::{AlertLevel, EventPublisher};
+use fess::delivery::publisher::EventPublisher;
+use fess::events::AlertLevel;
 use fess_testkit::*;
 use rdkafka::mocking::MockCluster;
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};

@@ -3,7 +3,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use fess::{AlertLevel, BBox, DetectedObject, Event, EventPublisher, Severity};
+use fess::delivery::publisher::{EventPublisher, Severity};
+use fess::events::{AlertLevel, BBox, DetectedObject, Event};
 use fess_testkit::*;
 
 const TOPICS: [&str; 3] = [
@@ -12,7 +13,7 @@ const TOPICS: [&str; 3] = [
     "alert.events",
 ];
 
-fn publisher(bootstrap: &str) -> fess::PublisherBuilder {
+fn publisher(bootstrap: &str) -> fess::delivery::publisher::PublisherBuilder {
     EventPublisher::builder()
         .bootstrap_servers(bootstrap)
         .topics(TOPICS[0], TOPICS[1], TOPICS[2])

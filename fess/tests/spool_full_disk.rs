@@ -1,7 +1,7 @@
 //! The spool on a full disk (a small tmpfs this test mounts: CI runs as root) drops the oldest
 //! events, as its size bound does, and keeps the newest.
 
-use fess::spool::{Append, Record, Spool};
+use fess::delivery::spool::{Append, Record, Spool};
 use fess_testkit::Tmpfs;
 
 fn record(i: u32) -> Record {

@@ -112,11 +112,14 @@ fn main() {
     let clip = fess_testkit::clip(&fess_testkit::media("vtest.avi"), frames);
     println!("cameras: {frames} frames of vtest.avi per camera, every frame offered to the model");
     for model in ["yolox-nano", "centernet"] {
-        let path = gstfess::paths::detector_model(Some(model)).expect("a bundled model");
+        let path = fess_vision::paths::detector_model(Some(model)).expect("a bundled model");
         // Kept loaded across the runs: the branches join it, so loading is not timed.
-        let (_engine, _) =
-            gstfess::engine::Engine::get(&path, gstfess::engine::Parallelism::resolve(0, 0), None)
-                .unwrap_or_else(|e| panic!("loading {model}: {e}"));
+        let (_engine, _) = fess_vision::runtime::engine::Engine::get(
+            &path,
+            fess_vision::runtime::engine::Parallelism::resolve(0, 0),
+            None,
+        )
+        .unwrap_or_else(|e| panic!("loading {model}: {e}"));
         let mut first: Option<Figures> = None;
         for &n in &counts {
             let f = match run(model, n, &clip) {

@@ -11,7 +11,7 @@
 //!     Pad probes stop it after exactly N frames: fessdetect's sink pad takes N buffers and as
 //!     many more as it holds while the next frames are decoded (one per inference request, and
 //!     one waiting for a request), then blocks. The element runs with its defaults (`nireq` and `threads` automatic).
-//! (b) fps of the bare ONNX Runtime session (`gstfess::inference::Model::run`) on the same
+//! (b) fps of the bare ONNX Runtime session (`fess_vision::runtime::inference::Model::run`) on the same
 //!     frames, preprocessed exactly as the element does (same caps, same `Decoder` and
 //!     `InputSpec`, same `Preprocessor`); at most 64 distinct tensors are kept and cycled.
 //!     One warm-up run on frame 1, then frames 2..N are timed: fps = (N − 1) / elapsed.
@@ -40,11 +40,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use fess_vision::detect::decoders::{Decoder, ModelFamily};
+use fess_vision::preprocess::{Preprocessor, TensorBuffer};
+use fess_vision::runtime::engine::Parallelism;
+use fess_vision::runtime::inference::Model;
 use gst::prelude::*;
-use gstfess::decoders::{Decoder, ModelFamily};
-use gstfess::engine::Parallelism;
-use gstfess::inference::Model;
-use gstfess::preprocess::{Preprocessor, TensorBuffer};
 
 /// Most distinct tensors kept for (b): 512·512·3·4 bytes ≈ 3 MB each.
 const MAX_TENSORS: usize = 64;
@@ -87,7 +87,7 @@ fn env_u32(name: &str, default: u32, min: u32) -> Result<u32> {
 fn media_dir() -> PathBuf {
     match std::env::var_os("FESS_MEDIA").filter(|p| !p.is_empty()) {
         Some(p) => PathBuf::from(p),
-        None => gstfess::paths::cache_dir().join("media"),
+        None => fess_vision::paths::cache_dir().join("media"),
     }
 }
 
@@ -111,14 +111,14 @@ fn config() -> Result<Config> {
         .unwrap_or_else(|| "yolox-nano,centernet".into());
     let mut models = Vec::new();
     for name in names.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-        let path = gstfess::paths::detector_model(Some(name))?;
+        let path = fess_vision::paths::detector_model(Some(name))?;
         require(&path, "model")?;
         models.push((name.to_string(), path));
     }
     let venv = std::env::var_os("FESS_BENCH_VENV")
         .filter(|p| !p.is_empty())
         .map_or_else(
-            || gstfess::paths::cache_dir().join("bench-venv"),
+            || fess_vision::paths::cache_dir().join("bench-venv"),
             PathBuf::from,
         );
     let c = Config {
@@ -139,7 +139,7 @@ fn config() -> Result<Config> {
     }
     require(&c.video, "test video")?;
     require(&c.still, "test image")?;
-    let ort = gstfess::paths::onnxruntime_library().library;
+    let ort = fess_vision::paths::onnxruntime_library().library;
     if ort.is_absolute() && !ort.is_file() {
         return Err(format!(
             "ONNX Runtime library {} does not exist: run scripts/setup.sh first (or set \
@@ -616,7 +616,7 @@ fn prepare_inputs(cfg: &Config, model_path: &Path) -> Result<(Inputs, ModelFamil
         Decoder::for_signature(&name, model.signature(), None).map_err(|e| e.to_string())?;
     let spec = decoder.input_spec(&model.signature().inputs[0])?;
     drop(model);
-    let formats = gstfess::video_frame::FORMATS
+    let formats = fess_gst::video_frame::FORMATS
         .iter()
         .map(|f| f.to_str().as_str())
         .collect::<Vec<_>>()
@@ -672,7 +672,7 @@ fn prepare_inputs(cfg: &Config, model_path: &Path) -> Result<(Inputs, ModelFamil
             let buffer = sample.buffer().ok_or("sample without buffer")?;
             let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &info)
                 .map_err(|_| "cannot map a decoded frame".to_string())?;
-            let view = gstfess::video_frame::view(&frame)
+            let view = fess_gst::video_frame::view(&frame)
                 .ok_or_else(|| format!("decoder gave {:?}", info.format()))?;
             let p = match &mut pre {
                 Some(p) if p.fits(width, height) => p,

@@ -14,8 +14,8 @@
 
 use std::time::{Duration, Instant};
 
+use fess_vision::face::engine::{FaceEngine, Region};
 use gst::prelude::*;
-use gstfess::face::engine::{FaceEngine, Region};
 
 type Result<T> = std::result::Result<T, String>;
 
@@ -27,14 +27,14 @@ fn main() {
 }
 
 fn media(name: &str) -> std::path::PathBuf {
-    gstfess::paths::cache_dir().join("media").join(name)
+    fess_vision::paths::cache_dir().join("media").join(name)
 }
 
 fn engine() -> Result<FaceEngine> {
-    let models = gstfess::paths::models_dir();
+    let models = fess_vision::paths::models_dir();
     FaceEngine::load(
-        &models.join(gstfess::paths::FACE_DETECTOR_FILE),
-        &models.join(gstfess::paths::FACE_EMBEDDER_FILE),
+        &models.join(fess_vision::paths::FACE_DETECTOR_FILE),
+        &models.join(fess_vision::paths::FACE_EMBEDDER_FILE),
         0,
     )
     .map_err(|e| e.to_string())
@@ -131,8 +131,9 @@ fn run() -> Result<()> {
     let (ainfo, abufs) = decode("astronaut.png")?;
     let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(abufs[0].as_ref(), &ainfo)
         .map_err(|_| "cannot map")?;
-    let view = gstfess::video_frame::view(&frame).ok_or("format")?;
-    let astronaut = gstfess::face::enrol::enrol(&mut engine, &view).map_err(|e| e.to_string())?;
+    let view = fess_gst::video_frame::view(&frame).ok_or("format")?;
+    let astronaut =
+        fess_vision::face::enrol::enrol(&mut engine, &view).map_err(|e| e.to_string())?;
     let mut store = fess::gallery::GalleryStore::connect(
         &redis.url(),
         fess::gallery::DEFAULT_GALLERY_KEY,
@@ -183,7 +184,7 @@ fn run() -> Result<()> {
     for (i, buf) in buffers.iter().enumerate() {
         let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buf.as_ref(), &info)
             .map_err(|_| "cannot map")?;
-        let view = gstfess::video_frame::view(&frame).ok_or("format")?;
+        let view = fess_gst::video_frame::view(&frame).ok_or("format")?;
         let whole = Region {
             x: 0,
             y: 0,

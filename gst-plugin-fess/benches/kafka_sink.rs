@@ -2,7 +2,7 @@
 //!
 //! In one run against a local tansu broker:
 //! (a) events per second the publishing engine sustains (snappy, acks=1): N motion events handed
-//!     to `fess::EventPublisher` as fast as possible, timed until the last is acknowledged, with
+//!     to `fess::delivery::publisher::EventPublisher` as fast as possible, timed until the last is acknowledged, with
 //!     the write-ahead spool off (no spool folder: memory only) and on (every event written to
 //!     disk before it is sent, marked when acknowledged, fsynced every second);
 //! (b) streaming-thread time per buffer in `fesskafkasink`'s render (p50/p99/max), every buffer
@@ -14,11 +14,13 @@
 
 use std::time::{Duration, Instant};
 
-use fess::{BBox, DetectedObject, Event, EventPublisher, MotionEvent};
+use fess::delivery::publisher::EventPublisher;
+use fess::events::{BBox, DetectedObject, Event, MotionEvent};
+use fess_gst::roi_meta;
 use fess_testkit::{free_port, tmp_dir, Broker};
+use fess_vision::geometry::BBox as NormBox;
+use fess_vision::objects::RoiObject;
 use gst::prelude::*;
-use gstfess::geometry::BBox as NormBox;
-use gstfess::roi_meta::{self, RoiObject};
 
 fn env_usize(k: &str, d: usize) -> usize {
     std::env::var(k)
@@ -63,7 +65,7 @@ fn main() {
         }
         let p = b.build().unwrap();
         // Warm up: topics created, connection open.
-        p.publish_alert("bench", fess::AlertLevel::Info, "warm-up")
+        p.publish_alert("bench", fess::events::AlertLevel::Info, "warm-up")
             .unwrap();
         assert!(p.flush(Duration::from_secs(60)), "warm-up not delivered");
         let t0 = Instant::now();

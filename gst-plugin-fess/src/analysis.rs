@@ -3,9 +3,9 @@
 
 use gst::prelude::*;
 
-use crate::camera::CameraEvent;
-use crate::inference::InferenceError;
-use crate::video_frame::pixel_format;
+use fess_gst::camera::CameraEvent;
+use fess_gst::video_frame::pixel_format;
+use fess_vision::runtime::inference::InferenceError;
 
 /// The stream's camera id as an analysis element knows it, and its stats reporter (which
 /// reports under that id).
@@ -15,7 +15,7 @@ pub struct Camera {
     /// The camera event has gone downstream (ours, or upstream's passed on).
     sent: bool,
     pub id: String,
-    reporter: fess::stats::StatsReporter,
+    reporter: fess::observability::stats::StatsReporter,
     cat: gst::DebugCategory,
 }
 
@@ -33,7 +33,7 @@ impl Camera {
         Camera {
             upstream: None,
             sent: false,
-            reporter: fess::stats::StatsReporter::new(kind, &name, &id),
+            reporter: fess::observability::stats::StatsReporter::new(kind, &name, &id),
             id,
             cat,
         }
@@ -42,7 +42,11 @@ impl Camera {
     /// Sends the element's stats (built by `metrics` for this camera id) once a report is due
     /// (a non-blocking send of a few hundred bytes, once a second), or now when `last`: the
     /// stream's final totals, so the exporter sees its end.
-    pub fn report(&mut self, last: bool, metrics: impl FnOnce(&str) -> Vec<fess::stats::Metric>) {
+    pub fn report(
+        &mut self,
+        last: bool,
+        metrics: impl FnOnce(&str) -> Vec<fess::observability::stats::Metric>,
+    ) {
         if last || self.reporter.due() {
             let metrics = metrics(&self.id);
             self.reporter.send(metrics);
@@ -74,7 +78,7 @@ impl Camera {
 
     /// Sends the camera id downstream once per stream, before the first buffer, unless
     /// upstream's went on: the element's own `camera-id`, else upstream's, else a default
-    /// ([`crate::camera::resolve`]). `detector` tells later elements to expect object ROIs.
+    /// ([`fess_gst::camera::resolve`]). `detector` tells later elements to expect object ROIs.
     pub fn ensure_sent(
         &mut self,
         element: &gst::Element,
@@ -84,12 +88,12 @@ impl Camera {
         if self.sent {
             return;
         }
-        let id = crate::camera::resolve(own(), self.upstream.as_deref(), element);
+        let id = fess_gst::camera::resolve(own(), self.upstream.as_deref(), element);
         gst::debug!(self.cat, obj = element, "camera id {}", id);
         self.sent = true;
         self.set_id(id.clone());
         if let Some(src) = element.static_pad("src") {
-            src.push_event(crate::camera::event(&id, detector));
+            src.push_event(fess_gst::camera::event(&id, detector));
         }
     }
 }

@@ -1,42 +1,18 @@
 //! FESS GStreamer plugin: video analytics elements.
 //!
-//! The elements live in one folder each; everything else is pure logic with no GStreamer in
-//! it (decoders, NMS, tracker, motion gate, preprocessing, stats) so it can be unit-tested, plus
-//! the small shared glue for metadata and the camera id.
+//! The elements live in one folder each, with the little glue they share (`analysis`: the
+//! camera-id and stats reporting of an analysing element; `stats_structure`: stats as element
+//! messages). What they compute lives in `fess-vision`, what they put on buffers in `fess-gst`,
+//! events and delivery in `fess`.
 
 use gst::glib;
 
 mod analysis;
-pub mod blur;
-pub mod camera;
-pub mod canvas;
-pub mod decoders;
-pub mod detect_stage;
-pub mod draw;
-pub mod engine;
-pub mod face;
 mod fessdetect;
 mod fessface;
 mod fesskafkasink;
 mod fessoverlay;
-pub mod font;
-pub mod geometry;
-pub mod inference;
-pub mod labels;
-pub mod motion;
-pub mod nms;
-pub mod paths;
-pub mod preprocess;
-pub mod roi_meta;
-pub mod signature;
-pub mod stats;
 mod stats_structure;
-pub mod tracker;
-pub mod video_frame;
-pub mod worker;
-
-pub use fessdetect::ModelType;
-pub use fessface::FaceMode;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     fessdetect::register(plugin)?;

@@ -1,6 +1,6 @@
 //! Stats counters as GStreamer structures, for the elements' read-only `stats` property.
 
-use crate::stats::Histogram;
+use fess::observability::stats::Histogram;
 
 /// A latency histogram as a structure: bounds, per-bucket counts, sum and count.
 pub fn histogram(name: &str, h: &Histogram) -> gst::Structure {

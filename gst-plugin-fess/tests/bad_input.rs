@@ -3,8 +3,8 @@
 mod common;
 
 use common::*;
+use fess_gst::roi_meta;
 use gst::prelude::*;
-use gstfess::roi_meta;
 
 /// The error a one-frame pipeline through `fessdetect <props>` stops with.
 fn error_with(props: &str) -> String {
@@ -118,11 +118,11 @@ fn resolution_change_mid_stream_renegotiates() {
     // 64×64: x/64, y/64; 128×64 letterboxed: x/64, y/32.
     assert_eq!(
         first_box[0],
-        gstfess::geometry::BBox::new(0.0625, 0.125, 0.3125, 0.625)
+        fess_vision::geometry::BBox::new(0.0625, 0.125, 0.3125, 0.625)
     );
     assert_eq!(
         first_box[1],
-        gstfess::geometry::BBox::new(0.0625, 0.25, 0.3125, 1.0)
+        fess_vision::geometry::BBox::new(0.0625, 0.25, 0.3125, 1.0)
     );
     assert_eq!(first_box[2], first_box[0]);
 }

@@ -6,7 +6,8 @@
 mod common;
 
 use common::*;
-use gstfess::roi_meta::{self, RoiObject};
+use fess_gst::roi_meta;
+use fess_vision::objects::RoiObject;
 
 /// fessdetect with bundled `model` on one image.
 fn detect(model: &str, image: &str) -> Vec<RoiObject> {

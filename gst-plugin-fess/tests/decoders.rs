@@ -4,11 +4,12 @@
 mod common;
 
 use common::*;
-use gstfess::decoders::{DecodeParams, Decoder, ModelFamily};
-use gstfess::geometry::BBox;
-use gstfess::inference::Model;
-use gstfess::preprocess::Preprocessor;
-use gstfess::roi_meta;
+use fess_gst::roi_meta;
+use fess_vision::detect::decoders::{DecodeParams, Decoder, ModelFamily};
+use fess_vision::geometry::BBox;
+use fess_vision::objects::RoiObject;
+use fess_vision::preprocess::Preprocessor;
+use fess_vision::runtime::inference::Model;
 
 const PARAMS: DecodeParams = DecodeParams {
     threshold: 0.4,
@@ -129,7 +130,7 @@ fn ssd_shaped_model() {
 }
 
 /// Runs fessdetect with a constructed model on one black `w × h` RGB frame.
-fn element_rois(model: &str, w: u32, h: u32) -> Vec<roi_meta::RoiObject> {
+fn element_rois(model: &str, w: u32, h: u32) -> Vec<RoiObject> {
     init();
     let mut harness = gst_check::Harness::new_parse(&format!(
         "fessdetect model=\"{}\" motion-gate=false",
@@ -145,7 +146,7 @@ fn element_rois(model: &str, w: u32, h: u32) -> Vec<roi_meta::RoiObject> {
     roi_meta::read(&harness.pull().unwrap())
 }
 
-fn assert_rois(got: &[roi_meta::RoiObject], want: &[(&str, [f32; 4])]) {
+fn assert_rois(got: &[RoiObject], want: &[(&str, [f32; 4])]) {
     assert_eq!(got.len(), want.len(), "{got:?}");
     for (o, (label, b)) in got.iter().zip(want) {
         assert_eq!(&o.label, label);

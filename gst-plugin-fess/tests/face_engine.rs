@@ -3,9 +3,9 @@
 mod common;
 
 use common::{decode_image, media, model};
-use gstfess::face::engine::{FaceEngine, Region};
-use gstfess::face::enrol::{enrol, EnrolError};
-use gstfess::preprocess::FrameView;
+use fess_vision::face::engine::{FaceEngine, Region};
+use fess_vision::face::enrol::{enrol, EnrolError};
+use fess_vision::preprocess::FrameView;
 
 fn engine() -> FaceEngine {
     FaceEngine::load(
@@ -21,7 +21,7 @@ fn with_image<R>(name: &str, f: impl FnOnce(&FrameView) -> R) -> R {
     let (caps, buf) = decode_image(&media(name));
     let info = gst_video::VideoInfo::from_caps(&caps).unwrap();
     let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buf.as_ref(), &info).unwrap();
-    let view = gstfess::video_frame::view(&frame).unwrap();
+    let view = fess_gst::video_frame::view(&frame).unwrap();
     f(&view)
 }
 
@@ -86,7 +86,7 @@ fn astronaut() -> (usize, usize, Vec<u8>) {
 
 fn rgb_view(width: usize, height: usize, data: &[u8]) -> FrameView<'_> {
     FrameView {
-        format: gstfess::preprocess::PixelFormat::Rgb,
+        format: fess_vision::preprocess::PixelFormat::Rgb,
         width,
         height,
         planes: [data, &[], &[]],
@@ -137,7 +137,7 @@ fn carphone_embeddings(e: &mut FaceEngine, picks: &[usize]) -> Vec<Vec<f32>> {
             let frame =
                 gst_video::VideoFrameRef::from_buffer_ref_readable(run.buffers[i].as_ref(), &info)
                     .unwrap();
-            let view = gstfess::video_frame::view(&frame).unwrap();
+            let view = fess_gst::video_frame::view(&frame).unwrap();
             let whole = Region {
                 x: 0,
                 y: 0,

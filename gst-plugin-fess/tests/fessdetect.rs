@@ -3,8 +3,9 @@
 mod common;
 
 use common::*;
+use fess_gst::roi_meta;
+use fess_vision::objects::RoiObject;
 use gst::prelude::*;
-use gstfess::roi_meta;
 
 const FORMATS: [&str; 9] = [
     "RGB", "BGR", "RGBx", "BGRx", "RGBA", "I420", "NV12", "YV12", "NV21",
@@ -21,7 +22,7 @@ fn run_on_image(image: &str, launch: &str) -> gst::Buffer {
 }
 
 /// Runs fessdetect once on `image` converted to `format`, returning its ROIs.
-fn detect_image(image: &str, format: &str) -> Vec<roi_meta::RoiObject> {
+fn detect_image(image: &str, format: &str) -> Vec<RoiObject> {
     roi_meta::read(&run_on_image(
         image,
         &format!(
@@ -149,7 +150,7 @@ fn camera_id_travels_downstream_in_a_sticky_event() {
     let _ = h.pull().unwrap();
     let mut found = None;
     while let Some(ev) = h.try_pull_event() {
-        if let Some(id) = gstfess::camera::parse(&ev) {
+        if let Some(id) = fess_gst::camera::parse(&ev) {
             found = Some(id);
         }
     }
@@ -240,7 +241,7 @@ fn held_frames_leave_in_order_with_their_own_boxes() {
     assert_eq!(run.error, None);
     let frames = run.objects();
     assert_eq!(frames.len(), 10);
-    let has = |f: &[roi_meta::RoiObject], label: &str| f.iter().any(|o| o.label == label);
+    let has = |f: &[RoiObject], label: &str| f.iter().any(|o| o.label == label);
     for (i, f) in frames.iter().enumerate() {
         if i < 5 {
             assert!(
@@ -312,7 +313,7 @@ fn inference_interval_reuses_tracked_boxes() {
     let frames = run.objects();
     // Frames between inferences carry the same tracks as the inferred frame before them.
     for i in (0..57).step_by(3) {
-        let ids = |f: &Vec<roi_meta::RoiObject>| {
+        let ids = |f: &Vec<RoiObject>| {
             let mut v: Vec<u64> = f.iter().filter_map(|o| o.track_id).collect();
             v.sort();
             v
@@ -382,7 +383,6 @@ fn a_frame_already_late_downstream_skips_inference_but_passes() {
     assert_eq!(stats.get::<u64>("inferences").unwrap(), 2);
     assert_eq!(stats.get::<u64>("skipped-late").unwrap(), 1);
     // The late frame passed with the objects tracked from the first.
-    let labels =
-        |o: &Vec<roi_meta::RoiObject>| o.iter().map(|o| o.label.clone()).collect::<Vec<_>>();
+    let labels = |o: &Vec<RoiObject>| o.iter().map(|o| o.label.clone()).collect::<Vec<_>>();
     assert_eq!(labels(&late), labels(&first));
 }

@@ -8,10 +8,11 @@ use std::time::{Duration, Instant};
 
 use common::{decode_image, init, media, model, run_pipeline, Run};
 use fess::gallery::{GalleryStore, Person, DEFAULT_GALLERY_KEY};
+use fess_gst::roi_meta;
 use fess_testkit::RedisServer;
+use fess_vision::face::engine::FaceEngine;
+use fess_vision::objects::FaceInfo;
 use gst::prelude::*;
-use gstfess::face::engine::FaceEngine;
-use gstfess::roi_meta::{self, FaceInfo};
 
 /// The astronaut's embedding, enrolled the way `fess gallery enroll` does it.
 fn astronaut_embedding() -> Vec<f32> {
@@ -24,8 +25,8 @@ fn astronaut_embedding() -> Vec<f32> {
     let (caps, buf) = decode_image(&media("astronaut.png"));
     let info = gst_video::VideoInfo::from_caps(&caps).unwrap();
     let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buf.as_ref(), &info).unwrap();
-    let view = gstfess::video_frame::view(&frame).unwrap();
-    gstfess::face::enrol::enrol(&mut engine, &view)
+    let view = fess_gst::video_frame::view(&frame).unwrap();
+    fess_vision::face::enrol::enrol(&mut engine, &view)
         .unwrap()
         .embedding
 }

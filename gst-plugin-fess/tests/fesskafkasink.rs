@@ -5,7 +5,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use fess::Event;
+use fess::events::Event;
 use fess_testkit::{free_port, tmp_dir, Broker, Reader};
 
 const TOPICS: [&str; 3] = [
@@ -123,7 +123,7 @@ cooldown = 20
     for a in &alert_events {
         assert_eq!(
             (a.alert_message.as_str(), a.alert_level),
-            ("Person present", fess::AlertLevel::Warning)
+            ("Person present", fess::events::AlertLevel::Warning)
         );
         assert!(!a.associated_events.is_empty());
         assert!(
@@ -285,8 +285,9 @@ fn bad_settings_get_clear_errors_without_secrets() {
 
 /// Buffers carrying a person and their face, as fessdetect ! fessface leave them.
 fn face_buffer(i: u64, name: Option<&str>, authorized: bool) -> gst::Buffer {
-    use gstfess::geometry::BBox;
-    use gstfess::roi_meta::{attach, FaceInfo, RoiObject};
+    use fess_gst::roi_meta::attach;
+    use fess_vision::geometry::BBox;
+    use fess_vision::objects::{FaceInfo, RoiObject};
     let mut buf = gst::Buffer::new();
     {
         let b = buf.get_mut().unwrap();
@@ -454,9 +455,10 @@ fn an_eos_flush_leaves_stats_readable_and_a_flushing_seek_interrupts_it() {
 /// never by a guessed frame rate.
 #[test]
 fn rules_run_on_running_time_not_a_guessed_frame_rate() {
+    use fess_gst::roi_meta::attach;
+    use fess_vision::geometry::BBox;
+    use fess_vision::objects::RoiObject;
     use gst::prelude::*;
-    use gstfess::geometry::BBox;
-    use gstfess::roi_meta::{attach, RoiObject};
     init();
     let rules = tmp_dir("sink-time-rules").with_extension("toml");
     std::fs::write(

@@ -4,11 +4,12 @@
 mod common;
 
 use common::{decode_image, init, media, run_pipeline};
+use fess_gst::roi_meta;
+use fess_vision::draw::annotate::color_for;
+use fess_vision::draw::rect::Rect;
+use fess_vision::geometry::BBox;
+use fess_vision::objects::{FaceInfo, RoiObject};
 use gst::prelude::*;
-use gstfess::canvas::Rect;
-use gstfess::draw::color_for;
-use gstfess::geometry::BBox;
-use gstfess::roi_meta::{self, FaceInfo, RoiObject};
 
 const W: usize = 64;
 const H: usize = 48;

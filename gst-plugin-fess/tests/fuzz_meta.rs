@@ -7,10 +7,10 @@
 mod common;
 
 use common::*;
+use fess_gst::roi_meta;
 use fess_testkit::{free_port, tmp_dir};
 use gst::prelude::*;
 use gst_video::VideoRegionOfInterestMeta;
-use gstfess::roi_meta;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 

@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use common::*;
+use fess_gst::roi_meta;
 use gst::prelude::*;
-use gstfess::roi_meta;
 
 /// The labels on each frame that reached an `appsink`, in order.
 type Labels = Vec<Vec<String>>;

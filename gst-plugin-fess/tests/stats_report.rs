@@ -7,7 +7,7 @@ mod common;
 use std::os::unix::net::UnixDatagram;
 
 use common::*;
-use fess::stats::{Datagram, Value, MAX_DATAGRAM_BYTES};
+use fess::observability::stats::{Datagram, Value, MAX_DATAGRAM_BYTES};
 
 fn counter(d: &Datagram, name: &str) -> u64 {
     d.metrics
@@ -51,7 +51,7 @@ fn elements_send_cumulative_datagrams_and_a_final_one() {
     }
     // Every metric the elements sent is in the catalogue, with its kind and labels.
     for m in got.iter().flat_map(|d| &d.metrics) {
-        if let Err(e) = fess::metrics::check(m) {
+        if let Err(e) = fess::observability::metrics::check(m) {
             panic!("{e}");
         }
     }

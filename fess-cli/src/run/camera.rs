@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
-use fess::stats::{CameraState, CameraStatus, Metric, StatsReporter};
+use fess::observability::stats::{CameraState, CameraStatus, Metric, StatsReporter};
 use gst::prelude::*;
 
 use super::backoff::Backoff;
@@ -67,7 +67,7 @@ impl Status {
 
     /// The stats protocol's view of it.
     pub fn report(&self) -> CameraStatus {
-        let ms = fess::stats::unix_ms;
+        let ms = fess::observability::stats::unix_ms;
         CameraStatus {
             state: self.state,
             since_ms: ms(self.since),
@@ -199,7 +199,7 @@ impl Supervisor {
         status: Arc<Mutex<Status>>,
         inbox: Receiver<Command>,
     ) -> Supervisor {
-        let seed = fess::stats::unix_ms(SystemTime::now())
+        let seed = fess::observability::stats::unix_ms(SystemTime::now())
             ^ spec
                 .id
                 .bytes()

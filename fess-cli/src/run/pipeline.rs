@@ -215,7 +215,7 @@ pub fn shown(text: &str, spec: &CameraSpec) -> String {
 /// A value as `--check` prints it: URLs without credentials, `kafka-config` masked.
 fn shown_value(key: &str, value: &str) -> String {
     if key == "kafka-config" {
-        fess::kafka_config::masked(value)
+        fess::delivery::kafka_config::masked(value)
     } else if value.contains("://") {
         fess::secrets::redact_url(value, &["insecure"])
     } else {

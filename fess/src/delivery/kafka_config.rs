@@ -1,4 +1,5 @@
-//! Producer settings: the document's `.env` variables as defaults, every librdkafka property
+//! Producer settings: the `.env` variables (README, "Configuration from `.env`") as defaults,
+//! every librdkafka property
 //! passed through, checked before anything connects.
 
 use std::fmt;
@@ -81,7 +82,7 @@ impl Default for KafkaSettings {
 }
 
 impl KafkaSettings {
-    /// The document's defaults overridden by `KAFKA_BOOTSTRAP_SERVERS`, `KAFKA_TOPIC_MOTION`,
+    /// The defaults of README "Configuration from `.env`" overridden by `KAFKA_BOOTSTRAP_SERVERS`, `KAFKA_TOPIC_MOTION`,
     /// `KAFKA_TOPIC_FACES`, `KAFKA_TOPIC_ALERTS`, `KAFKA_ACKS`, `KAFKA_COMPRESSION`,
     /// `KAFKA_LINGER_MS` and `KAFKA_BATCH_SIZE` from the environment or `./.env`.
     pub fn from_env() -> Result<Self, ConfigError> {

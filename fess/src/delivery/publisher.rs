@@ -27,13 +27,15 @@ use rdkafka::producer::{
     BaseRecord, DeliveryResult, Producer, ProducerContext, PurgeConfig, ThreadedProducer,
 };
 
+use crate::delivery::kafka_config::{
+    client_error, parse_extra, ConfigError, KafkaSettings, Topics,
+};
+use crate::delivery::spool::{Append, Dropped, Record, RecordId, Spool};
 use crate::events::{
     AlertEvent, AlertLevel, BBox, DetectedObject, Event, EventError, EventKind, FaceEvent,
     MotionEvent,
 };
-use crate::kafka_config::{client_error, parse_extra, ConfigError, KafkaSettings, Topics};
-use crate::spool::{Append, Dropped, Record, RecordId, Spool};
-use crate::stats::Histogram;
+use crate::observability::stats::Histogram;
 
 /// Default bound of the on-disk spool.
 pub const DEFAULT_SPOOL_MAX_BYTES: u64 = 256 << 20;
@@ -451,7 +453,7 @@ impl PublisherBuilder {
         self
     }
 
-    /// The motion, faces and alerts topics (defaults from `KAFKA_TOPIC_*`, else the document's).
+    /// The motion, faces and alerts topics (defaults from `KAFKA_TOPIC_*`, else README, "Configuration from `.env`").
     pub fn topics(mut self, motion: &str, faces: &str, alerts: &str) -> Self {
         if let Some(s) = self.settings() {
             s.topics = Topics {
@@ -687,7 +689,8 @@ impl PublisherBuilder {
 /// Publishes the three kinds of event to Kafka, never blocking, losing nothing it can keep.
 ///
 /// ```no_run
-/// use fess::{EventPublisher, AlertLevel};
+/// use fess::delivery::publisher::EventPublisher;
+/// use fess::events::AlertLevel;
 /// let publisher = EventPublisher::builder()
 ///     .bootstrap_servers("localhost:9092")
 ///     .spool_dir("/var/lib/fess/spool")
@@ -695,7 +698,7 @@ impl PublisherBuilder {
 /// let id = publisher.publish_alert("cam_01", AlertLevel::Critical, "Unauthorized access detected")?;
 /// println!("published {id}");
 /// publisher.close();
-/// # Ok::<(), fess::PublishError>(())
+/// # Ok::<(), fess::delivery::publisher::PublishError>(())
 /// ```
 pub struct EventPublisher {
     shared: Arc<Shared>,
@@ -718,7 +721,8 @@ fn sync_spool_every(shared: &Shared, every: Duration) {
 }
 
 impl EventPublisher {
-    /// Defaults from the document's `.env` variables (`KAFKA_*`), no spool, topics created.
+    /// Defaults from the `.env` variables (`KAFKA_*`, README "Configuration from `.env`"), no
+    /// spool, topics created.
     pub fn builder() -> PublisherBuilder {
         PublisherBuilder {
             kafka: KafkaSettings::from_env(),
@@ -733,7 +737,7 @@ impl EventPublisher {
         }
     }
 
-    /// The document's `EventPublisher()`: settings from the environment and `./.env`.
+    /// Settings from the environment and `./.env`, like the Python `EventPublisher()`.
     pub fn new() -> Result<Self, PublishError> {
         Self::builder().build()
     }
@@ -850,7 +854,10 @@ impl EventPublisher {
     }
 
     /// Publishes `face.recognized`; returns its `event_id`.
-    #[allow(clippy::too_many_arguments)] // the document's own signature
+    // Positional, in the Python publisher's order, for programs ported from it (README, "The
+    // `fess` library"; its example, the crate's doctests and `examples/publish_events.rs` call
+    // it so); `publish` takes a built `FaceEvent` instead.
+    #[allow(clippy::too_many_arguments)]
     pub fn publish_face_event(
         &self,
         camera_id: &str,

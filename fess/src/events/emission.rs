@@ -10,8 +10,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use crate::events::rules::{CheckedRule, Trigger, UNAUTHORIZED_MESSAGE};
 use crate::events::{AlertEvent, AlertLevel, BBox, DetectedObject, Event, FaceEvent, MotionEvent};
-use crate::rules::{CheckedRule, Trigger, UNAUTHORIZED_MESSAGE};
 
 /// An object on one frame (box normalised 0–1).
 #[derive(Debug, Clone, PartialEq)]
@@ -396,7 +396,7 @@ fn rounded_confidence(c: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::parse;
+    use crate::events::rules::parse;
 
     fn obj(track: u64, class: &str, x: f64) -> SeenObject {
         SeenObject {
@@ -612,7 +612,7 @@ cameras = ["other"]
             assert!(b
                 .observe(&frame(i, t, &outside, &[]))
                 .iter()
-                .all(|e| e.kind() != crate::EventKind::Alert));
+                .all(|e| e.kind() != crate::events::EventKind::Alert));
         }
         // After 2 s in the zone; not again within the 30 s cooldown; the camera filter keeps
         // the unknown-face rule quiet here.

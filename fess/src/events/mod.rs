@@ -1,4 +1,5 @@
-//! The three event schemas of the user's document (section 3), field for field.
+//! The three events FESS publishes, field for field as `schemas/` specifies them (README, "What
+//! is published, and when").
 //!
 //! Every published message is one of these, serialised with serde_json. Constructors validate
 //! their input, so garbage (an empty camera id, a NaN confidence, a box with x2 < x1) is refused
@@ -136,7 +137,7 @@ pub struct FaceEvent {
     pub is_authorized: bool,
 }
 
-/// Severity of an alert, upper-case on the wire as in the document.
+/// Severity of an alert, upper-case on the wire.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord, JsonSchema,
 )]
@@ -410,7 +411,9 @@ impl MotionEvent {
 
 impl FaceEvent {
     /// A validated face event with a fresh id and timestamp.
-    #[allow(clippy::too_many_arguments)] // the document's own signature
+    // The order of `EventPublisher::publish_face_event` (README, "The `fess` library"), which
+    // calls it, as do the rule emission (`emission.rs`) and the schema tests.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         camera_id: &str,
         frame_number: u64,
@@ -485,7 +488,7 @@ mod tests {
         .unwrap();
         let v: serde_json::Value =
             serde_json::from_slice(&Event::Motion(e.clone()).to_json()).unwrap();
-        // Exactly the document's fields (the map sorts them).
+        // Exactly the schema's fields (the map sorts them).
         let keys: Vec<&str> = v.as_object().unwrap().keys().map(|k| k.as_str()).collect();
         let mut expected = vec![
             "event_id",

@@ -279,7 +279,7 @@ impl GalleryStore {
     /// Connects to `url` (password never shown in errors) with `timeout` for the connection
     /// and for every reply.
     pub fn connect(url: &str, key: &str, timeout: Duration) -> Result<GalleryStore, GalleryError> {
-        let shown = crate::redis_url::redact(url);
+        let shown = crate::gallery::redis_url::redact(url);
         // Connecting authenticates and selects the database.
         let err = |e: redis::RedisError| GalleryError::redis(&shown, "AUTH/SELECT", &e);
         let client = redis::Client::open(url).map_err(err)?;

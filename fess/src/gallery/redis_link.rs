@@ -96,7 +96,7 @@ impl RedisLink {
         });
         let (tx, rx) = mpsc::sync_channel(64);
         let mut worker = Worker {
-            shown_url: crate::redis_url::redact(&cfg.url),
+            shown_url: crate::gallery::redis_url::redact(&cfg.url),
             cfg: cfg.clone(),
             shared: shared.clone(),
             notify,

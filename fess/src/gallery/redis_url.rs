@@ -1,4 +1,4 @@
-//! The Redis address of the document's `RedisCache`: `REDIS_URL` (environment or `.env`),
+//! The Redis address: `REDIS_URL` (environment or `.env`),
 //! `redis://`, `rediss://` (TLS) or `unix://`, with an optional password that is never shown.
 
 /// Where Redis is when nobody says: the local default port.

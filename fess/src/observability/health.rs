@@ -1,6 +1,6 @@
-//! The health check of the user's document (section 6): [`HealthChecker::get_health_status`]
-//! reaches Redis and Kafka with short, bounded timeouts, reads the host's CPU, memory and disk,
-//! and returns a [`HealthStatus`] that serialises to the document's JSON.
+//! The health check: [`HealthChecker::get_health_status`] reaches Redis and Kafka with short,
+//! bounded timeouts, reads the host's CPU, memory and disk, and returns a [`HealthStatus`] that
+//! serialises to the health JSON of the README's "Health status".
 //!
 //! `fess-exporter` runs it in a background thread, adds the [`PipelinesComponent`] it builds
 //! from the stats it hears, and serves the result as `/health`.
@@ -21,11 +21,11 @@
 //!
 //! Nothing here logs or returns a password: errors are the client's reason, never the URL.
 //!
-//! # Example (the document's section 6, in Rust)
+//! # Example
 //!
 //! ```
-//! use fess::health::{HealthChecker, Status};
-//! use fess::KafkaSettings;
+//! use fess::observability::health::{HealthChecker, Status};
+//! use fess::delivery::kafka_config::KafkaSettings;
 //!
 //! // Initialize components: REDIS_URL and KAFKA_* from the environment or ./.env.
 //! let redis_url = std::env::var("REDIS_URL").expect("REDIS_URL names the test Redis");
@@ -51,8 +51,8 @@ use rdkafka::producer::{BaseProducer, Producer};
 use serde::{Deserialize, Serialize};
 use sysinfo::{Disks, System};
 
+use crate::delivery::kafka_config::KafkaSettings;
 use crate::events::now_timestamp;
-use crate::KafkaSettings;
 
 /// Default bound of each network check (connect plus reply).
 pub const DEFAULT_CHECK_TIMEOUT: Duration = Duration::from_secs(1);
@@ -125,12 +125,12 @@ pub struct CameraHealth {
     /// The kinds of source reporting for it (`fessdetect`, `fessface`, …).
     pub sources: Vec<String>,
     /// What its sources report keeps them from doing their job (see
-    /// [`crate::stats::Datagram::problems`]).
+    /// [`crate::observability::stats::Datagram::problems`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub problems: Vec<String>,
     /// Its state, when a camera service (`fess run`) runs it; absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub state: Option<crate::stats::CameraState>,
+    pub state: Option<crate::observability::stats::CameraState>,
     /// Seconds in that state.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state_seconds: Option<f64>,
@@ -149,7 +149,7 @@ impl CameraHealth {
     /// Whether the camera keeps `/health` from being healthy: frames not advancing for
     /// `stale_after`, a problem reported, or a service reconnecting it or unable to run it.
     fn troubled(&self, stale_after: Duration) -> bool {
-        use crate::stats::CameraState;
+        use crate::observability::stats::CameraState;
         self.last_frame_age_seconds
             .is_some_and(|a| a >= stale_after.as_secs_f64())
             || !self.problems.is_empty()
@@ -205,7 +205,7 @@ pub struct Components {
     pub pipelines: Option<PipelinesComponent>,
 }
 
-/// The document's health response.
+/// The health response (README, "Health status").
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HealthStatus {
     pub status: Status,
@@ -480,7 +480,7 @@ fn kafka_client(k: &KafkaSettings, timeout: Duration) -> Result<BaseProducer, He
         .set("reconnect.backoff.max.ms", "1000")
         .set("log_level", "0");
     cfg.create()
-        .map_err(|e| HealthError::Kafka(crate::kafka_config::client_error(&e)))
+        .map_err(|e| HealthError::Kafka(crate::delivery::kafka_config::client_error(&e)))
 }
 
 /// Total and free bytes of the disk mounted deepest along `path` (the largest disk if none is).
@@ -547,7 +547,7 @@ mod tests {
             v["cameras"]["a"]["problems"][0],
             "the face gallery cannot be read"
         );
-        use crate::stats::CameraState;
+        use crate::observability::stats::CameraState;
         for (state, status) in [
             (CameraState::Running, Status::Healthy),
             (CameraState::Stopped, Status::Healthy),

@@ -4,7 +4,7 @@
 //! help texts and reserved names from it. Names a program reports that are not listed here are
 //! published too (if valid) with a generic help text.
 
-use crate::stats::{Metric, Value};
+use crate::observability::stats::{Metric, Value};
 
 /// How a metric behaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,7 +50,7 @@ const fn entry(name: &'static str, kind: Kind, labels: &'static str, help: &'sta
     }
 }
 
-/// Metrics the elements (and programs using `fess::stats`) report.
+/// Metrics the elements (and programs using `fess::observability::stats`) report.
 pub const REPORTED: &[Entry] = &[
     entry("fess_frames_total", Kind::Counter, "camera_id", "Frames seen by fessdetect."),
     entry("fess_inferences_total", Kind::Counter, "camera_id", "Frames the detector ran on."),

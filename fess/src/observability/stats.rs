@@ -479,7 +479,7 @@ type SeriesKey = (String, Vec<(String, String)>);
 /// elements' metrics.
 ///
 /// ```
-/// use fess::stats::AppStats;
+/// use fess::observability::stats::AppStats;
 ///
 /// let metrics = AppStats::new("my-detector");
 /// // Increment detection counter

@@ -10,15 +10,16 @@ use gst_base::subclass::prelude::*;
 
 use super::ModelType;
 use crate::analysis::Camera;
-use crate::decoders::{DecodeParams, Decoder, ModelFamily};
-use crate::detect_stage::{
+use fess_gst::roi_meta;
+use fess_gst::video_frame::{VideoBuffer, FORMATS};
+use fess_vision::detect::decoders::{DecodeParams, Decoder, ModelFamily};
+use fess_vision::detect::labels::Labels;
+use fess_vision::detect::stage::{
     DetectConfig, DetectStage, EngineDetector, FrameTime, Leaving, ModelError, Rules, StageError,
 };
-use crate::engine::{Engine, EngineError, Parallelism};
-use crate::labels::Labels;
-use crate::roi_meta::{self, RoiObject};
-use crate::stats::{DetectStats, SkipReason};
-use crate::video_frame::{VideoBuffer, FORMATS};
+use fess_vision::objects::RoiObject;
+use fess_vision::runtime::engine::{Engine, EngineError, Parallelism};
+use fess_vision::stats::{DetectStats, SkipReason};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -133,7 +134,7 @@ pub struct FessDetect {
 
 impl FessDetect {
     fn build_state(&self, s: &Settings) -> Result<State, gst::ErrorMessage> {
-        let path = crate::paths::detector_model(s.model.as_deref())
+        let path = fess_vision::paths::detector_model(s.model.as_deref())
             .map_err(|e| gst::error_msg!(gst::ResourceError::NotFound, ["{}", e]))?;
         let model_name = path.display().to_string();
         let parallelism = Parallelism::resolve(s.nireq as usize, s.threads as usize);
@@ -685,7 +686,7 @@ impl BaseTransformImpl for FessDetect {
     /// `camera-id` answers it (else the query goes on upstream).
     fn query(&self, direction: gst::PadDirection, query: &mut gst::QueryRef) -> bool {
         let own = self.settings.lock().unwrap().own_camera_id();
-        crate::camera::answer_query(direction, query, own.as_deref())
+        fess_gst::camera::answer_query(direction, query, own.as_deref())
             || BaseTransformImplExt::parent_query(self, direction, query)
     }
 
@@ -701,7 +702,7 @@ impl BaseTransformImpl for FessDetect {
             _ if event.is_serialized() => self.drain(),
             _ => {}
         }
-        if let Some(cam) = crate::camera::parse(&event) {
+        if let Some(cam) = fess_gst::camera::parse(&event) {
             let own = self.settings.lock().unwrap().own_camera_id().is_some();
             if let Some(state) = self.state.lock().unwrap().as_mut() {
                 if !state.camera.upstream_event(&cam, own) {

@@ -6,16 +6,17 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
 
-use fess::redis_link::{LinkConfig, LinkEvent, RedisLink};
+use fess::gallery::redis_link::{LinkConfig, LinkEvent, RedisLink};
 
 use super::FaceMode;
 use crate::analysis::Camera;
-use crate::face::engine::{FaceEngine, FaceError};
-use crate::face::stage::{FaceRules, FaceStage, FrameFaces, PersonBox};
-use crate::geometry::BBox;
-use crate::roi_meta::{self, FaceInfo, RoiObject};
-use crate::stats::FaceStats;
-use crate::video_frame::FORMATS;
+use fess_gst::roi_meta;
+use fess_gst::video_frame::FORMATS;
+use fess_vision::face::engine::{FaceEngine, FaceError};
+use fess_vision::face::stage::{FaceRules, FaceStage, FrameFaces, PersonBox};
+use fess_vision::geometry::BBox;
+use fess_vision::objects::{FaceInfo, RoiObject};
+use fess_vision::stats::FaceStats;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -141,13 +142,13 @@ pub struct FessFace {
 
 impl FessFace {
     fn build_state(&self, s: &Settings) -> Result<State, gst::ErrorMessage> {
-        let detector = crate::paths::model_file(
+        let detector = fess_vision::paths::model_file(
             s.detector_model.as_deref(),
-            crate::paths::FACE_DETECTOR_FILE,
+            fess_vision::paths::FACE_DETECTOR_FILE,
         );
-        let embedder = crate::paths::model_file(
+        let embedder = fess_vision::paths::model_file(
             s.embedder_model.as_deref(),
-            crate::paths::FACE_EMBEDDER_FILE,
+            fess_vision::paths::FACE_EMBEDDER_FILE,
         );
         let engine = FaceEngine::load(&detector, &embedder, s.threads as usize).map_err(|e| {
             let runtime = match &e {
@@ -160,8 +161,8 @@ impl FessFace {
             .redis_url
             .clone()
             .filter(|u| !u.is_empty())
-            .unwrap_or_else(fess::redis_url::from_env);
-        let shown = fess::redis_url::redact(&url);
+            .unwrap_or_else(fess::gallery::redis_url::from_env);
+        let shown = fess::gallery::redis_url::redact(&url);
         let weak = self.obj().downgrade();
         let link = RedisLink::start(
             LinkConfig {
@@ -533,7 +534,7 @@ impl ObjectImpl for FessFace {
             "redis-url" => s
                 .redis_url
                 .as_deref()
-                .map(fess::redis_url::redact)
+                .map(fess::gallery::redis_url::redact)
                 .to_value(),
             "redis-timeout" => s.redis_timeout_ms.to_value(),
             "gallery-key" => s.gallery_key.to_value(),
@@ -663,12 +664,12 @@ impl BaseTransformImpl for FessFace {
     /// `camera-id` answers it (else the query goes on upstream).
     fn query(&self, direction: gst::PadDirection, query: &mut gst::QueryRef) -> bool {
         let own = self.settings.lock().unwrap().own_camera_id();
-        crate::camera::answer_query(direction, query, own.as_deref())
+        fess_gst::camera::answer_query(direction, query, own.as_deref())
             || BaseTransformImplExt::parent_query(self, direction, query)
     }
 
     fn sink_event(&self, event: gst::Event) -> bool {
-        if let Some(cam) = crate::camera::parse(&event) {
+        if let Some(cam) = fess_gst::camera::parse(&event) {
             let own = self.settings.lock().unwrap().own_camera_id().is_some();
             if let Some(state) = self.state.lock().unwrap().as_mut() {
                 state.detector_upstream = cam.detector;
@@ -727,7 +728,7 @@ impl BaseTransformImpl for FessFace {
             })
             .collect();
         let camera_id = &state.camera.id;
-        let found = crate::video_frame::with_view(buf, &info, |view| {
+        let found = fess_gst::video_frame::with_view(buf, &info, |view| {
             state
                 .stage
                 .process(view, &persons, camera_id, &rules)

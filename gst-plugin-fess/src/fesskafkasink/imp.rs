@@ -3,8 +3,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
-use fess::emission::{EventBuilder, Frame, SeenFace, SeenObject};
-use fess::{Event, EventKind, EventPublisher, PublisherBuilder, Severity};
+use fess::delivery::publisher::{EventPublisher, PublisherBuilder, Severity};
+use fess::events::emission::{EventBuilder, Frame, SeenFace, SeenObject};
+use fess::events::{Event, EventKind};
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
@@ -12,7 +13,7 @@ use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
 
 use super::{Acks, Compression};
-use crate::roi_meta;
+use fess_gst::roi_meta;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -24,8 +25,8 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 
 const DEFAULT_MIN_INTERVAL: f64 = 10.0;
 const DEFAULT_FLUSH_TIMEOUT_MS: u32 = 10_000;
-const DEFAULT_SPOOL_MAX_BYTES: u64 = fess::publisher::DEFAULT_SPOOL_MAX_BYTES;
-const DEFAULT_SPOOL_SYNC_MS: u32 = fess::publisher::DEFAULT_SPOOL_SYNC.as_millis() as u32;
+const DEFAULT_SPOOL_MAX_BYTES: u64 = fess::delivery::publisher::DEFAULT_SPOOL_MAX_BYTES;
+const DEFAULT_SPOOL_SYNC_MS: u32 = fess::delivery::publisher::DEFAULT_SPOOL_SYNC.as_millis() as u32;
 const DEFAULT_CREATE_TOPICS: bool = true;
 const DEFAULT_PARTITIONS: u32 = 3;
 const DEFAULT_REPLICATION: u32 = 1;
@@ -106,12 +107,14 @@ struct State {
     /// When the sink started: the clock of last resort for frames without timestamps.
     started: Instant,
     events: [u64; 3],
-    reporter: fess::stats::StatsReporter,
+    reporter: fess::observability::stats::StatsReporter,
 }
 
 impl State {
     /// Builds the waiting publisher with the default spool of the stream's camera id.
-    fn open_publisher(&mut self) -> Result<Option<PathBuf>, fess::PublishError> {
+    fn open_publisher(
+        &mut self,
+    ) -> Result<Option<PathBuf>, fess::delivery::publisher::PublishError> {
         let Some(b) = self.pending.take() else {
             return Ok(None);
         };
@@ -121,8 +124,8 @@ impl State {
     }
 
     /// The sink's counters as stats-protocol metrics (named as the exporter publishes them).
-    fn metrics(&self) -> Vec<fess::stats::Metric> {
-        use fess::stats::Metric;
+    fn metrics(&self) -> Vec<fess::observability::stats::Metric> {
+        use fess::observability::stats::Metric;
         let camera = self.builder.camera_id();
         let mut m = Vec::new();
         for (kind, n) in EventKind::ALL.iter().zip(self.events) {
@@ -190,7 +193,7 @@ impl FessKafkaSink {
     fn build_state(&self, s: &Settings) -> Result<State, gst::ErrorMessage> {
         let settings_err = |m: String| gst::error_msg!(gst::ResourceError::Settings, ["{}", m]);
         let rules = match set(&s.alert_rules) {
-            Some(p) => fess::rules::load(&PathBuf::from(p)).map_err(settings_err)?,
+            Some(p) => fess::events::rules::load(&PathBuf::from(p)).map_err(settings_err)?,
             None => Vec::new(),
         };
         let mut b = EventPublisher::builder();
@@ -198,7 +201,7 @@ impl FessKafkaSink {
             b = b.bootstrap_servers(v);
         }
         if s.topic_motion.is_some() || s.topic_faces.is_some() || s.topic_alerts.is_some() {
-            let d = fess::KafkaSettings::from_env()
+            let d = fess::delivery::kafka_config::KafkaSettings::from_env()
                 .map_err(|e| settings_err(e.to_string()))?
                 .topics;
             b = b.topics(
@@ -234,7 +237,7 @@ impl FessKafkaSink {
                 .obj()
                 .static_pad("sink")
                 .expect("a sink has a sink pad");
-            crate::camera::query_upstream(&pad)
+            fess_gst::camera::query_upstream(&pad)
         });
         let weak = self.obj().downgrade();
         b = b
@@ -256,7 +259,8 @@ impl FessKafkaSink {
         // Wrong settings fail the start, also when the publisher is built later.
         b.check().map_err(|e| settings_err(e.to_string()))?;
         let stream_camera = known_camera.clone().unwrap_or_else(|| name.to_string());
-        let reporter = fess::stats::StatsReporter::new("fesskafkasink", &name, &stream_camera);
+        let reporter =
+            fess::observability::stats::StatsReporter::new("fesskafkasink", &name, &stream_camera);
         let builder = EventBuilder::new(
             &stream_camera,
             Duration::from_secs_f64(s.min_interval),
@@ -332,7 +336,7 @@ fn default_spool(camera: &str) -> PathBuf {
             }
         })
         .collect();
-    crate::paths::cache_dir().join("spool").join(safe)
+    fess_vision::paths::cache_dir().join("spool").join(safe)
 }
 
 #[glib::object_subclass]
@@ -343,7 +347,7 @@ impl ObjectSubclass for FessKafkaSink {
 }
 
 /// The `fess-alert` element message: an alert as published.
-fn alert_message(a: &fess::AlertEvent) -> gst::Structure {
+fn alert_message(a: &fess::events::AlertEvent) -> gst::Structure {
     gst::Structure::builder("fess-alert")
         .field("camera-id", &a.camera_id)
         .field("event-id", &a.event_id)
@@ -521,7 +525,7 @@ impl ObjectImpl for FessKafkaSink {
             "kafka-config" => s
                 .kafka_config
                 .as_deref()
-                .map(fess::kafka_config::masked)
+                .map(fess::delivery::kafka_config::masked)
                 .to_value(),
             "camera-id" => s.camera_id.to_value(),
             "min-interval" => s.min_interval.to_value(),
@@ -712,7 +716,7 @@ impl BaseSinkImpl for FessKafkaSink {
     }
 
     fn event(&self, event: gst::Event) -> bool {
-        if let Some(id) = crate::camera::parse(&event).map(|c| c.camera_id) {
+        if let Some(id) = fess_gst::camera::parse(&event).map(|c| c.camera_id) {
             if let Some(state) = self.state.lock().unwrap().as_mut() {
                 if !state.own_camera {
                     gst::debug!(CAT, imp = self, "camera id {}", id);

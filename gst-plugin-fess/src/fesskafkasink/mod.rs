@@ -1,5 +1,5 @@
 //! `fesskafkasink`: publishes what the fess elements found (motion, faces, alerts) as the user's
-//! JSON events to Kafka, without ever blocking the video, through [`fess::EventPublisher`].
+//! JSON events to Kafka, without ever blocking the video, through [`fess::delivery::publisher::EventPublisher`].
 
 use gst::glib;
 use gst::prelude::*;

@@ -7,10 +7,10 @@ use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
 use gst_video::prelude::*;
 
-use crate::canvas::{Canvas, CanvasFormat};
-use crate::draw::{blur_objects, draw_objects, Style};
-use crate::font::{CaptionFont, FontError, DEFAULT_FONT};
-use crate::{roi_meta, video_frame};
+use fess_gst::{roi_meta, video_frame};
+use fess_vision::draw::annotate::{blur_objects, draw_objects, Style};
+use fess_vision::draw::canvas::{Canvas, CanvasFormat};
+use fess_vision::draw::font::{CaptionFont, FontError, DEFAULT_FONT};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(

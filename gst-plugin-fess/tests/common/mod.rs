@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Once, OnceLock};
 
+use fess_gst::roi_meta;
+use fess_vision::objects::RoiObject;
 use gst::prelude::*;
-use gstfess::roi_meta::{self, RoiObject};
 
 pub fn init() {
     static INIT: Once = Once::new();
@@ -22,7 +23,7 @@ pub fn init() {
 pub use fess_testkit::media;
 
 pub fn model(name: &str) -> PathBuf {
-    let p = gstfess::paths::models_dir().join(name);
+    let p = fess_vision::paths::models_dir().join(name);
     assert!(
         p.is_file(),
         "{} is missing: run scripts/setup.sh first",
@@ -38,7 +39,7 @@ pub fn test_model(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("fess-test-models-{}", std::process::id()));
         let python = std::env::var_os("FESS_VENV")
             .map(PathBuf::from)
-            .unwrap_or_else(|| gstfess::paths::cache_dir().join("venv"))
+            .unwrap_or_else(|| fess_vision::paths::cache_dir().join("venv"))
             .join("bin/python");
         assert!(
             python.is_file(),

@@ -11,8 +11,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use fess::gallery::redis_link::RedisLink;
 use fess::gallery::{CachedRecognition, Gallery, Identity};
-use fess::redis_link::RedisLink;
 
 use super::engine::{Face, FaceEngine, FaceError, Region};
 use super::recheck::{self, Source, TrackMemory};

@@ -3,7 +3,7 @@
 
 use crate::geometry::BBox;
 use crate::nms::{nms, Candidate};
-use crate::signature::{ModelSignature, OutputTensor, TensorInfo};
+use crate::runtime::signature::{ModelSignature, OutputTensor, TensorInfo};
 
 const STRIDES: [usize; 3] = [8, 16, 32];
 const MIN_SIZES: [[f32; 2]; 3] = [[16.0, 32.0], [64.0, 128.0], [256.0, 512.0]];
@@ -163,7 +163,7 @@ impl RetinaFace {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::signature::{OutputData, TensorType};
+    use crate::runtime::signature::{OutputData, TensorType};
 
     fn sig() -> ModelSignature {
         ModelSignature {

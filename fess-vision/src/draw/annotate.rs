@@ -1,10 +1,11 @@
 //! Drawing boxes and captions on video frames, and blurring faces or persons for privacy, for
 //! annotated output a person can look at.
 
-use crate::canvas::{Canvas, Rect};
-use crate::font::CaptionFont;
+use crate::draw::canvas::Canvas;
+use crate::draw::font::CaptionFont;
+use crate::draw::rect::Rect;
 use crate::geometry::BBox;
-use crate::roi_meta::RoiObject;
+use crate::objects::RoiObject;
 
 /// A colour per track id (or class), well apart on the hue circle.
 pub fn color_for(id: u64) -> [u8; 3] {
@@ -135,10 +136,10 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::canvas::CanvasFormat;
-    use crate::font::DEFAULT_FONT;
+    use crate::draw::canvas::CanvasFormat;
+    use crate::draw::font::DEFAULT_FONT;
+    use crate::objects::FaceInfo;
     use crate::preprocess::YuvColour;
-    use crate::roi_meta::FaceInfo;
 
     const W: usize = 40;
     const H: usize = 30;

@@ -3,11 +3,11 @@
 use super::{threshold_and_cap, DecodeParams, Decoder};
 use crate::geometry::{BBox, Detection};
 use crate::nms::nms;
-use crate::signature::{ModelSignature, OutputTensor};
+use crate::runtime::signature::{ModelSignature, OutputTensor};
 
 pub(super) fn match_signature(sig: &ModelSignature) -> Result<Decoder, String> {
     // The TFJS export also exposes its raw heat maps (keypoints, wh); only `detections` is read.
-    let decoded = |o: &crate::signature::TensorInfo| o.dims.len() == 3 && o.dims[2] == 6;
+    let decoded = |o: &crate::runtime::signature::TensorInfo| o.dims.len() == 3 && o.dims[2] == 6;
     let candidates: Vec<usize> = (0..sig.outputs.len())
         .filter(|&i| decoded(&sig.outputs[i]))
         .collect();
@@ -51,7 +51,7 @@ pub(super) fn decode(out: &OutputTensor, params: &DecodeParams) -> Result<Vec<De
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::signature::OutputData;
+    use crate::runtime::signature::OutputData;
 
     #[test]
     fn decodes_thresholds_and_suppresses() {

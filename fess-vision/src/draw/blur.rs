@@ -2,7 +2,7 @@
 //! blocky ghost of the face is left), in place, reading only samples inside the rectangle so
 //! that nothing outside it bleeds in or changes.
 
-use crate::canvas::Rect;
+use crate::draw::rect::Rect;
 
 const PASSES: usize = 3;
 

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 /// Bucket upper bounds (seconds) for per-frame latencies, and their histogram: the stats
 /// protocol's.
-pub use fess::stats::{Histogram, LATENCY_BUCKETS};
+use fess::observability::stats::{Histogram, LATENCY_BUCKETS};
 
 /// Why a frame was not inferred.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -77,8 +77,8 @@ impl DetectStats {
 
 impl DetectStats {
     /// The counters as stats-protocol metrics for `camera_id`, named as the exporter publishes them.
-    pub fn metrics(&self, camera_id: &str) -> Vec<fess::stats::Metric> {
-        use fess::stats::Metric;
+    pub fn metrics(&self, camera_id: &str) -> Vec<fess::observability::stats::Metric> {
+        use fess::observability::stats::Metric;
         let cam = [("camera_id", camera_id)];
         let mut m = vec![
             Metric::counter("fess_frames_total", &cam, self.frames),
@@ -152,8 +152,8 @@ impl Default for FaceStats {
 
 impl FaceStats {
     /// The counters as stats-protocol metrics for `camera_id`, named as the exporter publishes them.
-    pub fn metrics(&self, camera_id: &str) -> Vec<fess::stats::Metric> {
-        use fess::stats::Metric;
+    pub fn metrics(&self, camera_id: &str) -> Vec<fess::observability::stats::Metric> {
+        use fess::observability::stats::Metric;
         let cam = [("camera_id", camera_id)];
         let mut m = vec![
             Metric::counter("fess_faces_detected_total", &cam, self.faces),
@@ -197,7 +197,7 @@ mod tests {
         let mut f = FaceStats::default();
         f.recognitions.insert(fess::gallery::Status::Unknown, 1);
         for m in d.metrics("cam").iter().chain(&f.metrics("cam")) {
-            if let Err(e) = fess::metrics::check(m) {
+            if let Err(e) = fess::observability::metrics::check(m) {
                 panic!("{e}");
             }
         }
@@ -224,7 +224,7 @@ mod tests {
                 .value
                 .clone()
         };
-        use fess::stats::Value;
+        use fess::observability::stats::Value;
         assert_eq!(
             find("fess_frames_total", None),
             Value::Counter { value: 10 }

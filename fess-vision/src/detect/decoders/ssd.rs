@@ -3,7 +3,7 @@
 
 use super::{threshold_and_cap, DecodeParams, Decoder};
 use crate::geometry::{BBox, Detection};
-use crate::signature::{ModelSignature, OutputTensor};
+use crate::runtime::signature::{ModelSignature, OutputTensor};
 
 pub(super) fn match_signature(sig: &ModelSignature) -> Result<Decoder, String> {
     let find = |key: &str| sig.output_index(|o| o.name.contains(key));
@@ -59,7 +59,7 @@ pub(super) fn decode(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::signature::OutputData;
+    use crate::runtime::signature::OutputData;
 
     #[test]
     fn decodes_normalised_yxyx_and_one_based_classes() {

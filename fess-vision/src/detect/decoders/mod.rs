@@ -12,7 +12,9 @@ mod yolox;
 
 use crate::geometry::Detection;
 use crate::preprocess::{ChannelOrder, ElementType, InputSpec, Layout, Resize};
-use crate::signature::{DimsDisplay, ModelSignature, OutputTensor, TensorInfo, TensorType};
+use crate::runtime::signature::{
+    DimsDisplay, ModelSignature, OutputTensor, TensorInfo, TensorType,
+};
 
 pub use rtmdet::HeadLevel;
 
@@ -144,7 +146,7 @@ impl Decoder {
     /// The number of classes when the model's shapes reveal it.
     pub fn num_classes(&self) -> Option<usize> {
         match self {
-            Decoder::CenterNet { .. } => Some(crate::labels::COCO80.len()),
+            Decoder::CenterNet { .. } => Some(crate::detect::labels::COCO80.len()),
             Decoder::RtmDetHeads { num_classes, .. } | Decoder::Yolox { num_classes, .. } => {
                 Some(*num_classes)
             }
@@ -166,10 +168,10 @@ impl Decoder {
             Layout::Nchw => "[1,3,H,W]",
         };
         let channels_ok = match layout {
-            Layout::Nhwc => d.len() == 4 && crate::signature::dim_matches(d[3], 3),
-            Layout::Nchw => d.len() == 4 && crate::signature::dim_matches(d[1], 3),
+            Layout::Nhwc => d.len() == 4 && crate::runtime::signature::dim_matches(d[3], 3),
+            Layout::Nchw => d.len() == 4 && crate::runtime::signature::dim_matches(d[1], 3),
         };
-        if !channels_ok || !crate::signature::dim_matches(d[0], 1) {
+        if !channels_ok || !crate::runtime::signature::dim_matches(d[0], 1) {
             return Err(format!(
                 "input {} has shape {}, expected {expected} for a {:?} model",
                 input.name,
@@ -289,7 +291,7 @@ fn threshold_and_cap(mut dets: Vec<Detection>, params: &DecodeParams) -> Vec<Det
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::signature::TensorType::*;
+    use crate::runtime::signature::TensorType::*;
 
     fn sig(
         inputs: &[(&str, &[i64], TensorType)],

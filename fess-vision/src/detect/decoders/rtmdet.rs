@@ -9,7 +9,7 @@ use super::grid::GridLevel;
 use super::{threshold_and_cap, DecodeParams, Decoder};
 use crate::geometry::{BBox, Detection};
 use crate::nms::nms;
-use crate::signature::{ModelSignature, OutputTensor, TensorInfo};
+use crate::runtime::signature::{ModelSignature, OutputTensor, TensorInfo};
 
 /// The output indices of one head level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,7 +148,7 @@ pub(super) fn decode_heads(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::signature::OutputData;
+    use crate::runtime::signature::OutputData;
 
     #[test]
     fn heads_decode_with_nms_and_distances() {

@@ -9,7 +9,7 @@ use ort::session::Session;
 use ort::value::{TensorElementType, TensorRef, ValueType};
 
 use crate::preprocess::TensorBuffer;
-use crate::signature::{ModelSignature, OutputData, OutputTensor, TensorInfo, TensorType};
+use crate::runtime::signature::{ModelSignature, OutputData, OutputTensor, TensorInfo, TensorType};
 
 #[derive(Debug, thiserror::Error)]
 pub enum InferenceError {

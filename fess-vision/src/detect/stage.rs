@@ -8,14 +8,14 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use crate::decoders::{DecodeParams, Decoder};
-use crate::engine::Stream;
+use crate::detect::decoders::{DecodeParams, Decoder};
+use crate::detect::motion::MotionGate;
 use crate::geometry::Detection;
-use crate::motion::MotionGate;
 use crate::preprocess::{FrameView, InputSpec, InputTransform, Pixels, Preprocessor, TensorBuffer};
+use crate::runtime::engine::Stream;
+use crate::runtime::worker::Worker;
 use crate::stats::SkipReason;
 use crate::tracker::IouTracker;
-use crate::worker::Worker;
 
 /// Slack of the `detect-fps` budget, so frame timestamps' rounding never skips a due frame.
 const BUDGET_SLACK: Duration = Duration::from_millis(1);

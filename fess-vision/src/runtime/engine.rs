@@ -23,8 +23,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, LazyLock, Mutex, Weak};
 use std::time::Instant;
 
-use crate::inference::{InferenceError, Model};
-use crate::signature::ModelSignature;
+use crate::runtime::inference::{InferenceError, Model};
+use crate::runtime::signature::ModelSignature;
 
 /// How an engine runs its model: `requests` inferences at once, each on `threads` threads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,7 +141,7 @@ impl Engine {
             return Ok((engine, false));
         }
         // The runtime first: the prepacked-weights container is already a call into it.
-        crate::inference::environment()?;
+        crate::runtime::inference::environment()?;
         let prepacked = ort::session::builder::PrepackedWeights::new();
         let lanes = (0..parallelism.requests.max(1))
             .map(|_| Model::load(path, parallelism.threads, Some(&prepacked)).map(Mutex::new))

@@ -8,7 +8,7 @@ use super::grid::{GridLevel, STRIDES};
 use super::{DecodeParams, Decoder};
 use crate::geometry::{BBox, Detection};
 use crate::nms::nms;
-use crate::signature::{ModelSignature, OutputTensor};
+use crate::runtime::signature::{ModelSignature, OutputTensor};
 
 /// Rows a `in_w × in_h` input gives, when the strides divide it.
 fn rows_for_input(input: (usize, usize)) -> Option<usize> {

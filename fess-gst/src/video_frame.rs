@@ -3,7 +3,7 @@
 use gst_video::prelude::*;
 use gst_video::VideoFormat;
 
-use crate::preprocess::{FrameView, PixelFormat, Pixels, YuvColour, YuvMatrix};
+use fess_vision::preprocess::{FrameView, PixelFormat, Pixels, YuvColour, YuvMatrix};
 
 /// The raw formats the preprocessor reads directly, in caps order.
 pub const FORMATS: [VideoFormat; 15] = [
