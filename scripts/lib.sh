@@ -8,7 +8,7 @@
 #
 #   FESS_ROOT       the checkout (parent of scripts/)
 #   FESS_SCRIPTS    this directory
-#   FESS_CACHE      cache dir, default $XDG_CACHE_HOME/fess, else $HOME/.cache/fess (fess/src/cache.rs; outside the checkout so CI's
+#   FESS_CACHE      cache dir, default $XDG_CACHE_HOME/fess, else $HOME/.cache/fess (fess/src/dirs.rs; outside the checkout so CI's
 #                   fresh clones reuse it); may be set to any path, also one in the checkout
 #                   (relative paths are resolved against the current directory)
 #   FESS_MODELS     $FESS_CACHE/models   (centernet.onnx, retinaface_mnet025.onnx,

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use fess::sync::MutexExt;
+
 use anyhow::{bail, Context};
 use fess_gst::roi_meta;
 use fess_vision::draw::font::{CaptionFont, DEFAULT_FONT};
@@ -142,10 +144,10 @@ pub fn run(args: DetectArgs) -> anyhow::Result<()> {
     let ended = ended?;
 
     let seconds = started.elapsed().as_secs_f64();
-    let s = seen.lock().unwrap();
+    let s = seen.locked();
     let tracks: BTreeMap<String, usize> =
         s.tracks.iter().map(|(k, v)| (k.clone(), v.len())).collect();
-    let picked = pick_tiles(std::mem::take(&mut *tiles.lock().unwrap()), args.tiles);
+    let picked = pick_tiles(std::mem::take(&mut *tiles.locked()), args.tiles);
     sheet::write(&args.sheet, &picked, 4)?;
     let summary = Summary {
         frames: s.frames,
@@ -268,7 +270,7 @@ fn count_objects(analysis: &gst::Element, seen: Arc<Mutex<Seen>>) {
         .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
             if let Some(buf) = info.buffer() {
                 let objects = roi_meta::read(buf);
-                let mut s = seen.lock().unwrap();
+                let mut s = seen.locked();
                 s.current.clear();
                 for o in &objects {
                     *s.current.entry(o.label.clone()).or_default() += 1;
@@ -313,7 +315,7 @@ fn collect_tiles(
                 };
                 let pts = buf.pts().map(|p| p.nseconds());
                 let objects = {
-                    let mut s = seen.lock().unwrap();
+                    let mut s = seen.locked();
                     match pts.and_then(|p| s.pending.remove(&p)) {
                         Some(o) => o,
                         None => return Ok(gst::FlowSuccess::Ok),
@@ -333,7 +335,7 @@ fn collect_tiles(
                     &caption,
                     &objects,
                 );
-                let mut t = sink_tiles.lock().unwrap();
+                let mut t = sink_tiles.locked();
                 t.push(tile);
                 if t.len() > MAX_TILES_KEPT {
                     // Long inputs: keep every other tile so memory stays bounded.
@@ -427,7 +429,7 @@ fn signal_name(signal: i32) -> &'static str {
 }
 
 fn snapshot(pipeline: &gst::Pipeline, seen: &Mutex<Seen>) -> Snapshot {
-    let s = seen.lock().unwrap();
+    let s = seen.locked();
     Snapshot {
         position: pipeline.query_position::<gst::ClockTime>(),
         duration: pipeline.query_duration::<gst::ClockTime>(),

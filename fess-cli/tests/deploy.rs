@@ -15,7 +15,7 @@ const FESS: &str = env!("CARGO_BIN_EXE_fess");
 /// The label Kubernetes (1.28+) puts on every StatefulSet pod: its ordinal.
 const POD_INDEX_FIELD: &str = "metadata.labels['apps.kubernetes.io/pod-index']";
 /// Variables of the manifests naming paths inside the image: this machine's defaults instead.
-const IMAGE_PATHS: [&str; 2] = ["FESS_CACHE", "GST_REGISTRY_1_0"];
+const IMAGE_PATHS: [&str; 3] = ["FESS_CACHE", "FESS_STATE", "GST_REGISTRY_1_0"];
 
 fn repo(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
@@ -417,6 +417,7 @@ fn the_fess_run_units_verify_and_their_command_lines_check_the_example() {
         text.contains("\nExecReload=/bin/kill -HUP $MAINPID\n"),
         "{text}"
     );
+    assert_spool_in_state(&text);
     let stop: u64 = text
         .lines()
         .find_map(|l| l.strip_prefix("TimeoutStopSec="))
@@ -433,6 +434,7 @@ fn the_fess_run_units_verify_and_their_command_lines_check_the_example() {
     let args = verify_unit(&template, "/usr/local/bin/fess", Path::new(FESS));
     let text = std::fs::read_to_string(&template).unwrap();
     assert!(text.contains("\nEnvironment=FESS_SHARD=%I\n"), "{text}");
+    assert_spool_in_state(&text);
     let escape = |args: &[&str]| {
         let out = Command::new("systemd-escape").args(args).output().unwrap();
         assert!(out.status.success(), "systemd-escape {args:?}");
@@ -449,6 +451,19 @@ fn the_fess_run_units_verify_and_their_command_lines_check_the_example() {
         !ids.is_empty() && ids.len() < all.len() && ids.iter().all(|id| all.contains(id)),
         "shard 0/3 of {all:?}: {ids:?}"
     );
+}
+
+/// The spools in /var/lib/fess, which systemd makes (and keeps across reboots); the models in
+/// the cache, which it may clean.
+fn assert_spool_in_state(unit: &str) {
+    for line in [
+        "StateDirectory=fess",
+        "Environment=FESS_STATE=/var/lib/fess",
+        "CacheDirectory=fess",
+        "Environment=FESS_CACHE=/var/cache/fess",
+    ] {
+        assert!(unit.contains(&format!("\n{line}\n")), "{line} in {unit}");
+    }
 }
 
 #[test]

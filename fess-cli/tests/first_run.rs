@@ -180,9 +180,10 @@ fn a_runtime_that_cannot_be_loaded_is_an_element_error_saying_where() {
     let _ = std::fs::remove_dir_all(&cache);
 }
 
-/// The README's sink example, on a clip of `frames` frames, as camera `camera` publishing to
-/// `bootstrap`, with the cache (and so the default spool) in `cache`.
-fn sink_example(camera: &str, bootstrap: &str, cache: &Path) -> Command {
+/// The README's sink example, on a clip of 30 frames, as camera `camera` publishing to
+/// `bootstrap`, with the cache in `home/cache` (the real models and runtime linked there; the
+/// spools' former place) and the state folder (and so the default spools) in `home/state`.
+fn sink_example(camera: &str, bootstrap: &str, home: &Path) -> Command {
     let line = readme_examples(bootstrap)
         .into_iter()
         .find(|l| l.contains("fesskafkasink bootstrap-servers="))
@@ -196,8 +197,8 @@ fn sink_example(camera: &str, bootstrap: &str, cache: &Path) -> Command {
         )
         // A dead broker: what cannot be delivered within a second waits in the spool.
         + " flush-timeout=1000";
-    // A cache of its own for the spools, holding the real runtime and models.
-    std::fs::create_dir_all(cache).unwrap();
+    let cache = home.join("cache");
+    std::fs::create_dir_all(&cache).unwrap();
     for part in ["onnxruntime", "models"] {
         if !cache.join(part).exists() {
             std::os::unix::fs::symlink(fess_testkit::cache_dir().join(part), cache.join(part))
@@ -205,16 +206,17 @@ fn sink_example(camera: &str, bootstrap: &str, cache: &Path) -> Command {
         }
     }
     let mut c = user_shell(&line);
-    c.env("FESS_CACHE", cache);
+    c.env("FESS_CACHE", cache)
+        .env("FESS_STATE", home.join("state"));
     c
 }
 
 #[test]
 fn each_camera_has_its_own_default_spool() {
-    let cache = tmp_dir("first-run-spools");
+    let home = tmp_dir("first-run-spools");
     let dead = format!("127.0.0.1:{}", fess_testkit::free_port());
-    ok(&run(sink_example("cam_01", &dead, &cache)));
-    let spool = cache.join("spool");
+    ok(&run(sink_example("cam_01", &dead, &home)));
+    let spool = home.join("state/spool");
     assert!(
         spool.join("cam_01").is_dir(),
         "{:?}",
@@ -234,7 +236,7 @@ fn each_camera_has_its_own_default_spool() {
 
     // Another camera on another broker: its own spool, its own events only.
     let broker = Broker::start();
-    ok(&run(sink_example("cam_02", &broker.bootstrap(), &cache)));
+    ok(&run(sink_example("cam_02", &broker.bootstrap(), &home)));
     let mut reader = Reader::new(&broker.bootstrap(), &["motion.detection.events"]);
     assert!(reader.read_until(Duration::from_secs(60), |s| !s.is_empty()));
     reader.read_until(Duration::from_secs(2), |_| false);
@@ -246,7 +248,7 @@ fn each_camera_has_its_own_default_spool() {
 
     // Two cameras at once, both sinks named fesskafkasink0: no spool in use by the other.
     let start = |camera: &str| {
-        sink_example(camera, &broker.bootstrap(), &cache)
+        sink_example(camera, &broker.bootstrap(), &home)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
@@ -257,5 +259,31 @@ fn each_camera_has_its_own_default_spool() {
         let out = child.wait_with_output().unwrap();
         ok(&out);
     }
-    let _ = std::fs::remove_dir_all(&cache);
+
+    // cam_01's waiting events where an older version kept spools, under the cache: its next
+    // run moves them into its spool in the state folder and delivers them.
+    let former = home.join("cache/spool/cam_01");
+    std::fs::create_dir_all(former.parent().unwrap()).unwrap();
+    std::fs::rename(spool.join("cam_01"), &former).unwrap();
+    let before = fess::events::now_timestamp();
+    let said = ok(&run(sink_example("cam_01", &broker.bootstrap(), &home)));
+    assert!(
+        said.contains("picked up"),
+        "no warning about the former spool: {said}"
+    );
+    assert!(!former.exists(), "the former spool stays");
+    let mut reader = Reader::new(&broker.bootstrap(), &["motion.detection.events"]);
+    let earlier = |seen: &[fess_testkit::Consumed]| {
+        seen.iter().any(|c| {
+            c.key == "cam_01"
+                && c.json["timestamp"]
+                    .as_str()
+                    .is_some_and(|t| t < &before[..])
+        })
+    };
+    assert!(
+        reader.read_until(Duration::from_secs(60), earlier),
+        "the events cam_01 spooled before were not delivered"
+    );
+    let _ = std::fs::remove_dir_all(&home);
 }

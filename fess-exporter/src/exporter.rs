@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use fess::observability::health::{HealthStatus, PipelinesComponent};
 use fess::observability::stats::Datagram;
+use fess::sync::MutexExt;
 
 use crate::render;
 use crate::store::{Limits, Store};
@@ -50,27 +51,26 @@ impl Exporter {
 
     /// Takes in one datagram's bytes (parsed before taking the lock).
     pub fn ingest(&self, bytes: &[u8], now: Instant) -> Result<(), Reject> {
-        let parsed = Datagram::parse_checked(bytes);
-        self.store.lock().unwrap().ingest_parsed(parsed, now)
+        let parsed = Datagram::parse(bytes);
+        self.store.locked().ingest_parsed(parsed, now)
     }
 
     /// Forgets silent sources (see [`PipelineRules::forget_after`]); returns how many went.
     pub fn forget_silent(&self, now: Instant) -> usize {
         self.store
-            .lock()
-            .unwrap()
+            .locked()
             .forget_silent(now, self.rules.forget_after)
     }
 
     /// Stores the latest result of the background checks.
     pub fn set_checked(&self, h: HealthStatus) {
-        *self.checked.lock().unwrap() = Some(h);
+        *self.checked.locked() = Some(h);
     }
 
     /// The latest checks with the pipelines as they are now (`None` before the first check).
     pub fn health(&self, now: Instant) -> Option<HealthStatus> {
-        let checked = self.checked.lock().unwrap().clone()?;
-        let cameras = self.store.lock().unwrap().cameras(now);
+        let checked = self.checked.locked().clone()?;
+        let cameras = self.store.locked().cameras(now);
         let pipelines =
             PipelinesComponent::evaluate(cameras, self.rules.min_cameras, self.rules.stale_after);
         Some(checked.with_pipelines(pipelines))
@@ -79,11 +79,11 @@ impl Exporter {
     /// `/metrics`.
     pub fn metrics(&self, now: Instant) -> String {
         let health = self.health(now);
-        render::render(&self.store.lock().unwrap(), health.as_ref(), now)
+        render::render(&self.store.locked(), health.as_ref(), now)
     }
 
     /// Series held, for tests and the benchmark.
     pub fn series_count(&self) -> usize {
-        self.store.lock().unwrap().series_count()
+        self.store.locked().series_count()
     }
 }

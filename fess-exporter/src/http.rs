@@ -31,6 +31,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use fess::sync::MutexExt;
+
 use anyhow::Context;
 
 /// Largest request head (request line and headers) accepted.
@@ -198,7 +200,7 @@ struct Waiting {
 impl Waiting {
     fn add(waiting: &Mutex<Waiting>, tcp: &TcpStream, place: &Place) -> Option<u64> {
         let copy = tcp.try_clone().ok()?;
-        let mut w = waiting.lock().unwrap_or_else(|p| p.into_inner());
+        let mut w = waiting.locked();
         let id = w.next_id;
         w.next_id += 1;
         w.conns.push_back((id, copy, Place(place.0.clone())));
@@ -206,18 +208,14 @@ impl Waiting {
     }
 
     fn remove(waiting: &Mutex<Waiting>, id: Option<u64>) {
-        let mut w = waiting.lock().unwrap_or_else(|p| p.into_inner());
+        let mut w = waiting.locked();
         w.conns.retain(|(i, _, _)| Some(*i) != id);
     }
 
     /// Closes the connection that has waited longest for its head, freeing its place at once;
     /// false when there is none.
     fn evict_oldest(waiting: &Mutex<Waiting>, heads: &AtomicUsize) -> bool {
-        let oldest = waiting
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .conns
-            .pop_front();
+        let oldest = waiting.locked().conns.pop_front();
         let Some((_, tcp, place)) = oldest else {
             return false;
         };

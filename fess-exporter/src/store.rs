@@ -348,7 +348,7 @@ impl Store {
 
     /// Parses and ingests one datagram's bytes.
     pub fn ingest_bytes(&mut self, bytes: &[u8], now: Instant) -> Result<(), Reject> {
-        self.ingest_parsed(Datagram::parse_checked(bytes), now)
+        self.ingest_parsed(Datagram::parse(bytes), now)
     }
 
     /// Ingests a datagram, or counts why it could not be parsed.

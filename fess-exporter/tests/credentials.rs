@@ -39,7 +39,7 @@ fn rtsp_credentials_never_become_the_camera_id() {
     let camera = RtspServer::start(&clip(&media("vtest.avi"), 200));
     let url = camera.url().replacen("rtsp://", "rtsp://admin:SECRET@", 1);
     let clean = camera.url();
-    let cache = tmp_dir("credentials-cache");
+    let state = tmp_dir("credentials-state");
     let launch = format!(
         "rtspsrc location={url}?token=SECRET protocols=tcp ! decodebin ! videoconvert ! \
          fessdetect motion-gate=false ! fesskafkasink bootstrap-servers={}",
@@ -49,7 +49,7 @@ fn rtsp_credentials_never_become_the_camera_id() {
         .arg("-e")
         .args(launch.split(' '))
         .env("GST_PLUGIN_PATH", plugin_dir())
-        .env("FESS_CACHE", &cache)
+        .env("FESS_STATE", &state)
         .env("FESS_MODELS", models_dir())
         .env("FESS_STATS_SOCKET", &exporter.socket)
         .stdout(Stdio::null())
@@ -86,8 +86,8 @@ fn rtsp_credentials_never_become_the_camera_id() {
         "{metrics}"
     );
     assert!(!metrics.contains("SECRET"), "{metrics}");
-    let files = files_below(&cache.join("spool"));
-    assert!(!files.is_empty(), "no spool under {}", cache.display());
+    let files = files_below(&state.join("spool"));
+    assert!(!files.is_empty(), "no spool under {}", state.display());
     for f in files {
         assert!(!f.to_string_lossy().contains("SECRET"), "{}", f.display());
         if f.is_file() {

@@ -32,7 +32,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::{ClientConfig, TopicPartitionList};
 
-pub use fess::cache::cache_dir;
+pub use fess::dirs::cache_dir;
 
 /// A binary of the workspace (`fess-exporter`, `fess-test-rtsp-server`): tests run from
 /// target/<profile>/deps, the binaries sit one level up.

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-pub use fess::cache::cache_dir;
+use fess::dirs::cache_dir;
 
 pub fn models_dir() -> PathBuf {
     match std::env::var_os("FESS_MODELS").filter(|p| !p.is_empty()) {

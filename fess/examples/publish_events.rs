@@ -6,7 +6,8 @@
 //! ```
 //! The argument is the number of rounds (default 5); each round publishes one motion, one face
 //! and, every third round, one alert naming the face event. Undeliverable events wait in
-//! `./fess-spool` and are replayed by the next run.
+//! the spool `publish_events` of the state folder (`$FESS_STATE`, else `$XDG_STATE_HOME/fess`,
+//! else `~/.local/state/fess`: `spool/publish_events`) and are replayed by the next run.
 
 use std::time::Duration;
 
@@ -19,7 +20,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|a| a.parse())
         .transpose()?
         .unwrap_or(5);
-    let publisher = EventPublisher::builder().spool_dir("fess-spool").build()?;
+    let publisher = EventPublisher::builder()
+        .default_spool("publish_events")
+        .build()?;
     for frame in 0..rounds {
         let x = 10.0 + frame as f64 * 5.0;
         let person = DetectedObject {

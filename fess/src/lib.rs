@@ -75,10 +75,11 @@
 // spool, settings), the gallery (Redis link, gallery, URL) and observability (stats, metrics,
 // health). Programs import from those folders; nothing is re-exported at the root, so the
 // layout is the map.
-pub mod cache;
 pub mod delivery;
+pub mod dirs;
 pub mod env;
 pub mod events;
 pub mod gallery;
 pub mod observability;
 pub mod secrets;
+pub mod sync;

@@ -87,7 +87,7 @@ fn env_u32(name: &str, default: u32, min: u32) -> Result<u32> {
 fn media_dir() -> PathBuf {
     match std::env::var_os("FESS_MEDIA").filter(|p| !p.is_empty()) {
         Some(p) => PathBuf::from(p),
-        None => fess_vision::paths::cache_dir().join("media"),
+        None => fess::dirs::cache_dir().join("media"),
     }
 }
 
@@ -117,10 +117,7 @@ fn config() -> Result<Config> {
     }
     let venv = std::env::var_os("FESS_BENCH_VENV")
         .filter(|p| !p.is_empty())
-        .map_or_else(
-            || fess_vision::paths::cache_dir().join("bench-venv"),
-            PathBuf::from,
-        );
+        .map_or_else(|| fess::dirs::cache_dir().join("bench-venv"), PathBuf::from);
     let c = Config {
         frames: env_u32("FESS_BENCH_FRAMES", 200, 2)?,
         threads: env_u32("FESS_BENCH_THREADS", 2, 0)?,

@@ -27,7 +27,7 @@ fn main() {
 }
 
 fn media(name: &str) -> std::path::PathBuf {
-    fess_vision::paths::cache_dir().join("media").join(name)
+    fess::dirs::cache_dir().join("media").join(name)
 }
 
 fn engine() -> Result<FaceEngine> {

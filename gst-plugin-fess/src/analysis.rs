@@ -1,14 +1,18 @@
-//! What the two analysis elements (fessdetect, fessface) do the same way: the camera id they
-//! pass on and report their stats under, the video info from the caps, model load errors.
+//! What the fess elements do the same way: the camera id they pass on (the analysis elements,
+//! fessdetect and fessface) and report their stats under (those and fesskafkasink), the video
+//! info from the caps, model load errors.
 
+use std::sync::Mutex;
+
+use fess::sync::MutexExt;
 use gst::prelude::*;
 
 use fess_gst::camera::CameraEvent;
 use fess_gst::video_frame::pixel_format;
 use fess_vision::runtime::inference::InferenceError;
 
-/// The stream's camera id as an analysis element knows it, and its stats reporter (which
-/// reports under that id).
+/// The stream's camera id as an element knows it, and its stats reporter (which reports under
+/// that id).
 pub struct Camera {
     /// From upstream's sticky event.
     upstream: Option<String>,
@@ -76,26 +80,73 @@ impl Camera {
         true
     }
 
-    /// Sends the camera id downstream once per stream, before the first buffer, unless
-    /// upstream's went on: the element's own `camera-id`, else upstream's, else a default
-    /// ([`fess_gst::camera::resolve`]). `detector` tells later elements to expect object ROIs.
-    pub fn ensure_sent(
+    /// Whether the camera id has yet to go downstream (then upstream's id, if one came).
+    fn unannounced(&self) -> Option<Option<String>> {
+        (!self.sent).then(|| self.upstream.clone())
+    }
+
+    /// Books `id` as the stream's camera id sent downstream; the event to push, unless
+    /// upstream's event went on meanwhile.
+    fn announced(
         &mut self,
         element: &gst::Element,
-        own: impl FnOnce() -> Option<String>,
+        id: String,
         detector: bool,
-    ) {
+    ) -> Option<gst::Event> {
         if self.sent {
-            return;
+            return None;
         }
-        let id = fess_gst::camera::resolve(own(), self.upstream.as_deref(), element);
         gst::debug!(self.cat, obj = element, "camera id {}", id);
         self.sent = true;
         self.set_id(id.clone());
-        if let Some(src) = element.static_pad("src") {
-            src.push_event(fess_gst::camera::event(&id, detector));
-        }
+        Some(fess_gst::camera::event(&id, detector))
     }
+}
+
+/// Sends the camera id downstream once per stream, before the first buffer, unless upstream's
+/// went on: the element's own `camera-id` (`own`), else upstream's, else a default
+/// ([`fess_gst::camera::resolve`]). `detector` tells later elements to expect object ROIs.
+/// `camera` finds the element's [`Camera`] in its state, which is locked only to read and book
+/// it: the default may ask upstream for its URI, and the event is pushed, without the lock.
+pub fn announce_camera<S>(
+    element: &gst::Element,
+    state: &Mutex<Option<S>>,
+    camera: impl Fn(&mut S) -> &mut Camera,
+    own: Option<String>,
+    detector: bool,
+) {
+    let Some(upstream) = state
+        .locked()
+        .as_mut()
+        .and_then(|s| camera(s).unannounced())
+    else {
+        return;
+    };
+    let id = fess_gst::camera::resolve(own, upstream.as_deref(), element);
+    let event = state
+        .locked()
+        .as_mut()
+        .and_then(|s| camera(s).announced(element, id, detector));
+    if let (Some(event), Some(src)) = (event, element.static_pad("src")) {
+        src.push_event(event);
+    }
+}
+
+/// Runs `f` on the per-frame stage an element keeps in its state (`stage` finds it there),
+/// without the state lock, as the stage may wait for inferences or Redis: the stage is taken
+/// out meanwhile and put back after. Only the streaming thread runs the stage (serialized
+/// events included), so nobody finds it out. `None` when the element is stopped.
+pub fn with_stage<S, T, R>(
+    state: &Mutex<Option<S>>,
+    stage: impl Fn(&mut S) -> &mut Option<T>,
+    f: impl FnOnce(&mut T) -> R,
+) -> Option<R> {
+    let mut taken = stage(state.locked().as_mut()?).take()?;
+    let result = f(&mut taken);
+    if let Some(s) = state.locked().as_mut() {
+        *stage(s) = Some(taken);
+    }
+    Some(result)
 }
 
 /// The video info of raw caps in a format the analysis elements read.

@@ -10,6 +10,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
 use fess::observability::stats::{CameraState, CameraStatus, Metric, StatsReporter};
+use fess::sync::MutexExt;
 use gst::prelude::*;
 
 use super::backoff::Backoff;
@@ -169,7 +170,7 @@ impl Camera {
 
 /// Poisoned status locks are taken as they are: a status is plain data, always whole.
 fn lock(status: &Mutex<Status>) -> std::sync::MutexGuard<'_, Status> {
-    status.lock().unwrap_or_else(|p| p.into_inner())
+    status.locked()
 }
 
 /// How one run of the pipeline ended.

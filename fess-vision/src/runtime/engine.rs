@@ -23,6 +23,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, LazyLock, Mutex, Weak};
 use std::time::Instant;
 
+use fess::sync::{CondvarExt, MutexExt};
+
 use crate::runtime::inference::{InferenceError, Model};
 use crate::runtime::signature::ModelSignature;
 
@@ -62,8 +64,52 @@ struct SessionKey {
 }
 
 /// Engines alive in this process, by instance id (explicit, or derived from the session key).
-static ENGINES: LazyLock<Mutex<HashMap<String, Weak<Engine>>>> =
-    LazyLock::new(|| Mutex::new(HashMap::new()));
+static ENGINES: LazyLock<Registry<Engine>> = LazyLock::new(Registry::default);
+
+/// Shared values by id, each loaded once while anyone holds it. The registry's lock is held
+/// only to find an id's slot; the slot's own lock is held while its value loads, so users of
+/// one id wait for that one load, and users of other ids load theirs at the same time.
+struct Registry<T> {
+    slots: Mutex<HashMap<String, Slot<T>>>,
+}
+
+type Slot<T> = Arc<Mutex<Weak<T>>>;
+
+impl<T> Default for Registry<T> {
+    fn default() -> Self {
+        Registry {
+            slots: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl<T> Registry<T> {
+    /// The live value of `id`, or the one `load` makes now; and whether this call loaded it.
+    fn get_or_load<E>(
+        &self,
+        id: &str,
+        load: impl FnOnce() -> Result<Arc<T>, E>,
+    ) -> Result<(Arc<T>, bool), E> {
+        let slot = {
+            let mut slots = self.slots.locked();
+            // Forget dead values; a slot someone is loading or waiting on stays.
+            slots.retain(|_, slot| {
+                Arc::strong_count(slot) > 1
+                    || slot
+                        .try_lock()
+                        .map_or(true, |value| value.strong_count() > 0)
+            });
+            slots.entry(id.to_string()).or_default().clone()
+        };
+        let mut value = slot.locked();
+        if let Some(live) = value.upgrade() {
+            return Ok((live, false));
+        }
+        let loaded = load()?;
+        *value = Arc::downgrade(&loaded);
+        Ok((loaded, true))
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -125,41 +171,32 @@ impl Engine {
                 parallelism.threads
             ),
         };
-        // Held while loading, so elements starting together load a model once.
-        let mut engines = ENGINES.lock().unwrap_or_else(|p| p.into_inner());
-        engines.retain(|_, e| e.strong_count() > 0);
-        if let Some(engine) = engines.get(&id).and_then(Weak::upgrade) {
-            if engine.key != key {
-                return Err(EngineError::InstanceMismatch {
-                    id,
-                    existing: engine.key.path.display().to_string(),
-                    existing_parallelism: engine.key.parallelism,
-                    requested: key.path.display().to_string(),
-                    requested_parallelism: parallelism,
-                });
-            }
-            return Ok((engine, false));
+        let (engine, loaded) = ENGINES.get_or_load(&id, || -> Result<_, EngineError> {
+            // The runtime first: the prepacked-weights container is already a call into it.
+            crate::runtime::inference::environment()?;
+            let prepacked = ort::session::builder::PrepackedWeights::new();
+            let lanes = (0..parallelism.requests.max(1))
+                .map(|_| Model::load(path, parallelism.threads, Some(&prepacked)).map(Mutex::new))
+                .collect::<Result<Vec<_>, _>>()?;
+            let signature = lanes[0].locked().signature().clone();
+            Ok(Arc::new(Engine {
+                instance_id: id.clone(),
+                key: key.clone(),
+                signature,
+                turns: Turns::new(lanes.len()),
+                lanes,
+            }))
+        })?;
+        if engine.key != key {
+            return Err(EngineError::InstanceMismatch {
+                id,
+                existing: engine.key.path.display().to_string(),
+                existing_parallelism: engine.key.parallelism,
+                requested: key.path.display().to_string(),
+                requested_parallelism: parallelism,
+            });
         }
-        // The runtime first: the prepacked-weights container is already a call into it.
-        crate::runtime::inference::environment()?;
-        let prepacked = ort::session::builder::PrepackedWeights::new();
-        let lanes = (0..parallelism.requests.max(1))
-            .map(|_| Model::load(path, parallelism.threads, Some(&prepacked)).map(Mutex::new))
-            .collect::<Result<Vec<_>, _>>()?;
-        let signature = lanes[0]
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .signature()
-            .clone();
-        let engine = Arc::new(Engine {
-            instance_id: id.clone(),
-            key,
-            signature,
-            turns: Turns::new(lanes.len()),
-            lanes,
-        });
-        engines.insert(id, Arc::downgrade(&engine));
-        Ok((engine, true))
+        Ok((engine, loaded))
     }
 
     pub fn instance_id(&self) -> &str {
@@ -176,9 +213,7 @@ impl Engine {
 
     fn lane(&self, turn: &Turn) -> std::sync::MutexGuard<'_, Model> {
         // A lane is held by one turn at a time: the lock is never contended.
-        self.lanes[turn.lane]
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        self.lanes[turn.lane].locked()
     }
 
     /// A new stream of this engine, with turns of its own.
@@ -290,7 +325,7 @@ impl Turns {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, TurnState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        self.state.locked()
     }
 
     /// A new stream id.
@@ -328,7 +363,7 @@ impl Turns {
             impatient,
         });
         loop {
-            t = self.changed.wait(t).unwrap_or_else(|p| p.into_inner());
+            t = self.changed.wait_locked(t);
             if let Some(i) = t.granted.iter().position(|&(g, _)| g == ticket) {
                 let (_, lane) = t.granted.swap_remove(i);
                 return Some(Turn {
@@ -383,6 +418,63 @@ mod tests {
         while turns.lock().waiting.len() < n {
             std::thread::sleep(Duration::from_millis(1));
         }
+    }
+
+    #[test]
+    fn ids_load_side_by_side_and_each_id_loads_once() {
+        use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+        let registry = Arc::new(Registry::<u32>::default());
+        let loads = Arc::new(AtomicUsize::new(0));
+        let (started_tx, started) = mpsc::channel();
+        let (release, released) = mpsc::channel::<()>();
+        let slow = {
+            let (registry, loads) = (registry.clone(), loads.clone());
+            std::thread::spawn(move || {
+                registry.get_or_load("a", || -> Result<_, ()> {
+                    loads.fetch_add(1, SeqCst);
+                    started_tx.send(()).unwrap();
+                    released.recv().unwrap();
+                    Ok(Arc::new(1))
+                })
+            })
+        };
+        started.recv().unwrap();
+        // While "a" is loading, "b" loads (a thread, so a registry that serialised loads would
+        // fail the receive below instead of hanging the test).
+        let (b_tx, b_rx) = mpsc::channel();
+        {
+            let registry = registry.clone();
+            std::thread::spawn(move || {
+                b_tx.send(registry.get_or_load("b", || -> Result<_, ()> { Ok(Arc::new(2)) }))
+            });
+        }
+        let (b, loaded) = b_rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("b waited for a's load")
+            .unwrap();
+        assert!(loaded && *b == 2);
+        // A second user of "a" waits for that load instead of loading again.
+        let waiter = {
+            let (registry, loads) = (registry.clone(), loads.clone());
+            std::thread::spawn(move || {
+                registry.get_or_load("a", || -> Result<_, ()> {
+                    loads.fetch_add(1, SeqCst);
+                    Ok(Arc::new(9))
+                })
+            })
+        };
+        release.send(()).unwrap();
+        let (a, first) = slow.join().unwrap().unwrap();
+        let (again, second) = waiter.join().unwrap().unwrap();
+        assert!(first && !second);
+        assert!(Arc::ptr_eq(&a, &again));
+        assert_eq!(loads.load(SeqCst), 1);
+        // Once nobody holds it, the next user loads it anew.
+        drop((a, again));
+        let (_, reloaded) = registry
+            .get_or_load("a", || -> Result<_, ()> { Ok(Arc::new(3)) })
+            .unwrap();
+        assert!(reloaded);
     }
 
     #[test]

@@ -13,6 +13,8 @@ use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
+use fess::sync::MutexExt;
+
 pub struct Worker<J, R> {
     jobs: Option<SyncSender<(u64, J)>>,
     /// A result per job; `None` when the job panicked (its thread is gone then).
@@ -52,7 +54,7 @@ impl<J: Send + 'static, R: Send + 'static> Worker<J, R> {
                 std::thread::Builder::new()
                     .name(name.to_string())
                     .spawn(move || loop {
-                        let next = job_rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                        let next = job_rx.locked().recv();
                         let Ok((seq, job)) = next else { break };
                         let result = std::panic::catch_unwind(AssertUnwindSafe(|| run(job))).ok();
                         let panicked = result.is_none();

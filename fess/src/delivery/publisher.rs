@@ -12,7 +12,7 @@
 //! log holds waiting events, new ones wait behind them so order is kept. Only a full spool drops
 //! events: the oldest, counted and warned about.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
@@ -30,12 +30,13 @@ use rdkafka::producer::{
 use crate::delivery::kafka_config::{
     client_error, parse_extra, ConfigError, KafkaSettings, Topics,
 };
-use crate::delivery::spool::{Append, Dropped, Record, RecordId, Spool};
+use crate::delivery::spool::{self, Append, Dropped, Record, RecordId, Spool};
 use crate::events::{
     AlertEvent, AlertLevel, BBox, DetectedObject, Event, EventError, EventKind, FaceEvent,
     MotionEvent,
 };
 use crate::observability::stats::Histogram;
+use crate::sync::{CondvarExt, MutexExt};
 
 /// Default bound of the on-disk spool.
 pub const DEFAULT_SPOOL_MAX_BYTES: u64 = 256 << 20;
@@ -147,13 +148,13 @@ struct Signal {
 impl Signal {
     /// Raise it after changing what the waiters look at.
     fn raise(&self) {
-        *self.raised.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        *self.raised.locked() += 1;
         self.cv.notify_all();
     }
 
     /// Waits until `done(times raised)` holds (true) or `deadline` passes (false).
     fn wait_until(&self, deadline: Instant, mut done: impl FnMut(u64) -> bool) -> bool {
-        let mut raised = self.raised.lock().unwrap_or_else(|p| p.into_inner());
+        let mut raised = self.raised.locked();
         loop {
             if done(*raised) {
                 return true;
@@ -162,17 +163,13 @@ impl Signal {
             if now >= deadline {
                 return false;
             }
-            raised = self
-                .cv
-                .wait_timeout(raised, deadline - now)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
+            raised = self.cv.wait_timeout_locked(raised, deadline - now).0;
         }
     }
 
     /// Waits until it is raised again, or `deadline`.
     fn wait_raised(&self, deadline: Instant) {
-        let seen = *self.raised.lock().unwrap_or_else(|p| p.into_inner());
+        let seen = *self.raised.locked();
         self.wait_until(deadline, |raised| raised != seen);
     }
 }
@@ -218,9 +215,7 @@ impl Shared {
     }
 
     fn spool_lock(&self) -> Option<std::sync::MutexGuard<'_, Spool>> {
-        self.spool
-            .as_ref()
-            .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()))
+        self.spool.as_ref().map(|s| s.locked())
     }
 
     /// Counts the waiting events a full spool deleted to make room.
@@ -406,7 +401,7 @@ impl ProducerContext for Context {
                 s.mark_done(delivery.id);
                 counts.success.fetch_add(1, Ordering::Relaxed);
                 if let Some(t) = delivery.captured {
-                    let mut latency = s.latency.lock().unwrap_or_else(|p| p.into_inner());
+                    let mut latency = s.latency.locked();
                     latency.observe(t.elapsed());
                 }
             }
@@ -431,6 +426,8 @@ impl ProducerContext for Context {
 pub struct PublisherBuilder {
     kafka: Result<KafkaSettings, ConfigError>,
     spool_dir: Option<PathBuf>,
+    /// A former default folder of the spool whose events the spool takes over once.
+    adopt_from: Option<PathBuf>,
     spool_max_bytes: u64,
     spool_sync: Duration,
     flush_timeout: Duration,
@@ -502,14 +499,6 @@ impl PublisherBuilder {
         self
     }
 
-    /// Any librdkafka property, e.g. `("enable.idempotence", "true")`.
-    pub fn kafka_property(mut self, key: &str, value: &str) -> Self {
-        if let Some(s) = self.settings() {
-            s.extra.push((key.into(), value.into()));
-        }
-        self
-    }
-
     /// librdkafka properties as `key=value;key=value` (TLS, SASL, timeouts…).
     pub fn kafka_config(mut self, text: &str) -> Self {
         match parse_extra(text) {
@@ -526,6 +515,16 @@ impl PublisherBuilder {
     /// Where undeliverable events wait (none: they are dropped and counted).
     pub fn spool_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.spool_dir = Some(dir.into());
+        self.adopt_from = None;
+        self
+    }
+
+    /// The spool named `name` (a camera id, a program's name) in the state folder
+    /// ([`spool::default_dir`]), taking over once the events an older version left in its
+    /// former place under the cache ([`spool::former_default_dir`]).
+    pub fn default_spool(mut self, name: &str) -> Self {
+        self.spool_dir = Some(spool::default_dir(name));
+        self.adopt_from = Some(spool::former_default_dir(name));
         self
     }
 
@@ -592,6 +591,9 @@ impl PublisherBuilder {
         });
         let spool = match &self.spool_dir {
             Some(dir) => {
+                if let Some(old) = &self.adopt_from {
+                    adopt_former_spool(old, dir, &log);
+                }
                 let mut spool = Spool::open(dir, self.spool_max_bytes)
                     .map_err(|e| PublishError::Spool(e.to_string()))?;
                 spool.sync_every_append(self.spool_sync.is_zero());
@@ -720,6 +722,32 @@ fn sync_spool_every(shared: &Shared, every: Duration) {
     }
 }
 
+/// Moves a former default spool's events into `dir` (see [`spool::adopt`]), saying so; when it
+/// cannot, the events stay where they are, and a warning says where.
+fn adopt_former_spool(old: &Path, dir: &Path, log: &LogFn) {
+    match spool::adopt(old, dir) {
+        Ok(0) => {}
+        Ok(n) => log(
+            Severity::Warning,
+            &format!(
+                "picked up {n} spool segment(s) of undelivered events from the former default \
+                 spool {} into {}",
+                old.display(),
+                dir.display()
+            ),
+        ),
+        Err(e) => log(
+            Severity::Warning,
+            &format!(
+                "undelivered events stay in the former default spool {} (not moved to {}: {e}); \
+                 they are picked up by a later start",
+                old.display(),
+                dir.display()
+            ),
+        ),
+    }
+}
+
 impl EventPublisher {
     /// Defaults from the `.env` variables (`KAFKA_*`, README "Configuration from `.env`"), no
     /// spool, topics created.
@@ -727,6 +755,7 @@ impl EventPublisher {
         PublisherBuilder {
             kafka: KafkaSettings::from_env(),
             spool_dir: None,
+            adopt_from: None,
             spool_max_bytes: DEFAULT_SPOOL_MAX_BYTES,
             spool_sync: DEFAULT_SPOOL_SYNC,
             flush_timeout: DEFAULT_FLUSH_TIMEOUT,
@@ -936,7 +965,7 @@ impl EventPublisher {
             recovered: s.recovered.load(Ordering::Relaxed),
             damaged: s.damaged.load(Ordering::Relaxed),
             lost: s.lost.load(Ordering::Relaxed),
-            latency: s.latency.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+            latency: s.latency.locked().clone(),
             broker_up: s.broker_up.load(Ordering::Relaxed),
         }
     }
@@ -949,7 +978,7 @@ impl EventPublisher {
         let deadline = Instant::now() + timeout;
         let s = &self.shared;
         let interrupted = || s.interrupted.load(Ordering::SeqCst);
-        let replaying = !self.threads.lock().unwrap().is_empty();
+        let replaying = !self.threads.locked().is_empty();
         // Spooled events first: the publisher thread replays them while the broker answers.
         if replaying {
             s.progress.wait_until(deadline, |_| {
@@ -994,13 +1023,13 @@ impl EventPublisher {
     /// publisher's threads.
     /// Also done on drop.
     pub fn close(&self) {
-        if self.threads.lock().unwrap().is_empty() {
+        if self.threads.locked().is_empty() {
             return;
         }
         self.flush(self.flush_timeout);
         self.shared.stopping.store(true, Ordering::SeqCst);
         self.shared.progress.raise();
-        for thread in std::mem::take(&mut *self.threads.lock().unwrap()) {
+        for thread in std::mem::take(&mut *self.threads.locked()) {
             let _ = thread.join();
         }
         // A replay cut short by the stop leaves events in flight: they wait in the spool too.

@@ -9,7 +9,7 @@
 //! key, headers and payload, all little-endian length-prefixed. A torn or corrupt record (a crash
 //! mid-write, a flipped bit) fails its checksum: it is counted and skipped, never sent as
 //! garbage, and reading resumes at the next record's marker, so the intact records after it are
-//! still sent. (Segments written before the marker existed, `[length][CRC][body]`, are still read.)
+//! still sent.
 //!
 //! Durability: every append is one `write` (it survives the process dying); [`Spool::unsynced`]
 //! hands out the files to fsync, which the publisher does every `spool-sync-ms`, so a machine
@@ -260,13 +260,7 @@ impl Spool {
         let mut found: Vec<(u64, PathBuf)> = Vec::new();
         for entry in std::fs::read_dir(dir).map_err(named)? {
             let path = entry.map_err(named)?.path();
-            let seq = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .and_then(|n| n.strip_prefix("spool-"))
-                .and_then(|n| n.strip_suffix(".log"))
-                .and_then(|n| n.parse::<u64>().ok());
-            if let Some(seq) = seq {
+            if let Some(seq) = segment_seq(&path) {
                 make_private(&path).map_err(named)?;
                 found.push((seq, path));
             } else if path.extension().is_some_and(|e| e == "done")
@@ -419,7 +413,7 @@ impl Spool {
         }
         let seq = self.next_seq;
         self.next_seq += 1;
-        let path = self.dir.join(format!("spool-{seq:020}.log"));
+        let path = segment_path(&self.dir, seq);
         self.writer = Some(private_file().append(true).open(&path)?);
         self.segments.push_back(Segment::new(seq, path));
         self.dir_changed = true;
@@ -596,6 +590,135 @@ fn remove_file_if_present(p: &Path) -> io::Result<()> {
     }
 }
 
+/// The segment file of sequence number `seq` in `dir`.
+fn segment_path(dir: &Path, seq: u64) -> PathBuf {
+    dir.join(format!("spool-{seq:020}.log"))
+}
+
+/// The sequence number of a segment file's path, if it is one.
+fn segment_seq(path: &Path) -> Option<u64> {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_prefix("spool-"))
+        .and_then(|n| n.strip_suffix(".log"))
+        .and_then(|n| n.parse::<u64>().ok())
+}
+
+/// The segment files of `dir`, oldest first.
+fn segments_in(dir: &Path) -> io::Result<Vec<(u64, PathBuf)>> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if let Some(seq) = segment_seq(&path) {
+            found.push((seq, path));
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// Where the spool named `name` (a camera id, a program's name) is when nobody chose its
+/// folder: `spool/<name>` in the state folder ([`crate::dirs::state_dir`]), with anything but
+/// ASCII letters, digits, `-`, `_` and `.` in `name` as `_`.
+pub fn default_dir(name: &str) -> PathBuf {
+    crate::dirs::state_dir()
+        .join("spool")
+        .join(folder_name(name))
+}
+
+/// Where [`default_dir`] was before spools moved from the cache (which may be wiped) to the
+/// state folder: `spool/<name>` in [`crate::dirs::cache_dir`]. [`adopt`] picks up what an
+/// older version left there.
+pub fn former_default_dir(name: &str) -> PathBuf {
+    crate::dirs::cache_dir()
+        .join("spool")
+        .join(folder_name(name))
+}
+
+fn folder_name(name: &str) -> String {
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    // "." and ".." would name the parent: keep them inside.
+    if safe.chars().all(|c| c == '.') {
+        safe.replace('.', "_")
+    } else {
+        safe
+    }
+}
+
+/// Moves the segments of the spool in `old` into the spool in `dir`, after those `dir` holds,
+/// and removes `old`: what a former version left in another folder is sent by the next
+/// publisher of `dir`, once. Both folders are locked while it runs, so a publisher still
+/// working in `old` keeps it (the error says so). Returns how many segments moved; a missing
+/// `old` moves none.
+pub fn adopt(old: &Path, dir: &Path) -> io::Result<usize> {
+    if !old.is_dir() {
+        return Ok(0);
+    }
+    let named = |p: &Path, e: io::Error| {
+        io::Error::new(e.kind(), format!("spool folder {}: {e}", p.display()))
+    };
+    let old_lock = lock_folder(old).map_err(|e| {
+        if e.kind() == io::ErrorKind::WouldBlock {
+            io::Error::new(
+                e.kind(),
+                format!("spool {} is in use by a publisher", old.display()),
+            )
+        } else {
+            named(old, e)
+        }
+    })?;
+    let lock = lock_folder(dir).map_err(|e| named(dir, e))?;
+    let first = segments_in(dir)
+        .map_err(|e| named(dir, e))?
+        .last()
+        .map_or(0, |(seq, _)| seq + 1);
+    let mut moved = 0;
+    for (seq, (_, from)) in (first..).zip(segments_in(old).map_err(|e| named(old, e))?) {
+        let to = segment_path(dir, seq);
+        // The log first: stopped between the two, the marks are lost and their records sent
+        // twice, never lost.
+        move_file(&from, &to)?;
+        make_private(&to)?;
+        let marks = from.with_extension("done");
+        if marks.exists() {
+            move_file(&marks, &to.with_extension("done"))?;
+        }
+        moved += 1;
+    }
+    drop((old_lock, lock));
+    remove_file_if_present(&old.join("lock")).map_err(|e| named(old, e))?;
+    // Anything else someone put there stays, with the folder.
+    let _ = std::fs::remove_dir(old);
+    Ok(moved)
+}
+
+/// Renames `from` to `to`, copying (and syncing) when they are on different file systems.
+fn move_file(from: &Path, to: &Path) -> io::Result<()> {
+    let named = |e: io::Error| {
+        io::Error::new(
+            e.kind(),
+            format!("moving {} to {}: {e}", from.display(), to.display()),
+        )
+    };
+    match std::fs::rename(from, to) {
+        Err(e) if e.kind() == io::ErrorKind::CrossesDevices => {
+            std::fs::copy(from, to).map_err(named)?;
+            File::open(to).and_then(|f| f.sync_all()).map_err(named)?;
+            std::fs::remove_file(from).map_err(named)
+        }
+        r => r.map_err(named),
+    }
+}
+
 /// Options creating a file only its owner can read: spooled events name persons.
 fn private_file() -> OpenOptions {
     let mut o = OpenOptions::new();
@@ -678,10 +801,6 @@ fn read_segment(seq: u64, path: PathBuf) -> io::Result<(Segment, u64)> {
 /// The intact records of a segment (offset and length of each body) and how many damaged ones
 /// were skipped. After damage, reading resumes at the next record marker whose record checks.
 fn parse(data: &[u8]) -> (Vec<(u64, usize)>, u64) {
-    // Segments from before the marker: [length][CRC][body], read up to the first damage.
-    if !data.is_empty() && !data.starts_with(&MAGIC) {
-        return parse_unmarked(data);
-    }
     let mut bodies = Vec::new();
     let mut corrupt = 0;
     let mut at = 0;
@@ -719,32 +838,6 @@ fn check_frame(data: &[u8], at: usize) -> Option<usize> {
     let crc = take_u32(&mut b)?;
     let body = b.get(..len).filter(|_| len <= MAX_RECORD)?;
     (crc32fast::hash(body) == crc && Record::decode(body).is_some()).then_some(len)
-}
-
-fn parse_unmarked(data: &[u8]) -> (Vec<(u64, usize)>, u64) {
-    let mut bodies = Vec::new();
-    let mut corrupt = 0;
-    let mut b = data;
-    while !b.is_empty() {
-        let at = (data.len() - b.len()) as u64;
-        let (Some(len), Some(crc)) = (take_u32(&mut b), take_u32(&mut b)) else {
-            corrupt += 1;
-            break;
-        };
-        let len = len as usize;
-        if len > MAX_RECORD || b.len() < len {
-            corrupt += 1;
-            break;
-        }
-        let (body, rest) = b.split_at(len);
-        b = rest;
-        if crc32fast::hash(body) == crc && Record::decode(body).is_some() {
-            bodies.push((at + 8, len));
-        } else {
-            corrupt += 1;
-        }
-    }
-    (bodies, corrupt)
 }
 
 #[cfg(test)]
@@ -915,31 +1008,43 @@ mod tests {
     }
 
     #[test]
-    fn segments_written_before_the_record_marker_are_still_read() {
-        let dir = tmp("unmarked");
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut old = Vec::new();
-        for i in 0..3 {
-            let frame = rec(i).frame();
-            let body = &frame[HEADER as usize..];
-            old.extend_from_slice(&(body.len() as u32).to_le_bytes());
-            old.extend_from_slice(&crc32fast::hash(body).to_le_bytes());
-            old.extend_from_slice(body);
+    fn a_former_spool_is_adopted_once_behind_what_the_new_one_holds() {
+        let (old, new) = (tmp("adopt-old"), tmp("adopt-new"));
+        {
+            let mut s = Spool::open(&old, 1 << 20).unwrap();
+            let ids: Vec<RecordId> = (0..3)
+                .map(|i| s.append(&rec(i), Append::Sending).unwrap().0)
+                .collect();
+            assert!(s.done(ids[1]));
         }
-        std::fs::write(dir.join(format!("spool-{:020}.log", 7)), old).unwrap();
-        let mut s = Spool::open(&dir, 1 << 20).unwrap();
-        let taken = s.take_waiting(usize::MAX).unwrap();
+        {
+            let mut s = Spool::open(&new, 1 << 20).unwrap();
+            s.append(&rec(10), Append::Sending).unwrap();
+        }
+        // A publisher still at work in the old folder keeps it.
+        {
+            let _running = Spool::open(&old, 1 << 20).unwrap();
+            let e = adopt(&old, &new).unwrap_err();
+            assert!(e.to_string().contains("in use by a publisher"), "{e}");
+        }
+        assert_eq!(adopt(&old, &new).unwrap(), 1);
+        assert!(!old.exists(), "the former folder is removed");
+        assert_eq!(adopt(&old, &new).unwrap(), 0, "once");
+        let mut s = Spool::open(&new, 1 << 20).unwrap();
+        assert_eq!(all_waiting(&mut s), vec![rec(10), rec(0), rec(2)]);
+        assert_eq!(mode(&new), 0o700);
+    }
+
+    #[test]
+    fn default_folders_keep_names_inside_their_parent() {
+        let d = default_dir("rtsp://cam/a b");
+        assert_eq!(d.file_name().unwrap(), "rtsp___cam_a_b");
+        assert_eq!(d.parent().unwrap(), crate::dirs::state_dir().join("spool"));
+        assert_eq!(default_dir("..").file_name().unwrap(), "__");
         assert_eq!(
-            taken.iter().map(|(_, r)| r.clone()).collect::<Vec<_>>(),
-            vec![rec(0), rec(1), rec(2)]
+            former_default_dir("cam_01"),
+            crate::dirs::cache_dir().join("spool/cam_01")
         );
-        // New records go to a new segment after it.
-        s.append(&rec(3), Append::Waiting).unwrap();
-        assert!(dir.join(format!("spool-{:020}.log", 8)).exists());
-        for (id, _) in taken {
-            assert!(s.done(id));
-        }
-        assert!(!dir.join(format!("spool-{:020}.log", 7)).exists());
     }
 
     #[test]

@@ -36,6 +36,20 @@ pub enum EventError {
     ScoreCount { objects: usize, scores: usize },
 }
 
+/// Why a payload is not one of the events.
+#[derive(Debug, thiserror::Error)]
+pub enum EventParseError {
+    #[error("not JSON: {0}")]
+    NotJson(#[source] serde_json::Error),
+    #[error("{event_type}: {source}")]
+    Fields {
+        event_type: String,
+        source: serde_json::Error,
+    },
+    #[error("unknown event_type '{0}'")]
+    UnknownType(String),
+}
+
 /// A box in pixels of the frame, `{"x1":…,"y1":…,"x2":…,"y2":…}`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct BBox {
@@ -321,19 +335,23 @@ impl Event {
     }
 
     /// Parses a message payload, checking its `event_type` (for consumers and tests).
-    pub fn from_json(payload: &[u8]) -> Result<Event, String> {
-        let v: serde_json::Value = serde_json::from_slice(payload).map_err(|e| e.to_string())?;
+    pub fn from_json(payload: &[u8]) -> Result<Event, EventParseError> {
+        let v: serde_json::Value =
+            serde_json::from_slice(payload).map_err(EventParseError::NotJson)?;
         let ty = v
             .get("event_type")
             .and_then(|t| t.as_str())
             .unwrap_or_default()
             .to_string();
-        let err = |e: serde_json::Error| format!("{ty}: {e}");
+        let err = |source| EventParseError::Fields {
+            event_type: ty.clone(),
+            source,
+        };
         match ty.as_str() {
             MOTION_EVENT_TYPE => serde_json::from_value(v).map(Event::Motion).map_err(err),
             FACE_EVENT_TYPE => serde_json::from_value(v).map(Event::Face).map_err(err),
             ALERT_EVENT_TYPE => serde_json::from_value(v).map(Event::Alert).map_err(err),
-            other => Err(format!("unknown event_type '{other}'")),
+            _ => Err(EventParseError::UnknownType(ty)),
         }
     }
 }

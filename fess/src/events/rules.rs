@@ -90,27 +90,58 @@ impl CheckedRule {
 }
 
 /// Reads a rules file: JSON when it ends in `.json`, TOML otherwise.
-pub fn load(path: &std::path::Path) -> Result<Vec<CheckedRule>, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read alert rules {}: {e}", path.display()))?;
+pub fn load(path: &std::path::Path) -> Result<Vec<CheckedRule>, RulesError> {
+    let text = std::fs::read_to_string(path).map_err(|source| RulesError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let json = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("json"));
-    parse(&text, json).map_err(|e| format!("alert rules {}: {e}", path.display()))
+    parse(&text, json).map_err(|e| RulesError::In {
+        path: path.to_path_buf(),
+        source: Box::new(e),
+    })
 }
 
 /// Parses and checks rules text.
-pub fn parse(text: &str, json: bool) -> Result<Vec<CheckedRule>, String> {
+pub fn parse(text: &str, json: bool) -> Result<Vec<CheckedRule>, RulesError> {
     let file: RulesFile = if json {
-        serde_json::from_str(text).map_err(|e| e.to_string())?
+        serde_json::from_str(text).map_err(|e| RulesError::Syntax(e.to_string()))?
     } else {
-        toml::from_str(text).map_err(|e| e.to_string())?
+        toml::from_str(text).map_err(|e| RulesError::Syntax(e.to_string()))?
     };
     file.rule
         .into_iter()
         .enumerate()
-        .map(|(i, r)| check(r).map_err(|e| format!("rule {} : {e}", i + 1).replacen(" :", ":", 1)))
+        .map(|(i, r)| {
+            check(r).map_err(|reason| RulesError::Rule {
+                number: i + 1,
+                reason,
+            })
+        })
         .collect()
+}
+
+/// Why a rules file was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RulesError {
+    #[error("cannot read alert rules {}: {source}", path.display())]
+    Read {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("alert rules {}: {source}", path.display())]
+    In {
+        path: std::path::PathBuf,
+        source: Box<RulesError>,
+    },
+    /// Not TOML (or JSON), or not the layout of a rules file.
+    #[error("{0}")]
+    Syntax(String),
+    /// Rule `number` (from 1) is wrong.
+    #[error("rule {number}: {reason}")]
+    Rule { number: usize, reason: String },
 }
 
 fn check(r: Rule) -> Result<CheckedRule, String> {
@@ -222,28 +253,33 @@ message = "Unknown face"
             "[[rule]]\nname='a'\nwhen='object'\nlevel='LOUD'\nmessage='m'\nclass='x'",
             false,
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("rule 1: 'a': unknown alert level 'LOUD'"), "{e}");
         let e = parse(
             "[[rule]]\nname='b'\nwhen='object'\nlevel='INFO'\nmessage='m'",
             false,
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("needs a class"), "{e}");
         let e = parse("[[rule]]\nname='c'\nwhen='object'\nclass='p'\nlevel='INFO'\nmessage='m'\nzone=[[0,0],[1,1]]", false)
-            .unwrap_err();
+            .unwrap_err()
+        .to_string();
         assert!(e.contains("at least 3 points"), "{e}");
         let e = parse(
             "[[rule]]\nname='d'\nwhen='teleport'\nlevel='INFO'\nmessage='m'",
             false,
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("teleport"), "{e}");
         let e = parse(
             "[[rule]]\nname='e'\nwhen='unknown_face'\nlevel='INFO'\nmessage='m'\ncolour='red'",
             false,
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("colour"), "{e}");
         assert!(parse("this is = not toml [", false).is_err());
         // Beyond a year: refused (a Duration of 1e300 s does not exist).
@@ -251,7 +287,8 @@ message = "Unknown face"
             "[[rule]]\nname='f'\nwhen='unknown_face'\nlevel='INFO'\nmessage='m'\ncooldown=1e300",
             false,
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("cooldown must be between 0 and"), "{e}");
     }
 }

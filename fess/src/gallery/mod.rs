@@ -482,16 +482,16 @@ impl GalleryStore {
         let n = export.persons.len();
         let mut ids = std::collections::HashSet::new();
         for (i, p) in export.persons.iter().enumerate() {
-            let refused = |why: String| {
+            let refused = |why: &dyn std::fmt::Display| {
                 GalleryError::Invalid(format!(
                     "person {} of {n} ('{}'): {why}; nothing was imported",
                     i + 1,
                     shown_id(&p.id)
                 ))
             };
-            check_person(p, Some(dim)).map_err(refused)?;
+            check_person(p, Some(dim)).map_err(|e| refused(&e))?;
             if !ids.insert(p.id.as_str()) {
-                return Err(refused("the id appears twice in the file".into()));
+                return Err(refused(&"the id appears twice in the file"));
             }
         }
         if n > 0 {
@@ -547,10 +547,21 @@ fn check_id(id: &str) -> Result<(), String> {
 
 /// Whether `p` may be stored: a sane id, a name, and embeddings as the embedder makes them
 /// (`dim` long when given, finite, unit length).
-pub fn check_person(p: &Person, dim: Option<usize>) -> Result<(), String> {
-    check_id(&p.id)?;
-    check_name(&p.name)?;
-    check_embeddings(&p.embeddings, dim)
+pub fn check_person(p: &Person, dim: Option<usize>) -> Result<(), PersonError> {
+    check_id(&p.id).map_err(PersonError::Id)?;
+    check_name(&p.name).map_err(PersonError::Name)?;
+    check_embeddings(&p.embeddings, dim).map_err(PersonError::Embeddings)
+}
+
+/// Why a person may not be stored, by the part at fault (the reason says what is wrong).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PersonError {
+    #[error("{0}")]
+    Id(String),
+    #[error("{0}")]
+    Name(String),
+    #[error("{0}")]
+    Embeddings(String),
 }
 
 fn check_embeddings(e: &[Vec<f32>], dim: Option<usize>) -> Result<(), String> {
@@ -731,15 +742,21 @@ mod tests {
         };
         assert!(check_person(&p("zoë_1.a-b", vec![vec![0.6, 0.8]]), Some(2)).is_ok());
         // The forged insider: two embeddings added and scaled to length 1000.
-        let forged = check_person(&p("insider", vec![vec![600.0, 800.0]]), Some(2)).unwrap_err();
+        let forged = check_person(&p("insider", vec![vec![600.0, 800.0]]), Some(2))
+            .unwrap_err()
+            .to_string();
         assert!(forged.contains("embedding 1 has length 1000"), "{forged}");
         let near = 1.0 + UNIT_LENGTH_TOLERANCE / 2.0;
         assert!(check_person(&p("a", vec![vec![near, 0.0]]), Some(2)).is_ok());
         let off = 1.0 + UNIT_LENGTH_TOLERANCE * 2.0;
         assert!(check_person(&p("a", vec![vec![off, 0.0]]), Some(2)).is_err());
-        let e = check_person(&p("a", vec![vec![0.6, 0.8]]), Some(3)).unwrap_err();
+        let e = check_person(&p("a", vec![vec![0.6, 0.8]]), Some(3))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("length 2 where 3"), "{e}");
-        let e = check_person(&p("a", vec![vec![f32::NAN, 1.0]]), None).unwrap_err();
+        let e = check_person(&p("a", vec![vec![f32::NAN, 1.0]]), None)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("finite"), "{e}");
         let unit = vec![vec![1.0, 0.0]];
         for (id, why) in [
@@ -749,13 +766,16 @@ mod tests {
             ("x\u{1b}", "'\\u{1b}'"),
             (&"i".repeat(MAX_ID_CHARS + 1), "more than 128"),
         ] {
-            let e = check_person(&p(id, unit.clone()), Some(2)).unwrap_err();
+            let e = check_person(&p(id, unit.clone()), Some(2))
+                .unwrap_err()
+                .to_string();
             assert!(e.contains(why), "{id:?}: {e}");
         }
         let mut nameless = p("a", unit);
         nameless.name = " ".into();
         assert!(check_person(&nameless, Some(2))
             .unwrap_err()
+            .to_string()
             .contains("no name"));
         assert_eq!(
             shown_id(&"x".repeat(1 << 20)),

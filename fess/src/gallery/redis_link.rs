@@ -16,6 +16,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::gallery::{CachedRecognition, Gallery, GalleryError, GalleryStore};
+use crate::sync::MutexExt;
 
 /// What the link reports to its owner (from the link's thread, or the caller's in `start`).
 #[derive(Debug, Clone, PartialEq)]
@@ -125,12 +126,12 @@ impl RedisLink {
 
     /// Why the gallery could not be read at the last attempt; `None` when it could.
     pub fn unreadable(&self) -> Option<Unreadable> {
-        self.shared.unreadable.lock().unwrap().clone()
+        self.shared.unreadable.locked().clone()
     }
 
     /// The latest gallery snapshot (empty until one was loaded).
     pub fn gallery(&self) -> Arc<Gallery> {
-        self.shared.gallery.lock().unwrap().clone()
+        self.shared.gallery.locked().clone()
     }
 
     pub fn cache_key(&self, camera_id: &str, track_id: u64) -> String {
@@ -269,7 +270,7 @@ impl Worker {
     /// Records (and tells, once per kind of failure) that the gallery cannot be read.
     fn unreadable(&mut self, kind: &str, reason: String) {
         {
-            let mut u = self.shared.unreadable.lock().unwrap();
+            let mut u = self.shared.unreadable.locked();
             let since = u.as_ref().map_or_else(Instant::now, |u| u.since);
             *u = Some(Unreadable {
                 reason: reason.clone(),
@@ -283,7 +284,7 @@ impl Worker {
     }
 
     fn readable(&mut self) {
-        *self.shared.unreadable.lock().unwrap() = None;
+        *self.shared.unreadable.locked() = None;
         if self.fault.take().is_some() {
             (self.notify)(LinkEvent::Readable);
         }
@@ -326,7 +327,7 @@ impl Worker {
                     version: gallery.version,
                     persons: gallery.persons.len(),
                 };
-                *self.shared.gallery.lock().unwrap() = Arc::new(gallery);
+                *self.shared.gallery.locked() = Arc::new(gallery);
                 (self.notify)(loaded);
             }
             Err(e @ GalleryError::Redis { .. }) => return self.lost(e),

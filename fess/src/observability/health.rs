@@ -53,6 +53,7 @@ use sysinfo::{Disks, System};
 
 use crate::delivery::kafka_config::KafkaSettings;
 use crate::events::now_timestamp;
+use crate::sync::MutexExt;
 
 /// Default bound of each network check (connect plus reply).
 pub const DEFAULT_CHECK_TIMEOUT: Duration = Duration::from_secs(1);
@@ -334,7 +335,7 @@ impl HealthChecker {
         let redis = self.check_redis();
         let kafka = self.check_kafka();
         let kafka_down_for = {
-            let mut since = self.kafka_down_since.lock().unwrap();
+            let mut since = self.kafka_down_since.locked();
             if kafka.status == Status::Unhealthy {
                 Some(since.get_or_insert_with(Instant::now).elapsed())
             } else {
@@ -425,7 +426,7 @@ impl HealthChecker {
     }
 
     fn check_system(&self) -> SystemComponent {
-        let mut p = self.probe.lock().unwrap();
+        let mut p = self.probe.locked();
         // CPU use is measured between two refreshes; too close together it reads 0.
         let since = p.cpu_refreshed.elapsed();
         if since < sysinfo::MINIMUM_CPU_UPDATE_INTERVAL {

@@ -123,30 +123,49 @@ impl Entry {
 }
 
 /// Whether `metric` is a reported one of the catalogue, with its kind and exactly its labels.
-pub fn check(metric: &Metric) -> Result<(), String> {
+pub fn check(metric: &Metric) -> Result<(), CatalogueError> {
     let entry = REPORTED
         .iter()
         .find(|e| e.name == metric.name)
-        .ok_or_else(|| format!("{} is not in the metric catalogue", metric.name))?;
+        .ok_or_else(|| CatalogueError::Unknown(metric.name.clone()))?;
     let kind = Kind::of(&metric.value);
     if kind != entry.kind {
-        return Err(format!(
-            "{} is a {} in the catalogue, reported as a {}",
-            metric.name,
-            entry.kind.as_str(),
-            kind.as_str()
-        ));
+        return Err(CatalogueError::Kind {
+            name: metric.name.clone(),
+            catalogue: entry.kind.as_str(),
+            reported: kind.as_str(),
+        });
     }
     let mut want: Vec<&str> = entry.label_names().collect();
     want.sort_unstable();
     let got: Vec<&str> = metric.labels.keys().map(String::as_str).collect();
     if got != want {
-        return Err(format!(
-            "{} has labels {got:?}, the catalogue says {want:?}",
-            metric.name
-        ));
+        return Err(CatalogueError::Labels {
+            name: metric.name.clone(),
+            got: got.iter().map(|l| l.to_string()).collect(),
+            want: want.iter().map(|l| l.to_string()).collect(),
+        });
     }
     Ok(())
+}
+
+/// How a reported metric differs from the catalogue.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CatalogueError {
+    #[error("{0} is not in the metric catalogue")]
+    Unknown(String),
+    #[error("{name} is a {catalogue} in the catalogue, reported as a {reported}")]
+    Kind {
+        name: String,
+        catalogue: &'static str,
+        reported: &'static str,
+    },
+    #[error("{name} has labels {got:?}, the catalogue says {want:?}")]
+    Labels {
+        name: String,
+        got: Vec<String>,
+        want: Vec<String>,
+    },
 }
 
 #[cfg(test)]
@@ -170,12 +189,15 @@ mod tests {
         assert!(check(&Metric::counter("fess_frames_total", &cam, 1)).is_ok());
         assert!(check(&Metric::counter("fess_frame_total", &cam, 1))
             .unwrap_err()
+            .to_string()
             .contains("not in the metric catalogue"));
         assert!(check(&Metric::gauge("fess_frames_total", &cam, 1.0))
             .unwrap_err()
+            .to_string()
             .contains("a counter"));
         assert!(check(&Metric::counter("fess_frames_total", &[], 1))
             .unwrap_err()
+            .to_string()
             .contains("labels"));
         let two = [("camera_id", "c"), ("reason", "busy")];
         assert!(check(&Metric::counter("fess_frames_skipped_total", &two, 1)).is_ok());

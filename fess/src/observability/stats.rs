@@ -16,6 +16,8 @@ use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::sync::MutexExt;
+
 use serde::{Deserialize, Serialize};
 
 /// Version of the datagram layout.
@@ -177,12 +179,7 @@ impl Datagram {
     }
 
     /// Parses and checks the layout (version, size); the exporter validates names and labels.
-    pub fn parse(bytes: &[u8]) -> Result<Datagram, String> {
-        Datagram::parse_checked(bytes).map_err(|e| e.to_string())
-    }
-
-    /// [`Datagram::parse`] with the reason as a value, for counting rejects by reason.
-    pub fn parse_checked(bytes: &[u8]) -> Result<Datagram, ParseError> {
+    pub fn parse(bytes: &[u8]) -> Result<Datagram, ParseError> {
         if bytes.len() > MAX_DATAGRAM_BYTES {
             return Err(ParseError::TooLarge(bytes.len()));
         }
@@ -562,13 +559,13 @@ impl AppStats {
 
     /// Everything recorded so far, as sent.
     pub fn snapshot(&self) -> Vec<Metric> {
-        let inner = self.inner.lock().unwrap();
+        let inner = self.inner.locked();
         Self::metrics(&inner.1)
     }
 
     /// Sends the metrics now; returns whether the datagram went out.
     pub fn report(&self) -> bool {
-        let mut inner = self.inner.lock().unwrap();
+        let mut inner = self.inner.locked();
         let m = Self::metrics(&inner.1);
         inner.0.send(m)
     }
@@ -590,7 +587,7 @@ impl AppStats {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         labels.sort();
-        let mut inner = self.inner.lock().unwrap();
+        let mut inner = self.inner.locked();
         f(inner.1.entry((name.to_string(), labels)).or_insert(new));
         if inner.0.due() {
             let m = Self::metrics(&inner.1);
@@ -770,14 +767,17 @@ mod tests {
 
         assert!(Datagram::parse(b"garbage")
             .unwrap_err()
+            .to_string()
             .contains("not a stats datagram"));
         let mut wrong = d.clone();
         wrong.v = 99;
         assert!(Datagram::parse(&wrong.to_bytes())
             .unwrap_err()
+            .to_string()
             .contains("version 99"));
         assert!(Datagram::parse(&vec![b' '; MAX_DATAGRAM_BYTES + 1])
             .unwrap_err()
+            .to_string()
             .contains("over"));
 
         // Nobody listening: fails at once, counted.

@@ -2,6 +2,8 @@ use std::path::PathBuf;
 use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
+use fess::sync::MutexExt;
+
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
@@ -9,7 +11,7 @@ use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
 
 use super::ModelType;
-use crate::analysis::Camera;
+use crate::analysis::{announce_camera, with_stage, Camera};
 use fess_gst::roi_meta;
 use fess_gst::video_frame::{VideoBuffer, FORMATS};
 use fess_vision::detect::decoders::{DecodeParams, Decoder, ModelFamily};
@@ -104,8 +106,9 @@ impl Settings {
 }
 
 struct State {
-    /// The per-frame rules and the inference threads.
-    stage: DetectStage<VideoBuffer>,
+    /// The per-frame rules and the inference threads; out of the state while the streaming
+    /// thread runs it (`with_stage`), so nothing waits for an inference.
+    stage: Option<DetectStage<VideoBuffer>>,
     labels: Labels,
     info: Option<gst_video::VideoInfo>,
     /// Whether upstream is live (asked once per stream): a live stream does not wait for the
@@ -185,7 +188,7 @@ impl FessDetect {
             input_spec.height,
             labels.len()
         );
-        *self.engine.lock().unwrap() = Some(EngineUse {
+        *self.engine.locked() = Some(EngineUse {
             instance_id: engine.instance_id().to_string(),
             loaded_model,
         });
@@ -212,7 +215,7 @@ impl FessDetect {
                 )
             })?;
         Ok(State {
-            stage,
+            stage: Some(stage),
             labels,
             info: None,
             live: None,
@@ -242,7 +245,7 @@ impl FessDetect {
 
     /// Whether downstream's QoS says a frame of running time `now` is already late.
     fn late(&self, now: Option<gst::ClockTime>) -> bool {
-        match (now, *self.qos_earliest.lock().unwrap()) {
+        match (now, *self.qos_earliest.locked()) {
             (Some(now), Some(earliest)) => now < earliest,
             _ => false,
         }
@@ -292,7 +295,7 @@ impl FessDetect {
             leaving.objects.len(),
             leaving.skip
         );
-        let mut stats = self.stats.lock().unwrap();
+        let mut stats = self.stats.locked();
         match (leaving.skip, leaving.inference_time) {
             (Some(reason), _) => stats.skip(reason),
             (None, Some(t)) => {
@@ -311,22 +314,32 @@ impl FessDetect {
         buffer
     }
 
+    /// Runs `f` on the stage without the state lock (see [`with_stage`]).
+    fn with_stage<R>(&self, f: impl FnOnce(&mut DetectStage<VideoBuffer>) -> R) -> Option<R> {
+        with_stage(&self.state, |s| &mut s.stage, f)
+    }
+
     /// Sends every frame still held downstream, before a serialized event overtakes them.
     fn drain(&self) {
+        let leaving = match self.with_stage(|stage| stage.drain()) {
+            Some(Ok(leaving)) => leaving,
+            Some(Err(e)) => {
+                // An event's path: the error message is what counts, the flow return is the
+                // next buffer's.
+                let _ = self.fail(e);
+                return;
+            }
+            None => return,
+        };
         let held: Vec<gst::Buffer> = {
-            let mut guard = self.state.lock().unwrap();
+            let mut guard = self.state.locked();
             let Some(state) = guard.as_mut() else {
                 return;
             };
-            match state.stage.drain() {
-                Ok(out) => out.into_iter().map(|l| self.deliver(state, l)).collect(),
-                Err(e) => {
-                    // An event's path: the error message is what counts, the flow return is
-                    // the next buffer's.
-                    let _ = self.fail(e);
-                    return;
-                }
-            }
+            leaving
+                .into_iter()
+                .map(|l| self.deliver(state, l))
+                .collect()
         };
         let src = self.obj().static_pad("src").unwrap();
         for buffer in held {
@@ -498,7 +511,7 @@ impl ObjectImpl for FessDetect {
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
-        let mut s = self.settings.lock().unwrap();
+        let mut s = self.settings.locked();
         match pspec.name() {
             "model" => s.model = value.get().unwrap(),
             "model-type" => s.model_type = value.get().unwrap(),
@@ -523,7 +536,7 @@ impl ObjectImpl for FessDetect {
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
-        let s = self.settings.lock().unwrap();
+        let s = self.settings.locked();
         match pspec.name() {
             "model" => s.model.to_value(),
             "model-type" => s.model_type.to_value(),
@@ -542,12 +555,12 @@ impl ObjectImpl for FessDetect {
             "model-instance-id" => s.model_instance_id.to_value(),
             "detect-fps" => s.detect_fps.to_value(),
             "stats" => {
-                let st = self.stats.lock().unwrap();
+                let st = self.stats.locked();
                 let mut detections = gst::Structure::builder("detections");
                 for (label, n) in &st.detections {
                     detections = detections.field(label.as_str(), *n);
                 }
-                let engine = self.engine.lock().unwrap().clone();
+                let engine = self.engine.locked().clone();
                 let mut b = gst::Structure::builder("fessdetect-stats")
                     .field("frames", st.frames)
                     .field("inferences", st.inferences)
@@ -640,26 +653,28 @@ impl BaseTransformImpl for FessDetect {
     const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
-        let settings = self.settings.lock().unwrap().clone();
+        let settings = self.settings.locked().clone();
         let state = self.build_state(&settings)?;
-        *self.stats.lock().unwrap() = DetectStats::default();
-        *self.qos_earliest.lock().unwrap() = None;
-        *self.state.lock().unwrap() = Some(state);
+        *self.stats.locked() = DetectStats::default();
+        *self.qos_earliest.locked() = None;
+        *self.state.locked() = Some(state);
         Ok(())
     }
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
-        if let Some(mut state) = self.state.lock().unwrap().take() {
+        // Taken out first: dropping it joins threads, which must not happen under the lock.
+        let state = self.state.locked().take();
+        if let Some(mut state) = state {
             state
                 .camera
-                .report(true, |id| self.stats.lock().unwrap().metrics(id));
+                .report(true, |id| self.stats.locked().metrics(id));
         }
         Ok(())
     }
 
     fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
         let info = crate::analysis::video_info(*CAT, incaps)?;
-        let mut guard = self.state.lock().unwrap();
+        let mut guard = self.state.locked();
         let state = guard
             .as_mut()
             .ok_or_else(|| gst::loggable_error!(CAT, "caps before start"))?;
@@ -676,7 +691,9 @@ impl BaseTransformImpl for FessDetect {
             .as_ref()
             .is_some_and(|old| (old.width(), old.height()) != (info.width(), info.height()))
         {
-            state.stage.picture_size_changed();
+            if let Some(stage) = state.stage.as_mut() {
+                stage.picture_size_changed();
+            }
         }
         state.info = Some(info);
         Ok(())
@@ -685,7 +702,7 @@ impl BaseTransformImpl for FessDetect {
     /// A downstream sink asks which camera this is before the stream flows: this element's own
     /// `camera-id` answers it (else the query goes on upstream).
     fn query(&self, direction: gst::PadDirection, query: &mut gst::QueryRef) -> bool {
-        let own = self.settings.lock().unwrap().own_camera_id();
+        let own = self.settings.locked().own_camera_id();
         fess_gst::camera::answer_query(direction, query, own.as_deref())
             || BaseTransformImplExt::parent_query(self, direction, query)
     }
@@ -693,18 +710,16 @@ impl BaseTransformImpl for FessDetect {
     fn sink_event(&self, event: gst::Event) -> bool {
         match event.view() {
             gst::EventView::FlushStop(_) => {
-                if let Some(state) = self.state.lock().unwrap().as_mut() {
-                    state.stage.flush();
-                }
-                *self.qos_earliest.lock().unwrap() = None;
+                self.with_stage(|stage| stage.flush());
+                *self.qos_earliest.locked() = None;
             }
             // Held frames leave before anything that is ordered with them (EOS, caps, segment).
             _ if event.is_serialized() => self.drain(),
             _ => {}
         }
         if let Some(cam) = fess_gst::camera::parse(&event) {
-            let own = self.settings.lock().unwrap().own_camera_id().is_some();
-            if let Some(state) = self.state.lock().unwrap().as_mut() {
+            let own = self.settings.locked().own_camera_id().is_some();
+            if let Some(state) = self.state.locked().as_mut() {
                 if !state.camera.upstream_event(&cam, own) {
                     return true;
                 }
@@ -719,7 +734,7 @@ impl BaseTransformImpl for FessDetect {
             // diff > 0: the frame at `timestamp` arrived that late; frames before
             // timestamp + diff will be late too (basetransform's reading of the event).
             let jitter = gst::ClockTime::from_nseconds(diff.unsigned_abs());
-            *self.qos_earliest.lock().unwrap() = timestamp.map(|t| {
+            *self.qos_earliest.locked() = timestamp.map(|t| {
                 if diff > 0 {
                     t + jitter
                 } else {
@@ -739,27 +754,42 @@ impl BaseTransformImpl for FessDetect {
         _is_discont: bool,
         buffer: gst::Buffer,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let rules = self.settings.lock().unwrap().rules();
+        let rules = self.settings.locked().rules();
         let running_time = self.running_time(&buffer);
         let late = self.late(running_time);
-        let mut guard = self.state.lock().unwrap();
-        let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
-        state.camera.ensure_sent(
+        // The camera event and the latency query go to the peers without the state lock.
+        let own = self.settings.locked().own_camera_id();
+        announce_camera(
             self.obj().upcast_ref(),
-            || self.settings.lock().unwrap().own_camera_id(),
+            &self.state,
+            |s| &mut s.camera,
+            own,
             true,
         );
-        let info = state.info.clone().ok_or(gst::FlowError::NotNegotiated)?;
-        let live = *state.live.get_or_insert_with(|| self.upstream_is_live());
-        self.stats.lock().unwrap().frames += 1;
+        let (info, live) = {
+            let guard = self.state.locked();
+            let state = guard.as_ref().ok_or(gst::FlowError::Flushing)?;
+            (state.info.clone(), state.live)
+        };
+        let info = info.ok_or(gst::FlowError::NotNegotiated)?;
+        let live = match live {
+            Some(live) => live,
+            None => {
+                let live = self.upstream_is_live();
+                if let Some(state) = self.state.locked().as_mut() {
+                    state.live = Some(live);
+                }
+                live
+            }
+        };
+        self.stats.locked().frames += 1;
         let time = FrameTime {
             running_time: running_time.map(|t| Duration::from_nanos(t.nseconds())),
             late,
             live,
         };
-        state
-            .stage
-            .offer(VideoBuffer { buffer, info }, time, &rules)
+        self.with_stage(|stage| stage.offer(VideoBuffer { buffer, info }, time, &rules))
+            .ok_or(gst::FlowError::Flushing)?
             .map_err(|e| self.fail(e))?;
         Ok(gst::FlowSuccess::Ok)
     }
@@ -768,9 +798,9 @@ impl BaseTransformImpl for FessDetect {
         &self,
     ) -> Result<gst_base::subclass::base_transform::GenerateOutputSuccess, gst::FlowError> {
         use gst_base::subclass::base_transform::GenerateOutputSuccess;
-        let mut guard = self.state.lock().unwrap();
+        let mut guard = self.state.locked();
         let next = guard.as_mut().and_then(|state| {
-            let leaving = state.stage.next_out()?;
+            let leaving = state.stage.as_mut()?.next_out()?;
             Some(self.deliver(state, leaving))
         });
         Ok(next.map_or(

@@ -7,9 +7,10 @@ use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
 
 use fess::gallery::redis_link::{LinkConfig, LinkEvent, RedisLink};
+use fess::sync::MutexExt;
 
 use super::FaceMode;
-use crate::analysis::Camera;
+use crate::analysis::{announce_camera, with_stage, Camera};
 use fess_gst::roi_meta;
 use fess_gst::video_frame::FORMATS;
 use fess_vision::face::engine::{FaceEngine, FaceError};
@@ -115,8 +116,9 @@ impl Settings {
 }
 
 struct State {
-    /// The per-frame rules, the face models and the Redis link.
-    stage: FaceStage<FaceEngine, RedisLink>,
+    /// The per-frame rules, the face models and the Redis link; out of the state while the
+    /// streaming thread runs it (`with_stage`): nothing waits for the models or Redis.
+    stage: Option<FaceStage<FaceEngine, RedisLink>>,
     info: Option<gst_video::VideoInfo>,
     /// An upstream fessdetect announced itself: its person ROIs are where faces are.
     detector_upstream: bool,
@@ -207,12 +209,12 @@ impl FessFace {
             engine.dim(),
             link.gallery().persons.len()
         );
-        *self.engines.lock().unwrap() = Some(EnginesUsed {
+        *self.engines.locked() = Some(EnginesUsed {
             instance_ids: engine.instance_ids().map(str::to_string),
             loaded: engine.loaded(),
         });
         Ok(State {
-            stage: FaceStage::new(engine, link),
+            stage: Some(FaceStage::new(engine, link)),
             info: None,
             detector_upstream: false,
             camera: Camera::new(self.obj().upcast_ref(), "fessface", s.own_camera_id(), *CAT),
@@ -307,9 +309,12 @@ impl FessFace {
 
     /// Adds a frame's counts to the stats and reports them when due.
     fn book(&self, state: &mut State, found: &FrameFaces, started: Instant) {
-        let recognitions = state.stage.recognitions();
+        let Some(stage) = &state.stage else {
+            return;
+        };
+        let recognitions = stage.recognitions();
         let gallery = recognitions.gallery();
-        let mut stats = self.stats.lock().unwrap();
+        let mut stats = self.stats.locked();
         let t = &found.tally;
         stats.frames += 1;
         stats.searched += t.searched;
@@ -486,7 +491,7 @@ impl ObjectImpl for FessFace {
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
-        let mut s = self.settings.lock().unwrap();
+        let mut s = self.settings.locked();
         match pspec.name() {
             "detector-model" => s.detector_model = value.get().unwrap(),
             "embedder-model" => s.embedder_model = value.get().unwrap(),
@@ -517,7 +522,7 @@ impl ObjectImpl for FessFace {
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
-        let s = self.settings.lock().unwrap();
+        let s = self.settings.locked();
         match pspec.name() {
             "detector-model" => s.detector_model.to_value(),
             "embedder-model" => s.embedder_model.to_value(),
@@ -543,7 +548,7 @@ impl ObjectImpl for FessFace {
             "post-messages" => s.post_messages.to_value(),
             "gallery-required" => s.gallery_required.to_value(),
             "stats" => {
-                let st = self.stats.lock().unwrap();
+                let st = self.stats.locked();
                 let mut b = gst::Structure::builder("fessface-stats")
                     .field("frames", st.frames)
                     .field("searched", st.searched)
@@ -557,7 +562,7 @@ impl ObjectImpl for FessFace {
                         st.recognitions.get(&status).copied().unwrap_or(0),
                     );
                 }
-                let engines = self.engines.lock().unwrap().clone();
+                let engines = self.engines.locked().clone();
                 let [detector_id, embedder_id] = engines
                     .as_ref()
                     .map(|e| e.instance_ids.clone())
@@ -633,26 +638,28 @@ impl BaseTransformImpl for FessFace {
     const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
-        let settings = self.settings.lock().unwrap().clone();
-        *self.stats.lock().unwrap() = FaceStats::default();
+        let settings = self.settings.locked().clone();
+        *self.stats.locked() = FaceStats::default();
         let state = self.build_state(&settings)?;
-        *self.state.lock().unwrap() = Some(state);
+        *self.state.locked() = Some(state);
         Ok(())
     }
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
         // Dropping the state stops the Redis link's thread.
-        if let Some(mut state) = self.state.lock().unwrap().take() {
+        // Taken out first: dropping it joins threads, which must not happen under the lock.
+        let state = self.state.locked().take();
+        if let Some(mut state) = state {
             state
                 .camera
-                .report(true, |id| self.stats.lock().unwrap().metrics(id));
+                .report(true, |id| self.stats.locked().metrics(id));
         }
         Ok(())
     }
 
     fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
         let info = crate::analysis::video_info(*CAT, incaps)?;
-        let mut guard = self.state.lock().unwrap();
+        let mut guard = self.state.locked();
         let state = guard
             .as_mut()
             .ok_or_else(|| gst::loggable_error!(CAT, "caps before start"))?;
@@ -663,15 +670,15 @@ impl BaseTransformImpl for FessFace {
     /// A downstream sink asks which camera this is before the stream flows: this element's own
     /// `camera-id` answers it (else the query goes on upstream).
     fn query(&self, direction: gst::PadDirection, query: &mut gst::QueryRef) -> bool {
-        let own = self.settings.lock().unwrap().own_camera_id();
+        let own = self.settings.locked().own_camera_id();
         fess_gst::camera::answer_query(direction, query, own.as_deref())
             || BaseTransformImplExt::parent_query(self, direction, query)
     }
 
     fn sink_event(&self, event: gst::Event) -> bool {
         if let Some(cam) = fess_gst::camera::parse(&event) {
-            let own = self.settings.lock().unwrap().own_camera_id().is_some();
-            if let Some(state) = self.state.lock().unwrap().as_mut() {
+            let own = self.settings.locked().own_camera_id().is_some();
+            if let Some(state) = self.state.locked().as_mut() {
                 state.detector_upstream = cam.detector;
                 if !state.camera.upstream_event(&cam, own) {
                     return true;
@@ -679,9 +686,7 @@ impl BaseTransformImpl for FessFace {
             }
         }
         if let gst::EventView::FlushStop(_) = event.view() {
-            if let Some(state) = self.state.lock().unwrap().as_mut() {
-                state.stage.flush();
-            }
+            with_stage(&self.state, |s| &mut s.stage, |stage| stage.flush());
         }
         self.parent_sink_event(event)
     }
@@ -689,14 +694,19 @@ impl BaseTransformImpl for FessFace {
     fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
         let started = Instant::now();
         let (mut rules, post_messages, gallery_required) = {
-            let s = self.settings.lock().unwrap();
+            let s = self.settings.locked();
             (s.rules(), s.post_messages, s.gallery_required)
         };
-        let mut guard = self.state.lock().unwrap();
-        let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
-        if gallery_required {
-            let lost = state.stage.recognitions().unreadable();
-            if let Some(u) = lost.filter(|u| u.since.elapsed() >= GALLERY_REQUIRED_GRACE) {
+        let detector_upstream = {
+            let guard = self.state.locked();
+            let state = guard.as_ref().ok_or(gst::FlowError::Flushing)?;
+            let lost = state
+                .stage
+                .as_ref()
+                .and_then(|s| s.recognitions().unreadable());
+            if let Some(u) =
+                lost.filter(|u| gallery_required && u.since.elapsed() >= GALLERY_REQUIRED_GRACE)
+            {
                 drop(guard);
                 gst::element_imp_error!(
                     self,
@@ -710,15 +720,23 @@ impl BaseTransformImpl for FessFace {
                 );
                 return Err(gst::FlowError::Error);
             }
-        }
-        let detector_upstream = state.detector_upstream;
+            state.detector_upstream
+        };
         rules.in_persons &= detector_upstream;
-        state.camera.ensure_sent(
+        let own = self.settings.locked().own_camera_id();
+        announce_camera(
             self.obj().upcast_ref(),
-            || self.settings.lock().unwrap().own_camera_id(),
+            &self.state,
+            |s| &mut s.camera,
+            own,
             detector_upstream,
         );
-        let info = state.info.clone().ok_or(gst::FlowError::NotNegotiated)?;
+        let (info, camera_id) = {
+            let guard = self.state.locked();
+            let state = guard.as_ref().ok_or(gst::FlowError::Flushing)?;
+            (state.info.clone(), state.camera.id.clone())
+        };
+        let info = info.ok_or(gst::FlowError::NotNegotiated)?;
         let persons: Vec<PersonBox> = roi_meta::read(buf)
             .into_iter()
             .filter(|r| r.label == "person" && r.face.is_none())
@@ -727,27 +745,36 @@ impl BaseTransformImpl for FessFace {
                 bbox: r.bbox,
             })
             .collect();
-        let camera_id = &state.camera.id;
+        // The models and the Redis lookup run without the state lock.
         let found = fess_gst::video_frame::with_view(buf, &info, |view| {
-            state
-                .stage
-                .process(view, &persons, camera_id, &rules)
-                .map_err(|e| gst::error_msg!(gst::StreamError::Failed, ["{}", e]))
-        })
-        .and_then(|r| r)
-        .map_err(|msg| {
-            self.post_error_message(msg);
-            gst::FlowError::Error
-        })?;
+            with_stage(
+                &self.state,
+                |s| &mut s.stage,
+                |stage| {
+                    stage
+                        .process(view, &persons, &camera_id, &rules)
+                        .map_err(|e| gst::error_msg!(gst::StreamError::Failed, ["{}", e]))
+                },
+            )
+        });
+        let found = match found {
+            Ok(Some(Ok(found))) => found,
+            Ok(None) => return Err(gst::FlowError::Flushing),
+            Ok(Some(Err(msg))) | Err(msg) => {
+                self.post_error_message(msg);
+                return Err(gst::FlowError::Error);
+            }
+        };
         let messages = self.attach(
             buf,
             &found,
-            &state.camera.id,
+            &camera_id,
             (info.width(), info.height()),
             post_messages,
         );
-        self.book(state, &found, started);
-        drop(guard);
+        if let Some(state) = self.state.locked().as_mut() {
+            self.book(state, &found, started);
+        }
         // Posted without the state lock: a bus sync handler may read this element's properties.
         for m in messages {
             let _ = self

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use fess::delivery::publisher::{EventPublisher, PublisherBuilder, Severity};
 use fess::events::emission::{EventBuilder, Frame, SeenFace, SeenObject};
 use fess::events::{Event, EventKind};
+use fess::sync::MutexExt;
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
@@ -13,6 +14,7 @@ use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
 
 use super::{Acks, Compression};
+use crate::analysis::Camera;
 use fess_gst::roi_meta;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -100,6 +102,9 @@ struct State {
     /// camera event, else on its first buffer.
     pending: Option<PublisherBuilder>,
     builder: EventBuilder,
+    /// The stream's camera id and the stats reporter under it (shared with the analysis
+    /// elements); `own_camera` when the element's `camera-id` is set and beats upstream's.
+    camera: Camera,
     own_camera: bool,
     width: u32,
     height: u32,
@@ -107,78 +112,75 @@ struct State {
     /// When the sink started: the clock of last resort for frames without timestamps.
     started: Instant,
     events: [u64; 3],
-    reporter: fess::observability::stats::StatsReporter,
 }
 
 impl State {
-    /// Builds the waiting publisher with the default spool of the stream's camera id.
-    fn open_publisher(
-        &mut self,
-    ) -> Result<Option<PathBuf>, fess::delivery::publisher::PublishError> {
-        let Some(b) = self.pending.take() else {
-            return Ok(None);
-        };
-        let dir = default_spool(self.builder.camera_id());
-        self.publisher = Some(Arc::new(b.spool_dir(&dir).build()?));
-        Ok(Some(dir))
+    /// Sends the stats once a report is due, or now when `last`.
+    fn report(&mut self, last: bool) {
+        let (publisher, events) = (self.publisher.as_deref(), self.events);
+        self.camera
+            .report(last, |camera| metrics(camera, publisher, events));
     }
+}
 
-    /// The sink's counters as stats-protocol metrics (named as the exporter publishes them).
-    fn metrics(&self) -> Vec<fess::observability::stats::Metric> {
-        use fess::observability::stats::Metric;
-        let camera = self.builder.camera_id();
-        let mut m = Vec::new();
-        for (kind, n) in EventKind::ALL.iter().zip(self.events) {
+/// The sink's counters as stats-protocol metrics (named as the exporter publishes them).
+fn metrics(
+    camera: &str,
+    publisher: Option<&EventPublisher>,
+    events: [u64; 3],
+) -> Vec<fess::observability::stats::Metric> {
+    use fess::observability::stats::Metric;
+    let mut m = Vec::new();
+    for (kind, n) in EventKind::ALL.iter().zip(events) {
+        m.push(Metric::counter(
+            "fess_events_built_total",
+            &[("camera_id", camera), ("type", kind.label())],
+            n,
+        ));
+    }
+    let Some(st) = publisher.map(|p| p.stats()) else {
+        return m;
+    };
+    for (topic, c) in &st.topics {
+        for (status, n) in c.by_status() {
             m.push(Metric::counter(
-                "fess_events_built_total",
-                &[("camera_id", camera), ("type", kind.label())],
+                "fess_kafka_events_sent_total",
+                &[("topic", topic), ("status", status)],
                 n,
             ));
         }
-        let Some(st) = self.publisher.as_ref().map(|p| p.stats()) else {
-            return m;
-        };
-        for (topic, c) in &st.topics {
-            for (status, n) in c.by_status() {
-                m.push(Metric::counter(
-                    "fess_kafka_events_sent_total",
-                    &[("topic", topic), ("status", status)],
-                    n,
-                ));
-            }
-        }
-        m.push(Metric::gauge(
-            "fess_kafka_queue_depth",
-            &[],
-            st.queued as f64,
-        ));
-        m.push(Metric::gauge(
-            "fess_kafka_spool_bytes",
-            &[],
-            st.spool_bytes as f64,
-        ));
-        m.push(Metric::counter(
-            "fess_kafka_events_recovered_total",
-            &[],
-            st.recovered,
-        ));
-        m.push(Metric::counter(
-            "fess_kafka_spool_damaged_total",
-            &[],
-            st.damaged,
-        ));
-        m.push(Metric::counter("fess_kafka_spool_lost_total", &[], st.lost));
-        m.push(
-            st.latency
-                .metric("fess_event_latency_seconds", &[("camera_id", camera)]),
-        );
-        m.push(Metric::gauge(
-            "fess_kafka_broker_up",
-            &[],
-            if st.broker_up { 1.0 } else { 0.0 },
-        ));
-        m
     }
+    m.push(Metric::gauge(
+        "fess_kafka_queue_depth",
+        &[],
+        st.queued as f64,
+    ));
+    m.push(Metric::gauge(
+        "fess_kafka_spool_bytes",
+        &[],
+        st.spool_bytes as f64,
+    ));
+    m.push(Metric::counter(
+        "fess_kafka_events_recovered_total",
+        &[],
+        st.recovered,
+    ));
+    m.push(Metric::counter(
+        "fess_kafka_spool_damaged_total",
+        &[],
+        st.damaged,
+    ));
+    m.push(Metric::counter("fess_kafka_spool_lost_total", &[], st.lost));
+    m.push(
+        st.latency
+            .metric("fess_event_latency_seconds", &[("camera_id", camera)]),
+    );
+    m.push(Metric::gauge(
+        "fess_kafka_broker_up",
+        &[],
+        if st.broker_up { 1.0 } else { 0.0 },
+    ));
+    m
 }
 
 #[derive(Default)]
@@ -193,7 +195,8 @@ impl FessKafkaSink {
     fn build_state(&self, s: &Settings) -> Result<State, gst::ErrorMessage> {
         let settings_err = |m: String| gst::error_msg!(gst::ResourceError::Settings, ["{}", m]);
         let rules = match set(&s.alert_rules) {
-            Some(p) => fess::events::rules::load(&PathBuf::from(p)).map_err(settings_err)?,
+            Some(p) => fess::events::rules::load(&PathBuf::from(p))
+                .map_err(|e| settings_err(e.to_string()))?,
             None => Vec::new(),
         };
         let mut b = EventPublisher::builder();
@@ -229,7 +232,6 @@ impl FessKafkaSink {
             b = b.kafka_config(v);
         }
         let camera = set(&s.camera_id).map(str::to_string);
-        let name = self.obj().name();
         // The default spool is the camera's, so two cameras never share one whatever their
         // elements are called: the camera id the stream will carry, if upstream can say it now.
         let known_camera = camera.clone().or_else(|| {
@@ -258,11 +260,14 @@ impl FessKafkaSink {
             });
         // Wrong settings fail the start, also when the publisher is built later.
         b.check().map_err(|e| settings_err(e.to_string()))?;
-        let stream_camera = known_camera.clone().unwrap_or_else(|| name.to_string());
-        let reporter =
-            fess::observability::stats::StatsReporter::new("fesskafkasink", &name, &stream_camera);
+        let camera_helper = Camera::new(
+            self.obj().upcast_ref(),
+            "fesskafkasink",
+            known_camera.clone(),
+            *CAT,
+        );
         let builder = EventBuilder::new(
-            &stream_camera,
+            &camera_helper.id,
             Duration::from_secs_f64(s.min_interval),
             FORGET_AFTER,
             rules,
@@ -271,13 +276,13 @@ impl FessKafkaSink {
             publisher: None,
             pending: None,
             builder,
+            camera: camera_helper,
             own_camera: camera.is_some(),
             width: 0,
             height: 0,
             frame_number: 0,
             started: Instant::now(),
             events: [0; 3],
-            reporter,
         };
         let spool_dir = match (set(&s.spool_dir), known_camera) {
             (Some(dir), _) => {
@@ -288,11 +293,13 @@ impl FessKafkaSink {
                 ));
                 Some(PathBuf::from(dir))
             }
-            (None, Some(_)) => {
-                state.pending = Some(b);
-                state
-                    .open_publisher()
-                    .map_err(|e| settings_err(e.to_string()))?
+            (None, Some(camera)) => {
+                state.publisher = Some(Arc::new(
+                    b.default_spool(&camera)
+                        .build()
+                        .map_err(|e| settings_err(e.to_string()))?,
+                ));
+                Some(fess::delivery::spool::default_dir(&camera))
             }
             (None, None) => {
                 state.pending = Some(b);
@@ -306,37 +313,35 @@ impl FessKafkaSink {
         Ok(state)
     }
 
-    /// Builds a publisher that waited for the stream's camera id; a failure is the element's
-    /// error (its settings were checked at start: this is the spool folder).
-    fn open_pending(&self, state: &mut State) -> bool {
-        match state.open_publisher() {
-            Ok(Some(dir)) => {
+    /// Builds a publisher that waited for the stream's camera id, without the state lock (it
+    /// opens the spool on disk); a failure is the element's error (its settings were checked
+    /// at start: this is the spool folder). The state lock must not be held.
+    fn open_pending(&self) -> bool {
+        let (builder, camera) = {
+            let mut guard = self.state.locked();
+            let Some(state) = guard.as_mut() else {
+                return true;
+            };
+            match state.pending.take() {
+                Some(b) => (b, state.builder.camera_id().to_string()),
+                None => return true,
+            }
+        };
+        match builder.default_spool(&camera).build() {
+            Ok(publisher) => {
+                let dir = fess::delivery::spool::default_dir(&camera);
                 gst::info!(CAT, imp = self, "spool in {}", dir.display());
+                if let Some(state) = self.state.locked().as_mut() {
+                    state.publisher = Some(Arc::new(publisher));
+                }
                 true
             }
-            Ok(None) => true,
             Err(e) => {
                 gst::element_imp_error!(self, gst::ResourceError::OpenWrite, ["{}", e]);
                 false
             }
         }
     }
-}
-
-/// The spool folder of a camera when `spool-dir` is unset: `$FESS_CACHE/spool/<camera id>`,
-/// with anything but letters, digits, `-`, `_` and `.` as `_`.
-fn default_spool(camera: &str) -> PathBuf {
-    let safe: String = camera
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    fess_vision::paths::cache_dir().join("spool").join(safe)
 }
 
 #[glib::object_subclass]
@@ -427,7 +432,7 @@ impl ObjectImpl for FessKafkaSink {
                     .mutable_playing()
                     .build(),
                 string_prop("alert-rules", "Alert rules", "TOML or JSON file of alert rules (object class present, in a zone, for a time; unknown or unauthorised faces); the unauthorised-face alert is built in"),
-                string_prop("spool-dir", "Spool folder", "The write-ahead log every event is written to before it is sent, and where undelivered events wait, also across a crash (default: $FESS_CACHE/spool/<the stream's camera id>, private to the user)"),
+                string_prop("spool-dir", "Spool folder", "The write-ahead log every event is written to before it is sent, and where undelivered events wait, also across a crash (default: spool/<the stream's camera id> in the state folder, $FESS_STATE, else $XDG_STATE_HOME/fess, else ~/.local/state/fess; private to the user)"),
                 glib::ParamSpecUInt64::builder("spool-max-bytes")
                     .nick("Spool size")
                     .blurb("Bound of the spool; beyond it the oldest events are dropped, counted and warned about")
@@ -482,7 +487,7 @@ impl ObjectImpl for FessKafkaSink {
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
-        let mut s = self.settings.lock().unwrap();
+        let mut s = self.settings.locked();
         match pspec.name() {
             "bootstrap-servers" => s.bootstrap_servers = value.get().unwrap(),
             "topic-motion" => s.topic_motion = value.get().unwrap(),
@@ -510,7 +515,7 @@ impl ObjectImpl for FessKafkaSink {
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
-        let s = self.settings.lock().unwrap();
+        let s = self.settings.locked();
         match pspec.name() {
             "bootstrap-servers" => s.bootstrap_servers.to_value(),
             "topic-motion" => s.topic_motion.to_value(),
@@ -581,14 +586,13 @@ impl FessKafkaSink {
 
     fn publisher(&self) -> Option<Arc<EventPublisher>> {
         self.state
-            .lock()
-            .unwrap()
+            .locked()
             .as_ref()
             .and_then(|s| s.publisher.clone())
     }
 
     fn stats(&self) -> gst::Structure {
-        let guard = self.state.lock().unwrap();
+        let guard = self.state.locked();
         let mut b = gst::Structure::builder("fesskafkasink-stats");
         let Some(state) = guard.as_ref() else {
             return b.build();
@@ -663,21 +667,20 @@ impl ElementImpl for FessKafkaSink {
 
 impl BaseSinkImpl for FessKafkaSink {
     fn start(&self) -> Result<(), gst::ErrorMessage> {
-        let settings = self.settings.lock().unwrap().clone();
+        let settings = self.settings.locked().clone();
         let state = self.build_state(&settings)?;
-        *self.state.lock().unwrap() = Some(state);
+        *self.state.locked() = Some(state);
         Ok(())
     }
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
         // Closing flushes within flush-timeout and spools the rest.
-        let state = self.state.lock().unwrap().take();
+        let state = self.state.locked().take();
         if let Some(mut state) = state {
             if let Some(p) = &state.publisher {
                 p.close();
             }
-            let metrics = state.metrics();
-            state.reporter.send(metrics);
+            state.report(true);
         }
         Ok(())
     }
@@ -708,7 +711,7 @@ impl BaseSinkImpl for FessKafkaSink {
             s.get::<i32>("width").unwrap_or(0),
             s.get::<i32>("height").unwrap_or(0),
         );
-        if let Some(state) = self.state.lock().unwrap().as_mut() {
+        if let Some(state) = self.state.locked().as_mut() {
             state.width = w.max(0) as u32;
             state.height = h.max(0) as u32;
         }
@@ -716,21 +719,20 @@ impl BaseSinkImpl for FessKafkaSink {
     }
 
     fn event(&self, event: gst::Event) -> bool {
-        if let Some(id) = fess_gst::camera::parse(&event).map(|c| c.camera_id) {
-            if let Some(state) = self.state.lock().unwrap().as_mut() {
-                if !state.own_camera {
-                    gst::debug!(CAT, imp = self, "camera id {}", id);
-                    state.builder.set_camera_id(&id);
-                    state.reporter.set_camera_id(&id);
+        if let Some(camera) = fess_gst::camera::parse(&event) {
+            if let Some(state) = self.state.locked().as_mut() {
+                let own = state.own_camera;
+                if state.camera.upstream_event(&camera, own) {
+                    gst::debug!(CAT, imp = self, "camera id {}", camera.camera_id);
+                    state.builder.set_camera_id(&camera.camera_id);
                 }
-                if !self.open_pending(state) {
-                    return false;
-                }
+            }
+            if !self.open_pending() {
+                return false;
             }
         }
         if let gst::EventView::Eos(_) = event.view() {
-            let timeout =
-                Duration::from_millis(self.settings.lock().unwrap().flush_timeout_ms as u64);
+            let timeout = Duration::from_millis(self.settings.locked().flush_timeout_ms as u64);
             if let Some(publisher) = self.publisher() {
                 gst::debug!(
                     CAT,
@@ -758,14 +760,14 @@ impl BaseSinkImpl for FessKafkaSink {
     }
 
     fn render(&self, buffer: &gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let mut guard = self.state.lock().unwrap();
-        let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
         // No camera event came (no fess element upstream): the spool is named after the camera
         // id the events carry.
-        if !self.open_pending(state) {
+        if !self.open_pending() {
             return Err(gst::FlowError::Error);
         }
-        let publisher = state.publisher.clone().expect("opened above");
+        let mut guard = self.state.locked();
+        let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
+        let publisher = state.publisher.clone().ok_or(gst::FlowError::Flushing)?;
         let rois = roi_meta::read(buffer);
         let mut objects = Vec::new();
         let mut faces = Vec::new();
@@ -804,9 +806,16 @@ impl BaseSinkImpl for FessKafkaSink {
             faces: &faces,
         };
         state.frame_number += 1;
-        let mut alerts = Vec::new();
-        for event in state.builder.observe(&frame) {
+        let events = state.builder.observe(&frame);
+        for event in &events {
             state.events[event.kind().index()] += 1;
+        }
+        // A non-blocking send of a few hundred bytes, once a second.
+        state.report(false);
+        drop(guard);
+        // Published without the state lock: each event is written to the spool on disk first.
+        let mut alerts = Vec::new();
+        for event in events {
             if let Err(e) = publisher.publish_captured(&event, captured) {
                 gst::element_imp_warning!(
                     self,
@@ -818,14 +827,8 @@ impl BaseSinkImpl for FessKafkaSink {
                 alerts.push(a);
             }
         }
-        if state.reporter.due() {
-            // A non-blocking send of a few hundred bytes, once a second.
-            let metrics = state.metrics();
-            state.reporter.send(metrics);
-        }
-        drop(guard);
         // Posted without the state lock: a bus sync handler may read this element's properties.
-        if !alerts.is_empty() && self.settings.lock().unwrap().post_messages {
+        if !alerts.is_empty() && self.settings.locked().post_messages {
             for a in alerts {
                 let _ = self.obj().post_message(
                     gst::message::Element::builder(alert_message(&a))

@@ -1,6 +1,8 @@
 use std::path::Path;
 use std::sync::{LazyLock, Mutex};
 
+use fess::sync::MutexExt;
+
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
@@ -136,7 +138,7 @@ impl ObjectImpl for FessOverlay {
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
-        let mut s = self.settings.lock().unwrap();
+        let mut s = self.settings.locked();
         match pspec.name() {
             "thickness" => s.thickness = value.get().unwrap(),
             "font-scale" => s.font_scale = value.get().unwrap(),
@@ -154,7 +156,7 @@ impl ObjectImpl for FessOverlay {
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
-        let s = self.settings.lock().unwrap();
+        let s = self.settings.locked();
         match pspec.name() {
             "thickness" => s.thickness.to_value(),
             "font-scale" => s.font_scale.to_value(),
@@ -215,13 +217,13 @@ impl BaseTransformImpl for FessOverlay {
     const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
-        let path = self.settings.lock().unwrap().font.clone();
+        let path = self.settings.locked().font.clone();
         let font = CaptionFont::load(Path::new(&path)).map_err(|e| match e {
             FontError::Read { .. } => gst::error_msg!(gst::ResourceError::OpenRead, ["{e}"]),
             FontError::Parse { .. } => gst::error_msg!(gst::ResourceError::Settings, ["{e}"]),
         })?;
         gst::debug!(CAT, imp = self, "caption font {path}");
-        *self.state.lock().unwrap() = State::Started {
+        *self.state.locked() = State::Started {
             font: Box::new(font),
             canvas: None,
         };
@@ -229,7 +231,7 @@ impl BaseTransformImpl for FessOverlay {
     }
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
-        *self.state.lock().unwrap() = State::Stopped;
+        *self.state.locked() = State::Stopped;
         Ok(())
     }
 
@@ -243,7 +245,7 @@ impl BaseTransformImpl for FessOverlay {
             gst_video::VideoFormat::Bgr => CanvasFormat::Bgr,
             other => return Err(gst::loggable_error!(CAT, "unsupported format {other:?}")),
         };
-        match &mut *self.state.lock().unwrap() {
+        match &mut *self.state.locked() {
             State::Started { canvas, .. } => *canvas = Some((format, info)),
             State::Stopped => return Err(gst::loggable_error!(CAT, "caps before start")),
         }
@@ -251,8 +253,8 @@ impl BaseTransformImpl for FessOverlay {
     }
 
     fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let s = self.settings.lock().unwrap().clone();
-        let state = self.state.lock().unwrap();
+        let s = self.settings.locked().clone();
+        let state = self.state.locked();
         let State::Started {
             font,
             canvas: Some((format, info)),

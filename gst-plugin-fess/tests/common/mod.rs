@@ -39,7 +39,7 @@ pub fn test_model(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("fess-test-models-{}", std::process::id()));
         let python = std::env::var_os("FESS_VENV")
             .map(PathBuf::from)
-            .unwrap_or_else(|| fess_vision::paths::cache_dir().join("venv"))
+            .unwrap_or_else(|| fess::dirs::cache_dir().join("venv"))
             .join("bin/python");
         assert!(
             python.is_file(),
