@@ -92,7 +92,7 @@ pub const DEFAULT_DETECTOR: &str = "yolox-nano";
 /// The file a detector `model` property means: a bundled model's short name, a path, or when
 /// unset the default bundled model. A bare word that is neither a bundled name nor an existing
 /// file is refused, naming the bundled models.
-pub fn detector_model(value: Option<&str>) -> Result<PathBuf, String> {
+pub fn detector_model(value: Option<&str>) -> Result<PathBuf, UnknownModel> {
     let value = value.map(str::trim).filter(|v| !v.is_empty());
     let name = value.unwrap_or(DEFAULT_DETECTOR);
     if let Some((_, file)) = BUNDLED_DETECTORS.iter().find(|(n, _)| *n == name) {
@@ -103,15 +103,22 @@ pub fn detector_model(value: Option<&str>) -> Result<PathBuf, String> {
     if looks_like_path {
         Ok(path)
     } else {
-        Err(format!(
-            "model '{name}' is neither a bundled model ({}) nor a file",
-            BUNDLED_DETECTORS
-                .iter()
-                .map(|(n, _)| *n)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))
+        Err(UnknownModel {
+            name: name.to_string(),
+        })
     }
+}
+
+/// A `model` value that names neither a bundled model nor a file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("model '{name}' is neither a bundled model ({bundled}) nor a file", bundled = bundled_names())]
+pub struct UnknownModel {
+    pub name: String,
+}
+
+fn bundled_names() -> String {
+    let names: Vec<&str> = BUNDLED_DETECTORS.iter().map(|(n, _)| *n).collect();
+    names.join(", ")
 }
 
 #[cfg(test)]
@@ -165,7 +172,9 @@ mod tests {
             detector_model(Some("custom.onnx")).unwrap(),
             PathBuf::from("custom.onnx")
         );
-        let e = detector_model(Some("no-such-name")).unwrap_err();
+        let e = detector_model(Some("no-such-name"))
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("'no-such-name'") && e.contains("yolox-nano, centernet, ssdlite-person"),
             "{e}"

@@ -111,7 +111,7 @@ fn config() -> Result<Config> {
         .unwrap_or_else(|| "yolox-nano,centernet".into());
     let mut models = Vec::new();
     for name in names.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-        let path = fess_vision::paths::detector_model(Some(name))?;
+        let path = fess_vision::paths::detector_model(Some(name)).map_err(|e| e.to_string())?;
         require(&path, "model")?;
         models.push((name.to_string(), path));
     }
@@ -611,7 +611,9 @@ fn prepare_inputs(cfg: &Config, model_path: &Path) -> Result<(Inputs, ModelFamil
     let name = model_path.display().to_string();
     let decoder =
         Decoder::for_signature(&name, model.signature(), None).map_err(|e| e.to_string())?;
-    let spec = decoder.input_spec(&model.signature().inputs[0])?;
+    let spec = decoder
+        .input_spec(&model.signature().inputs[0])
+        .map_err(|e| e.to_string())?;
     drop(model);
     let formats = fess_gst::video_frame::FORMATS
         .iter()

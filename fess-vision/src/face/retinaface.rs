@@ -72,9 +72,20 @@ pub fn priors(width: usize, height: usize) -> Vec<[f32; 4]> {
     out
 }
 
+/// A face detection model without RetinaFace's three outputs.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "not a RetinaFace model: expected outputs loc [1,N,4], conf [1,N,2] and landmarks [1,N,10], \
+     found {outputs}"
+)]
+pub struct NotRetinaFace {
+    /// The model's outputs, as [`ModelSignature::outputs_display`] shows them.
+    pub outputs: String,
+}
+
 impl RetinaFace {
     /// Finds the three outputs `[1,N,4]`, `[1,N,2]`, `[1,N,10]` (by shape, names as a hint).
-    pub fn for_signature(sig: &ModelSignature) -> Result<RetinaFace, String> {
+    pub fn for_signature(sig: &ModelSignature) -> Result<RetinaFace, NotRetinaFace> {
         let find = |last: i64, name: &str| {
             let fits = |o: &TensorInfo| o.dims.len() == 3 && o.dims[2] == last;
             sig.output_index(|o| fits(o) && o.name == name)
@@ -86,11 +97,9 @@ impl RetinaFace {
                 conf,
                 landmarks,
             }),
-            _ => Err(format!(
-                "not a RetinaFace model: expected outputs loc [1,N,4], conf [1,N,2] and \
-                 landmarks [1,N,10], found {}",
-                sig.outputs_display()
-            )),
+            _ => Err(NotRetinaFace {
+                outputs: sig.outputs_display(),
+            }),
         }
     }
 
@@ -244,7 +253,7 @@ mod tests {
     fn refuses_a_detector_that_is_not_retinaface() {
         let mut s = sig();
         s.outputs.pop();
-        let err = RetinaFace::for_signature(&s).unwrap_err();
+        let err = RetinaFace::for_signature(&s).unwrap_err().to_string();
         assert!(err.contains("landmarks [1,N,10]"), "{err}");
     }
 }

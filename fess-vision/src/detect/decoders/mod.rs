@@ -40,6 +40,26 @@ pub enum DecoderError {
     },
 }
 
+/// Why a model's input does not fit the preprocessing of its family.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum InputError {
+    #[error("input {name} has shape {shape}, expected {expected} for a {family:?} model")]
+    Shape {
+        name: String,
+        shape: String,
+        expected: &'static str,
+        family: ModelFamily,
+    },
+    #[error("input {0} must be uint8 for an SSD model")]
+    NotU8(String),
+    #[error("input {name} is {ty:?}, a {family:?} model takes float32")]
+    NotF32 {
+        name: String,
+        ty: TensorType,
+        family: ModelFamily,
+    },
+}
+
 /// Score threshold, NMS IoU and count cap applied after decoding.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DecodeParams {
@@ -155,7 +175,7 @@ impl Decoder {
     }
 
     /// The preprocessing this family was trained with, sized from the declared input.
-    pub fn input_spec(&self, input: &TensorInfo) -> Result<InputSpec, String> {
+    pub fn input_spec(&self, input: &TensorInfo) -> Result<InputSpec, InputError> {
         let (layout, default_size) = match self.family() {
             ModelFamily::CenterNet => (Layout::Nhwc, 512),
             ModelFamily::Ssd => (Layout::Nhwc, 300),
@@ -172,12 +192,12 @@ impl Decoder {
             Layout::Nchw => d.len() == 4 && crate::runtime::signature::dim_matches(d[1], 3),
         };
         if !channels_ok || !crate::runtime::signature::dim_matches(d[0], 1) {
-            return Err(format!(
-                "input {} has shape {}, expected {expected} for a {:?} model",
-                input.name,
-                DimsDisplay(d),
-                self.family()
-            ));
+            return Err(InputError::Shape {
+                name: input.name.clone(),
+                shape: DimsDisplay(d).to_string(),
+                expected,
+                family: self.family(),
+            });
         }
         let (h, w) = match layout {
             Layout::Nhwc => (d[1], d[2]),
@@ -186,18 +206,14 @@ impl Decoder {
         let size = |v: i64| if v > 0 { v as usize } else { default_size };
         let element_type = match (self.family(), input.ty) {
             (ModelFamily::Ssd, TensorType::U8) => ElementType::U8,
-            (ModelFamily::Ssd, _) => {
-                return Err(format!(
-                    "input {} must be uint8 for an SSD model",
-                    input.name
-                ))
-            }
+            (ModelFamily::Ssd, _) => return Err(InputError::NotU8(input.name.clone())),
             (_, TensorType::F32) => ElementType::F32,
-            (f, t) => {
-                return Err(format!(
-                    "input {} is {t:?}, a {f:?} model takes float32",
-                    input.name
-                ))
+            (family, ty) => {
+                return Err(InputError::NotF32 {
+                    name: input.name.clone(),
+                    ty,
+                    family,
+                })
             }
         };
         // Raw 0-255 RGB stretched to the input, unless the family was trained otherwise.
