@@ -660,7 +660,10 @@ fn folder_name(name: &str) -> String {
 /// working in `old` keeps it (the error says so). Returns how many segments moved; a missing
 /// `old` moves none.
 pub fn adopt(old: &Path, dir: &Path) -> io::Result<usize> {
-    if !old.is_dir() {
+    // One folder under two names (the state folder set to the cache, as a container may do):
+    // nothing to move.
+    let same = |a: &Path, b: &Path| matches!((a.canonicalize(), b.canonicalize()), (Ok(a), Ok(b)) if a == b);
+    if !old.is_dir() || same(old, dir) {
         return Ok(0);
     }
     let named = |p: &Path, e: io::Error| {
@@ -1030,6 +1033,10 @@ mod tests {
         assert_eq!(adopt(&old, &new).unwrap(), 1);
         assert!(!old.exists(), "the former folder is removed");
         assert_eq!(adopt(&old, &new).unwrap(), 0, "once");
+        assert_eq!(
+            adopt(&new, &new.join("../").join(new.file_name().unwrap())).unwrap(),
+            0
+        );
         let mut s = Spool::open(&new, 1 << 20).unwrap();
         assert_eq!(all_waiting(&mut s), vec![rec(10), rec(0), rec(2)]);
         assert_eq!(mode(&new), 0o700);
