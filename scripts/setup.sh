@@ -51,6 +51,7 @@ PROGRAMS=(
     systemd-analyze:systemd
     curl:curl bc:bc time:time unzip:unzip kill:procps pkill:procps mount:mount umount:mount
     meson:meson ninja:ninja-build pkg-config:pkg-config cc:build-essential
+    openssl:openssl stunnel4:stunnel4
 )
 # Every GStreamer element the tests, scripts and pipelines use beyond GStreamer's core →
 # its package; checked with gst-inspect-1.0 after installing.
@@ -70,10 +71,11 @@ GST_ELEMENTS=(
     avenc_ffv1:gstreamer1.0-libav avdec_ffv1:gstreamer1.0-libav
 )
 # Libraries the build links against, packages the setup itself needs, and fonts-dejavu-core
-# (DejaVuSans.ttf, fessoverlay's default caption font).
+# (DejaVuSans.ttf, fessoverlay's default caption font). librdkafka is built with Debian's
+# OpenSSL (TLS, SCRAM, OAUTHBEARER), Cyrus SASL (GSSAPI) and libcurl (OAUTHBEARER OIDC).
 APT_PACKAGES=(
     libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstrtspserver-1.0-dev gstreamer1.0-rtsp
-    libssl-dev ca-certificates fonts-dejavu-core
+    libssl-dev libsasl2-dev libcurl4-openssl-dev ca-certificates fonts-dejavu-core
 )
 for entry in "${PROGRAMS[@]}" "${GST_ELEMENTS[@]}"; do
     APT_PACKAGES+=("${entry#*:}")
@@ -399,14 +401,15 @@ step_verify() {
 # Kafka-protocol broker from crates.io (Apache-2.0). `cargo install --locked` pins every crate
 # of its lock file by checksum. About 10 minutes on 2 cores, once.
 step_tansu() {
-    local key="tansu $FESS_TANSU_VERSION dynostore"
+    local key="tansu $FESS_TANSU_VERSION dynostore libsql"
     if [ -x "$FESS_TANSU" ] && stamp_ok tansu "$key"; then
         fess_log "tansu: $FESS_TANSU ok"
         return
     fi
     command -v cargo >/dev/null || fess_die "cargo is needed to build the tansu broker (install Rust with rustup)"
     fess_log "tansu $FESS_TANSU_VERSION: building the Kafka-protocol test broker (about 10 min, once; log: $FESS_CACHE/logs/tansu.log)"
-    cargo install tansu --version "$FESS_TANSU_VERSION" --features dynostore --locked \
+    # libsql: SQLite storage, the one that keeps SCRAM users (the TLS tests log in with them).
+    cargo install tansu --version "$FESS_TANSU_VERSION" --features dynostore,libsql --locked \
         --root "$FESS_CACHE/tansu" >"$FESS_CACHE/logs/tansu.log" 2>&1 ||
         fess_die "building tansu failed (log: $FESS_CACHE/logs/tansu.log)"
     [ -x "$FESS_TANSU" ] || fess_die "tansu was built but $FESS_TANSU is missing"

@@ -7,13 +7,17 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::{Offset, TopicPartitionList};
 
 #[derive(clap::Args)]
 pub struct EventsArgs {
     /// Kafka brokers (default: KAFKA_BOOTSTRAP_SERVERS, else localhost:9092).
     #[arg(long)]
     bootstrap_servers: Option<String>,
+    /// librdkafka properties as key=value;key=value (TLS, SASL: README, "Secure Kafka"), after
+    /// those of FESS_KAFKA_CONFIG; a value @FILE is read from FILE.
+    #[arg(long, value_name = "PROPERTIES")]
+    kafka_config: Option<String>,
     /// Topics to read (default: the three FESS topics from KAFKA_TOPIC_*, else their defaults).
     #[arg(long, value_delimiter = ',')]
     topics: Vec<String>,
@@ -30,10 +34,19 @@ pub struct EventsArgs {
 }
 
 pub fn run(args: EventsArgs) -> anyhow::Result<()> {
-    let defaults = fess::delivery::kafka_config::KafkaSettings::from_env()?;
-    let bootstrap = args.bootstrap_servers.unwrap_or(defaults.bootstrap_servers);
+    use fess::delivery::kafka_config::{client_error, parse_extra, KafkaSettings};
+    let mut settings = KafkaSettings::from_env()?;
+    if let Some(b) = args.bootstrap_servers {
+        settings.bootstrap_servers = b;
+    }
+    if let Some(text) = &args.kafka_config {
+        settings.extra.extend(parse_extra(text)?);
+    }
+    settings.client_id = "fess-events".into();
+    settings.validate()?;
+    let bootstrap = settings.bootstrap_servers.clone();
     let topics: Vec<String> = if args.topics.is_empty() {
-        defaults
+        settings
             .topics
             .all()
             .iter()
@@ -42,14 +55,16 @@ pub fn run(args: EventsArgs) -> anyhow::Result<()> {
     } else {
         args.topics
     };
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &bootstrap)
+    let consumer: BaseConsumer = settings
+        .connection_config()?
         .set("group.id", "fess-events-cli")
         .set("enable.auto.commit", "false")
         .create()
+        .map_err(|e| anyhow::anyhow!(client_error(&e)))
         .context("creating the Kafka consumer")?;
     let md = consumer
         .fetch_metadata(None, Duration::from_secs(10))
+        .map_err(|e| anyhow::anyhow!(security_failure(&consumer).unwrap_or_else(|| e.to_string())))
         .with_context(|| format!("cannot reach Kafka at {bootstrap}"))?;
     let mut tpl = TopicPartitionList::new();
     for t in md
@@ -107,4 +122,19 @@ pub fn run(args: EventsArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// A refused password or certificate, if that is why the consumer got nowhere: it says more
+/// than the timeout it led to. A consumer gets such failures as results of `poll`, reported
+/// just after the request they broke.
+fn security_failure(consumer: &BaseConsumer) -> Option<String> {
+    use fess::delivery::client_errors::security_cause;
+    while let Some(result) = consumer.poll(Duration::from_millis(200)) {
+        if let Err(e) = result {
+            if let Some(cause) = security_cause(&e) {
+                return Some(format!("{cause}: {e}"));
+            }
+        }
+    }
+    None
 }

@@ -86,7 +86,9 @@ pub struct Args {
     )]
     pub kafka_bootstrap_servers: String,
 
-    /// Further librdkafka properties for the Kafka check, key=value;key=value (TLS, SASL).
+    /// Further librdkafka properties for the Kafka check, key=value;key=value (TLS, SASL), as
+    /// the pipelines take them; a value @FILE is read from FILE (relative: in
+    /// $CREDENTIALS_DIRECTORY).
     #[arg(long, env = "FESS_KAFKA_CONFIG", hide_env_values = true)]
     pub kafka_config: Option<String>,
 

@@ -1,21 +1,26 @@
 //! Real services for tests: a tansu broker per test on a free loopback port (the binary
-//! scripts/setup.sh builds), a real consumer reading what was published, a real `redis-server`
+//! scripts/setup.sh builds; behind stunnel with TLS, SCRAM users or client certificates made
+//! for the test), a real consumer reading what was published, a real `redis-server`
 //! per test, a real Prometheus server scraping what a test serves, a local RTSP camera, and
 //! clips of exactly N frames.
 
 mod clip;
 mod exporter;
+mod pki;
 mod prometheus_server;
 mod redis_server;
 mod rtsp_server;
+mod secure_broker;
 mod service;
 mod systemd;
 mod tmpfs;
 pub use clip::{clip, wait_eos};
 pub use exporter::{rss_kb, sample, ExporterProcess};
+pub use pki::{Issued, Pki};
 pub use prometheus_server::{http_get, HttpAnswer, PrometheusServer, Sample};
 pub use redis_server::RedisServer;
 pub use rtsp_server::RtspServer;
+pub use secure_broker::{SecureBroker, SecureOptions};
 pub use service::free_port;
 pub use systemd::verify_unit;
 pub use tmpfs::Tmpfs;
@@ -79,7 +84,7 @@ pub struct Broker {
 }
 
 /// Whether a Kafka broker answers an ApiVersions (v0) request on `port` without error.
-fn answers_api_versions(port: u16) -> bool {
+pub(crate) fn answers_api_versions(port: u16) -> bool {
     let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
         return false;
     };
@@ -217,7 +222,16 @@ pub struct Reader {
 
 impl Reader {
     pub fn new(bootstrap: &str, topics: &[&str]) -> Reader {
-        let consumer: BaseConsumer = ClientConfig::new()
+        Reader::with_config(bootstrap, topics, &[])
+    }
+
+    /// A reader that also sets these librdkafka properties (TLS, SASL).
+    pub fn with_config(bootstrap: &str, topics: &[&str], properties: &[(&str, &str)]) -> Reader {
+        let mut config = ClientConfig::new();
+        for (k, v) in properties {
+            config.set(*k, *v);
+        }
+        let consumer: BaseConsumer = config
             .set("bootstrap.servers", bootstrap)
             .set("group.id", "fess-tests")
             .set("enable.auto.commit", "false")

@@ -222,6 +222,9 @@ impl ServiceProcess {
 impl Drop for ServiceProcess {
     fn drop(&mut self) {
         self.kill();
-        let _ = std::fs::remove_file(&self.log);
+        // FESS_KEEP_LOGS=1 keeps the services' logs in the temp folder, for a failure's story.
+        if std::env::var_os("FESS_KEEP_LOGS").is_none() {
+            let _ = std::fs::remove_file(&self.log);
+        }
     }
 }

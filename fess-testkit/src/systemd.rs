@@ -8,6 +8,7 @@ use crate::tmp_dir;
 /// Runs `systemd-analyze verify` on a copy of the unit file `unit` whose `ExecStart=installed`
 /// names `exe` instead: verify insists that ExecStart's program exists, and the shipped units
 /// name where it is installed. The copy keeps the file name (a template stays a template).
+/// Settings shipped commented out as examples (`#Key=value`) are verified as if enabled.
 /// Fails the test on any complaint; returns ExecStart's arguments.
 pub fn verify_unit(unit: &Path, installed: &str, exe: &Path) -> Vec<String> {
     let text = std::fs::read_to_string(unit).unwrap_or_else(|e| panic!("{}: {e}", unit.display()));
@@ -29,7 +30,19 @@ pub fn verify_unit(unit: &Path, installed: &str, exe: &Path) -> Vec<String> {
     let copy = dir.join(name);
     let line = format!("ExecStart={exec}");
     let replaced = line.replacen(installed, &exe.to_string_lossy(), 1);
-    std::fs::write(&copy, text.replacen(&line, &replaced, 1)).unwrap();
+    let enabled: Vec<String> = text
+        .replacen(&line, &replaced, 1)
+        .lines()
+        .map(|l| match l.strip_prefix('#') {
+            Some(rest)
+                if rest.starts_with(|c: char| c.is_ascii_uppercase()) && rest.contains('=') =>
+            {
+                rest.to_string()
+            }
+            _ => l.to_string(),
+        })
+        .collect();
+    std::fs::write(&copy, enabled.join("\n") + "\n").unwrap();
     let out = Command::new("systemd-analyze")
         .arg("verify")
         .arg(&copy)

@@ -81,5 +81,6 @@ pub mod env;
 pub mod events;
 pub mod gallery;
 pub mod observability;
+pub mod secret_files;
 pub mod secrets;
 pub mod sync;

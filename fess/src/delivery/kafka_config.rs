@@ -1,8 +1,12 @@
-//! Producer settings: the `.env` variables (README, "Configuration from `.env`") as defaults,
-//! every librdkafka property
-//! passed through, checked before anything connects.
+//! Kafka client settings: the `.env` variables (README, "Configuration from `.env`") as
+//! defaults, every librdkafka property passed through (`FESS_KAFKA_CONFIG`, then a program's own
+//! `kafka-config`), secrets read from files, all checked before anything connects. Every
+//! producer, consumer and check FESS makes is configured here, so they all accept the same
+//! settings (README, "Secure Kafka").
 
 use std::fmt;
+
+use rdkafka::ClientConfig;
 
 use crate::env;
 
@@ -15,6 +19,9 @@ pub const DEFAULT_COMPRESSION: &str = "snappy";
 pub const DEFAULT_LINGER_MS: u32 = 10;
 pub const DEFAULT_BATCH_SIZE: u32 = 16384;
 pub const COMPRESSIONS: [&str; 5] = ["none", "gzip", "snappy", "lz4", "zstd"];
+/// `kafka-config` text for every FESS program; a program's own `kafka-config` (element
+/// property, flag) comes after it, so its values win.
+pub const CONFIG_VAR: &str = "FESS_KAFKA_CONFIG";
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ConfigError {
@@ -84,9 +91,20 @@ impl Default for KafkaSettings {
 impl KafkaSettings {
     /// The defaults of README "Configuration from `.env`" overridden by `KAFKA_BOOTSTRAP_SERVERS`, `KAFKA_TOPIC_MOTION`,
     /// `KAFKA_TOPIC_FACES`, `KAFKA_TOPIC_ALERTS`, `KAFKA_ACKS`, `KAFKA_COMPRESSION`,
-    /// `KAFKA_LINGER_MS` and `KAFKA_BATCH_SIZE` from the environment or `./.env`.
+    /// `KAFKA_LINGER_MS` and `KAFKA_BATCH_SIZE` from the environment or `./.env`, with the
+    /// librdkafka properties of `FESS_KAFKA_CONFIG`.
     pub fn from_env() -> Result<Self, ConfigError> {
         let mut s = KafkaSettings::default();
+        if let Some(text) = env::var(CONFIG_VAR) {
+            s.extra =
+                parse_extra(&text).map_err(|ConfigError::Invalid { value, reason, .. }| {
+                    ConfigError::Invalid {
+                        name: CONFIG_VAR.into(),
+                        value,
+                        reason,
+                    }
+                })?;
+        }
         let str_var = |k: &str, into: &mut String| {
             if let Some(v) = env::var(k) {
                 *into = v;
@@ -153,6 +171,38 @@ impl KafkaSettings {
         }
         p.extend(self.extra.iter().cloned());
         p
+    }
+
+    /// The producer's librdkafka configuration ([`client_properties`](Self::client_properties)),
+    /// `@file` values read ([`resolve_value`]).
+    pub fn client_config(&self) -> Result<ClientConfig, ConfigError> {
+        config_of(self.client_properties())
+    }
+
+    /// What a consumer or a check needs to reach the brokers as the producer does: the
+    /// brokers, the client id and the `kafka-config` properties (security, timeouts), without
+    /// the producer's own settings, which a consumer would warn about.
+    pub fn connection_config(&self) -> Result<ClientConfig, ConfigError> {
+        let mut p = vec![
+            (
+                "bootstrap.servers".to_string(),
+                self.bootstrap_servers.clone(),
+            ),
+            ("client.id".to_string(), self.client_id.clone()),
+        ];
+        p.extend(self.extra.iter().cloned());
+        config_of(p)
+    }
+
+    /// The secret values these settings resolve to (passwords, keys, tokens; files read), so
+    /// that a log line repeating one can be caught ([`redact`]).
+    pub fn secret_values(&self) -> Vec<String> {
+        self.extra
+            .iter()
+            .filter(|(k, _)| is_secret(k))
+            .filter_map(|(k, v)| resolve_value(k, v).ok())
+            .filter(|v| !v.is_empty())
+            .collect()
     }
 
     /// Whether the producer is idempotent: on with acks=all unless kafka-config turns it off.
@@ -229,6 +279,42 @@ pub fn client_error(e: &rdkafka::error::KafkaError) -> String {
         }
         other => other.to_string(),
     }
+}
+
+/// A librdkafka configuration of `props`, every `@file` value read.
+fn config_of(props: Vec<(String, String)>) -> Result<ClientConfig, ConfigError> {
+    let mut cfg = ClientConfig::new();
+    for (k, v) in props {
+        let v = resolve_value(&k, &v)?;
+        cfg.set(k, v);
+    }
+    Ok(cfg)
+}
+
+/// A value as librdkafka gets it: `@path` is the content of that file, one trailing newline
+/// dropped ([`crate::secret_files`]), so a password, key or token can come from a systemd
+/// credential or a Kubernetes secret instead of a command line. `\@` starts a value with a
+/// literal `@`.
+pub fn resolve_value(key: &str, value: &str) -> Result<String, ConfigError> {
+    if let Some(rest) = value.strip_prefix("\\@") {
+        return Ok(format!("@{rest}"));
+    }
+    let Some(path) = value.strip_prefix('@') else {
+        return Ok(value.to_string());
+    };
+    crate::secret_files::read(path).map_err(|why| invalid(key, value, why))
+}
+
+/// `line` with every occurrence of the `secrets` replaced by `***`: the last guard before a
+/// message from librdkafka or a broker reaches a log.
+pub fn redact(line: &str, secrets: &[String]) -> String {
+    let mut out = line.to_string();
+    for s in secrets.iter().filter(|s| !s.is_empty()) {
+        if out.contains(s.as_str()) {
+            out = out.replace(s.as_str(), "***");
+        }
+    }
+    out
 }
 
 /// The parts of `key=value;key=value` (newlines also separate; blank parts are ignored), with
@@ -515,6 +601,66 @@ mod tests {
             masked("security.protocol=SSL;sasl.password=x;nonsense"),
             "security.protocol=SSL;sasl.password=***;***"
         );
+    }
+
+    #[test]
+    fn secret_values_come_from_files() {
+        let dir = std::env::temp_dir().join(format!("fess-secret-files-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("kafka-password");
+        std::fs::write(&file, "s3cret;with=signs\r\n").unwrap();
+        let at = format!("@{}", file.display());
+        assert_eq!(
+            resolve_value("sasl.password", &at).unwrap(),
+            "s3cret;with=signs"
+        );
+        assert_eq!(resolve_value("sasl.username", "plain").unwrap(), "plain");
+        assert_eq!(
+            resolve_value("sasl.password", "\\@not-a-file").unwrap(),
+            "@not-a-file"
+        );
+        let s = KafkaSettings {
+            extra: parse_extra(&format!("sasl.username=u;sasl.password={at}")).unwrap(),
+            ..Default::default()
+        };
+        assert_eq!(s.secret_values(), ["s3cret;with=signs"]);
+        let cfg = s.client_config().unwrap();
+        assert_eq!(cfg.get("sasl.password"), Some("s3cret;with=signs"));
+        assert_eq!(s.connection_config().unwrap().get("acks"), None);
+        // The file's content is never shown, its name is.
+        let shown = format!("{s}");
+        assert!(
+            !shown.contains("s3cret") && shown.contains("sasl.password=***"),
+            "{shown}"
+        );
+
+        let missing = format!("@{}", dir.join("nope").display());
+        let e = resolve_value("sasl.password", &missing)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("sasl.password: ") && e.contains("nope") && e.contains("No such file"),
+            "{e}"
+        );
+        let huge = dir.join("huge");
+        let too_big = crate::secret_files::MAX_SECRET_FILE + 1;
+        std::fs::write(&huge, vec![b'x'; too_big as usize]).unwrap();
+        let e = resolve_value("ssl.key.pem", &format!("@{}", huge.display())).unwrap_err();
+        assert!(e.to_string().contains("larger than"), "{e}");
+        std::fs::write(&huge, [0xff, 0xfe, 0x00]).unwrap();
+        let e = resolve_value("ssl.key.pem", &format!("@{}", huge.display())).unwrap_err();
+        assert!(e.to_string().contains("not UTF-8"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn redact_blots_out_every_secret() {
+        let secrets = vec!["hunter2".to_string(), String::new()];
+        assert_eq!(
+            redact("pw hunter2 and hunter2!", &secrets),
+            "pw *** and ***!"
+        );
+        assert_eq!(redact("nothing here", &secrets), "nothing here");
     }
 
     proptest::proptest! {

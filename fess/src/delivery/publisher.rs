@@ -20,13 +20,14 @@ use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::{ClientContext, DefaultClientContext};
-use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
+use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{
     BaseRecord, DeliveryResult, Producer, ProducerContext, PurgeConfig, ThreadedProducer,
 };
 
+use crate::delivery::client_errors::SecurityFailures;
 use crate::delivery::kafka_config::{
     client_error, parse_extra, ConfigError, KafkaSettings, Topics,
 };
@@ -126,6 +127,9 @@ pub struct PublisherStats {
     pub latency: Histogram,
     /// Whether the last check reached the cluster.
     pub broker_up: bool,
+    /// Why the client cannot get in (a refused password, a certificate that does not verify),
+    /// until it does.
+    pub security_error: Option<String>,
 }
 
 #[derive(Default)]
@@ -198,7 +202,9 @@ struct Shared {
     /// Waits in `flush` return at once (the owner is being unlocked).
     interrupted: AtomicBool,
     progress: Signal,
+    /// Warnings and log lines pass through it, so none shows a secret.
     log: LogFn,
+    security: SecurityFailures,
 }
 
 impl Shared {
@@ -386,7 +392,13 @@ impl ClientContext for Context {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        (self.0.log)(Severity::Debug, &format!("librdkafka: {error}: {reason}"));
+        match self.0.security.record(&error, reason) {
+            Some(line) => (self.0.log)(
+                Severity::Warning,
+                &format!("{line}; events are queued and spooled until it is fixed"),
+            ),
+            None => (self.0.log)(Severity::Debug, &format!("librdkafka: {error}: {reason}")),
+        }
     }
 }
 
@@ -568,11 +580,9 @@ impl PublisherBuilder {
             .as_ref()
             .map_err(|e| PublishError::from(e.clone()))?;
         kafka.validate()?;
-        let mut cfg = ClientConfig::new();
-        for (k, v) in kafka.client_properties() {
-            cfg.set(k, v);
-        }
-        cfg.create_native_config()
+        kafka
+            .client_config()?
+            .create_native_config()
             .map_err(|e| PublishError::Kafka(client_error(&e)))?;
         Ok(())
     }
@@ -582,6 +592,8 @@ impl PublisherBuilder {
     pub fn build(self) -> Result<EventPublisher, PublishError> {
         let kafka = self.kafka?;
         kafka.validate()?;
+        let cfg = kafka.client_config()?;
+        let security = SecurityFailures::new(kafka.secret_values());
         let log = self.log.unwrap_or_else(|| {
             Arc::new(|sev, msg: &str| {
                 if matches!(sev, Severity::Warning | Severity::Error) {
@@ -589,6 +601,14 @@ impl PublisherBuilder {
                 }
             })
         });
+        // librdkafka's and the broker's words pass through here: blot out any secret they
+        // might repeat.
+        let log: LogFn = {
+            let secrets = kafka.secret_values();
+            Arc::new(move |sev, msg: &str| {
+                log(sev, &crate::delivery::kafka_config::redact(msg, &secrets))
+            })
+        };
         let spool = match &self.spool_dir {
             Some(dir) => {
                 if let Some(old) = &self.adopt_from {
@@ -623,11 +643,8 @@ impl PublisherBuilder {
             interrupted: AtomicBool::new(false),
             progress: Signal::default(),
             log: log.clone(),
+            security,
         });
-        let mut cfg = ClientConfig::new();
-        for (k, v) in kafka.client_properties() {
-            cfg.set(k, v);
-        }
         let producer: ThreadedProducer<Context> = cfg
             .create_with_context(Context(shared.clone()))
             .map_err(|e| PublishError::Kafka(client_error(&e)))?;
@@ -967,6 +984,7 @@ impl EventPublisher {
             lost: s.lost.load(Ordering::Relaxed),
             latency: s.latency.locked().clone(),
             broker_up: s.broker_up.load(Ordering::Relaxed),
+            security_error: s.security.last(),
         }
     }
 
@@ -1072,6 +1090,14 @@ impl Maintenance {
         (self.shared.log)(sev, msg)
     }
 
+    /// " (<why>)" when a security failure explains why the broker is out of reach.
+    fn cause(&self) -> String {
+        self.shared
+            .security
+            .last()
+            .map_or_else(String::new, |why| format!(" ({why})"))
+    }
+
     fn run(self) {
         let mut topics_ready = self.admin.is_none();
         let mut was_up: Option<bool> = None;
@@ -1090,6 +1116,9 @@ impl Maintenance {
                 }
             }
             self.shared.broker_up.store(up, Ordering::Relaxed);
+            if up {
+                self.shared.security.clear();
+            }
             if was_up != Some(up) {
                 match (was_up, up) {
                     (_, true) => {
@@ -1099,11 +1128,19 @@ impl Maintenance {
                     }
                     (Some(true), false) => self.log(
                         Severity::Warning,
-                        "Kafka broker unreachable: events are queued and spooled until it is back",
+                        &format!(
+                            "Kafka broker unreachable{}: events are queued and spooled until it \
+                             is back",
+                            self.cause()
+                        ),
                     ),
                     (_, false) => self.log(
                         Severity::Warning,
-                        "Kafka broker not reachable yet: events are queued and spooled until it is",
+                        &format!(
+                            "Kafka broker not reachable yet{}: events are queued and spooled \
+                             until it is",
+                            self.cause()
+                        ),
                     ),
                 }
                 was_up = Some(up);

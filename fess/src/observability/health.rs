@@ -46,11 +46,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseProducer, Producer};
 use serde::{Deserialize, Serialize};
 use sysinfo::{Disks, System};
 
+use crate::delivery::client_errors::ReportingContext;
 use crate::delivery::kafka_config::KafkaSettings;
 use crate::events::now_timestamp;
 use crate::sync::MutexExt;
@@ -264,7 +264,7 @@ struct Probe {
 /// Checks Redis, Kafka and the host; see the module documentation for the rules.
 pub struct HealthChecker {
     redis: Option<redis::Client>,
-    kafka: Option<BaseProducer>,
+    kafka: Option<BaseProducer<ReportingContext>>,
     timeout: Duration,
     kafka_grace: Duration,
     thresholds: SystemThresholds,
@@ -406,21 +406,37 @@ impl HealthChecker {
                 error: None,
             };
         };
-        match producer.client().fetch_metadata(None, self.timeout) {
-            Ok(md) if !md.brokers().is_empty() => KafkaComponent {
-                status: Status::Healthy,
-                healthy: true,
-                error: None,
-            },
+        let security = &producer.context().failures;
+        let metadata = producer.client().fetch_metadata(None, self.timeout);
+        // Error callbacks wait in the client's queue until it is polled; a refused login is
+        // reported just after the request it broke.
+        if metadata.is_err() {
+            producer.poll(Duration::from_millis(200));
+        }
+        match metadata {
+            Ok(md) if !md.brokers().is_empty() => {
+                security.clear();
+                KafkaComponent {
+                    status: Status::Healthy,
+                    healthy: true,
+                    error: None,
+                }
+            }
             Ok(_) => KafkaComponent {
                 status: Status::Unhealthy,
                 healthy: false,
                 error: Some("the cluster lists no brokers".into()),
             },
+            // A refused password or certificate is the answer, not "no answer".
             Err(e) => KafkaComponent {
                 status: Status::Unhealthy,
                 healthy: false,
-                error: Some(format!("no broker answered within {:?}: {e}", self.timeout)),
+                error: Some(security.last().unwrap_or_else(|| {
+                    security.redact(&format!(
+                        "no broker answered within {:?}: {e}",
+                        self.timeout
+                    ))
+                })),
             },
         }
     }
@@ -465,11 +481,13 @@ impl HealthChecker {
 }
 
 /// A producer used only for metadata requests: it reconnects quickly once the broker is back.
-fn kafka_client(k: &KafkaSettings, timeout: Duration) -> Result<BaseProducer, HealthError> {
-    let mut cfg = ClientConfig::new();
-    for (key, v) in k.client_properties() {
-        cfg.set(key, v);
-    }
+fn kafka_client(
+    k: &KafkaSettings,
+    timeout: Duration,
+) -> Result<BaseProducer<ReportingContext>, HealthError> {
+    let mut cfg = k
+        .connection_config()
+        .map_err(|e| HealthError::Kafka(e.to_string()))?;
     let ms = timeout.as_millis();
     cfg.set("client.id", format!("{}-health", k.client_id))
         .set("socket.timeout.ms", ms.max(10).to_string())
@@ -480,7 +498,8 @@ fn kafka_client(k: &KafkaSettings, timeout: Duration) -> Result<BaseProducer, He
         )
         .set("reconnect.backoff.max.ms", "1000")
         .set("log_level", "0");
-    cfg.create()
+    let context = ReportingContext::new("fess: health check", k.secret_values());
+    cfg.create_with_context(context)
         .map_err(|e| HealthError::Kafka(crate::delivery::kafka_config::client_error(&e)))
 }
 

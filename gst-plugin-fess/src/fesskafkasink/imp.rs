@@ -415,7 +415,7 @@ impl ObjectImpl for FessKafkaSink {
                     .mutable_ready()
                     .build(),
                 string_prop("client-id", "Client id", "Kafka client.id (default: fess)"),
-                string_prop("kafka-config", "Kafka configuration", "Further librdkafka properties, key=value;key=value (TLS, SASL, enable.idempotence...); write a ; inside a value as \\;. Secret values are never logged"),
+                string_prop("kafka-config", "Kafka configuration", "Further librdkafka properties, key=value;key=value (TLS, SASL, enable.idempotence...), after those of FESS_KAFKA_CONFIG; a value @FILE is read from FILE (relative: in $CREDENTIALS_DIRECTORY); write a ; inside a value as \\;. Secret values are never logged"),
                 string_prop("camera-id", "Camera id", "Camera of the events (default: the camera id sent by fessdetect, else the element name)"),
                 glib::ParamSpecDouble::builder("min-interval")
                     .nick("Minimum interval")
