@@ -126,14 +126,20 @@ pub fn run(args: EventsArgs) -> anyhow::Result<()> {
 
 /// A refused password or certificate, if that is why the consumer got nowhere: it says more
 /// than the timeout it led to. A consumer gets such failures as results of `poll`, reported
-/// just after the request they broke.
+/// just after the request they broke; a broker that is down reports errors without end, so the
+/// search is bounded.
 fn security_failure(consumer: &BaseConsumer) -> Option<String> {
     use fess::delivery::client_errors::security_cause;
-    while let Some(result) = consumer.poll(Duration::from_millis(200)) {
-        if let Err(e) = result {
-            if let Some(cause) = security_cause(&e) {
-                return Some(format!("{cause}: {e}"));
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < deadline {
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Err(e)) => {
+                if let Some(cause) = security_cause(&e) {
+                    return Some(format!("{cause}: {e}"));
+                }
             }
+            Some(Ok(_)) => {}
+            None => return None,
         }
     }
     None
