@@ -13,9 +13,8 @@ use fess_vision::face::enrol::enrol;
 
 #[derive(Args)]
 pub struct GalleryArgs {
-    /// Redis holding the gallery: redis://[:password@]host:port/db or rediss:// (TLS).
-    #[arg(long, env = "REDIS_URL", default_value = fess::gallery::redis_url::DEFAULT_REDIS_URL, hide_env_values = true)]
-    redis_url: String,
+    #[command(flatten)]
+    redis: crate::redis_args::RedisArgs,
     /// Key prefix of the gallery in Redis (fessface's `gallery-key`).
     #[arg(long, default_value = fess::gallery::DEFAULT_GALLERY_KEY)]
     key: String,
@@ -76,7 +75,8 @@ enum GalleryCommand {
 }
 
 pub fn run(args: GalleryArgs) -> anyhow::Result<()> {
-    let mut store = GalleryStore::connect(&args.redis_url, &args.key, Duration::from_secs(5))?;
+    let mut store =
+        GalleryStore::connect(&args.redis.settings(), &args.key, Duration::from_secs(5))?;
     match args.command {
         GalleryCommand::Enroll {
             name,

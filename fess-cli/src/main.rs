@@ -15,6 +15,7 @@ mod gallery;
 mod image;
 mod progress;
 mod recognize;
+mod redis_args;
 mod run;
 mod sheet;
 

@@ -13,9 +13,8 @@ use fess_vision::preprocess::FrameView;
 
 #[derive(clap::Args)]
 pub struct RecognizeArgs {
-    /// Redis holding the gallery: redis://[:password@]host:port/db or rediss:// (TLS).
-    #[arg(long, env = "REDIS_URL", default_value = fess::gallery::redis_url::DEFAULT_REDIS_URL, hide_env_values = true)]
-    redis_url: String,
+    #[command(flatten)]
+    redis: crate::redis_args::RedisArgs,
     /// Key prefix of the gallery in Redis (fessface's `gallery-key`).
     #[arg(long, default_value = fess::gallery::DEFAULT_GALLERY_KEY)]
     key: String,
@@ -77,7 +76,8 @@ pub fn run(args: RecognizeArgs) -> anyhow::Result<()> {
     let face = gst::ElementFactory::make("fessface").build()?;
     crate::elements::set_properties(&face, &args.face_set)?;
     let rules = Rules::of(&face);
-    let mut store = GalleryStore::connect(&args.redis_url, &args.key, Duration::from_secs(5))?;
+    let mut store =
+        GalleryStore::connect(&args.redis.settings(), &args.key, Duration::from_secs(5))?;
     let mut engine =
         crate::gallery::face_engine(rules.detector_model.clone(), rules.embedder_model.clone())?;
     let (gallery, warnings) = store.load(Some(engine.dim()))?;

@@ -10,13 +10,20 @@ use fess::observability::health::SystemThresholds;
 use crate::exporter::PipelineRules;
 use crate::http::HttpConfig;
 use crate::store::Limits;
+use crate::web_config::WebConfig;
 
 /// Variables behind flags, also taken from `./.env` (the process environment wins). The other
 /// `KAFKA_*` settings are read from both by `fess::delivery::kafka_config::KafkaSettings` itself.
-pub const ENV_VARS: [&str; 5] = [
+pub const ENV_VARS: [&str; 11] = [
     "FESS_EXPORTER_LISTEN",
     "FESS_STATS_SOCKET",
     "REDIS_URL",
+    "REDIS_TLS_CA_FILE",
+    "REDIS_TLS_CERT_FILE",
+    "REDIS_TLS_KEY_FILE",
+    "REDIS_PASSWORD_FILE",
+    "FESS_EXPORTER_WEB_CONFIG",
+    "FESS_EXPORTER_OPEN_PROBES",
     "KAFKA_BOOTSTRAP_SERVERS",
     "FESS_KAFKA_CONFIG",
 ];
@@ -64,7 +71,7 @@ pub struct Args {
     #[arg(long, env = "FESS_STATS_SOCKET")]
     pub stats_socket: Option<PathBuf>,
 
-    /// Redis to check: redis://[:password@]host:port/ or rediss:// for TLS.
+    /// Redis to check: redis://[user:password@]host:port/ or rediss:// for TLS.
     #[arg(
         long,
         env = "REDIS_URL",
@@ -72,6 +79,24 @@ pub struct Args {
         hide_env_values = true
     )]
     pub redis_url: String,
+
+    /// PEM CA certificate(s) the rediss:// server's certificate must chain to (instead of the
+    /// system's).
+    #[arg(long, env = "REDIS_TLS_CA_FILE", value_name = "FILE")]
+    pub redis_tls_ca_file: Option<String>,
+
+    /// PEM client certificate, for a rediss:// server that asks for one.
+    #[arg(long, env = "REDIS_TLS_CERT_FILE", value_name = "FILE")]
+    pub redis_tls_cert_file: Option<String>,
+
+    /// PEM private key of --redis-tls-cert-file.
+    #[arg(long, env = "REDIS_TLS_KEY_FILE", value_name = "FILE")]
+    pub redis_tls_key_file: Option<String>,
+
+    /// File holding the Redis password, instead of the URL (relative: in
+    /// $CREDENTIALS_DIRECTORY).
+    #[arg(long, env = "REDIS_PASSWORD_FILE", value_name = "FILE")]
+    pub redis_password_file: Option<String>,
 
     /// Do not check Redis (its component is "disabled").
     #[arg(long)]
@@ -165,6 +190,21 @@ pub struct Args {
     /// Seconds a client has to send its request, and each write of the answer may take.
     #[arg(long, default_value = "5", value_parser = seconds)]
     pub http_timeout: Duration,
+
+    /// The web configuration file of Prometheus exporters: TLS (tls_server_config) and basic
+    /// authentication (basic_auth_users, bcrypt hashes) for every endpoint; unset: plain HTTP,
+    /// no authentication.
+    #[arg(
+        long = "web.config.file",
+        env = "FESS_EXPORTER_WEB_CONFIG",
+        value_name = "FILE"
+    )]
+    pub web_config_file: Option<PathBuf>,
+
+    /// With basic authentication, still answer /livez and /readyz without it (for probes that
+    /// cannot send credentials).
+    #[arg(long = "web.open-probes", env = "FESS_EXPORTER_OPEN_PROBES")]
+    pub web_open_probes: bool,
 }
 
 impl Args {
@@ -194,13 +234,22 @@ impl Args {
         }
     }
 
-    pub fn http(&self) -> HttpConfig {
-        HttpConfig {
+    /// The HTTP server's settings, the web configuration file read and checked.
+    pub fn http(&self) -> anyhow::Result<HttpConfig> {
+        let web = self
+            .web_config_file
+            .as_deref()
+            .map(WebConfig::load)
+            .transpose()?
+            .map(std::sync::Arc::new);
+        Ok(HttpConfig {
             listen: self.listen,
             workers: self.http_workers.into(),
             max_connections: self.http_max_connections.into(),
             timeout: self.http_timeout,
-        }
+            web,
+            open_probes: self.web_open_probes,
+        })
     }
 }
 

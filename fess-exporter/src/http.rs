@@ -18,6 +18,10 @@
 //!   every slot busy (many scrapers, fast or slow) it is told 503 at once. A single cap for
 //!   the whole connection let fast scrapers, whose heads were already read and so could not be
 //!   evicted, fill it and turn probes away.
+//!
+//! With a web configuration ([`WebConfig`]) the guard also speaks TLS (the handshake is bounded
+//! by the same deadline as the head) and asks for basic authentication: tiny_http only ever
+//! sees checked requests, without their credentials.
 
 use std::collections::VecDeque;
 use std::io::{self, ErrorKind, Read, Write};
@@ -34,6 +38,8 @@ use std::time::{Duration, Instant};
 use fess::sync::MutexExt;
 
 use anyhow::Context;
+
+use crate::web_config::WebConfig;
 
 /// Largest request head (request line and headers) accepted.
 pub const MAX_HEAD_BYTES: usize = 8 * 1024;
@@ -58,6 +64,16 @@ pub struct HttpConfig {
     pub max_connections: usize,
     /// Time a client has to send its request head, and each write of the answer may take.
     pub timeout: Duration,
+    /// TLS and basic authentication (`--web.config.file`).
+    pub web: Option<Arc<WebConfig>>,
+    /// `/livez` and `/readyz` answer without credentials.
+    pub open_probes: bool,
+}
+
+impl HttpConfig {
+    fn tls(&self) -> bool {
+        self.web.as_ref().is_some_and(|w| w.tls.is_some())
+    }
 }
 
 /// An answer.
@@ -84,6 +100,7 @@ pub type Handler = Arc<dyn Fn(&str, &str) -> Reply + Send + Sync>;
 /// The running server; [`HttpServer::stop`] ends it.
 pub struct HttpServer {
     addr: SocketAddr,
+    tls: bool,
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
     private_dir: PathBuf,
@@ -130,6 +147,7 @@ impl HttpServer {
             );
         }
         let accept_stop = stop.clone();
+        let tls = cfg.tls();
         threads.push(
             std::thread::Builder::new()
                 .name("http-accept".into())
@@ -137,10 +155,20 @@ impl HttpServer {
         );
         Ok(HttpServer {
             addr,
+            tls,
             stop,
             threads,
             private_dir,
         })
+    }
+
+    /// `https` or `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls {
+            "https"
+        } else {
+            "http"
+        }
     }
 
     /// Where it listens (with the port chosen when `--listen` said port 0).
@@ -212,17 +240,19 @@ impl Waiting {
         w.conns.retain(|(i, _, _)| Some(*i) != id);
     }
 
-    /// Closes the connection that has waited longest for its head, freeing its place at once;
-    /// false when there is none.
-    fn evict_oldest(waiting: &Mutex<Waiting>, heads: &AtomicUsize) -> bool {
+    /// Closes the connection that has waited longest for its head, freeing its place at once
+    /// (told 503 in plain HTTP; over TLS, only closed); false when there is none.
+    fn evict_oldest(waiting: &Mutex<Waiting>, heads: &AtomicUsize, tls: bool) -> bool {
         let oldest = waiting.locked().conns.pop_front();
         let Some((_, tcp, place)) = oldest else {
             return false;
         };
         place.free(heads);
-        // Its send buffer is empty (it has been sent nothing): this write does not block.
-        let _ = tcp.set_write_timeout(Some(Duration::from_millis(100)));
-        let _ = refuse(&tcp, 503);
+        if !tls {
+            // Its send buffer is empty (it has been sent nothing): this write does not block.
+            let _ = tcp.set_write_timeout(Some(Duration::from_millis(100)));
+            let _ = refuse(&mut &tcp, 503);
+        }
         let _ = tcp.shutdown(std::net::Shutdown::Both);
         true
     }
@@ -255,6 +285,8 @@ struct Conn {
     handler: Handler,
     slots: Arc<AtomicUsize>,
     max_slots: usize,
+    web: Option<Arc<WebConfig>>,
+    open_probes: bool,
 }
 
 fn accept(
@@ -277,9 +309,13 @@ fn accept(
             std::thread::sleep(Duration::from_millis(50));
             continue;
         };
-        if heads.load(Ordering::SeqCst) >= max_heads && !Waiting::evict_oldest(&waiting, &heads) {
-            let _ = tcp.set_write_timeout(Some(cfg.timeout));
-            let _ = refuse(&tcp, 503);
+        if heads.load(Ordering::SeqCst) >= max_heads
+            && !Waiting::evict_oldest(&waiting, &heads, cfg.tls())
+        {
+            if !cfg.tls() {
+                let _ = tcp.set_write_timeout(Some(cfg.timeout));
+                let _ = refuse(&mut &tcp, 503);
+            }
             continue;
         }
         heads.fetch_add(1, Ordering::SeqCst);
@@ -292,6 +328,8 @@ fn accept(
             handler: handler.clone(),
             slots: slots.clone(),
             max_slots: cfg.max_connections,
+            web: cfg.web.clone(),
+            open_probes: cfg.open_probes,
         };
         let (done, waiting_in) = (heads.clone(), waiting.clone());
         let (lingering, max) = (lingering.clone(), cfg.max_connections);
@@ -302,7 +340,7 @@ fn accept(
                     Waiting::remove(&waiting_in, id);
                     place.free(&done);
                 };
-                let _ = guard(&tcp, &conn, head_read);
+                let _ = serve(&tcp, &conn, head_read);
                 // After an early return (no head): counted free before the client sees the
                 // connection close.
                 head_read();
@@ -334,34 +372,48 @@ fn linger(tcp: &TcpStream) {
 }
 
 /// Writes `reply` (without its body for HEAD) and closes the exchange.
-fn write_reply(mut tcp: &TcpStream, reply: &Reply, with_body: bool) -> io::Result<()> {
-    let mut out = format!(
-        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+fn write_reply(out: &mut impl Write, reply: &Reply, with_body: bool) -> io::Result<()> {
+    let mut bytes = format!(
+        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n{}Connection: close\r\n\r\n",
         reply.status,
         tiny_http::StatusCode(reply.status).default_reason_phrase(),
         reply.content_type,
-        reply.body.len()
+        reply.body.len(),
+        if reply.status == 401 {
+            "WWW-Authenticate: Basic realm=\"fess-exporter\", charset=\"UTF-8\"\r\n"
+        } else {
+            ""
+        }
     )
     .into_bytes();
     if with_body {
-        out.extend_from_slice(&reply.body);
+        bytes.extend_from_slice(&reply.body);
     }
-    tcp.write_all(&out)
+    out.write_all(&bytes)?;
+    out.flush()
 }
 
 /// Answers `status` with its reason phrase as the body.
-fn refuse(tcp: &TcpStream, status: u16) -> io::Result<()> {
+fn refuse(out: &mut impl Write, status: u16) -> io::Result<()> {
     let reason = tiny_http::StatusCode(status).default_reason_phrase();
-    write_reply(tcp, &Reply::text(status, format!("{reason}\n")), true)
+    write_reply(out, &Reply::text(status, format!("{reason}\n")), true)
 }
 
 /// What to do with a request head.
 #[derive(Debug, PartialEq)]
 enum Head {
-    /// Forward this (rewritten) head to tiny_http.
-    Forward(Vec<u8>),
+    /// Forward this (rewritten) head to tiny_http; `authorization` is the credentials it came
+    /// with, taken out of the head.
+    Forward {
+        head: Vec<u8>,
+        authorization: Option<String>,
+    },
     /// A probe (one of [`PROBES`]): the guard answers it.
-    Probe { method: String, url: String },
+    Probe {
+        method: String,
+        url: String,
+        authorization: Option<String>,
+    },
     /// Answer with this status, and close.
     Refuse(u16),
 }
@@ -380,12 +432,17 @@ fn check_head(head: &[u8]) -> Head {
         return Head::Refuse(405);
     }
     let mut out = format!("{request_line}\r\n");
+    let mut authorization = None;
     for line in lines {
         let name = line
             .split_once(':')
             .map_or("", |(n, _)| n)
             .trim()
             .to_ascii_lowercase();
+        if name == "authorization" {
+            authorization = line.split_once(':').map(|(_, v)| v.trim().to_string());
+            continue;
+        }
         let body = match name.as_str() {
             "content-length" => line.split_once(':').is_some_and(|(_, v)| v.trim() != "0"),
             "transfer-encoding" => true,
@@ -405,15 +462,43 @@ fn check_head(head: &[u8]) -> Head {
         return Head::Probe {
             method: method.into(),
             url: url.into(),
+            authorization,
         };
     }
-    Head::Forward(out.into_bytes())
+    Head::Forward {
+        head: out.into_bytes(),
+        authorization,
+    }
 }
 
-/// Serves one connection: one request head within the timeout (then `head_read()`: it gives
-/// back its place and can no longer be evicted), then the answer: a probe's from the handler
-/// at once, any other from tiny_http if a slot is free.
-fn guard(tcp: &TcpStream, conn: &Conn, head_read: impl FnOnce()) -> io::Result<()> {
+/// Serves one connection, over TLS when the web configuration says so.
+fn serve(tcp: &TcpStream, conn: &Conn, head_read: impl FnOnce()) -> io::Result<()> {
+    let Some(acceptor) = conn.web.as_ref().and_then(|w| w.tls.as_ref()) else {
+        return guard(&mut &*tcp, tcp, conn, head_read);
+    };
+    // The handshake counts against the head's deadline: set here, tightened by the guard.
+    tcp.set_read_timeout(Some(conn.timeout))?;
+    tcp.set_write_timeout(Some(conn.timeout))?;
+    // A client that cannot finish the handshake (no certificate, an untrusted one, plain
+    // HTTP) is simply closed: TLS itself told it why.
+    let Ok(mut tls) = acceptor.accept(tcp.try_clone()?) else {
+        return Ok(());
+    };
+    let served = guard(&mut tls, tcp, conn, head_read);
+    let _ = tls.shutdown();
+    served
+}
+
+/// Serves one request on `io` (the connection `tcp`, or TLS over it): one request head within
+/// the timeout (then `head_read()`: it gives back its place and can no longer be evicted),
+/// then the answer: a probe's from the handler at once, any other from tiny_http if a slot is
+/// free; without the credentials the web configuration asks for, 401.
+fn guard(
+    io: &mut (impl Read + Write),
+    tcp: &TcpStream,
+    conn: &Conn,
+    head_read: impl FnOnce(),
+) -> io::Result<()> {
     let timeout = conn.timeout;
     let deadline = Instant::now() + timeout;
     let mut head = Vec::with_capacity(1024);
@@ -424,14 +509,14 @@ fn guard(tcp: &TcpStream, conn: &Conn, head_read: impl FnOnce()) -> io::Result<(
             .checked_duration_since(Instant::now())
             .filter(|d| !d.is_zero())
         else {
-            return refuse(tcp, 408);
+            return refuse(io, 408);
         };
         tcp.set_read_timeout(Some(left))?;
-        match (&*tcp).read(&mut buf) {
+        match io.read(&mut buf) {
             Ok(0) => return Ok(()),
             Ok(n) => head.extend_from_slice(&buf[..n]),
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                return refuse(tcp, 408)
+                return refuse(io, 408)
             }
             Err(e) => return Err(e),
         }
@@ -439,29 +524,40 @@ fn guard(tcp: &TcpStream, conn: &Conn, head_read: impl FnOnce()) -> io::Result<(
             break end + 4;
         }
         if head.len() > MAX_HEAD_BYTES {
-            return refuse(tcp, 431);
+            return refuse(io, 431);
         }
     };
     head_read();
     if end > MAX_HEAD_BYTES {
-        return refuse(tcp, 431);
+        return refuse(io, 431);
     }
+    let auth = conn.web.as_ref().and_then(|w| w.auth.as_ref());
+    let allowed =
+        |authorization: &Option<String>| auth.is_none_or(|a| a.allows(authorization.as_deref()));
     let head = match check_head(&head[..end]) {
-        Head::Forward(h) => h,
-        Head::Probe { method, url } => {
-            return write_reply(tcp, &(conn.handler)(&method, &url), method != "HEAD")
+        Head::Forward {
+            head,
+            authorization,
+        } if allowed(&authorization) => head,
+        Head::Probe {
+            method,
+            url,
+            authorization,
+        } if conn.open_probes || allowed(&authorization) => {
+            return write_reply(io, &(conn.handler)(&method, &url), method != "HEAD")
         }
-        Head::Refuse(status) => return refuse(tcp, status),
+        Head::Forward { .. } | Head::Probe { .. } => return refuse(io, 401),
+        Head::Refuse(status) => return refuse(io, status),
     };
     let Some(_slot) = Slot::take(&conn.slots, conn.max_slots) else {
-        return refuse(tcp, 503);
+        return refuse(io, 503);
     };
     let mut up = UnixStream::connect(&conn.inner)?;
     up.set_read_timeout(Some(timeout))?;
     up.set_write_timeout(Some(timeout))?;
     up.write_all(&head)?;
-    io::copy(&mut up, &mut &*tcp)?;
-    Ok(())
+    io::copy(&mut up, io)?;
+    io.flush()
 }
 
 #[cfg(test)]
@@ -470,15 +566,22 @@ mod tests {
 
     #[test]
     fn heads_are_checked_and_closed() {
-        let Head::Forward(h) = check_head(
-            b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\nAccept: */*\r\n\r\n",
-        ) else {
+        let Head::Forward {
+            head,
+            authorization,
+        } = check_head(
+            b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\nAccept: */*\r\n\
+              Authorization: Basic cHJvbTpwdw==\r\n\r\n",
+        )
+        else {
             panic!()
         };
+        // Credentials are checked by the guard and never forwarded.
         assert_eq!(
-            String::from_utf8(h).unwrap(),
+            String::from_utf8(head).unwrap(),
             "GET /metrics HTTP/1.1\r\nHost: x\r\nAccept: */*\r\nConnection: close\r\n\r\n"
         );
+        assert_eq!(authorization.as_deref(), Some("Basic cHJvbTpwdw=="));
         let refused: [(&[u8], u16); 5] = [
             (b"POST / HTTP/1.1\r\n\r\n", 405),
             (b"GET / HTTP/1.1\r\nContent-Length: 5\r\n\r\n", 400),
@@ -501,12 +604,13 @@ mod tests {
             let probe = Head::Probe {
                 method: method.into(),
                 url: url.into(),
+                authorization: None,
             };
             assert_eq!(check_head(head.as_bytes()), probe);
         }
         assert!(matches!(
             check_head(b"GET /livez/x HTTP/1.1\r\n\r\n"),
-            Head::Forward(_)
+            Head::Forward { .. }
         ));
     }
 
@@ -520,8 +624,8 @@ mod tests {
         ) {
             for h in [head.as_slice(), text.as_bytes()] {
                 match check_head(h) {
-                    Head::Forward(out) => {
-                        proptest::prop_assert!(out.ends_with(b"Connection: close\r\n\r\n"))
+                    Head::Forward { head, .. } => {
+                        proptest::prop_assert!(head.ends_with(b"Connection: close\r\n\r\n"))
                     }
                     Head::Probe { method, .. } => {
                         proptest::prop_assert!(method == "GET" || method == "HEAD")

@@ -6,8 +6,9 @@
 //!   what is published);
 //! - [`render`]: `/metrics` in the Prometheus text format;
 //! - [`exporter`]: the state the threads share; [`routes`]: what each path answers;
-//! - [`socket`]: the stats socket; [`http`]: tiny_http behind a guard; [`cli`]: flags; [`run`]:
-//!   all of it together until SIGTERM or SIGINT.
+//! - [`socket`]: the stats socket; [`http`]: tiny_http behind a guard, with the TLS and basic
+//!   authentication of [`web_config`]; [`cli`]: flags; [`run`]: all of it together until
+//!   SIGTERM or SIGINT.
 
 pub mod cli;
 pub mod exporter;
@@ -17,13 +18,17 @@ pub mod routes;
 pub mod socket;
 pub mod store;
 pub mod validate;
+pub mod web_config;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use std::path::PathBuf;
+
 use fess::delivery::kafka_config::KafkaSettings;
+use fess::gallery::redis_settings::RedisSettings;
 use fess::observability::health::HealthChecker;
 
 use crate::cli::Args;
@@ -58,14 +63,20 @@ fn health_checker(args: &Args) -> anyhow::Result<HealthChecker> {
         eprintln!("fess-exporter: checking Kafka at {}", k.bootstrap_servers);
         Some(k)
     };
-    let redis = (!args.no_redis).then_some(args.redis_url.as_str());
-    if let Some(url) = redis {
-        eprintln!(
-            "fess-exporter: checking Redis at {}",
-            fess::gallery::redis_url::redact(url)
-        );
+    let redis = (!args.no_redis).then(|| RedisSettings {
+        url: args.redis_url.clone(),
+        ca_file: args.redis_tls_ca_file.as_ref().map(PathBuf::from),
+        cert_file: args.redis_tls_cert_file.as_ref().map(PathBuf::from),
+        key_file: args.redis_tls_key_file.as_ref().map(PathBuf::from),
+        password_file: args.redis_password_file.clone(),
+    });
+    if let Some(r) = &redis {
+        eprintln!("fess-exporter: checking Redis at {}", r.shown_url());
+        for w in r.warnings() {
+            eprintln!("fess-exporter: {w}");
+        }
     }
-    Ok(HealthChecker::new(redis, kafka.as_ref())?
+    Ok(HealthChecker::new(redis.as_ref(), kafka.as_ref())?
         .timeout(args.check_timeout)
         .kafka_grace(args.kafka_grace)
         .thresholds(args.thresholds())
@@ -110,12 +121,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let handler_exporter = exporter.clone();
     let http = HttpServer::start(
-        args.http(),
+        args.http()?,
         Arc::new(move |method: &str, url: &str| routes::respond(&handler_exporter, method, url)),
     )?;
     eprintln!(
-        "fess-exporter: serving http://{0}/metrics, /health, /livez and /readyz on {0}",
-        http.local_addr()
+        "fess-exporter: serving {1}://{0}/metrics, /health, /livez and /readyz on {0}",
+        http.local_addr(),
+        http.scheme()
     );
 
     while !sleep_unless(&stop, Duration::from_secs(1)) {

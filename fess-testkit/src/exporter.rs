@@ -38,8 +38,9 @@ impl ExporterProcess {
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Some(addr) = line
-                    .strip_prefix("fess-exporter: serving http://")
-                    .and_then(|l| l.split('/').next())
+                    .strip_prefix("fess-exporter: serving ")
+                    .and_then(|l| l.split_once("://"))
+                    .and_then(|(_, l)| l.split('/').next())
                 {
                     let _ = tx.send(addr.parse::<SocketAddr>().unwrap());
                 }

@@ -84,6 +84,16 @@ impl PrometheusServer {
         interval: Duration,
         rule_files: &[&Path],
     ) -> PrometheusServer {
+        PrometheusServer::start_jobs(&[("fess", targets, "")], interval, rule_files)
+    }
+
+    /// One scrape job per `(name, targets, settings)`, `settings` being further YAML lines of
+    /// the job (`scheme: https`, `basic_auth: …`, `tls_config: …`), indented by four spaces.
+    pub fn start_jobs(
+        jobs: &[(&str, &[SocketAddr], &str)],
+        interval: Duration,
+        rule_files: &[&Path],
+    ) -> PrometheusServer {
         static SERVERS: AtomicU64 = AtomicU64::new(0);
         let dir = tmp_dir(&format!(
             "prometheus-{}",
@@ -91,7 +101,16 @@ impl PrometheusServer {
         ));
         std::fs::create_dir_all(&dir).unwrap();
         let secs = format!("{}ms", interval.as_millis().max(100));
-        let targets: Vec<String> = targets.iter().map(|t| format!("'{t}'")).collect();
+        let jobs: String = jobs
+            .iter()
+            .map(|(name, targets, settings)| {
+                let targets: Vec<String> = targets.iter().map(|t| format!("'{t}'")).collect();
+                format!(
+                    "  - job_name: {name}\n{settings}    static_configs:\n      - targets: [{}]\n",
+                    targets.join(", ")
+                )
+            })
+            .collect();
         let rules: Vec<String> = rule_files
             .iter()
             .map(|p| format!("  - '{}'\n", p.display()))
@@ -99,9 +118,8 @@ impl PrometheusServer {
         let config = format!(
             "global:\n  scrape_interval: {secs}\n  scrape_timeout: {secs}\n  evaluation_interval: {secs}\n\
              rule_files:\n{}\
-             scrape_configs:\n  - job_name: fess\n    static_configs:\n      - targets: [{}]\n",
+             scrape_configs:\n{jobs}",
             if rules.is_empty() { "  []\n".to_string() } else { rules.concat() },
-            targets.join(", ")
         );
         let config_path = dir.join("prometheus.yml");
         std::fs::write(&config_path, config).unwrap();

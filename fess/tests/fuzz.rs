@@ -374,7 +374,12 @@ fn any_gallery_import_file() {
     let redis = fess_testkit::RedisServer::start();
     // The runner takes a `Fn`: the connection lives in a cell.
     let store = std::cell::RefCell::new(
-        GalleryStore::connect(&redis.url(), DEFAULT_GALLERY_KEY, Duration::from_secs(5)).unwrap(),
+        GalleryStore::connect(
+            &redis.settings(),
+            DEFAULT_GALLERY_KEY,
+            Duration::from_secs(5),
+        )
+        .unwrap(),
     );
     let mut runner = TestRunner::new(ProptestConfig {
         cases: config().cases / 4,

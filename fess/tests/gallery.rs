@@ -4,6 +4,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use fess::gallery::redis_link::{LinkConfig, LinkEvent, RedisLink};
+use fess::gallery::redis_settings::RedisSettings;
 use fess::gallery::{
     CachedRecognition, GalleryExport, GalleryStore, Identity, Person, DEFAULT_CACHE_KEY,
     DEFAULT_GALLERY_KEY,
@@ -24,7 +25,7 @@ fn person(id: &str, authorized: bool, e: Vec<f32>) -> Person {
 #[test]
 fn store_round_trip_with_password_export_and_import() {
     let redis = RedisServer::with_password("pa55-word");
-    let mut store = GalleryStore::connect(&redis.url(), DEFAULT_GALLERY_KEY, T).unwrap();
+    let mut store = GalleryStore::connect(&redis.settings(), DEFAULT_GALLERY_KEY, T).unwrap();
     assert_eq!(store.version().unwrap(), 0);
     store.put(&person("ann", true, vec![1.0, 0.0])).unwrap();
     store.put(&person("bob", false, vec![0.0, 1.0])).unwrap();
@@ -48,7 +49,7 @@ fn store_round_trip_with_password_export_and_import() {
 
     // Into another Redis, through the JSON file format.
     let other = RedisServer::start();
-    let mut store2 = GalleryStore::connect(&other.url(), DEFAULT_GALLERY_KEY, T).unwrap();
+    let mut store2 = GalleryStore::connect(&other.settings(), DEFAULT_GALLERY_KEY, T).unwrap();
     let text = serde_json::to_string(&export).unwrap();
     let back: GalleryExport = serde_json::from_str(&text).unwrap();
     assert_eq!(store2.import(&back, 2).unwrap(), 1);
@@ -56,7 +57,7 @@ fn store_round_trip_with_password_export_and_import() {
 
     // A wrong password is refused, and the password is not in the message.
     let bad = redis.url().replace("pa55-word", "wrong-one");
-    let err = GalleryStore::connect(&bad, DEFAULT_GALLERY_KEY, T)
+    let err = GalleryStore::connect(&RedisSettings::for_url(&bad), DEFAULT_GALLERY_KEY, T)
         .and_then(|mut s| s.version())
         .expect_err("a wrong password fails");
     assert!(!err.to_string().contains("wrong-one"), "{err}");
@@ -65,7 +66,7 @@ fn store_round_trip_with_password_export_and_import() {
 #[test]
 fn corrupt_entries_are_skipped_with_a_warning() {
     let redis = RedisServer::start();
-    let mut store = GalleryStore::connect(&redis.url(), DEFAULT_GALLERY_KEY, T).unwrap();
+    let mut store = GalleryStore::connect(&redis.settings(), DEFAULT_GALLERY_KEY, T).unwrap();
     store.put(&person("good", true, vec![0.6, 0.8])).unwrap();
     redis.cli(&["SADD", "fess:gallery:persons", "short", "junk"]);
     redis.cli(&[
@@ -93,7 +94,7 @@ fn corrupt_entries_are_skipped_with_a_warning() {
 #[test]
 fn hostile_gallery_contents_are_skipped_named_and_bounded() {
     let redis = RedisServer::start();
-    let mut store = GalleryStore::connect(&redis.url(), DEFAULT_GALLERY_KEY, T).unwrap();
+    let mut store = GalleryStore::connect(&redis.settings(), DEFAULT_GALLERY_KEY, T).unwrap();
     store.put(&person("good", true, vec![0.6, 0.8])).unwrap();
     // A person key that is a string, not a hash.
     redis.cli(&["SET", "fess:gallery:person:evil", "x"]);
@@ -172,7 +173,7 @@ fn hostile_gallery_contents_are_skipped_named_and_bounded() {
 #[test]
 fn imports_are_all_or_nothing() {
     let redis = RedisServer::start();
-    let mut store = GalleryStore::connect(&redis.url(), DEFAULT_GALLERY_KEY, T).unwrap();
+    let mut store = GalleryStore::connect(&redis.settings(), DEFAULT_GALLERY_KEY, T).unwrap();
     store.put(&person("ann", true, vec![1.0, 0.0])).unwrap();
     let before = store.load(Some(2)).unwrap().0;
     let file = |persons: Vec<Person>| GalleryExport {
@@ -229,7 +230,7 @@ fn imports_are_all_or_nothing() {
 #[test]
 fn a_forged_entry_in_redis_is_skipped() {
     let redis = RedisServer::start();
-    let mut store = GalleryStore::connect(&redis.url(), DEFAULT_GALLERY_KEY, T).unwrap();
+    let mut store = GalleryStore::connect(&redis.settings(), DEFAULT_GALLERY_KEY, T).unwrap();
     store.put(&person("ann", false, vec![0.6, 0.8])).unwrap();
     redis.cli(&["SADD", "fess:gallery:persons", "insider"]);
     redis.cli(&[
@@ -259,7 +260,7 @@ fn link(url: &str) -> (RedisLink, mpsc::Receiver<LinkEvent>) {
     let tx = std::sync::Mutex::new(tx);
     let link = RedisLink::start(
         LinkConfig {
-            url: url.into(),
+            redis: RedisSettings::for_url(url),
             gallery_key: DEFAULT_GALLERY_KEY.into(),
             cache_key: DEFAULT_CACHE_KEY.into(),
             timeout: Duration::from_millis(500),
@@ -287,7 +288,7 @@ fn wait_for(rx: &mpsc::Receiver<LinkEvent>, pred: impl Fn(&LinkEvent) -> bool) -
 #[test]
 fn link_follows_gallery_changes_and_survives_redis_restarts() {
     let mut redis = RedisServer::start();
-    let mut store = GalleryStore::connect(&redis.url(), DEFAULT_GALLERY_KEY, T).unwrap();
+    let mut store = GalleryStore::connect(&redis.settings(), DEFAULT_GALLERY_KEY, T).unwrap();
     store.put(&person("ann", true, vec![1.0, 0.0])).unwrap();
     let (mut link, rx) = link(&redis.url());
     assert!(link.is_up());
@@ -370,7 +371,7 @@ fn link_to_a_dead_redis_starts_down_and_comes_up() {
 #[test]
 fn a_gallery_the_user_may_not_read_is_unreadable_with_the_reason() {
     let redis = RedisServer::start();
-    let mut store = GalleryStore::connect(&redis.url(), DEFAULT_GALLERY_KEY, T).unwrap();
+    let mut store = GalleryStore::connect(&redis.settings(), DEFAULT_GALLERY_KEY, T).unwrap();
     store.put(&person("ann", false, vec![1.0, 0.0])).unwrap();
     let rules = ["~*", "+@all", "-smembers"];
     let url = redis.acl_user("camera", "camera-pw", &rules);
@@ -391,7 +392,7 @@ fn a_gallery_the_user_may_not_read_is_unreadable_with_the_reason() {
 
     // GET refused: the version cannot be read either.
     let no_get = redis.acl_user("camera", "camera-pw", &["~*", "+@all", "-get"]);
-    let e = GalleryStore::connect(&no_get, DEFAULT_GALLERY_KEY, T)
+    let e = GalleryStore::connect(&RedisSettings::for_url(&no_get), DEFAULT_GALLERY_KEY, T)
         .and_then(|mut s| s.version())
         .unwrap_err();
     assert!(
@@ -400,9 +401,13 @@ fn a_gallery_the_user_may_not_read_is_unreadable_with_the_reason() {
         "{e}"
     );
     // A wrong password is an authentication failure.
-    let e = GalleryStore::connect(&url.replace("camera-pw", "nope"), DEFAULT_GALLERY_KEY, T)
-        .map(drop)
-        .unwrap_err();
+    let e = GalleryStore::connect(
+        &RedisSettings::for_url(&url.replace("camera-pw", "nope")),
+        DEFAULT_GALLERY_KEY,
+        T,
+    )
+    .map(drop)
+    .unwrap_err();
     assert!(e.to_string().contains("authentication failed"), "{e}");
 
     // Granted: read at the next attempt.

@@ -135,7 +135,7 @@ fn run() -> Result<()> {
     let astronaut =
         fess_vision::face::enrol::enrol(&mut engine, &view).map_err(|e| e.to_string())?;
     let mut store = fess::gallery::GalleryStore::connect(
-        &redis.url(),
+        &redis.settings(),
         fess::gallery::DEFAULT_GALLERY_KEY,
         Duration::from_secs(2),
     )

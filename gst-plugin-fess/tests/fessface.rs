@@ -32,8 +32,13 @@ fn astronaut_embedding() -> Vec<f32> {
 }
 
 fn enrol_astronaut(redis: &RedisServer, authorized: bool) {
+    enrol_astronaut_in(&redis.settings(), authorized);
+}
+
+/// Enrols the astronaut through `redis` (another user, TLS files).
+fn enrol_astronaut_in(redis: &fess::gallery::redis_settings::RedisSettings, authorized: bool) {
     let mut store =
-        GalleryStore::connect(&redis.url(), DEFAULT_GALLERY_KEY, Duration::from_secs(2)).unwrap();
+        GalleryStore::connect(redis, DEFAULT_GALLERY_KEY, Duration::from_secs(2)).unwrap();
     store
         .put(&Person {
             id: "astronaut".into(),
@@ -105,8 +110,12 @@ fn astronaut_is_recognised_as_authorised_then_unauthorised() {
     assert!(quiet.messages("fess-face-recognized").is_empty());
 
     // Deauthorised in the gallery: the same face is now unauthorised.
-    let mut store =
-        GalleryStore::connect(&redis.url(), DEFAULT_GALLERY_KEY, Duration::from_secs(2)).unwrap();
+    let mut store = GalleryStore::connect(
+        &redis.settings(),
+        DEFAULT_GALLERY_KEY,
+        Duration::from_secs(2),
+    )
+    .unwrap();
     store.set_authorized("astronaut", false).unwrap();
     let run = run_pipeline(&launch);
     for frame in faces(&run) {
@@ -295,9 +304,12 @@ fn gallery_change_while_playing_is_picked_up() {
     let embedding = astronaut_embedding();
     let run = run_live(&redis.url(), 60, |n| {
         if n == 10 {
-            let mut store =
-                GalleryStore::connect(&redis.url(), DEFAULT_GALLERY_KEY, Duration::from_secs(2))
-                    .unwrap();
+            let mut store = GalleryStore::connect(
+                &redis.settings(),
+                DEFAULT_GALLERY_KEY,
+                Duration::from_secs(2),
+            )
+            .unwrap();
             store
                 .put(&Person {
                     id: "astronaut".into(),
@@ -568,4 +580,67 @@ fn a_gallery_the_user_may_not_read_is_loud_and_can_fail_closed() {
     assert!(faces(&run)
         .iter()
         .all(|f| f[0].person_name.as_deref() == Some("Eileen Collins")));
+}
+
+/// Over mutual TLS, as an ACL user with only the rights the README gives for recognition: the
+/// same recognition; `#insecure` works and is warned about; a CA file that cannot be read stops
+/// the start.
+#[test]
+fn astronaut_is_recognised_over_mutual_tls_by_the_camera_user() {
+    let camera = "user fess-camera on >Cam-pw-5521 resetkeys ~fess:* resetchannels -@all \
+                  +get +smembers +hgetall +mget +set";
+    let redis = RedisServer::with_tls(true, &["user fess-admin on >Adm-pw-9 ~* &* +@all", camera]);
+    enrol_astronaut_in(
+        &redis.settings_for(&redis.user_url("fess-admin", "Adm-pw-9")),
+        true,
+    );
+    let tls = redis.tls().unwrap();
+    let props = format!(
+        "redis-url={} redis-tls-ca-file={} redis-tls-cert-file={} redis-tls-key-file={}",
+        redis.user_url("fess-camera", "Cam-pw-5521"),
+        tls.ca.display(),
+        tls.client.cert.display(),
+        tls.client.key.display()
+    );
+    let launch = format!(
+        "{} ! fessface name=face mode=frame {props} ! appsink name=sink",
+        astronaut_clip(6, 25)
+    );
+    let run = run_pipeline(&launch);
+    assert_eq!(run.error, None);
+    assert!(run.warnings.is_empty(), "{:?}", run.warnings);
+    for frame in faces(&run) {
+        assert_eq!(frame[0].person_name.as_deref(), Some("Eileen Collins"));
+        assert!(frame[0].known && frame[0].is_authorized);
+    }
+    assert!(
+        stat(&run, "face", "cache-hits") > 0,
+        "the cache is read and written"
+    );
+
+    let missing = run_pipeline(&launch.replace(
+        &format!("redis-tls-ca-file={}", tls.ca.display()),
+        "redis-tls-ca-file=/nonexistent/ca.pem",
+    ));
+    let e = missing.error.expect("the start fails");
+    assert!(e.contains("/nonexistent/ca.pem"), "{e}");
+
+    // #insecure: no certificate check, said at start.
+    let insecure_server = RedisServer::with_tls(false, &[camera]);
+    let url = format!(
+        "{}#insecure",
+        insecure_server.user_url("fess-camera", "Cam-pw-5521")
+    );
+    let run = run_pipeline(&format!(
+        "{} ! fessface name=face mode=frame redis-url=\"{url}\" ! appsink name=sink",
+        astronaut_clip(2, 25)
+    ));
+    assert_eq!(run.error, None);
+    assert!(
+        run.warnings
+            .iter()
+            .any(|w| w.contains("INSECURE") && !w.contains("Cam-pw-5521")),
+        "{:?}",
+        run.warnings
+    );
 }

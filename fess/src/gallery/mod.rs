@@ -12,11 +12,14 @@
 //! Every change is one `MULTI`/`EXEC` transaction, so a reader never sees half a person.
 
 pub mod redis_link;
+pub mod redis_settings;
 pub mod redis_url;
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+
+use crate::gallery::redis_settings::RedisSettings;
 
 pub const DEFAULT_GALLERY_KEY: &str = "fess:gallery";
 pub const DEFAULT_CACHE_KEY: &str = "fess:face:cache";
@@ -32,6 +35,9 @@ pub enum GalleryError {
         fault: RedisFault,
         reason: String,
     },
+    /// The Redis settings cannot be used (a missing certificate file, a conflict).
+    #[error("{0}")]
+    Settings(String),
     #[error("no person with id '{0}' in the gallery")]
     NoSuchPerson(String),
     #[error("{0}")]
@@ -48,6 +54,8 @@ pub enum RedisFault {
     Authentication,
     /// The TLS handshake failed: the certificate did not verify, or no TLS at all.
     Tls,
+    /// The server asks for a client certificate and got none (or one it does not trust).
+    ClientCertificate,
     /// No connection, or no answer in time.
     Unreachable,
     /// Any other error reply.
@@ -58,6 +66,20 @@ impl RedisFault {
     /// Classifies an error of `command` (the command, or the step, that failed).
     pub fn of(e: &redis::RedisError, command: &str) -> RedisFault {
         use redis::ErrorKind;
+        let text = e.to_string();
+        // A refused MULTI/EXEC reports its commands' NOPERMs inside a "transaction aborted".
+        if let Some(refused) = refused_command(&text).filter(|_| e.code() != Some("NOPERM")) {
+            return RedisFault::NoPermission {
+                command: refused.to_ascii_uppercase(),
+            };
+        }
+        // TLS alerts from the server arrive as I/O errors of the first request.
+        if text.contains("certificate required") {
+            return RedisFault::ClientCertificate;
+        }
+        if text.contains("SSL routines") {
+            return RedisFault::Tls;
+        }
         match (e.kind(), e.code()) {
             (_, Some("NOPERM")) => RedisFault::NoPermission {
                 command: command.to_string(),
@@ -79,10 +101,18 @@ impl RedisFault {
             RedisFault::NoPermission { .. } => "no_permission",
             RedisFault::Authentication => "authentication",
             RedisFault::Tls => "tls",
+            RedisFault::ClientCertificate => "client_certificate",
             RedisFault::Unreachable => "unreachable",
             RedisFault::Refused => "refused",
         }
     }
+}
+
+/// The command a `NOPERM` reply inside a longer error names ("… no permissions to run the
+/// 'multi' command"), for replies whose own code is not `NOPERM` (an aborted transaction).
+fn refused_command(text: &str) -> Option<&str> {
+    let (_, rest) = text.split_once("no permissions to run the '")?;
+    rest.split_once('\'').map(|(command, _)| command)
 }
 
 impl std::fmt::Display for RedisFault {
@@ -96,7 +126,12 @@ impl std::fmt::Display for RedisFault {
                 f.write_str("authentication failed: check the user and password of the URL")
             }
             RedisFault::Tls => f.write_str(
-                "TLS verification failed: check the server's certificate and the trusted CA",
+                "TLS verification failed: check the server's certificate and the trusted CA \
+                 (REDIS_TLS_CA_FILE)",
+            ),
+            RedisFault::ClientCertificate => f.write_str(
+                "TLS refused: the server asks for a client certificate its CA signed \
+                 (REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE)",
             ),
             RedisFault::Unreachable => f.write_str("unreachable"),
             RedisFault::Refused => f.write_str("request refused"),
@@ -276,13 +311,19 @@ pub struct GalleryStore {
 }
 
 impl GalleryStore {
-    /// Connects to `url` (password never shown in errors) with `timeout` for the connection
-    /// and for every reply.
-    pub fn connect(url: &str, key: &str, timeout: Duration) -> Result<GalleryStore, GalleryError> {
-        let shown = crate::gallery::redis_url::redact(url);
+    /// Connects to the Redis of `redis` (password never shown in errors) with `timeout` for
+    /// the connection and for every reply.
+    pub fn connect(
+        redis: &RedisSettings,
+        key: &str,
+        timeout: Duration,
+    ) -> Result<GalleryStore, GalleryError> {
+        let shown = redis.shown_url();
         // Connecting authenticates and selects the database.
         let err = |e: redis::RedisError| GalleryError::redis(&shown, "AUTH/SELECT", &e);
-        let client = redis::Client::open(url).map_err(err)?;
+        let client = redis
+            .client()
+            .map_err(|e| GalleryError::Settings(e.to_string()))?;
         let con = client.get_connection_with_timeout(timeout).map_err(err)?;
         con.set_read_timeout(Some(timeout)).map_err(err)?;
         con.set_write_timeout(Some(timeout)).map_err(err)?;
@@ -811,6 +852,25 @@ mod tests {
         let refused = RedisError::from(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
         let timeout = RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut));
         let loading = redis::make_extension_error("LOADING".into(), None);
+        let aborted = RedisError::from((
+            ErrorKind::Client,
+            "Transaction aborted",
+            "(Index 0, error: NoPerm: this user has no permissions to run the 'multi' command)"
+                .to_string(),
+        ));
+        assert_eq!(
+            RedisFault::of(&aborted, "MULTI"),
+            RedisFault::NoPermission {
+                command: "MULTI".into()
+            }
+        );
+        let no_cert = RedisError::from(std::io::Error::other(
+            "error:0A00045C:SSL routines:ssl3_read_bytes:tlsv13 alert certificate required",
+        ));
+        assert_eq!(
+            RedisFault::of(&no_cert, "GET"),
+            RedisFault::ClientCertificate
+        );
         for (e, class) in [
             (wrongpass, RedisFault::Authentication),
             (auth, RedisFault::Authentication),

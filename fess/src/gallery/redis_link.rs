@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::gallery::redis_settings::RedisSettings;
 use crate::gallery::{CachedRecognition, Gallery, GalleryError, GalleryStore};
 use crate::sync::MutexExt;
 
@@ -35,7 +36,8 @@ pub enum LinkEvent {
 
 #[derive(Debug, Clone)]
 pub struct LinkConfig {
-    pub url: String,
+    /// Where Redis is, and the TLS files and password file to reach it with.
+    pub redis: RedisSettings,
     pub gallery_key: String,
     pub cache_key: String,
     /// Bound on connecting and on every Redis reply, on the link's thread.
@@ -97,7 +99,7 @@ impl RedisLink {
         });
         let (tx, rx) = mpsc::sync_channel(64);
         let mut worker = Worker {
-            shown_url: crate::gallery::redis_url::redact(&cfg.url),
+            shown_url: cfg.redis.shown_url(),
             cfg: cfg.clone(),
             shared: shared.clone(),
             notify,
@@ -291,7 +293,7 @@ impl Worker {
     }
 
     fn reconnect(&mut self) {
-        match GalleryStore::connect(&self.cfg.url, &self.cfg.gallery_key, self.cfg.timeout) {
+        match GalleryStore::connect(&self.cfg.redis, &self.cfg.gallery_key, self.cfg.timeout) {
             Ok(store) => {
                 self.store = Some(store);
                 self.version = None;

@@ -4,11 +4,6 @@
 /// Where Redis is when nobody says: the local default port.
 pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379/";
 
-/// `REDIS_URL` from the environment or `./.env`, else [`DEFAULT_REDIS_URL`].
-pub fn from_env() -> String {
-    crate::env::var("REDIS_URL").unwrap_or_else(|| DEFAULT_REDIS_URL.to_string())
-}
-
 /// `url` with its credentials hidden (see [`crate::secrets::redact_url`]), for logs, errors and
 /// health; `#insecure` (certificate checks off) stays visible.
 pub fn redact(url: &str) -> String {

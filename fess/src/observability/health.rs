@@ -27,12 +27,14 @@
 //! use fess::observability::health::{HealthChecker, Status};
 //! use fess::delivery::kafka_config::KafkaSettings;
 //!
-//! // Initialize components: REDIS_URL and KAFKA_* from the environment or ./.env.
-//! let redis_url = std::env::var("REDIS_URL").expect("REDIS_URL names the test Redis");
+//! use fess::gallery::redis_settings::RedisSettings;
+//!
+//! // Initialize components: REDIS_* and KAFKA_* from the environment or ./.env.
+//! let redis = RedisSettings::from_env();
 //! let kafka = KafkaSettings::from_env()?;
 //!
 //! // Create health checker
-//! let health_checker = HealthChecker::new(Some(&redis_url), Some(&kafka))?;
+//! let health_checker = HealthChecker::new(Some(&redis), Some(&kafka))?;
 //!
 //! // Get overall health status
 //! let status = health_checker.get_health_status();
@@ -53,6 +55,8 @@ use sysinfo::{Disks, System};
 use crate::delivery::client_errors::ReportingContext;
 use crate::delivery::kafka_config::KafkaSettings;
 use crate::events::now_timestamp;
+use crate::gallery::redis_settings::RedisSettings;
+use crate::gallery::RedisFault;
 use crate::sync::MutexExt;
 
 /// Default bound of each network check (connect plus reply).
@@ -247,8 +251,8 @@ impl Default for SystemThresholds {
 
 #[derive(Debug, thiserror::Error)]
 pub enum HealthError {
-    #[error("REDIS_URL is not a Redis URL ({0}); expected redis://[:password@]host:port/")]
-    RedisUrl(String),
+    #[error("Redis for the health check: {0}")]
+    Redis(String),
     #[error("Kafka client for the health check: {0}")]
     Kafka(String),
     #[error("cannot read the system's load: {0}")]
@@ -274,14 +278,14 @@ pub struct HealthChecker {
 }
 
 impl HealthChecker {
-    /// A checker for the Redis at `redis_url` and the Kafka cluster of `kafka` (either may be
+    /// A checker for the Redis of `redis` and the Kafka cluster of `kafka` (either may be
     /// `None`: that component is then `disabled`). Connects nothing yet.
     pub fn new(
-        redis_url: Option<&str>,
+        redis: Option<&RedisSettings>,
         kafka: Option<&KafkaSettings>,
     ) -> Result<HealthChecker, HealthError> {
-        let redis = redis_url
-            .map(|u| redis::Client::open(u).map_err(|e| HealthError::RedisUrl(e.to_string())))
+        let redis = redis
+            .map(|r| r.client().map_err(|e| HealthError::Redis(e.to_string())))
             .transpose()?;
         let timeout = DEFAULT_CHECK_TIMEOUT;
         let kafka = kafka.map(|k| kafka_client(k, timeout)).transpose()?;
@@ -389,11 +393,13 @@ impl HealthChecker {
                 latency_ms: Some(round2(started.elapsed().as_secs_f64() * 1000.0)),
                 error: None,
             },
+            // What failed, in the words the gallery uses: a refused password, certificate or
+            // permission is not "unreachable".
             Err(e) => RedisComponent {
                 status: Status::Unhealthy,
                 healthy: false,
                 latency_ms: None,
-                error: Some(e.to_string()),
+                error: Some(format!("{} ({e})", RedisFault::of(&e, "PING"))),
             },
         }
     }
@@ -621,7 +627,8 @@ mod tests {
             extra: vec![("sasl.password".into(), "hunter2".into())],
             ..Default::default()
         };
-        let checker = HealthChecker::new(Some("redis://:hunter2@127.0.0.1:1/"), Some(&kafka))
+        let redis = RedisSettings::for_url("redis://:hunter2@127.0.0.1:1/");
+        let checker = HealthChecker::new(Some(&redis), Some(&kafka))
             .unwrap()
             .timeout(Duration::from_millis(500))
             .kafka_grace(Duration::ZERO);
@@ -631,10 +638,10 @@ mod tests {
         assert_eq!(h.status, Status::Unhealthy);
         let json = serde_json::to_string(&h).unwrap();
         assert!(!json.contains("hunter2"), "{json}");
-        assert!(HealthChecker::new(Some("http://nope"), None)
+        let e = HealthChecker::new(Some(&RedisSettings::for_url("http://nope")), None)
             .err()
             .unwrap()
-            .to_string()
-            .contains("REDIS_URL"));
+            .to_string();
+        assert!(e.contains("Redis URL http://nope"), "{e}");
     }
 }

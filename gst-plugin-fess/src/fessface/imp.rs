@@ -7,6 +7,7 @@ use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
 
 use fess::gallery::redis_link::{LinkConfig, LinkEvent, RedisLink};
+use fess::gallery::redis_settings::RedisSettings;
 use fess::sync::MutexExt;
 
 use super::FaceMode;
@@ -59,6 +60,10 @@ struct Settings {
     recheck_interval: u32,
     cache_ttl: u32,
     redis_url: Option<String>,
+    redis_tls_ca_file: Option<String>,
+    redis_tls_cert_file: Option<String>,
+    redis_tls_key_file: Option<String>,
+    redis_password_file: Option<String>,
     redis_timeout_ms: u32,
     gallery_key: String,
     camera_id: Option<String>,
@@ -82,6 +87,10 @@ impl Default for Settings {
             recheck_interval: DEFAULT_RECHECK_INTERVAL,
             cache_ttl: DEFAULT_CACHE_TTL,
             redis_url: None,
+            redis_tls_ca_file: None,
+            redis_tls_cert_file: None,
+            redis_tls_key_file: None,
+            redis_password_file: None,
             redis_timeout_ms: DEFAULT_REDIS_TIMEOUT_MS,
             gallery_key: fess::gallery::DEFAULT_GALLERY_KEY.to_string(),
             camera_id: None,
@@ -159,16 +168,25 @@ impl FessFace {
             };
             crate::analysis::load_error(&e, runtime)
         })?;
-        let url = s
-            .redis_url
-            .clone()
-            .filter(|u| !u.is_empty())
-            .unwrap_or_else(fess::gallery::redis_url::from_env);
-        let shown = fess::gallery::redis_url::redact(&url);
+        let redis = RedisSettings::from_env().overridden(
+            s.redis_url.as_deref(),
+            s.redis_tls_ca_file.as_deref(),
+            s.redis_tls_cert_file.as_deref(),
+            s.redis_tls_key_file.as_deref(),
+            s.redis_password_file.as_deref(),
+        );
+        // Files that cannot be read, or settings that contradict each other, fail the start.
+        redis
+            .client()
+            .map_err(|e| gst::error_msg!(gst::ResourceError::Settings, ["{}", e]))?;
+        for w in redis.warnings() {
+            gst::element_imp_warning!(self, gst::ResourceError::Settings, ["{}", w]);
+        }
+        let shown = redis.shown_url();
         let weak = self.obj().downgrade();
         let link = RedisLink::start(
             LinkConfig {
-                url,
+                redis,
                 gallery_key: s.gallery_key.clone(),
                 cache_key: fess::gallery::DEFAULT_CACHE_KEY.to_string(),
                 timeout: LINK_TIMEOUT,
@@ -438,7 +456,27 @@ impl ObjectImpl for FessFace {
                     .build(),
                 glib::ParamSpecString::builder("redis-url")
                     .nick("Redis URL")
-                    .blurb("redis://[:password@]host:port/db, rediss:// for TLS (default: $REDIS_URL or ./.env, else redis://127.0.0.1:6379/); the password is never logged")
+                    .blurb("redis://[user:password@]host:port/db, rediss:// for TLS (default: $REDIS_URL or ./.env, else redis://127.0.0.1:6379/); the password is never logged. #insecure (no certificate check) is warned about")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("redis-tls-ca-file")
+                    .nick("Redis CA file")
+                    .blurb("PEM CA certificate(s) the rediss:// server's certificate must chain to, instead of the system's (default: $REDIS_TLS_CA_FILE)")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("redis-tls-cert-file")
+                    .nick("Redis client certificate")
+                    .blurb("PEM client certificate for a rediss:// server that asks for one (tls-auth-clients) (default: $REDIS_TLS_CERT_FILE)")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("redis-tls-key-file")
+                    .nick("Redis client key")
+                    .blurb("PEM private key of redis-tls-cert-file (PKCS#8, RSA or EC) (default: $REDIS_TLS_KEY_FILE)")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("redis-password-file")
+                    .nick("Redis password file")
+                    .blurb("File holding the Redis password, instead of the URL (relative: in $CREDENTIALS_DIRECTORY) (default: $REDIS_PASSWORD_FILE)")
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecUInt::builder("redis-timeout")
@@ -505,6 +543,10 @@ impl ObjectImpl for FessFace {
             "recheck-interval" => s.recheck_interval = value.get().unwrap(),
             "cache-ttl" => s.cache_ttl = value.get().unwrap(),
             "redis-url" => s.redis_url = value.get().unwrap(),
+            "redis-tls-ca-file" => s.redis_tls_ca_file = value.get().unwrap(),
+            "redis-tls-cert-file" => s.redis_tls_cert_file = value.get().unwrap(),
+            "redis-tls-key-file" => s.redis_tls_key_file = value.get().unwrap(),
+            "redis-password-file" => s.redis_password_file = value.get().unwrap(),
             "redis-timeout" => s.redis_timeout_ms = value.get().unwrap(),
             "gallery-key" => {
                 s.gallery_key = value
@@ -541,6 +583,10 @@ impl ObjectImpl for FessFace {
                 .as_deref()
                 .map(fess::gallery::redis_url::redact)
                 .to_value(),
+            "redis-tls-ca-file" => s.redis_tls_ca_file.to_value(),
+            "redis-tls-cert-file" => s.redis_tls_cert_file.to_value(),
+            "redis-tls-key-file" => s.redis_tls_key_file.to_value(),
+            "redis-password-file" => s.redis_password_file.to_value(),
             "redis-timeout" => s.redis_timeout_ms.to_value(),
             "gallery-key" => s.gallery_key.to_value(),
             "camera-id" => s.camera_id.to_value(),
