@@ -399,7 +399,7 @@ step_verify() {
 # ------------------------------------------------------------- 7. tansu
 # Debian has no Kafka and there is no Docker engine: the tests and the demo run tansu, a
 # Kafka-protocol broker from crates.io (Apache-2.0). `cargo install --locked` pins every crate
-# of its lock file by checksum. About 10 minutes on 2 cores, once.
+# of its lock file by checksum. About 15 minutes on 2 cores (SQLite included), once.
 step_tansu() {
     local key="tansu $FESS_TANSU_VERSION dynostore libsql"
     if [ -x "$FESS_TANSU" ] && stamp_ok tansu "$key"; then
@@ -407,7 +407,7 @@ step_tansu() {
         return
     fi
     command -v cargo >/dev/null || fess_die "cargo is needed to build the tansu broker (install Rust with rustup)"
-    fess_log "tansu $FESS_TANSU_VERSION: building the Kafka-protocol test broker (about 10 min, once; log: $FESS_CACHE/logs/tansu.log)"
+    fess_log "tansu $FESS_TANSU_VERSION: building the Kafka-protocol test broker (about 15 min, once; log: $FESS_CACHE/logs/tansu.log)"
     # libsql: SQLite storage, the one that keeps SCRAM users (the TLS tests log in with them).
     cargo install tansu --version "$FESS_TANSU_VERSION" --features dynostore,libsql --locked \
         --root "$FESS_CACHE/tansu" >"$FESS_CACHE/logs/tansu.log" 2>&1 ||
