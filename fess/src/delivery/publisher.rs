@@ -593,7 +593,8 @@ impl PublisherBuilder {
         let kafka = self.kafka?;
         kafka.validate()?;
         let cfg = kafka.client_config()?;
-        let security = SecurityFailures::new(kafka.secret_values());
+        let secrets = kafka.secret_values();
+        let security = SecurityFailures::new(secrets.clone());
         let log = self.log.unwrap_or_else(|| {
             Arc::new(|sev, msg: &str| {
                 if matches!(sev, Severity::Warning | Severity::Error) {
@@ -604,7 +605,6 @@ impl PublisherBuilder {
         // librdkafka's and the broker's words pass through here: blot out any secret they
         // might repeat.
         let log: LogFn = {
-            let secrets = kafka.secret_values();
             Arc::new(move |sev, msg: &str| {
                 log(sev, &crate::delivery::kafka_config::redact(msg, &secrets))
             })
