@@ -75,6 +75,7 @@
 // spool, settings), the gallery (Redis link, gallery, URL) and observability (stats, metrics,
 // health). Programs import from those folders; nothing is re-exported at the root, so the
 // layout is the map.
+pub mod analytics;
 pub mod delivery;
 pub mod dirs;
 pub mod env;
