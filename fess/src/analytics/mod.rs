@@ -1,4 +1,5 @@
 //! Scene analytics on tracked objects, without GStreamer: lines that count crossings with their
-//! direction ([`line`]). Zones, occupancy and dwell follow (issue 21).
+//! direction ([`line`]) and zones that count their occupants and how long they stay ([`zone`]).
 
 pub mod line;
+pub mod zone;
