@@ -83,7 +83,7 @@ fess_log "events in Kafka:"
 # Let the exporter take the last datagrams (sent at stop) before reading it.
 sleep 1.5
 fess_log "metrics that matter (http://$exporter/metrics):"
-curl -sf "http://$exporter/metrics" | grep -E '^fess_(detections_total|face_recognitions_total|face_cache_(hits|misses)_total|kafka_events_sent_total|active_cameras|component_up)[{ ]' |
+curl -sf "http://$exporter/metrics" | grep -E '^fess_(detections_total|face_recognitions_total|face_cache_(hits|misses)_total|kafka_events_sent_total|line_crossings_total|zone_objects|active_cameras|component_up)[{ ]' |
     grep -v ' 0$' || true
 fess_log "health (http://$exporter/health):"
 curl -s "http://$exporter/health" | tee "$out/health.json"

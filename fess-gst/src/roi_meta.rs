@@ -8,6 +8,7 @@
 
 use gst_video::VideoRegionOfInterestMeta;
 
+use fess::events::emission::{SeenFace, SeenObject};
 use fess_vision::geometry::BBox;
 use fess_vision::objects::{FaceInfo, RoiObject};
 
@@ -105,6 +106,55 @@ pub fn read(buffer: &gst::BufferRef) -> Vec<RoiObject> {
             })
         })
         .collect()
+}
+
+/// The ROIs as the event builder and the scene analytics take them: the objects, and the faces.
+pub fn seen(rois: &[RoiObject]) -> (Vec<SeenObject>, Vec<SeenFace>) {
+    let mut objects = Vec::new();
+    let mut faces = Vec::new();
+    for r in rois {
+        let bbox = [
+            f64::from(r.bbox.x1),
+            f64::from(r.bbox.y1),
+            f64::from(r.bbox.x2),
+            f64::from(r.bbox.y2),
+        ];
+        match &r.face {
+            Some(f) => faces.push(SeenFace {
+                face_id: f.face_id.clone(),
+                person_name: f.person_name.clone(),
+                known: f.known,
+                is_authorized: f.is_authorized,
+                confidence: f.confidence,
+                bbox,
+            }),
+            None => objects.push(SeenObject {
+                track_id: r.track_id,
+                class: r.label.clone(),
+                confidence: r.confidence,
+                bbox,
+            }),
+        }
+    }
+    (objects, faces)
+}
+
+/// The running time of `buffer` in `segment` (what rules and counts measure time by), else the
+/// element's clock's running time now; `None` without either.
+pub fn running_time(
+    element: &gst::Element,
+    segment: &gst::Segment,
+    buffer: &gst::BufferRef,
+) -> Option<std::time::Duration> {
+    buffer
+        .pts()
+        .and_then(|pts| {
+            segment
+                .downcast_ref::<gst::ClockTime>()?
+                .to_running_time(pts)
+        })
+        .or_else(|| gst::prelude::ElementExtManual::current_running_time(element))
+        .map(|t| std::time::Duration::from_nanos(t.nseconds()))
 }
 
 #[cfg(test)]

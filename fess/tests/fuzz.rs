@@ -70,10 +70,36 @@ fn toml_number() -> impl Strategy<Value = String> {
     ]
 }
 
+/// TOML points, mostly within the frame.
+fn points(n: std::ops::Range<usize>) -> impl Strategy<Value = String> {
+    let point = prop_oneof![4 => (0.0..=1.0f64, 0.0..=1.0f64), 1 => (number(), number())];
+    prop::collection::vec(point, n).prop_map(|p| {
+        let p: Vec<String> = p.iter().map(|(x, y)| format!("[{x:?}, {y:?}]")).collect();
+        format!("[{}]", p.join(", "))
+    })
+}
+
+/// A counting line "l" and a zone "z" for the rules to name, with hostile points.
+fn scene_toml() -> impl Strategy<Value = String> {
+    (
+        points(1..4),
+        points(2..6),
+        prop_oneof![Just("centre"), Just("bottom_centre")],
+    )
+        .prop_map(|(line, zone, point)| {
+            format!(
+                "[[line]]\nname = \"l\"\npoints = {line}\npoint = \"{point}\"\n\n\
+                 [[zone]]\nname = \"z\"\npoints = {zone}\nclass = \"person\"\n\n"
+            )
+        })
+}
+
 /// Rules files shaped like real ones, with hostile values.
 fn rules_toml() -> impl Strategy<Value = String> {
     let rule = (
         prop_oneof![
+            2 => Just("crossing"),
+            2 => Just("occupancy"),
             6 => Just("object"),
             2 => Just("unknown_face"),
             2 => Just("unauthorized_face"),
@@ -90,19 +116,25 @@ fn rules_toml() -> impl Strategy<Value = String> {
         prop_oneof![4 => Just("WARNING"), 2 => Just("CRITICAL"), 1 => Just("loud")],
         prop_oneof![3 => Just(None), 1 => text().prop_map(Some)],
     );
-    prop::collection::vec(rule, 0..3).prop_map(|rules| {
-        let mut t = String::new();
+    (scene_toml(), prop::collection::vec(rule, 0..3)).prop_map(|(scene, rules)| {
+        let mut t = scene;
         for (when, class, zone, min, cooldown, level, camera) in rules {
             t += &format!(
                 "[[rule]]\nname = \"r\"\nwhen = \"{when}\"\n\
-                 min_duration = {min}\ncooldown = {cooldown}\nlevel = \"{level}\"\n\
-                 message = \"m\"\n"
+                 cooldown = {cooldown}\nlevel = \"{level}\"\nmessage = \"m\"\n"
             );
-            // Mostly what the trigger wants, so most files pass the checks and run.
-            if when == "object" {
-                t += &format!("class = {class:?}\n");
+            if when != "crossing" {
+                t += &format!("min_duration = {min}\n");
             }
-            if let Some(zone) = zone {
+            // Mostly what the trigger wants, so most files pass the checks and run.
+            match when {
+                "object" => t += &format!("class = {class:?}\n"),
+                "crossing" => t += "line = \"l\"\n",
+                // min_duration is hostile already; `above` small so it fires.
+                "occupancy" => t += "zone = \"z\"\nabove = 0\n",
+                _ => {}
+            }
+            if let Some(zone) = zone.filter(|_| when != "occupancy") {
                 let points: Vec<String> = zone
                     .iter()
                     .map(|(x, y)| format!("[{x:?}, {y:?}]"))
@@ -180,7 +212,7 @@ proptest! {
             Ok(r) => r,
             Err(e) => {
                 prop_assert!(!e.to_string().is_empty());
-                Vec::new()
+                Default::default()
             }
         };
         let mut b = EventBuilder::new(&camera, Duration::from_secs(1), Duration::from_secs(5), rules);

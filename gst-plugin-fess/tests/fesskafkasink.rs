@@ -274,6 +274,21 @@ fn bad_settings_get_clear_errors_without_secrets() {
     .unwrap();
     let e = start_error(&format!("alert-rules=\"{}\"", rules.display()));
     assert!(e.contains("unknown alert level 'LOUD'"), "{e}");
+    // A rule naming a zone no [[zone]] defines: the file, the rule's line and the reason.
+    std::fs::write(
+        &rules,
+        "[[zone]]\nname = 'lawn'\npoints = [[0,0.5],[1,0.5],[1,1]]\n\n[[rule]]\nname = 'bay'\n\
+         when = 'occupancy'\nzone = 'bay'\nabove = 2\nlevel = 'INFO'\nmessage = 'm'\n",
+    )
+    .unwrap();
+    let e = start_error(&format!("alert-rules=\"{}\"", rules.display()));
+    assert!(
+        e.contains(&format!(
+            "alert rules {}: line 5: rule 1: 'bay': zone 'bay' is not defined by a [[zone]] table",
+            rules.display()
+        )),
+        "{e}"
+    );
     let e = start_error("alert-rules=/nonexistent/rules.toml");
     assert!(
         e.contains("cannot read alert rules /nonexistent/rules.toml"),

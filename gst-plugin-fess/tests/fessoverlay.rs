@@ -255,6 +255,102 @@ fn blurred_faces_and_persons_lose_their_detail_and_nothing_else_changes() {
     }
 }
 
+/// A rules file's line across the middle (A left, B right: "in" is down the frame) and a zone
+/// on the right half.
+const RULES: &str = r#"
+[[line]]
+name = "door"
+points = [[0.0, 0.5], [1.0, 0.5]]
+
+[[zone]]
+name = "bay"
+points = [[0.5, 0.1], [0.95, 0.1], [0.95, 0.9], [0.5, 0.9]]
+"#;
+
+#[test]
+fn lines_and_zones_of_a_rules_file_are_drawn_with_their_counts() {
+    init();
+    let rules = fess_testkit::tmp_dir("overlay-rules").with_extension("toml");
+    std::fs::write(&rules, RULES).unwrap();
+    let (w, h) = (320usize, 240usize);
+    let mut harness = gst_check::Harness::new_parse(&format!(
+        "fessoverlay thickness=2 font-scale=1 alert-rules={}",
+        rules.display()
+    ));
+    harness.set_src_caps_str(&format!(
+        "video/x-raw,format=RGB,width={w},height={h},framerate=10/1"
+    ));
+    harness.play();
+    let grey = |objects: &[RoiObject]| {
+        let mut buf = gst::Buffer::from_mut_slice(vec![128u8; w * h * 3]);
+        for o in objects {
+            roi_meta::attach(buf.get_mut().unwrap(), w as u32, h as u32, o);
+        }
+        buf
+    };
+    let at = |d: &[u8], x: usize, y: usize| -> [u8; 3] {
+        let i = (y * w + x) * 3;
+        [d[i], d[i + 1], d[i + 2]]
+    };
+    // No object at all: the line and the zone are still drawn (and nothing else).
+    let out = harness.push_and_pull(grey(&[])).unwrap();
+    let d = out.map_readable().unwrap();
+    assert_eq!(
+        at(&d, 40, 120),
+        [0, 220, 255],
+        "the line, left of its label"
+    );
+    assert_eq!(at(&d, 250, 24), [255, 200, 0], "the zone's top edge");
+    assert_eq!(at(&d, 200, 216), [255, 200, 0], "the zone's bottom edge");
+    assert_eq!(at(&d, 40, 200), [128, 128, 128], "away from both");
+    let label = |d: &[u8]| -> Vec<u8> {
+        (100..124)
+            .flat_map(|y| (160..300).flat_map(move |x| [x, y]))
+            .collect::<Vec<_>>()
+            .chunks(2)
+            .flat_map(|p| at(d, p[0], p[1]))
+            .collect()
+    };
+    let before = label(&d);
+    drop(d);
+    // A person walks down across the line (its feet, the box's bottom, from y 0.3 to 0.8) at
+    // 10 fps: the label over the line's middle changes once the crossing counts.
+    let mut last = Vec::new();
+    for i in 0..12u64 {
+        let y = 0.3 + 0.05 * i as f64;
+        let person = object(BBox::new(0.1, (y - 0.2) as f32, 0.2, y as f32), 1, None);
+        let mut buf = grey(&[person]);
+        buf.get_mut()
+            .unwrap()
+            .set_pts(gst::ClockTime::from_mseconds(100 * i));
+        let out = harness.push_and_pull(buf).unwrap();
+        last = label(&out.map_readable().unwrap());
+    }
+    assert_ne!(before, last, "the count on the line's label did not change");
+}
+
+#[test]
+fn bad_rules_files_fail_at_start_with_the_file_line_and_reason() {
+    let rules = fess_testkit::tmp_dir("overlay-bad-rules").with_extension("toml");
+    std::fs::write(
+        &rules,
+        "\n[[line]]\nname = 'door'\npoints = [[0.5, 0.2], [0.5, 0.2]]\n",
+    )
+    .unwrap();
+    let run = run_pipeline(&format!(
+        "videotestsrc num-buffers=1 ! fessoverlay alert-rules=\"{}\" ! fakesink",
+        rules.display()
+    ));
+    let error = run.error.expect("an error");
+    assert!(
+        error.contains(&format!(
+            "alert rules {}: line 2: line 1: 'door': the line has zero length",
+            rules.display()
+        )),
+        "{error}"
+    );
+}
+
 #[test]
 fn an_unusable_font_fails_at_start_with_the_reason() {
     let not_a_font = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");

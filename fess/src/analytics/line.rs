@@ -10,16 +10,11 @@
 
 use std::collections::HashMap;
 
-/// A point in frame coordinates normalised to 0–1 (x right, y down).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Point {
-    pub x: f64,
-    pub y: f64,
-}
+use crate::analytics::{FrameSize, Point};
 
 /// Which way a crossing went. `In`: from the left of the line's direction A→B to its right as
 /// the frame shows it (y down); for A = (0, 0.5), B = (1, 0.5) that is moving down the frame.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Direction {
     In,
     Out,
@@ -71,23 +66,6 @@ struct TrackState {
 pub struct LineCounter {
     geometry: LineGeometry,
     tracks: HashMap<u64, TrackState>,
-}
-
-/// Frame size in pixels, so that distances are measured alike across and along the frame.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct FrameSize {
-    pub width: f64,
-    pub height: f64,
-}
-
-impl FrameSize {
-    fn px(&self, p: Point) -> (f64, f64) {
-        (p.x * self.width, p.y * self.height)
-    }
-
-    fn diagonal(&self) -> f64 {
-        self.width.hypot(self.height)
-    }
 }
 
 impl LineGeometry {

@@ -5,8 +5,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use crate::analytics::line::Point;
-use crate::events::rules::point_in_polygon;
+use crate::analytics::{point_in_polygon, Point};
 
 /// Default inertia: points in a row on the other side of the edge that make a track enter or
 /// leave.
@@ -70,9 +69,12 @@ impl ZoneCounter {
         }
     }
 
-    /// Tracks inside now.
-    pub fn occupants(&self) -> usize {
-        self.stays.values().filter(|s| s.inside).count()
+    /// The tracks inside now.
+    pub fn occupants(&self) -> impl Iterator<Item = u64> + '_ {
+        self.stays
+            .iter()
+            .filter(|(_, s)| s.inside)
+            .map(|(id, _)| *id)
     }
 
     /// Forgets a track that ended; returns the length of the stay it ends, if it was inside.
@@ -111,20 +113,20 @@ mod tests {
             let x = if t == 0 { 0.2 } else { 0.7 };
             ended.extend(z.observe(1, at(x, 0.7), secs(t)));
         }
-        assert_eq!(z.occupants(), 1);
+        assert_eq!(z.occupants().count(), 1);
         for t in 0..=5 {
             ended.extend(z.observe(2, at(0.8, 0.8), secs(5 + t)));
         }
-        assert_eq!(z.occupants(), 2);
+        assert_eq!(z.occupants().count(), 2);
         // Track 1 leaves at 11..13: its stay ran from 3 to 10.
         for t in 11..=13 {
             ended.extend(z.observe(1, at(0.2, 0.2), secs(t)));
         }
-        assert_eq!(z.occupants(), 1);
+        assert_eq!(z.occupants().count(), 1);
         assert_eq!(ended, [secs(7)]);
         // Track 2 ends inside: forgetting it ends its stay (7 to 10).
         assert_eq!(z.forget(2), Some(secs(3)));
-        assert_eq!(z.occupants(), 0);
+        assert_eq!(z.occupants().count(), 0);
         assert_eq!(z.forget(1), None);
     }
 
@@ -135,6 +137,6 @@ mod tests {
             let x = if t % 2 == 0 { 0.49 } else { 0.51 };
             assert_eq!(z.observe(1, at(x, 0.7), secs(t)), None);
         }
-        assert_eq!(z.occupants(), 0);
+        assert_eq!(z.occupants().count(), 0);
     }
 }

@@ -10,8 +10,17 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use crate::events::rules::{CheckedRule, Trigger, UNAUTHORIZED_MESSAGE};
-use crate::events::{AlertEvent, AlertLevel, BBox, DetectedObject, Event, FaceEvent, MotionEvent};
+use crate::analytics::scene::{Crossing, Scene};
+use crate::analytics::{point_in_polygon, EvalPoint};
+use crate::events::rules::{CheckedRule, RuleSet, RuleZone, Trigger, UNAUTHORIZED_MESSAGE};
+use crate::events::{
+    AlertAnalytics, AlertEvent, AlertLevel, AnalyticsKind, BBox, DetectedObject, Event, FaceEvent,
+    MotionEvent,
+};
+
+/// How long a track may go unseen before it is new when it comes back (and its stays in zones
+/// end): what the elements use, so the sink and the overlay count alike.
+pub const FORGET_AFTER: Duration = Duration::from_secs(5);
 
 /// An object on one frame (box normalised 0–1).
 #[derive(Debug, Clone, PartialEq)]
@@ -64,19 +73,28 @@ struct FaceState {
     last_event: Option<String>,
 }
 
-/// Emission policy and alert rules for one camera.
+/// What a rule matched on one frame: the events to associate and the details to attach.
+struct Matched {
+    events: Vec<String>,
+    analytics: Option<AlertAnalytics>,
+}
+
+/// Emission policy, alert rules, lines and zones for one camera.
 #[derive(Debug)]
 pub struct EventBuilder {
     camera_id: String,
     min_interval: Duration,
     forget_after: Duration,
     rules: Vec<CheckedRule>,
+    scene: Scene,
     tracks: HashMap<u64, TrackState>,
     faces: HashMap<String, FaceState>,
     untracked_classes: Vec<String>,
     last_motion: Option<Duration>,
     /// Per rule: when it last fired.
     last_fired: Vec<Option<Duration>>,
+    /// Per occupancy rule: since when its zone has held more than it allows.
+    crowded_since: Vec<Option<Duration>>,
 }
 
 impl EventBuilder {
@@ -86,20 +104,27 @@ impl EventBuilder {
         camera_id: &str,
         min_interval: Duration,
         forget_after: Duration,
-        rules: Vec<CheckedRule>,
+        rules: RuleSet,
     ) -> Self {
-        let n = rules.len();
+        let n = rules.rules.len();
         EventBuilder {
             camera_id: camera_id.into(),
             min_interval,
             forget_after,
-            rules,
+            rules: rules.rules,
+            scene: Scene::new(rules.lines, rules.zones, forget_after),
             tracks: HashMap::new(),
             faces: HashMap::new(),
             untracked_classes: Vec::new(),
             last_motion: None,
             last_fired: vec![None; n],
+            crowded_since: vec![None; n],
         }
+    }
+
+    /// The lines and zones and what they counted.
+    pub fn scene(&self) -> &Scene {
+        &self.scene
     }
 
     pub fn camera_id(&self) -> &str {
@@ -119,6 +144,7 @@ impl EventBuilder {
         let motion_id = motion.as_ref().map(|e| e.event_id.clone());
         events.extend(motion.map(Event::Motion));
         self.remember_tracks(frame, now, motion_id.as_ref());
+        let crossings = self.scene.observe(frame);
         events.extend(self.face_events(frame, now).into_iter().map(Event::Face));
         events.extend(
             self.unauthorized_alerts(frame)
@@ -126,7 +152,7 @@ impl EventBuilder {
                 .map(Event::Alert),
         );
         events.extend(
-            self.rule_alerts(frame, now, motion_id.as_ref())
+            self.rule_alerts(frame, now, motion_id.as_ref(), &crossings)
                 .into_iter()
                 .map(Event::Alert),
         );
@@ -291,6 +317,7 @@ impl EventBuilder {
         frame: &Frame,
         now: Duration,
         motion_id: Option<&String>,
+        crossings: &[Crossing],
     ) -> Vec<AlertEvent> {
         let mut alerts = Vec::new();
         for ri in 0..self.rules.len() {
@@ -301,10 +328,19 @@ impl EventBuilder {
             let cooldown =
                 Duration::try_from_secs_f64(self.rules[ri].cooldown).unwrap_or(Duration::MAX);
             let cooled = self.last_fired[ri].is_none_or(|t| now.saturating_sub(t) >= cooldown);
-            let mut assoc = match self.rules[ri].when {
+            let matched = match self.rules[ri].when {
                 Trigger::Object => self.object_matches(ri, frame, now, motion_id),
-                Trigger::UnknownFace | Trigger::UnauthorizedFace => self.face_matches(ri, frame),
+                Trigger::Crossing => self.crossing_matches(ri, crossings, motion_id),
+                Trigger::Occupancy => self.occupancy_matches(ri, now, motion_id),
+                Trigger::UnknownFace | Trigger::UnauthorizedFace => Matched {
+                    events: self.face_matches(ri, frame),
+                    analytics: None,
+                },
             };
+            let Matched {
+                events: mut assoc,
+                analytics,
+            } = matched;
             if assoc.is_empty() || !cooled {
                 continue;
             }
@@ -313,53 +349,195 @@ impl EventBuilder {
             let rule = &self.rules[ri];
             if let Ok(a) = AlertEvent::new(&self.camera_id, rule.level, &rule.message, assoc) {
                 self.last_fired[ri] = Some(now);
-                alerts.push(a);
+                alerts.push(match analytics {
+                    Some(d) => a.with_analytics(d),
+                    None => a,
+                });
             }
         }
         alerts
     }
 
-    /// Events of the objects matching object rule `ri`: of its class, centred in its zone, and
-    /// there for its minimum duration (timed per track; only rules without a duration match
-    /// untracked objects).
+    /// The last motion event that listed `track`, else this frame's.
+    fn event_of(&self, track: Option<u64>, motion_id: Option<&String>) -> Option<String> {
+        track
+            .and_then(|id| self.tracks.get(&id))
+            .and_then(|t| t.last_event.clone())
+            .or_else(|| motion_id.cloned())
+    }
+
+    /// Whether the object with box `bbox` is in rule `ri`'s zone: an inline polygon holds the
+    /// box centre, a named zone its evaluation point (always true without a zone).
+    fn in_rule_zone(&self, ri: usize, bbox: &[f64; 4]) -> bool {
+        match &self.rules[ri].zone {
+            None => true,
+            Some(RuleZone::Inline(p)) => {
+                let c = EvalPoint::Centre.of(bbox);
+                point_in_polygon(c.x, c.y, p)
+            }
+            Some(RuleZone::Named(z)) => self.scene.zones()[*z].contains(bbox),
+        }
+    }
+
+    fn zone_name(&self, ri: usize) -> Option<String> {
+        match self.rules[ri].zone {
+            Some(RuleZone::Named(z)) => Some(self.scene.zones()[z].name.clone()),
+            _ => None,
+        }
+    }
+
+    /// Events of the objects matching object rule `ri`: of its class, in its zone, and there
+    /// for its minimum duration (timed per track; only rules without a duration match untracked
+    /// objects). A timed rule tells how long the tracks had stayed.
     fn object_matches(
         &mut self,
         ri: usize,
         frame: &Frame,
         now: Duration,
         motion_id: Option<&String>,
-    ) -> Vec<String> {
-        let rule = &self.rules[ri];
-        let mut assoc = Vec::new();
+    ) -> Matched {
+        let (mut events, mut tracks, mut longest) = (Vec::new(), Vec::new(), 0.0f64);
         for o in frame
             .objects
             .iter()
-            .filter(|o| Some(&o.class) == rule.class.as_ref())
+            .filter(|o| Some(&o.class) == self.rules[ri].class.as_ref())
         {
-            let (cx, cy) = ((o.bbox[0] + o.bbox[2]) / 2.0, (o.bbox[1] + o.bbox[3]) / 2.0);
-            let inside = rule.in_zone(cx, cy);
-            let long_enough = match o.track_id.and_then(|id| self.tracks.get_mut(&id)) {
+            let inside = self.in_rule_zone(ri, &o.bbox);
+            let min = self.rules[ri].min_duration;
+            let stayed = match o.track_id.and_then(|id| self.tracks.get_mut(&id)) {
                 Some(t) => {
                     let since = &mut t.present_since[ri];
                     if inside {
                         let start = *since.get_or_insert(now);
-                        now.saturating_sub(start).as_secs_f64() >= rule.min_duration
+                        Some(now.saturating_sub(start).as_secs_f64()).filter(|s| *s >= min)
                     } else {
                         *since = None;
-                        false
+                        None
                     }
                 }
-                None => inside && rule.min_duration == 0.0,
+                None => (inside && min == 0.0).then_some(0.0),
             };
-            if long_enough {
-                let ev = o
-                    .track_id
-                    .and_then(|id| self.tracks.get(&id))
-                    .and_then(|t| t.last_event.clone());
-                assoc.extend(ev.or_else(|| motion_id.cloned()));
-            }
+            let Some(stayed) = stayed else { continue };
+            longest = longest.max(stayed);
+            tracks.extend(o.track_id);
+            events.extend(self.event_of(o.track_id, motion_id));
         }
-        assoc
+        let rule = &self.rules[ri];
+        let analytics = (rule.min_duration > 0.0).then(|| AlertAnalytics {
+            rule: rule.name.clone(),
+            kind: AnalyticsKind::Dwell,
+            line: None,
+            direction: None,
+            zone: self.zone_name(ri),
+            object_class: rule.class.clone(),
+            track_ids: tracks,
+            objects: None,
+            seconds: Some(longest),
+        });
+        Matched { events, analytics }
+    }
+
+    /// Events of the tracks whose crossings on this frame match crossing rule `ri`: its line,
+    /// its direction and its class.
+    fn crossing_matches(
+        &self,
+        ri: usize,
+        crossings: &[Crossing],
+        motion_id: Option<&String>,
+    ) -> Matched {
+        let rule = &self.rules[ri];
+        let matching: Vec<&Crossing> = crossings
+            .iter()
+            .filter(|c| {
+                Some(c.line) == rule.line
+                    && rule.direction.is_none_or(|d| d == c.direction)
+                    && rule.class.as_ref().is_none_or(|k| *k == c.class)
+            })
+            .collect();
+        let Some(first) = matching.first() else {
+            return Matched {
+                events: Vec::new(),
+                analytics: None,
+            };
+        };
+        let line = &self.scene.lines()[first.line];
+        let same = |f: fn(&Crossing) -> String| {
+            let v = f(first);
+            matching.iter().all(|c| f(c) == v).then_some(v)
+        };
+        let direction = matching
+            .iter()
+            .all(|c| c.direction == first.direction)
+            .then(|| line.direction_name(first.direction).to_string());
+        Matched {
+            events: matching
+                .iter()
+                .filter_map(|c| self.event_of(Some(c.track_id), motion_id))
+                .collect(),
+            analytics: Some(AlertAnalytics {
+                rule: rule.name.clone(),
+                kind: AnalyticsKind::Crossing,
+                line: Some(line.name.clone()),
+                direction,
+                zone: None,
+                object_class: same(|c| c.class.clone()),
+                track_ids: matching.iter().map(|c| c.track_id).collect(),
+                objects: None,
+                seconds: None,
+            }),
+        }
+    }
+
+    /// Events of the objects in occupancy rule `ri`'s zone once more than `above` of them have
+    /// been there for its minimum duration.
+    fn occupancy_matches(
+        &mut self,
+        ri: usize,
+        now: Duration,
+        motion_id: Option<&String>,
+    ) -> Matched {
+        let none = Matched {
+            events: Vec::new(),
+            analytics: None,
+        };
+        let rule = &self.rules[ri];
+        let Some(RuleZone::Named(z)) = rule.zone else {
+            return none;
+        };
+        let class = rule.class.as_deref();
+        let n = self.scene.occupants(z, class);
+        if n <= rule.above as usize {
+            self.crowded_since[ri] = None;
+            return none;
+        }
+        let since = *self.crowded_since[ri].get_or_insert(now);
+        let held = now.saturating_sub(since).as_secs_f64();
+        if held < rule.min_duration {
+            return none;
+        }
+        let tracks = self.scene.occupant_tracks(z, class);
+        let mut events: Vec<String> = tracks
+            .iter()
+            .filter_map(|id| self.tracks.get(id)?.last_event.clone())
+            .collect();
+        // Untracked occupants were listed by this frame's motion event, if it had one.
+        if events.is_empty() {
+            events.extend(motion_id.cloned());
+        }
+        Matched {
+            events,
+            analytics: Some(AlertAnalytics {
+                rule: rule.name.clone(),
+                kind: AnalyticsKind::Occupancy,
+                line: None,
+                direction: None,
+                zone: Some(self.scene.zones()[z].name.clone()),
+                object_class: rule.class.clone(),
+                track_ids: tracks,
+                objects: Some(n as u64),
+                seconds: Some(held),
+            }),
+        }
     }
 
     /// Events of the faces matching face rule `ri` (unknown, or known and unauthorised).
@@ -424,7 +602,7 @@ mod tests {
             "cam",
             Duration::from_secs(60),
             Duration::from_secs(5),
-            vec![],
+            RuleSet::default(),
         )
     }
 
@@ -438,7 +616,7 @@ mod tests {
             "cam",
             Duration::from_secs(10),
             Duration::from_secs(5),
-            vec![],
+            RuleSet::default(),
         );
         let people = [
             obj(1, "person", 0.1),
@@ -459,7 +637,7 @@ mod tests {
             "cam",
             Duration::from_secs(60),
             Duration::from_secs(5),
-            vec![],
+            RuleSet::default(),
         );
         assert_eq!(
             kinds(&b.observe(&frame(0, 0.0, &[obj(1, "person", 0.1)], &[]))),
@@ -621,5 +799,193 @@ cameras = ["other"]
         assert!((*t - 2.0).abs() < 0.11, "{t}");
         assert_eq!(a.alert_message, "Person in the bay");
         assert_eq!(a.associated_events, vec![first_motion.unwrap()]);
+    }
+
+    const SCENE: &str = r#"
+[[line]]
+name = "door"
+points = [[0.0, 0.5], [1.0, 0.5]]
+directions = ["enter", "leave"]
+
+[[zone]]
+name = "bay"
+points = [[0.0, 0.7], [1.0, 0.7], [1.0, 1.0], [0.0, 1.0]]
+
+[[rule]]
+name = "came in"
+when = "crossing"
+line = "door"
+direction = "enter"
+class = "person"
+cooldown = 0
+level = "INFO"
+message = "Someone came in"
+
+[[rule]]
+name = "crowded"
+when = "occupancy"
+zone = "bay"
+above = 1
+min_duration = 2
+cooldown = 5
+level = "WARNING"
+message = "More than one in the bay"
+
+[[rule]]
+name = "feet in the bay"
+when = "object"
+class = "person"
+zone = "bay"
+min_duration = 1
+cooldown = 100
+level = "INFO"
+message = "Standing in the bay"
+
+[[rule]]
+name = "centre in the bay"
+when = "object"
+class = "person"
+zone = [[0.0, 0.7], [1.0, 0.7], [1.0, 1.0], [0.0, 1.0]]
+cooldown = 100
+level = "INFO"
+message = "Centre in the bay"
+"#;
+
+    /// An object whose feet are at (x, y), 0.2 high.
+    fn standing(track: u64, class: &str, x: f64, y: f64) -> SeenObject {
+        SeenObject {
+            track_id: Some(track),
+            class: class.into(),
+            confidence: 0.9,
+            bbox: [x - 0.05, y - 0.2, x + 0.05, y],
+        }
+    }
+
+    fn alerts(events: &[Event]) -> Vec<&AlertEvent> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Alert(a) => Some(a),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn crossing_rules_fire_per_crossing_of_their_direction_and_class() {
+        let mut b = EventBuilder::new(
+            "cam",
+            Duration::from_secs(60),
+            Duration::from_secs(5),
+            parse(SCENE, false).unwrap(),
+        );
+        let mut fired = Vec::new();
+        let mut motion = HashMap::new();
+        // A person and a car walk down across the door, and back up.
+        let ys: Vec<f64> = (0..=10).map(|i| 0.3 + 0.03 * f64::from(i)).collect();
+        let back: Vec<f64> = ys.iter().rev().copied().collect();
+        for (i, y) in ys.iter().chain(&back).enumerate() {
+            let objects = [standing(1, "person", 0.3, *y), standing(2, "car", 0.7, *y)];
+            let events = b.observe(&frame(i as u64, i as f64 / 10.0, &objects, &[]));
+            for e in &events {
+                if let Event::Motion(m) = e {
+                    motion.insert(i, m.event_id.clone());
+                }
+            }
+            fired.extend(
+                alerts(&events)
+                    .into_iter()
+                    .filter(|a| a.alert_message == "Someone came in")
+                    .map(|a| (i, a.clone())),
+            );
+        }
+        assert_eq!(fired.len(), 1, "{fired:?}");
+        let (_, a) = &fired[0];
+        let d = a.analytics.as_ref().unwrap();
+        assert_eq!(
+            (d.kind, d.line.as_deref(), d.direction.as_deref()),
+            (AnalyticsKind::Crossing, Some("door"), Some("enter"))
+        );
+        assert_eq!(
+            (d.object_class.as_deref(), &d.track_ids[..]),
+            (Some("person"), &[1][..])
+        );
+        // The person's motion event: the first frame's, listing both new tracks.
+        assert_eq!(a.associated_events, vec![motion[&0].clone()]);
+        assert_eq!(
+            b.scene()
+                .crossings(0, crate::analytics::line::Direction::In),
+            2
+        );
+        assert_eq!(
+            b.scene()
+                .crossings(0, crate::analytics::line::Direction::Out),
+            2
+        );
+    }
+
+    #[test]
+    fn occupancy_rules_fire_once_the_zone_has_held_too_many_long_enough() {
+        let mut b = EventBuilder::new(
+            "cam",
+            Duration::from_secs(60),
+            Duration::from_secs(5),
+            parse(SCENE, false).unwrap(),
+        );
+        let mut fired = Vec::new();
+        for i in 0..=100u32 {
+            let t = f64::from(i) / 10.0;
+            // Two people in the bay until 6 s, then one.
+            let mut objects = vec![standing(1, "person", 0.3, 0.9)];
+            if t < 6.0 {
+                objects.push(standing(2, "person", 0.6, 0.9));
+            }
+            for a in alerts(&b.observe(&frame(u64::from(i), t, &objects, &[]))) {
+                fired.push((t, a.alert_message.clone(), a.analytics.clone()));
+            }
+        }
+        let crowded: Vec<_> = fired.iter().filter(|f| f.1.starts_with("More")).collect();
+        // In from 0.2 s (inertia), held 2 s: at 2.2 s; again after the 5 s cooldown? No: at
+        // 6 s only one is left.
+        assert_eq!(crowded.len(), 1, "{fired:?}");
+        let (t, _, d) = crowded[0];
+        assert!((t - 2.2).abs() < 0.01, "{t}");
+        let d = d.as_ref().unwrap();
+        assert_eq!(
+            (d.kind, d.zone.as_deref(), d.objects),
+            (AnalyticsKind::Occupancy, Some("bay"), Some(2))
+        );
+        assert_eq!(d.track_ids, [1, 2]);
+        assert!((d.seconds.unwrap() - 2.0).abs() < 0.01);
+        // The named zone tests the feet (bottom centre), the inline polygon the box centre:
+        // feet at y 0.9 and centre at 0.8 are in both; the dwell rule says how long.
+        let feet: Vec<_> = fired
+            .iter()
+            .filter(|f| f.1 == "Standing in the bay")
+            .collect();
+        assert_eq!(feet.len(), 1);
+        let d = feet[0].2.as_ref().unwrap();
+        assert_eq!(
+            (d.kind, d.zone.as_deref(), d.seconds),
+            (AnalyticsKind::Dwell, Some("bay"), Some(1.0))
+        );
+        assert_eq!(
+            fired.iter().filter(|f| f.1 == "Centre in the bay").count(),
+            1
+        );
+        let mut b = EventBuilder::new(
+            "cam",
+            Duration::from_secs(60),
+            Duration::from_secs(5),
+            parse(SCENE, false).unwrap(),
+        );
+        // Feet in the bay (0.75), centre above it (0.65): only the named zone sees it.
+        let mut messages = Vec::new();
+        for i in 0..30u32 {
+            let objects = [standing(1, "person", 0.3, 0.75)];
+            let events = b.observe(&frame(u64::from(i), f64::from(i) / 10.0, &objects, &[]));
+            messages.extend(alerts(&events).into_iter().map(|a| a.alert_message.clone()));
+        }
+        assert_eq!(messages, ["Standing in the bay"]);
     }
 }

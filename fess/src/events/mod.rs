@@ -205,6 +205,54 @@ pub struct AlertEvent {
     pub alert_message: String,
     /// Ids of the events that triggered the alert.
     pub associated_events: Vec<String>,
+    /// What a crossing, occupancy or timed object rule saw (absent on other alerts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analytics: Option<AlertAnalytics>,
+}
+
+/// Which kind of scene rule fired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AnalyticsKind {
+    /// A tracked object crossed a counting line.
+    Crossing,
+    /// More objects than the rule allows were in a zone.
+    Occupancy,
+    /// Objects stayed (in a zone) for the rule's minimum duration.
+    Dwell,
+}
+
+/// The details of an alert raised by a line or zone: which rule, line or zone, direction,
+/// class and tracks, and the count or time that made it fire.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AlertAnalytics {
+    /// The name of the rule in the rules file.
+    #[schemars(length(min = 1))]
+    pub rule: String,
+    pub kind: AnalyticsKind,
+    /// The counting line crossed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<String>,
+    /// The direction of the crossing, as the line names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direction: Option<String>,
+    /// The zone (absent for an inline polygon).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<String>,
+    /// The class of the objects involved (absent when the rule counts every class).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_class: Option<String>,
+    /// The tracks involved.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub track_ids: Vec<u64>,
+    /// Occupancy: the objects in the zone when it fired.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub objects: Option<u64>,
+    /// Occupancy: seconds the zone had held more than the rule allows; dwell: seconds the
+    /// longest-staying of the tracks had stayed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0))]
+    pub seconds: Option<f64>,
 }
 
 /// Any of the three.
@@ -482,7 +530,14 @@ impl AlertEvent {
             alert_level,
             alert_message: message.into(),
             associated_events,
+            analytics: None,
         })
+    }
+
+    /// With the details of the line or zone that raised it.
+    pub fn with_analytics(mut self, analytics: AlertAnalytics) -> Self {
+        self.analytics = Some(analytics);
+        self
     }
 }
 

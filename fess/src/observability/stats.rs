@@ -414,6 +414,11 @@ pub const LATENCY_BUCKETS: [f64; 14] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0,
 ];
 
+/// Bucket upper bounds (seconds) for stays in a zone, from a second to an hour.
+pub const DWELL_BUCKETS: [f64; 12] = [
+    1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
+];
+
 /// A cumulative histogram in Prometheus' shape: `counts[i]` counts observations ≤ `bounds[i]`
 /// (not cumulative across buckets; the exporter sums them), plus overflow, sum and count.
 #[derive(Debug, Clone, PartialEq)]

@@ -4,7 +4,7 @@ use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use fess::delivery::publisher::{EventPublisher, PublisherBuilder, Severity};
-use fess::events::emission::{EventBuilder, Frame, SeenFace, SeenObject};
+use fess::events::emission::{EventBuilder, Frame};
 use fess::events::{Event, EventKind};
 use fess::sync::MutexExt;
 use gst::glib;
@@ -32,8 +32,6 @@ const DEFAULT_SPOOL_SYNC_MS: u32 = fess::delivery::publisher::DEFAULT_SPOOL_SYNC
 const DEFAULT_CREATE_TOPICS: bool = true;
 const DEFAULT_PARTITIONS: u32 = 3;
 const DEFAULT_REPLICATION: u32 = 1;
-/// A track unseen this long is new when it comes back.
-const FORGET_AFTER: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone)]
 struct Settings {
@@ -118,8 +116,9 @@ impl State {
     /// Sends the stats once a report is due, or now when `last`.
     fn report(&mut self, last: bool) {
         let (publisher, events) = (self.publisher.as_deref(), self.events);
+        let scene = self.builder.scene();
         self.camera
-            .report(last, |camera| metrics(camera, publisher, events));
+            .report(last, |camera| metrics(camera, publisher, events, scene));
     }
 }
 
@@ -128,9 +127,10 @@ fn metrics(
     camera: &str,
     publisher: Option<&EventPublisher>,
     events: [u64; 3],
+    scene: &fess::analytics::scene::Scene,
 ) -> Vec<fess::observability::stats::Metric> {
     use fess::observability::stats::Metric;
-    let mut m = Vec::new();
+    let mut m = scene.metrics(camera);
     for (kind, n) in EventKind::ALL.iter().zip(events) {
         m.push(Metric::counter(
             "fess_events_built_total",
@@ -197,7 +197,7 @@ impl FessKafkaSink {
         let rules = match set(&s.alert_rules) {
             Some(p) => fess::events::rules::load(&PathBuf::from(p))
                 .map_err(|e| settings_err(e.to_string()))?,
-            None => Vec::new(),
+            None => Default::default(),
         };
         let mut b = EventPublisher::builder();
         if let Some(v) = set(&s.bootstrap_servers) {
@@ -269,7 +269,7 @@ impl FessKafkaSink {
         let builder = EventBuilder::new(
             &camera_helper.id,
             Duration::from_secs_f64(s.min_interval),
-            FORGET_AFTER,
+            fess::events::emission::FORGET_AFTER,
             rules,
         );
         let mut state = State {
@@ -431,7 +431,7 @@ impl ObjectImpl for FessKafkaSink {
                     .default_value(true)
                     .mutable_playing()
                     .build(),
-                string_prop("alert-rules", "Alert rules", "TOML or JSON file of alert rules (object class present, in a zone, for a time; unknown or unauthorised faces); the unauthorised-face alert is built in"),
+                string_prop("alert-rules", "Alert rules", "TOML or JSON file of alert rules (object class present, in a zone, for a time; line crossings; zone occupancy; unknown or unauthorised faces) and the counting lines and zones they name; the unauthorised-face alert is built in"),
                 string_prop("spool-dir", "Spool folder", "The write-ahead log every event is written to before it is sent, and where undelivered events wait, also across a crash (default: spool/<the stream's camera id> in the state folder, $FESS_STATE, else $XDG_STATE_HOME/fess, else ~/.local/state/fess; private to the user)"),
                 glib::ParamSpecUInt64::builder("spool-max-bytes")
                     .nick("Spool size")
@@ -558,16 +558,8 @@ impl FessKafkaSink {
     /// pipeline clock's running time now; without a clock, the time since the sink started.
     fn frame_time(&self, buffer: &gst::BufferRef, started: Instant) -> Duration {
         let obj = self.obj();
-        let segment = obj.segment();
-        buffer
-            .pts()
-            .and_then(|pts| {
-                segment
-                    .downcast_ref::<gst::ClockTime>()?
-                    .to_running_time(pts)
-            })
-            .or_else(|| obj.current_running_time())
-            .map_or_else(|| started.elapsed(), |t| Duration::from_nanos(t.nseconds()))
+        roi_meta::running_time(obj.upcast_ref(), &obj.segment(), buffer)
+            .unwrap_or_else(|| started.elapsed())
     }
 
     /// When the frame was captured: as long before now as its running time is behind the
@@ -768,33 +760,7 @@ impl BaseSinkImpl for FessKafkaSink {
         let mut guard = self.state.locked();
         let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
         let publisher = state.publisher.clone().ok_or(gst::FlowError::Flushing)?;
-        let rois = roi_meta::read(buffer);
-        let mut objects = Vec::new();
-        let mut faces = Vec::new();
-        for r in rois {
-            let bbox = [
-                r.bbox.x1 as f64,
-                r.bbox.y1 as f64,
-                r.bbox.x2 as f64,
-                r.bbox.y2 as f64,
-            ];
-            match r.face {
-                Some(f) => faces.push(SeenFace {
-                    face_id: f.face_id,
-                    person_name: f.person_name,
-                    known: f.known,
-                    is_authorized: f.is_authorized,
-                    confidence: f.confidence,
-                    bbox,
-                }),
-                None => objects.push(SeenObject {
-                    track_id: r.track_id,
-                    class: r.label,
-                    confidence: r.confidence,
-                    bbox,
-                }),
-            }
-        }
+        let (objects, faces) = roi_meta::seen(&roi_meta::read(buffer));
         let time = self.frame_time(buffer, state.started);
         let captured = self.captured(time);
         let frame = Frame {

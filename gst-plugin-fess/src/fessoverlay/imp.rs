@@ -9,10 +9,13 @@ use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
 use gst_video::prelude::*;
 
+use fess::analytics::scene::Scene;
+use fess::events::emission::{Frame, FORGET_AFTER};
 use fess_gst::{roi_meta, video_frame};
-use fess_vision::draw::annotate::{blur_objects, draw_objects, Style};
+use fess_vision::draw::annotate::{blur_objects, draw_label, draw_objects, Style};
 use fess_vision::draw::canvas::{Canvas, CanvasFormat};
 use fess_vision::draw::font::{CaptionFont, FontError, DEFAULT_FONT};
+use fess_vision::draw::shapes::{draw_arrow, draw_line, draw_polygon};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -29,6 +32,9 @@ const DEFAULT_BLUR_FACES: bool = false;
 const DEFAULT_BLUR_PERSONS: bool = false;
 /// Caption text size in pixels per em for each step of `font-scale` (16 px at the default).
 const PX_PER_FONT_SCALE: f32 = 8.0;
+/// Colours of the counting lines and the zones of a rules file.
+const LINE_COLOUR: [u8; 3] = [0, 220, 255];
+const ZONE_COLOUR: [u8; 3] = [255, 200, 0];
 
 /// The formats drawn on directly, planar YUV first: what decoders and encoders use.
 const FORMATS: [gst_video::VideoFormat; 4] = [
@@ -46,6 +52,7 @@ struct Settings {
     font: String,
     blur_faces: bool,
     blur_persons: bool,
+    alert_rules: Option<String>,
 }
 
 impl Default for Settings {
@@ -57,6 +64,7 @@ impl Default for Settings {
             font: DEFAULT_FONT.to_string(),
             blur_faces: DEFAULT_BLUR_FACES,
             blur_persons: DEFAULT_BLUR_PERSONS,
+            alert_rules: None,
         }
     }
 }
@@ -69,6 +77,8 @@ enum State {
         // Boxed: a parsed font is large, and `Stopped` carries nothing.
         font: Box<CaptionFont>,
         canvas: Option<(CanvasFormat, gst_video::VideoInfo)>,
+        /// The lines and zones of `alert-rules`, counting as fesskafkasink does.
+        scene: Option<Box<Scene>>,
     },
 }
 
@@ -132,6 +142,15 @@ impl ObjectImpl for FessOverlay {
                     .default_value(DEFAULT_BLUR_PERSONS)
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecString::builder("alert-rules")
+                    .nick("Alert rules")
+                    .blurb(
+                        "The rules file of fesskafkasink (TOML, or JSON when it ends in .json): its \
+                         counting lines and zones are drawn with live counts (crossings each way, \
+                         objects in each zone), counted as the sink counts them",
+                    )
+                    .mutable_ready()
+                    .build(),
             ]
         });
         PROPERTIES.as_ref()
@@ -151,6 +170,7 @@ impl ObjectImpl for FessOverlay {
             }
             "blur-faces" => s.blur_faces = value.get().unwrap(),
             "blur-persons" => s.blur_persons = value.get().unwrap(),
+            "alert-rules" => s.alert_rules = value.get().unwrap(),
             other => unreachable!("unknown property {other}"),
         }
     }
@@ -164,6 +184,7 @@ impl ObjectImpl for FessOverlay {
             "font" => s.font.to_value(),
             "blur-faces" => s.blur_faces.to_value(),
             "blur-persons" => s.blur_persons.to_value(),
+            "alert-rules" => s.alert_rules.to_value(),
             other => unreachable!("unknown property {other}"),
         }
     }
@@ -217,7 +238,22 @@ impl BaseTransformImpl for FessOverlay {
     const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
-        let path = self.settings.locked().font.clone();
+        let (path, rules) = {
+            let s = self.settings.locked();
+            (
+                s.font.clone(),
+                s.alert_rules.clone().filter(|r| !r.is_empty()),
+            )
+        };
+        let scene = match rules {
+            Some(r) => {
+                let set = fess::events::rules::load(Path::new(&r))
+                    .map_err(|e| gst::error_msg!(gst::ResourceError::Settings, ["{e}"]))?;
+                let scene = Scene::new(set.lines, set.zones, FORGET_AFTER);
+                (!scene.is_empty()).then(|| Box::new(scene))
+            }
+            None => None,
+        };
         let font = CaptionFont::load(Path::new(&path)).map_err(|e| match e {
             FontError::Read { .. } => gst::error_msg!(gst::ResourceError::OpenRead, ["{e}"]),
             FontError::Parse { .. } => gst::error_msg!(gst::ResourceError::Settings, ["{e}"]),
@@ -226,6 +262,7 @@ impl BaseTransformImpl for FessOverlay {
         *self.state.locked() = State::Started {
             font: Box::new(font),
             canvas: None,
+            scene,
         };
         Ok(())
     }
@@ -254,16 +291,30 @@ impl BaseTransformImpl for FessOverlay {
 
     fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
         let s = self.settings.locked().clone();
-        let state = self.state.locked();
+        let mut state = self.state.locked();
         let State::Started {
             font,
             canvas: Some((format, info)),
-        } = &*state
+            scene,
+        } = &mut *state
         else {
             return Err(gst::FlowError::NotNegotiated);
         };
         let objects = roi_meta::read(buf);
-        if objects.is_empty() {
+        if let Some(scene) = scene.as_deref_mut() {
+            let obj = self.obj();
+            let time =
+                roi_meta::running_time(obj.upcast_ref(), &obj.segment(), buf).unwrap_or_default();
+            let (seen, _) = roi_meta::seen(&objects);
+            scene.observe(&Frame {
+                frame_number: 0,
+                time,
+                width: info.width(),
+                height: info.height(),
+                objects: &seen,
+                faces: &[],
+            });
+        } else if objects.is_empty() {
             return Ok(gst::FlowSuccess::Ok);
         }
         let mut frame =
@@ -289,8 +340,65 @@ impl BaseTransformImpl for FessOverlay {
             font_px: s.font_scale as f32 * PX_PER_FONT_SCALE,
             show_confidence: s.show_confidence,
         };
+        if let Some(scene) = scene.as_deref() {
+            draw_scene(&mut canvas, scene, &style);
+        }
         draw_objects(&mut canvas, &objects, &style);
         gst::trace!(CAT, imp = self, "drew {} objects", objects.len());
         Ok(gst::FlowSuccess::Ok)
+    }
+}
+
+/// The zones (outline, "name: objects") and the counting lines (the segment, an arrow to the
+/// side its first direction goes to, "name in N · out M") of a rules file.
+fn draw_scene(canvas: &mut Canvas, scene: &Scene, style: &Style) {
+    let (w, h) = (canvas.width() as f64, canvas.height() as f64);
+    let px = |p: [f64; 2]| (p[0] * w, p[1] * h);
+    let label_at = |canvas: &mut Canvas, (x, y): (f64, f64), text: &str, colour| {
+        let (x, y) = (
+            x.clamp(0.0, w - 1.0) as usize,
+            y.clamp(0.0, h - 1.0) as usize,
+        );
+        draw_label(canvas, x, y, text, colour, style.font, style.font_px);
+    };
+    for (zi, z) in scene.zones().iter().enumerate() {
+        let points: Vec<(f64, f64)> = z.polygon.iter().map(|p| px(*p)).collect();
+        draw_polygon(canvas, &points, ZONE_COLOUR, style.thickness);
+        // Labelled under its topmost corner, inside the zone.
+        let top = points
+            .iter()
+            .copied()
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .unwrap_or_default();
+        let text = format!("{}: {}", z.name, scene.occupants(zi, None));
+        label_at(
+            canvas,
+            (top.0, top.1 + style.font_px as f64 * 1.5),
+            &text,
+            ZONE_COLOUR,
+        );
+    }
+    for (li, l) in scene.lines().iter().enumerate() {
+        let g = &l.geometry;
+        let (a, b) = (px([g.a.x, g.a.y]), px([g.b.x, g.b.y]));
+        draw_line(canvas, a, b, LINE_COLOUR, style.thickness);
+        // The first direction crosses from A→B's left to its right as the frame shows it:
+        // the arrow points right of A→B, from the middle, a tenth of the line long.
+        let (mx, my) = ((a.0 + b.0) / 2.0, (a.1 + b.1) / 2.0);
+        let (dx, dy) = (b.0 - a.0, b.1 - a.1);
+        let len = dx.hypot(dy).max(1.0);
+        let reach = (len / 10.0).max(12.0);
+        let tip = (mx - dy / len * reach, my + dx / len * reach);
+        let tail = (mx + dy / len * reach, my - dx / len * reach);
+        draw_arrow(canvas, tail, tip, LINE_COLOUR, style.thickness);
+        let text = format!(
+            "{} {} {} · {} {}",
+            l.name,
+            l.directions[0],
+            scene.crossings(li, fess::analytics::line::Direction::In),
+            l.directions[1],
+            scene.crossings(li, fess::analytics::line::Direction::Out),
+        );
+        label_at(canvas, (mx, my - 4.0), &text, LINE_COLOUR);
     }
 }
