@@ -136,24 +136,14 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::draw::canvas::CanvasFormat;
     use crate::draw::font::DEFAULT_FONT;
     use crate::objects::FaceInfo;
-    use crate::preprocess::YuvColour;
 
     const W: usize = 40;
     const H: usize = 30;
 
     fn rgb_canvas(data: &mut [u8]) -> Canvas<'_> {
-        Canvas::new(
-            CanvasFormat::Rgb,
-            W,
-            H,
-            [data, &mut [], &mut []],
-            [W * 3, 0, 0],
-            YuvColour::default(),
-        )
-        .unwrap()
+        crate::draw::canvas::rgb_test_canvas(data, W, H)
     }
 
     fn px(d: &[u8], x: usize, y: usize) -> [u8; 3] {

@@ -223,6 +223,20 @@ pub fn rgb_to_yuv(colour: YuvColour, rgb: [u8; 3]) -> [u8; 3] {
     ]
 }
 
+/// An RGB canvas of `width` × `height` over `data`, for tests that draw.
+#[cfg(test)]
+pub(crate) fn rgb_test_canvas(data: &mut [u8], width: usize, height: usize) -> Canvas<'_> {
+    Canvas::new(
+        CanvasFormat::Rgb,
+        width,
+        height,
+        [data, &mut [], &mut []],
+        [width * 3, 0, 0],
+        YuvColour::default(),
+    )
+    .expect("a buffer of width × height × 3 bytes")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

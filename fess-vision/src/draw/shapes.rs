@@ -196,8 +196,6 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use super::*;
-    use crate::draw::canvas::CanvasFormat;
-    use crate::preprocess::YuvColour;
 
     const W: usize = 40;
     const H: usize = 30;
@@ -205,15 +203,7 @@ mod tests {
     const BLACK: [u8; 3] = [0, 0, 0];
 
     fn rgb_canvas(data: &mut [u8]) -> Canvas<'_> {
-        Canvas::new(
-            CanvasFormat::Rgb,
-            W,
-            H,
-            [data, &mut [], &mut []],
-            [W * 3, 0, 0],
-            YuvColour::default(),
-        )
-        .unwrap()
+        crate::draw::canvas::rgb_test_canvas(data, W, H)
     }
 
     fn blank() -> Vec<u8> {

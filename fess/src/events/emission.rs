@@ -851,6 +851,16 @@ level = "INFO"
 message = "Centre in the bay"
 "#;
 
+    /// Camera "cam" with the lines, zones and rules of [`SCENE`].
+    fn scene_builder() -> EventBuilder {
+        EventBuilder::new(
+            "cam",
+            Duration::from_secs(60),
+            Duration::from_secs(5),
+            parse(SCENE, false).unwrap(),
+        )
+    }
+
     /// An object whose feet are at (x, y), 0.2 high.
     fn standing(track: u64, class: &str, x: f64, y: f64) -> SeenObject {
         SeenObject {
@@ -873,12 +883,7 @@ message = "Centre in the bay"
 
     #[test]
     fn crossing_rules_fire_per_crossing_of_their_direction_and_class() {
-        let mut b = EventBuilder::new(
-            "cam",
-            Duration::from_secs(60),
-            Duration::from_secs(5),
-            parse(SCENE, false).unwrap(),
-        );
+        let mut b = scene_builder();
         let mut fired = Vec::new();
         let mut motion = HashMap::new();
         // A person and a car walk down across the door, and back up.
@@ -926,12 +931,7 @@ message = "Centre in the bay"
 
     #[test]
     fn occupancy_rules_fire_once_the_zone_has_held_too_many_long_enough() {
-        let mut b = EventBuilder::new(
-            "cam",
-            Duration::from_secs(60),
-            Duration::from_secs(5),
-            parse(SCENE, false).unwrap(),
-        );
+        let mut b = scene_builder();
         let mut fired = Vec::new();
         for i in 0..=100u32 {
             let t = f64::from(i) / 10.0;
@@ -973,12 +973,7 @@ message = "Centre in the bay"
             fired.iter().filter(|f| f.1 == "Centre in the bay").count(),
             1
         );
-        let mut b = EventBuilder::new(
-            "cam",
-            Duration::from_secs(60),
-            Duration::from_secs(5),
-            parse(SCENE, false).unwrap(),
-        );
+        let mut b = scene_builder();
         // Feet in the bay (0.75), centre above it (0.65): only the named zone sees it.
         let mut messages = Vec::new();
         for i in 0..30u32 {
