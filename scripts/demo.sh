@@ -73,8 +73,12 @@ fess_log "the cameras: fess run config/demo-cameras.toml ($(basename "$main"), c
 DEMO_MAIN="$main" DEMO_DOOR="$door" FESS_ROOT="$FESS_ROOT" FESS_MEDIA="$FESS_MEDIA" \
     "$bin/fess" run "$FESS_ROOT/config/demo-cameras.toml" 2>&1 | tee "$out/fess-run.log"
 fess_log "cam_vtest annotated: $(basename "$main") through fessdetect ! fessface ! fessoverlay (no events)"
-"$bin/fess" detect --input "$main" --camera-id cam_vtest --faces \
+# The example rules' line and zone are drawn for vtest.avi's road and lawn.
+rules=()
+[ "$short" = 1 ] || rules=(--rules "$FESS_ROOT/config/alert-rules.example.toml")
+"$bin/fess" detect --input "$main" --camera-id cam_vtest --faces "${rules[@]}" \
     --sheet "$out/contact-sheet.png" --video "$out/annotated.mp4" "$@" >"$out/cam_vtest.log"
+grep -E "^(line|zone) " "$out/cam_vtest.log" || true
 tail -3 "$out/cam_vtest.log"
 
 fess_log "events in Kafka:"

@@ -8,6 +8,9 @@ use std::time::{Duration, Instant};
 use fess::sync::MutexExt;
 
 use anyhow::{bail, Context};
+use fess::analytics::line::Direction;
+use fess::analytics::scene::Scene;
+use fess::events::emission::{Frame, FORGET_AFTER};
 use fess_gst::roi_meta;
 use fess_vision::draw::font::{CaptionFont, DEFAULT_FONT};
 use fess_vision::objects::RoiObject;
@@ -60,6 +63,11 @@ pub struct DetectArgs {
     /// Also write the video with boxes, labels, track ids and names drawn on it (H.264 MP4).
     #[arg(long, value_name = "FILE.mp4")]
     video: Option<PathBuf>,
+    /// Counting lines, zones and alert rules (the file fesskafkasink's `alert-rules` takes):
+    /// the summary gives each line's crossings and each zone's stays, --video draws them with
+    /// their counts, --kafka raises the rules' alerts.
+    #[arg(long, value_name = "FILE")]
+    rules: Option<PathBuf>,
     /// Print the summary as one JSON object on stdout (progress stays on stderr).
     #[arg(long)]
     json: bool,
@@ -79,6 +87,8 @@ struct Seen {
     tracks: BTreeMap<String, BTreeSet<u64>>,
     /// Objects of frames picked for the sheet, by timestamp.
     pending: BTreeMap<u64, Vec<RoiObject>>,
+    /// The lines and zones of --rules, counting.
+    scene: Option<Scene>,
 }
 
 const TILE_EVERY: u64 = 10;
@@ -120,8 +130,18 @@ struct Counters {
 
 pub fn run(args: DetectArgs) -> anyhow::Result<()> {
     check_inputs(&args)?;
+    let scene = match &args.rules {
+        Some(path) => {
+            let set = fess::events::rules::load(path)?;
+            Some(Scene::new(set.lines, set.zones, FORGET_AFTER))
+        }
+        None => None,
+    };
     let run = build_pipeline(&args)?;
-    let seen = Arc::new(Mutex::new(Seen::default()));
+    let seen = Arc::new(Mutex::new(Seen {
+        scene,
+        ..Seen::default()
+    }));
     count_objects(run.analysis(), seen.clone());
     let tiles = collect_tiles(&run.pipeline, seen.clone())?;
     // Registered before the run starts, so Ctrl-C never kills a half-written --video.
@@ -150,6 +170,7 @@ pub fn run(args: DetectArgs) -> anyhow::Result<()> {
     let picked = pick_tiles(std::mem::take(&mut *tiles.locked()), args.tiles);
     sheet::write(&args.sheet, &picked, 4)?;
     let summary = Summary {
+        scene: s.scene.as_ref().map(SceneCounts::of),
         frames: s.frames,
         frames_with_objects: s.frames_with_objects,
         seconds,
@@ -202,7 +223,7 @@ fn launch_line(args: &DetectArgs) -> String {
     }
     if args.video.is_some() {
         launch.push_str(
-            " t. ! queue ! fessoverlay ! videoconvert ! \
+            " t. ! queue ! fessoverlay name=overlay ! videoconvert ! \
              openh264enc bitrate=2000000 ! h264parse ! mp4mux ! filesink name=video",
         );
     }
@@ -235,6 +256,10 @@ fn build_pipeline(args: &DetectArgs) -> anyhow::Result<Run> {
         face.set_property("gallery-required", true);
         set_properties(face, &args.face_set)?;
     }
+    let rules = args.rules.as_ref().map(|r| r.to_string_lossy().to_string());
+    if let Some(overlay) = pipeline.by_name("overlay") {
+        overlay.set_property("alert-rules", rules.as_deref());
+    }
     if let Some(path) = &args.video {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
@@ -248,6 +273,7 @@ fn build_pipeline(args: &DetectArgs) -> anyhow::Result<Run> {
     let events = pipeline.by_name("events");
     if let (Some(sink), Some(bootstrap)) = (&events, &args.kafka) {
         sink.set_property("bootstrap-servers", bootstrap);
+        sink.set_property("alert-rules", rules.as_deref());
         // The sink's spool folder is per camera: two runs of different cameras never share one.
         if let Some(id) = &args.camera_id {
             sink.set_property("camera-id", id);
@@ -267,10 +293,13 @@ fn count_objects(analysis: &gst::Element, seen: Arc<Mutex<Seen>>) {
     analysis
         .static_pad("src")
         .unwrap()
-        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        .add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
             if let Some(buf) = info.buffer() {
                 let objects = roi_meta::read(buf);
                 let mut s = seen.locked();
+                if let Some(scene) = &mut s.scene {
+                    observe(scene, pad, buf, &objects);
+                }
                 s.current.clear();
                 for o in &objects {
                     *s.current.entry(o.label.clone()).or_default() += 1;
@@ -289,6 +318,73 @@ fn count_objects(analysis: &gst::Element, seen: Arc<Mutex<Seen>>) {
             }
             gst::PadProbeReturn::Ok
         });
+}
+
+/// Counts the frame's objects on the lines and in the zones, on its timestamp (a file's
+/// running time).
+fn observe(scene: &mut Scene, pad: &gst::Pad, buf: &gst::BufferRef, objects: &[RoiObject]) {
+    let Some(info) = pad
+        .current_caps()
+        .and_then(|c| gst_video::VideoInfo::from_caps(&c).ok())
+    else {
+        return;
+    };
+    let (seen, _) = roi_meta::seen(objects);
+    scene.observe(&Frame {
+        frame_number: 0,
+        time: Duration::from_nanos(buf.pts().map_or(0, |t| t.nseconds())),
+        width: info.width(),
+        height: info.height(),
+        objects: &seen,
+        faces: &[],
+    });
+}
+
+/// Each line's crossings by direction and each zone's completed stays and occupants at the end.
+struct SceneCounts {
+    lines: BTreeMap<String, BTreeMap<String, u64>>,
+    zones: BTreeMap<String, (u64, usize)>,
+}
+
+impl SceneCounts {
+    fn of(scene: &Scene) -> SceneCounts {
+        let lines = scene
+            .lines()
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                let by_direction = [Direction::In, Direction::Out]
+                    .map(|d| (l.direction_name(d).to_string(), scene.crossings(i, d)));
+                (l.name.clone(), by_direction.into_iter().collect())
+            })
+            .collect();
+        let zones = scene
+            .zones()
+            .iter()
+            .enumerate()
+            .map(|(i, z)| (z.name.clone(), (scene.stays(i), scene.occupants(i, None))))
+            .collect();
+        SceneCounts { lines, zones }
+    }
+
+    fn json(&self) -> serde_json::Value {
+        let zones: BTreeMap<&String, serde_json::Value> = self
+            .zones
+            .iter()
+            .map(|(k, (stays, now))| (k, serde_json::json!({"stays": stays, "objects": now})))
+            .collect();
+        serde_json::json!({ "lines": self.lines, "zones": zones })
+    }
+
+    fn print(&self) {
+        for (name, by_direction) in &self.lines {
+            let counts: Vec<String> = by_direction.iter().map(|(d, n)| format!("{d} {n}")).collect();
+            outln!("line {name}: {}", counts.join(", "));
+        }
+        for (name, (stays, now)) in &self.zones {
+            outln!("zone {name}: {stays} stays ended, {now} in it at the end");
+        }
+    }
 }
 
 /// Turns the frames marked in `seen` into annotated tiles as they reach the appsink.
@@ -465,6 +561,7 @@ fn pick_tiles(tiles: Vec<Tile>, want: u32) -> Vec<Tile> {
 
 /// What a run prints at its end.
 struct Summary {
+    scene: Option<SceneCounts>,
     frames: u64,
     frames_with_objects: u64,
     seconds: f64,
@@ -512,6 +609,7 @@ impl Summary {
             "tracks": self.tracks,
             "faces": self.counters.face.as_ref().map(|f| counts(f, &FACE_KEYS)),
             "events": self.counters.events.as_ref().map(|e| counts(e, &EVENT_KEYS)),
+            "scene": self.scene.as_ref().map(SceneCounts::json),
             "video": args.video,
             "sheet": { "path": args.sheet, "frames": self.sheet_frames },
             "interrupted": match self.ended {
@@ -540,6 +638,9 @@ impl Summary {
             self.frames_with_objects
         );
         outln!("distinct tracked objects: {}", by_class(&self.tracks));
+        if let Some(scene) = &self.scene {
+            scene.print();
+        }
         if let Some(f) = &self.counters.face {
             let [faces, embeddings, hits, misses, authorized, unauthorized, unknown] =
                 FACE_KEYS.map(|k| count(f, k));

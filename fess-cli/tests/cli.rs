@@ -337,6 +337,58 @@ fn detect_json_is_one_object_on_stdout() {
     assert!(sheet.is_file());
 }
 
+/// The example rules file on vtest.avi: the summary gives the road line's crossings each way
+/// (10 and 10 by hand, see fess-exporter/tests/lines_and_zones.rs; fessdetect's motion gate,
+/// on here, may move a track's count by one) and the stays on the lawn.
+#[test]
+fn detect_counts_the_example_rules_lines_and_zones() {
+    let dir = fess_testkit::tmp_dir("cli-rules");
+    let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/alert-rules.example.toml");
+    let run = fess()
+        .args(["detect", "--json", "--input"])
+        .arg(media("vtest.avi"))
+        .arg("--rules")
+        .arg(&rules)
+        .arg("--sheet")
+        .arg(dir.join("sheet.png"))
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    let road = &v["scene"]["lines"]["road"];
+    for direction in ["east", "west"] {
+        let n = road[direction].as_u64().unwrap_or_else(|| panic!("{v}"));
+        assert!((8..=12).contains(&n), "{direction}: {n} ({v})");
+    }
+    assert!(v["scene"]["zones"]["lawn"]["stays"].as_u64().unwrap() >= 1, "{v}");
+
+    // A mistake in the file stops the run before it starts, naming the file and its line.
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, "[[line]]\nname = 'door'\npoints = [[0.2, 0.5], [1.2, 0.5]]\n").unwrap();
+    let run = fess()
+        .args(["detect", "--input"])
+        .arg(media("vtest.avi"))
+        .arg("--rules")
+        .arg(&bad)
+        .arg("--sheet")
+        .arg(dir.join("sheet.png"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success());
+    assert!(
+        stderr.contains(&format!(
+            "alert rules {}: line 1: line 1: 'door': points are fractions of the frame",
+            bad.display()
+        )),
+        "{stderr}"
+    );
+}
+
 /// The frame count of a plain progress line, `[   3s] frames   141  fps …`.
 fn progress_frames(line: &str) -> Option<u64> {
     let rest = line.strip_prefix('[')?.split_once("] frames ")?.1;

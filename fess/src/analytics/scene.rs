@@ -250,6 +250,15 @@ impl Scene {
             .sum()
     }
 
+    /// Stays in zone `zone` that have ended, all classes together.
+    pub fn stays(&self, zone: usize) -> u64 {
+        self.dwell
+            .iter()
+            .filter(|((z, _), _)| *z == zone)
+            .map(|(_, h)| h.count)
+            .sum()
+    }
+
     /// The tracks in zone `zone` on the last frame, of `class` (any counted class when `None`).
     pub fn occupant_tracks(&self, zone: usize, class: Option<&str>) -> Vec<u64> {
         let mut ids: Vec<u64> = self.zone_counters[zone]
