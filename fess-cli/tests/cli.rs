@@ -382,7 +382,7 @@ fn detect_counts_the_example_rules_lines_and_zones() {
     assert!(!run.status.success());
     assert!(
         stderr.contains(&format!(
-            "alert rules {}: line 1: line 1: 'door': points are fractions of the frame",
+            "alert rules {}: line 1: [[line]] 1: 'door': points are fractions of the frame",
             bad.display()
         )),
         "{stderr}"

@@ -5,8 +5,8 @@ use fess::observability::stats::{CameraStatus, Source, Value};
 
 use fess::observability::metrics::{self as catalog, Kind};
 
-/// Longest label value (camera ids, classes, topics) and metric or source name.
-pub const MAX_TEXT_LEN: usize = 128;
+/// Longest metric or source name (label values: the catalogue's `MAX_LABEL_VALUE_LEN`).
+pub const MAX_TEXT_LEN: usize = catalog::MAX_LABEL_VALUE_LEN;
 /// Most labels on one metric.
 pub const MAX_LABELS: usize = 8;
 /// Most histogram bounds.
@@ -144,14 +144,9 @@ pub fn label_name(name: &str) -> bool {
         && name != "quantile"
 }
 
-/// A label value: 1–128 bytes of printable ASCII without quotes or backslashes (camera ids
-/// such as `file:///videos/a.avi` or `rtsp://cam-1/stream` pass).
-pub fn label_value(v: &str) -> bool {
-    !v.is_empty()
-        && v.len() <= MAX_TEXT_LEN
-        && v.bytes()
-            .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
-}
+/// A label value the text format carries safely (the catalogue's rule, which the rules files'
+/// line and zone names are held to as well).
+pub use catalog::is_label_value as label_value;
 
 /// The source's identity: a name, a lowercase kind, and a camera id that is empty or a valid
 /// label value.

@@ -43,7 +43,6 @@ name = "west"
 when = "crossing"
 line = "road"
 direction = "west"
-cooldown = 0
 level = "INFO"
 message = "Walked west across the road line"
 

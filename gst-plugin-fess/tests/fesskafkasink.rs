@@ -284,7 +284,7 @@ fn bad_settings_get_clear_errors_without_secrets() {
     let e = start_error(&format!("alert-rules=\"{}\"", rules.display()));
     assert!(
         e.contains(&format!(
-            "alert rules {}: line 5: rule 1: 'bay': zone 'bay' is not defined by a [[zone]] table",
+            "alert rules {}: line 5: [[rule]] 1: 'bay': zone 'bay' is not defined by a [[zone]] table",
             rules.display()
         )),
         "{e}"

@@ -344,7 +344,7 @@ fn bad_rules_files_fail_at_start_with_the_file_line_and_reason() {
     let error = run.error.expect("an error");
     assert!(
         error.contains(&format!(
-            "alert rules {}: line 2: line 1: 'door': the line has zero length",
+            "alert rules {}: line 2: [[line]] 1: 'door': the line has zero length",
             rules.display()
         )),
         "{error}"

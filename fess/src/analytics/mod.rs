@@ -37,22 +37,28 @@ impl FrameSize {
 #[serde(rename_all = "snake_case")]
 pub enum EvalPoint {
     /// The middle of the box.
+    #[serde(alias = "center")]
     Centre,
     /// The middle of its bottom edge: where a person's feet touch the floor.
     #[default]
+    #[serde(alias = "bottom_center")]
     BottomCentre,
 }
 
 impl EvalPoint {
-    /// The point of `bbox` (`[x1, y1, x2, y2]`, 0–1).
+    /// The point of `bbox` (`[x1, y1, x2, y2]`, 0–1), just inside the frame: a person cut off
+    /// by its bottom edge has feet at y = 1, where the even-odd test of a zone drawn to the
+    /// frame's edge would put them outside.
     pub fn of(self, bbox: &[f64; 4]) -> Point {
+        const INSIDE: f64 = 1.0 - 1e-9;
         let x = (bbox[0] + bbox[2]) / 2.0;
-        match self {
-            EvalPoint::Centre => Point {
-                x,
-                y: (bbox[1] + bbox[3]) / 2.0,
-            },
-            EvalPoint::BottomCentre => Point { x, y: bbox[3] },
+        let y = match self {
+            EvalPoint::Centre => (bbox[1] + bbox[3]) / 2.0,
+            EvalPoint::BottomCentre => bbox[3],
+        };
+        Point {
+            x: x.clamp(0.0, INSIDE),
+            y: y.clamp(0.0, INSIDE),
         }
     }
 }

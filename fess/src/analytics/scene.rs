@@ -5,7 +5,8 @@
 //!
 //! Crossings and stays need a track id; untracked objects only count as a zone's occupants on
 //! the frame that shows them. A track unseen for `forget_after` ends: its stays are measured and
-//! its crossings may count again if it comes back.
+//! its crossings may count again if it comes back. A line or zone without a class filter labels
+//! at most [`MAX_CLASSES`] classes, the rest as `_other`, so its series stay few.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
@@ -74,6 +75,12 @@ pub struct Crossing {
     pub track_id: u64,
     pub class: String,
 }
+
+/// Classes one line or zone labels its series with; more are counted as `_other`.
+pub const MAX_CLASSES: usize = 8;
+/// How long a tracked occupant missed by the detector still counts as in its zone: a missed
+/// detection or two must not empty a zone nor restart an occupancy rule's timer.
+pub const PRESENT_GRACE: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone)]
 struct Seen {
@@ -177,8 +184,9 @@ impl Scene {
             let Some(id) = o.track_id else {
                 for (zi, z) in self.zones.iter().enumerate() {
                     if z.counts(&o.class) && z.contains(&o.bbox) {
-                        *self.untracked[zi].entry(o.class.clone()).or_default() += 1;
-                        self.zone_classes[zi].insert(o.class.clone());
+                        let label = capped(&self.zone_classes[zi], &o.class);
+                        self.zone_classes[zi].insert(label.clone());
+                        *self.untracked[zi].entry(label).or_default() += 1;
                     }
                 }
                 continue;
@@ -187,7 +195,7 @@ impl Scene {
                 class: o.class.clone(),
                 last_seen: now,
             });
-            seen.class.clone_from(&o.class);
+            let old_class = std::mem::replace(&mut seen.class, o.class.clone());
             seen.last_seen = now;
             for (li, l) in self.lines.iter().enumerate() {
                 if !l.counts(&o.class) {
@@ -195,10 +203,8 @@ impl Scene {
                 }
                 let p = l.eval.of(&o.bbox);
                 if let Some(direction) = self.line_counters[li].observe(id, p, size) {
-                    *self
-                        .crossed
-                        .entry((li, direction, o.class.clone()))
-                        .or_default() += 1;
+                    let label = line_class(&self.crossed, li, &o.class);
+                    *self.crossed.entry((li, direction, label)).or_default() += 1;
                     crossings.push(Crossing {
                         line: li,
                         direction,
@@ -208,19 +214,34 @@ impl Scene {
                 }
             }
             for (zi, z) in self.zones.iter().enumerate() {
-                if !z.counts(&o.class) {
-                    continue;
-                }
-                self.zone_classes[zi].insert(o.class.clone());
-                if let Some(stay) = self.zone_counters[zi].observe(id, z.eval.of(&o.bbox), now) {
-                    self.dwell
-                        .entry((zi, o.class.clone()))
-                        .or_insert_with(|| Histogram::new(&DWELL_BUCKETS))
-                        .observe(stay);
+                let stay = if z.counts(&o.class) {
+                    let label = capped(&self.zone_classes[zi], &o.class);
+                    self.zone_classes[zi].insert(label);
+                    self.zone_counters[zi].observe(id, z.eval.of(&o.bbox), now)
+                } else {
+                    // Now of a class the zone does not count (another tracker may relabel):
+                    // out of it, its stay ended as what it was.
+                    self.zone_counters[zi].forget(id)
+                };
+                let class = if z.counts(&o.class) {
+                    &o.class
+                } else {
+                    &old_class
+                };
+                if let Some(stay) = stay {
+                    record_stay(&mut self.dwell, &self.zone_classes[zi], zi, class, stay);
                 }
             }
         }
         crossings
+    }
+
+    /// Ends every track, as at the end of the stream: the stays still open are measured.
+    pub fn finish(&mut self) {
+        let ids: Vec<u64> = self.tracks.keys().copied().collect();
+        for id in ids {
+            self.forget(id);
+        }
     }
 
     /// Ends a track: its stays are measured, its crossings forgotten.
@@ -233,12 +254,14 @@ impl Scene {
         }
         for (zi, c) in self.zone_counters.iter_mut().enumerate() {
             if let Some(stay) = c.forget(id) {
-                self.dwell
-                    .entry((zi, seen.class.clone()))
-                    .or_insert_with(|| Histogram::new(&DWELL_BUCKETS))
-                    .observe(stay);
+                record_stay(&mut self.dwell, &self.zone_classes[zi], zi, &seen.class, stay);
             }
         }
+    }
+
+    /// Tracks the scene follows now.
+    pub fn tracks(&self) -> usize {
+        self.tracks.len()
     }
 
     /// Crossings of line `line` in direction `d` since the start, all classes together.
@@ -259,24 +282,32 @@ impl Scene {
             .sum()
     }
 
-    /// The tracks in zone `zone` on the last frame, of `class` (any counted class when `None`).
+    /// The tracks in zone `zone` now (seen within [`PRESENT_GRACE`]), of `class` (any counted class when `None`).
     pub fn occupant_tracks(&self, zone: usize, class: Option<&str>) -> Vec<u64> {
-        let mut ids: Vec<u64> = self.zone_counters[zone]
+        let Some(counter) = self.zone_counters.get(zone) else {
+            return Vec::new();
+        };
+        let mut ids: Vec<u64> = counter
             .occupants()
             .filter(|id| {
-                self.tracks
-                    .get(id)
-                    .is_some_and(|t| t.last_seen == self.now && class.is_none_or(|c| c == t.class))
+                self.tracks.get(id).is_some_and(|t| {
+                    self.now.saturating_sub(t.last_seen) <= PRESENT_GRACE
+                        && class.is_none_or(|c| c == t.class)
+                })
             })
             .collect();
         ids.sort_unstable();
         ids
     }
 
-    /// Objects in zone `zone` on the last frame, tracked and untracked, of `class` (any counted
+    /// Objects in zone `zone` now, tracked (seen within [`PRESENT_GRACE`]) and untracked (on the
+    /// last frame), of `class` (any counted
     /// class when `None`).
     pub fn occupants(&self, zone: usize, class: Option<&str>) -> usize {
-        let untracked: usize = self.untracked[zone]
+        let Some(untracked) = self.untracked.get(zone) else {
+            return 0;
+        };
+        let untracked: usize = untracked
             .iter()
             .filter(|(c, _)| class.is_none_or(|k| k == c.as_str()))
             .map(|(_, n)| n)
@@ -302,17 +333,23 @@ impl Scene {
         }
         for (zi, classes) in self.zone_classes.iter().enumerate() {
             let zone = &self.zones[zi].name;
-            for class in classes {
+            let mut counts: Vec<(&str, usize)> = classes
+                .iter()
+                .filter(|c| *c != "_other")
+                .map(|c| (c.as_str(), self.occupants(zi, Some(c))))
+                .collect();
+            if classes.contains("_other") {
+                // Whatever the named classes do not hold.
+                let named: usize = counts.iter().map(|(_, n)| n).sum();
+                counts.push(("_other", self.occupants(zi, None).saturating_sub(named)));
+            }
+            for (class, n) in counts {
                 let labels = [
                     ("camera_id", camera),
                     ("zone", zone.as_str()),
-                    ("object_class", class.as_str()),
+                    ("object_class", class),
                 ];
-                m.push(Metric::gauge(
-                    "fess_zone_objects",
-                    &labels,
-                    self.occupants(zi, Some(class)) as f64,
-                ));
+                m.push(Metric::gauge("fess_zone_objects", &labels, n as f64));
             }
         }
         for ((zi, class), h) in &self.dwell {
@@ -329,6 +366,45 @@ impl Scene {
     }
 }
 
+/// `class` as a line or zone labels it: itself among the first [`MAX_CLASSES`] classes it has
+/// labelled, `_other` beyond.
+fn capped(labelled: &BTreeSet<String>, class: &str) -> String {
+    if labelled.contains(class) || labelled.len() < MAX_CLASSES {
+        class.to_string()
+    } else {
+        "_other".to_string()
+    }
+}
+
+/// `class` as line `line`'s crossings label it.
+fn line_class(crossed: &BTreeMap<(usize, Direction, String), u64>, line: usize, class: &str) -> String {
+    let labelled: BTreeSet<String> = crossed
+        .keys()
+        .filter(|(l, _, _)| *l == line)
+        .map(|(_, _, c)| c.clone())
+        .collect();
+    capped(&labelled, class)
+}
+
+/// Adds a completed stay to zone `zone`'s histogram of `class` (as the zone labels it).
+fn record_stay(
+    dwell: &mut BTreeMap<(usize, String), Histogram>,
+    labelled: &BTreeSet<String>,
+    zone: usize,
+    class: &str,
+    stay: Duration,
+) {
+    let label = if labelled.contains(class) {
+        class.to_string()
+    } else {
+        "_other".to_string()
+    };
+    dwell
+        .entry((zone, label))
+        .or_insert_with(|| Histogram::new(&DWELL_BUCKETS))
+        .observe(stay);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -337,6 +413,7 @@ mod tests {
     use crate::analytics::Point;
     use crate::events::emission::SeenObject;
     use crate::observability::metrics::check;
+    use crate::observability::stats::Value;
 
     fn scene() -> Scene {
         Scene::new(
@@ -421,15 +498,17 @@ mod tests {
         }
         let value = |name: &str, label: &str| {
             m.iter()
-                .find(|x| x.name == name && x.labels.iter().any(|(_, v)| v == label))
-                .map(|x| x.value.clone())
+                .find(|x| x.name == name && x.labels.values().any(|v| v == label))
+                .map(|x| match x.value {
+                    Value::Counter { value } => value as f64,
+                    Value::Gauge { value } => value,
+                    Value::Histogram { count, .. } => count as f64,
+                })
         };
-        assert!(value("fess_line_crossings_total", "enter").is_some());
-        assert!(value("fess_line_crossings_total", "leave").is_some());
-        assert!(
-            value("fess_zone_objects", "car").is_some(),
-            "gauge stays at 0"
-        );
+        assert_eq!(value("fess_line_crossings_total", "enter"), Some(1.0));
+        assert_eq!(value("fess_line_crossings_total", "leave"), Some(0.0));
+        assert_eq!(value("fess_zone_objects", "dog"), Some(1.0));
+        assert_eq!(value("fess_zone_objects", "car"), Some(0.0), "back to 0, not gone");
     }
 
     #[test]
@@ -443,11 +522,54 @@ mod tests {
             ));
         }
         assert_eq!(s.occupants(0, None), 1);
-        s.observe(&frame(3.1, &[]));
-        assert_eq!(s.occupants(0, None), 0, "unseen on this frame");
+        // Missed for a moment: still there; gone for longer than the grace: not.
+        s.observe(&frame(3.5, &[]));
+        assert_eq!(s.occupants(0, None), 1, "missed for 0.5 s");
+        s.observe(&frame(4.1, &[]));
+        assert_eq!(s.occupants(0, None), 0, "unseen for 1.1 s");
         s.observe(&frame(8.2, &[]));
         let h = &s.dwell[&(0, "person".to_string())];
         assert_eq!(h.count, 1);
         assert!((h.sum - 2.8).abs() < 1e-9, "{}", h.sum);
+        // Forgotten everywhere: nothing is kept for it.
+        assert_eq!(s.tracks(), 0);
+        assert_eq!(s.zone_counters[0].occupants().count(), 0);
+    }
+
+    #[test]
+    fn feet_on_the_bottom_edge_are_in_a_zone_drawn_to_it() {
+        let mut s = scene();
+        for i in 0..5 {
+            s.observe(&frame(f64::from(i) / 10.0, &[feet(Some(1), "person", 0.5, 1.0)]));
+        }
+        assert_eq!(s.occupants(0, None), 1);
+    }
+
+    #[test]
+    fn stays_open_at_the_end_of_the_stream_are_measured() {
+        let mut s = scene();
+        for i in 0..=20 {
+            s.observe(&frame(f64::from(i) / 10.0, &[feet(Some(1), "person", 0.5, 0.8)]));
+        }
+        s.finish();
+        assert_eq!(s.stays(0), 1);
+        assert_eq!(s.tracks(), 0);
+    }
+
+    #[test]
+    fn many_classes_fold_into_other() {
+        let mut s = scene();
+        for (i, class) in (0..12).map(|i| (i, format!("class{i:02}"))) {
+            s.observe(&frame(f64::from(i) / 10.0, &[feet(None, &class, 0.5, 0.8)]));
+            assert_eq!(s.occupants(0, None), 1);
+        }
+        let labels: BTreeSet<String> = s
+            .metrics("cam")
+            .into_iter()
+            .filter(|m| m.name == "fess_zone_objects")
+            .map(|m| m.labels["object_class"].clone())
+            .collect();
+        assert_eq!(labels.len(), MAX_CLASSES + 1, "{labels:?}");
+        assert!(labels.contains("_other"));
     }
 }

@@ -91,6 +91,8 @@ pub struct EventBuilder {
     faces: HashMap<String, FaceState>,
     untracked_classes: Vec<String>,
     last_motion: Option<Duration>,
+    /// The last motion event's id: what untracked objects an alert counts were listed in.
+    last_motion_id: Option<String>,
     /// Per rule: when it last fired.
     last_fired: Vec<Option<Duration>>,
     /// Per occupancy rule: since when its zone has held more than it allows.
@@ -117,6 +119,7 @@ impl EventBuilder {
             faces: HashMap::new(),
             untracked_classes: Vec::new(),
             last_motion: None,
+            last_motion_id: None,
             last_fired: vec![None; n],
             crowded_since: vec![None; n],
         }
@@ -125,6 +128,11 @@ impl EventBuilder {
     /// The lines and zones and what they counted.
     pub fn scene(&self) -> &Scene {
         &self.scene
+    }
+
+    /// The stream ended: the stays still open in zones are measured.
+    pub fn end_of_stream(&mut self) {
+        self.scene.finish();
     }
 
     pub fn camera_id(&self) -> &str {
@@ -203,6 +211,7 @@ impl EventBuilder {
             .collect();
         let e = MotionEvent::new(&self.camera_id, frame.frame_number, objects, None).ok()?;
         self.last_motion = Some(now);
+        self.last_motion_id = Some(e.event_id.clone());
         Some(e)
     }
 
@@ -375,13 +384,14 @@ impl EventBuilder {
                 let c = EvalPoint::Centre.of(bbox);
                 point_in_polygon(c.x, c.y, p)
             }
-            Some(RuleZone::Named(z)) => self.scene.zones()[*z].contains(bbox),
+            // Checked when parsed; a hand-built rule naming no zone of the scene matches nothing.
+            Some(RuleZone::Named(z)) => self.scene.zones().get(*z).is_some_and(|z| z.contains(bbox)),
         }
     }
 
     fn zone_name(&self, ri: usize) -> Option<String> {
         match self.rules[ri].zone {
-            Some(RuleZone::Named(z)) => Some(self.scene.zones()[z].name.clone()),
+            Some(RuleZone::Named(z)) => self.scene.zones().get(z).map(|z| z.name.clone()),
             _ => None,
         }
     }
@@ -520,9 +530,9 @@ impl EventBuilder {
             .iter()
             .filter_map(|id| self.tracks.get(id)?.last_event.clone())
             .collect();
-        // Untracked occupants were listed by this frame's motion event, if it had one.
+        // Untracked occupants were listed by this frame's motion event, or the last one.
         if events.is_empty() {
-            events.extend(motion_id.cloned());
+            events.extend(motion_id.or(self.last_motion_id.as_ref()).cloned());
         }
         Matched {
             events,
@@ -531,7 +541,7 @@ impl EventBuilder {
                 kind: AnalyticsKind::Occupancy,
                 line: None,
                 direction: None,
-                zone: Some(self.scene.zones()[z].name.clone()),
+                zone: self.zone_name(ri),
                 object_class: rule.class.clone(),
                 track_ids: tracks,
                 objects: Some(n as u64),

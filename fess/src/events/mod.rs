@@ -222,6 +222,17 @@ pub enum AnalyticsKind {
     Dwell,
 }
 
+impl AnalyticsKind {
+    /// As in the JSON: `crossing`, `occupancy`, `dwell`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AnalyticsKind::Crossing => "crossing",
+            AnalyticsKind::Occupancy => "occupancy",
+            AnalyticsKind::Dwell => "dwell",
+        }
+    }
+}
+
 /// The details of an alert raised by a line or zone: which rule, line or zone, direction,
 /// class and tracks, and the count or time that made it fire.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -24,7 +24,7 @@
 //! min_duration = 5.0         # object, occupancy: seconds it must hold
 //! level = "WARNING"          # INFO | WARNING | CRITICAL
 //! message = "Person in the loading bay"
-//! cooldown = 60.0            # seconds between two alerts of this rule on one camera (default 30)
+//! cooldown = 60.0            # seconds between two alerts of this rule on one camera (default 30; crossing: 0)
 //! cameras = ["cam_01"]       # optional: only these cameras
 //! ```
 //!
@@ -40,6 +40,7 @@ use crate::analytics::scene::{LineSpec, ZoneSpec};
 use crate::analytics::zone::DEFAULT_INERTIA;
 use crate::analytics::{EvalPoint, Point};
 use crate::events::AlertLevel;
+use crate::observability::metrics::{is_label_value, MAX_LABEL_VALUE_LEN};
 
 pub const DEFAULT_COOLDOWN_SECONDS: f64 = 30.0;
 pub const UNAUTHORIZED_MESSAGE: &str = "Unauthorized access detected";
@@ -57,11 +58,35 @@ pub enum Trigger {
 }
 
 /// A zone as a rule gives it: the name of a `[[zone]]`, or a polygon of its own.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum ZoneRef {
     Name(String),
     Polygon(Vec<[f64; 2]>),
+}
+
+/// By hand rather than untagged, so a malformed polygon keeps serde's own message ("invalid
+/// length 3, expected an array of length 2").
+impl<'de> Deserialize<'de> for ZoneRef {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = ZoneRef;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("the name of a [[zone]] or a polygon [[x, y], …]")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ZoneRef, E> {
+                Ok(ZoneRef::Name(v.to_string()))
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<ZoneRef, A::Error> {
+                Deserialize::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))
+                    .map(ZoneRef::Polygon)
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 
 /// One class or a list of them.
@@ -92,14 +117,12 @@ pub struct Rule {
     pub min_duration: f64,
     pub level: String,
     pub message: String,
-    #[serde(default = "default_cooldown")]
-    pub cooldown: f64,
+    /// Seconds between two alerts: [`DEFAULT_COOLDOWN_SECONDS`] when absent, 0 for crossing
+    /// rules (each crossing alerts).
+    #[serde(default)]
+    pub cooldown: Option<f64>,
     #[serde(default)]
     pub cameras: Vec<String>,
-}
-
-fn default_cooldown() -> f64 {
-    DEFAULT_COOLDOWN_SECONDS
 }
 
 /// A `[[line]]` as written in the file.
@@ -287,7 +310,7 @@ pub enum RulesError {
     Syntax(String),
     /// Table `number` (from 1) of its `kind` (`rule`, `line`, `zone`), starting on `line` of
     /// the file, is wrong.
-    #[error("{}{kind} {number}: {reason}", at_line(*.line))]
+    #[error("{}[[{kind}]] {number}: {reason}", at_line(*.line))]
     Table {
         kind: &'static str,
         number: usize,
@@ -365,6 +388,18 @@ fn name_of(name: &str) -> Result<String, String> {
     Ok(name.to_string())
 }
 
+/// A line's, zone's or direction's name, which becomes a metric label: printable ASCII.
+fn label_of(what: &str, name: &str) -> Result<String, String> {
+    let name = name.trim();
+    if !is_label_value(name) {
+        return Err(format!(
+            "{what} '{name}' must be 1–{MAX_LABEL_VALUE_LEN} characters of printable ASCII \
+             without quotes or backslashes (it labels the metrics)"
+        ));
+    }
+    Ok(name.to_string())
+}
+
 fn check_points(points: &[[f64; 2]]) -> Result<(), String> {
     if points.iter().flatten().any(|v| !(0.0..=1.0).contains(v)) {
         return Err("points are fractions of the frame, between 0 and 1".into());
@@ -388,7 +423,7 @@ fn classes(c: Option<Classes>) -> Result<Vec<String>, String> {
 }
 
 fn check_line(l: LineTable, earlier: &[LineSpec]) -> Result<LineSpec, String> {
-    let name = name_of(&l.name)?;
+    let name = label_of("the name", &l.name)?;
     let err = |m: String| format!("'{name}': {m}");
     if earlier.iter().any(|e| e.name == name) {
         return Err(err("another [[line]] has this name".into()));
@@ -405,9 +440,12 @@ fn check_line(l: LineTable, earlier: &[LineSpec]) -> Result<LineSpec, String> {
             "the line has zero length (A and B are the same point)".into()
         ));
     }
-    let directions = l.directions.unwrap_or(["in".into(), "out".into()]);
-    let directions = directions.map(|d| d.trim().to_string());
-    if directions.iter().any(String::is_empty) || directions[0] == directions[1] {
+    let [d_in, d_out] = l.directions.unwrap_or(["in".into(), "out".into()]);
+    let directions = [
+        label_of("direction", &d_in).map_err(err)?,
+        label_of("direction", &d_out).map_err(err)?,
+    ];
+    if directions[0] == directions[1] {
         return Err(err(
             "directions must be two different names, e.g. [\"in\", \"out\"]".into(),
         ));
@@ -433,11 +471,22 @@ fn check_polygon(points: &[[f64; 2]]) -> Result<(), String> {
             points.len()
         ));
     }
-    check_points(points)
+    check_points(points)?;
+    // Shoelace: points all on one line enclose nothing.
+    let twice_area: f64 = (0..points.len())
+        .map(|i| {
+            let ([x0, y0], [x1, y1]) = (points[i], points[(i + 1) % points.len()]);
+            x0 * y1 - x1 * y0
+        })
+        .sum();
+    if twice_area.abs() < 1e-9 {
+        return Err("the zone has no area (its points are on one line)".into());
+    }
+    Ok(())
 }
 
 fn check_zone(z: ZoneTable, earlier: &[ZoneSpec]) -> Result<ZoneSpec, String> {
-    let name = name_of(&z.name)?;
+    let name = label_of("the name", &z.name)?;
     let err = |m: String| format!("'{name}': {m}");
     if earlier.iter().any(|e| e.name == name) {
         return Err(err("another [[zone]] has this name".into()));
@@ -549,7 +598,7 @@ fn check(r: Rule, set: &RuleSet) -> Result<CheckedRule, String> {
     if let Some(class) = &r.class {
         let counted = match (line, &zone) {
             (Some(li), _) => Some((&set.lines[li].name, set.lines[li].counts(class))),
-            (_, Some(RuleZone::Named(zi))) if r.when == Trigger::Occupancy => {
+            (_, Some(RuleZone::Named(zi))) => {
                 Some((&set.zones[*zi].name, set.zones[*zi].counts(class)))
             }
             _ => None,
@@ -569,7 +618,12 @@ fn check(r: Rule, set: &RuleSet) -> Result<CheckedRule, String> {
         }
         (_, a) => a.unwrap_or(0),
     };
-    for (what, v) in [("min_duration", r.min_duration), ("cooldown", r.cooldown)] {
+    let cooldown = r.cooldown.unwrap_or(if r.when == Trigger::Crossing {
+        0.0
+    } else {
+        DEFAULT_COOLDOWN_SECONDS
+    });
+    for (what, v) in [("min_duration", r.min_duration), ("cooldown", cooldown)] {
         if !(0.0..=MAX_SECONDS).contains(&v) {
             return Err(err(format!(
                 "{what} must be between 0 and {MAX_SECONDS} seconds (a year), got {v}"
@@ -587,7 +641,7 @@ fn check(r: Rule, set: &RuleSet) -> Result<CheckedRule, String> {
         min_duration: r.min_duration,
         level,
         message: r.message,
-        cooldown: r.cooldown,
+        cooldown,
         cameras: r.cameras,
     })
 }
@@ -639,7 +693,7 @@ message = "Unknown face"
         )
         .unwrap_err()
         .to_string();
-        assert!(e.contains("rule 1: 'a': unknown alert level 'LOUD'"), "{e}");
+        assert!(e.contains("[[rule]] 1: 'a': unknown alert level 'LOUD'"), "{e}");
         let e = parse(
             "[[rule]]\nname='b'\nwhen='object'\nlevel='INFO'\nmessage='m'",
             false,
@@ -770,7 +824,7 @@ message = "Someone has stood on the lawn for two minutes"
         let e = refused(&line("[[0.5, 0.5], [0.5, 0.5]]"), false);
         assert_eq!(
             e,
-            "line 3: line 1: 'door': the line has zero length (A and B are the same point)"
+            "line 3: [[line]] 1: 'door': the line has zero length (A and B are the same point)"
         );
         let e = refused(&line("[[0.5, 0.5]]"), false);
         assert!(e.contains("needs 2 points"), "{e}");
@@ -782,7 +836,7 @@ message = "Someone has stood on the lawn for two minutes"
         let zones = "[[zone]]\nname = 'a'\npoints = [[0,0],[1,0],[1,1]]\n\n[[zone]]\nname = 'a'\npoints = [[0,0],[1,0],[1,1]]\n";
         assert_eq!(
             refused(zones, false),
-            "line 5: zone 2: 'a': another [[zone]] has this name"
+            "line 5: [[zone]] 2: 'a': another [[zone]] has this name"
         );
         let e = refused("[[zone]]\nname = 'b'\npoints = [[0,0],[1,1]]\n", false);
         assert!(e.contains("at least 3 points, got 2"), "{e}");
@@ -792,7 +846,7 @@ message = "Someone has stood on the lawn for two minutes"
         let e = refused(&rule("when = 'occupancy'\nzone = 'dock'\nabove = 1"), false);
         assert_eq!(
             e,
-            "line 6: rule 1: 'r': zone 'dock' is not defined by a [[zone]] table"
+            "line 6: [[rule]] 1: 'r': zone 'dock' is not defined by a [[zone]] table"
         );
         let e = refused(&rule("when = 'crossing'\nline = 'gate'"), false);
         assert!(e.contains("line 'gate' is not defined"), "{e}");
@@ -830,7 +884,62 @@ message = "Someone has stood on the lawn for two minutes"
         let json = "{\n  \"zone\": [\n    {\"name\": \"ok\", \"points\": [[0,0],[1,0],[1,1]]},\n    {\"name\": \"bad\",\n     \"points\": [[0,0]]}\n  ]\n}";
         assert_eq!(
             refused(json, true),
-            "line 4: zone 2: 'bad': a zone needs at least 3 points, got 1"
+            "line 4: [[zone]] 2: 'bad': a zone needs at least 3 points, got 1"
         );
+    }
+
+    #[test]
+    fn the_example_file_parses_and_old_files_keep_their_meaning() {
+        let example = include_str!("../../../config/alert-rules.example.toml");
+        let set = parse(example, false).unwrap();
+        assert!(!set.lines.is_empty() && !set.zones.is_empty() && !set.rules.is_empty());
+        // Crossing rules alert on every crossing unless told otherwise; the others keep 30 s.
+        let set = parse(
+            "[[line]]\nname='l'\npoints=[[0,0.5],[1,0.5]]\n[[rule]]\nname='c'\nwhen='crossing'\nline='l'\nlevel='INFO'\nmessage='m'\n",
+            false,
+        )
+        .unwrap();
+        assert_eq!(set.rules[0].cooldown, 0.0);
+        // A face rule with a duration and a zone, as older files may have: still accepted.
+        let set = parse(
+            "[[rule]]\nname='f'\nwhen='unknown_face'\nmin_duration=2\nzone=[[0,0],[1,0],[1,1]]\nlevel='INFO'\nmessage='m'\n",
+            false,
+        )
+        .unwrap();
+        assert_eq!(set.rules[0].cooldown, DEFAULT_COOLDOWN_SECONDS);
+        // A malformed inline polygon says what is wrong with it.
+        let e = refused(
+            "[[rule]]\nname='o'\nwhen='object'\nclass='p'\nzone=[[0,0,1],[1,0],[1,1]]\nlevel='INFO'\nmessage='m'\n",
+            false,
+        );
+        assert!(e.contains("invalid length 3"), "{e}");
+        // Both spellings of the evaluation points.
+        let set = parse(
+            "[[zone]]\nname='z'\npoints=[[0,0],[1,0],[1,1]]\npoint='bottom_center'\n[[line]]\nname='l'\npoints=[[0,0.5],[1,0.5]]\npoint='center'\n",
+            false,
+        )
+        .unwrap();
+        assert_eq!((set.zones[0].eval, set.lines[0].eval), (EvalPoint::BottomCentre, EvalPoint::Centre));
+    }
+
+    #[test]
+    fn names_that_cannot_label_a_metric_and_flat_zones_are_refused() {
+        let e = refused("[[line]]\nname = 'Entrée'\npoints = [[0,0.5],[1,0.5]]\n", false);
+        assert!(e.contains("printable ASCII"), "{e}");
+        let e = refused(
+            "[[line]]\nname = 'door'\npoints = [[0,0.5],[1,0.5]]\ndirections = ['↓', 'up']\n",
+            false,
+        );
+        assert!(e.contains("direction '↓'"), "{e}");
+        let e = refused("[[zone]]\nname = 'a\"b'\npoints = [[0,0],[1,0],[1,1]]\n", false);
+        assert!(e.contains("printable ASCII"), "{e}");
+        let e = refused("[[zone]]\nname = 'flat'\npoints = [[0,0],[0.5,0.5],[1,1]]\n", false);
+        assert!(e.contains("no area"), "{e}");
+        // An object rule on a [[zone]] that does not count its class would never fire.
+        let e = refused(
+            "[[zone]]\nname = 'bay'\npoints = [[0,0],[1,0],[1,1]]\nclass = 'car'\n[[rule]]\nname='r'\nwhen='object'\nclass='person'\nzone='bay'\nlevel='INFO'\nmessage='m'\n",
+            false,
+        );
+        assert!(e.contains("'bay' does not count class 'person'"), "{e}");
     }
 }

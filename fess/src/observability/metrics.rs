@@ -110,6 +110,19 @@ pub fn help(name: &str) -> &'static str {
         .map_or("Reported by a FESS source.", |e| e.help)
 }
 
+/// Longest label value (camera ids, classes, topics, line and zone names).
+pub const MAX_LABEL_VALUE_LEN: usize = 128;
+
+/// Whether the exporter publishes `v` as a label value: 1–128 bytes of printable ASCII without
+/// quotes or backslashes (camera ids such as `file:///videos/a.avi` or `rtsp://cam-1/stream`
+/// pass).
+pub fn is_label_value(v: &str) -> bool {
+    !v.is_empty()
+        && v.len() <= MAX_LABEL_VALUE_LEN
+        && v.bytes()
+            .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+}
+
 /// Whether `name` is one the exporter computes (sources may not report it).
 pub fn is_reserved(name: &str) -> bool {
     name.starts_with("fess_exporter_") || DERIVED.iter().any(|e| e.name == name)

@@ -363,6 +363,26 @@ fn alert_message(a: &fess::events::AlertEvent) -> gst::Structure {
             gst::Array::new(a.associated_events.iter().map(|e| e.to_send_value())),
         )
         .field("timestamp", &a.timestamp)
+        .field_if_some("analytics", a.analytics.as_ref().map(analytics_structure))
+        .build()
+}
+
+/// The `analytics` of an alert as a structure of the same fields (dashes for underscores).
+fn analytics_structure(d: &fess::events::AlertAnalytics) -> gst::Structure {
+    let kind = d.kind.as_str();
+    gst::Structure::builder("analytics")
+        .field("rule", &d.rule)
+        .field("kind", kind)
+        .field_if_some("line", d.line.as_deref())
+        .field_if_some("direction", d.direction.as_deref())
+        .field_if_some("zone", d.zone.as_deref())
+        .field_if_some("object-class", d.object_class.as_deref())
+        .field(
+            "track-ids",
+            gst::Array::new(d.track_ids.iter().map(|t| t.to_send_value())),
+        )
+        .field_if_some("objects", d.objects)
+        .field_if_some("seconds", d.seconds)
         .build()
 }
 
@@ -724,6 +744,10 @@ impl BaseSinkImpl for FessKafkaSink {
             }
         }
         if let gst::EventView::Eos(_) = event.view() {
+            // The stays still open in zones end with the stream (reported at stop).
+            if let Some(state) = self.state.locked().as_mut() {
+                state.builder.end_of_stream();
+            }
             let timeout = Duration::from_millis(self.settings.locked().flush_timeout_ms as u64);
             if let Some(publisher) = self.publisher() {
                 gst::debug!(

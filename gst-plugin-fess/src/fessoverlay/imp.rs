@@ -79,6 +79,8 @@ enum State {
         canvas: Option<(CanvasFormat, gst_video::VideoInfo)>,
         /// The lines and zones of `alert-rules`, counting as fesskafkasink does.
         scene: Option<Box<Scene>>,
+        /// The clock of last resort for frames without timestamps, as the sink's.
+        started: std::time::Instant,
     },
 }
 
@@ -263,6 +265,7 @@ impl BaseTransformImpl for FessOverlay {
             font: Box::new(font),
             canvas: None,
             scene,
+            started: std::time::Instant::now(),
         };
         Ok(())
     }
@@ -296,6 +299,7 @@ impl BaseTransformImpl for FessOverlay {
             font,
             canvas: Some((format, info)),
             scene,
+            started,
         } = &mut *state
         else {
             return Err(gst::FlowError::NotNegotiated);
@@ -304,7 +308,8 @@ impl BaseTransformImpl for FessOverlay {
         if let Some(scene) = scene.as_deref_mut() {
             let obj = self.obj();
             let time =
-                roi_meta::running_time(obj.upcast_ref(), &obj.segment(), buf).unwrap_or_default();
+                roi_meta::running_time(obj.upcast_ref(), &obj.segment(), buf)
+                    .unwrap_or_else(|| started.elapsed());
             let (seen, _) = roi_meta::seen(&objects);
             scene.observe(&Frame {
                 frame_number: 0,
@@ -385,6 +390,8 @@ fn draw_scene(canvas: &mut Canvas, scene: &Scene, style: &Style) {
         // The first direction crosses from A→B's left to its right as the frame shows it:
         // the arrow points right of A→B, from the middle, a tenth of the line long.
         let (mx, my) = ((a.0 + b.0) / 2.0, (a.1 + b.1) / 2.0);
+        // The label a quarter of the way from B, clear of the arrow in the middle.
+        let (lx, ly) = (b.0 + (a.0 - b.0) / 4.0, b.1 + (a.1 - b.1) / 4.0);
         let (dx, dy) = (b.0 - a.0, b.1 - a.1);
         let len = dx.hypot(dy).max(1.0);
         let reach = (len / 10.0).max(12.0);
@@ -399,6 +406,6 @@ fn draw_scene(canvas: &mut Canvas, scene: &Scene, style: &Style) {
             l.directions[1],
             scene.crossings(li, fess::analytics::line::Direction::Out),
         );
-        label_at(canvas, (mx, my - 4.0), &text, LINE_COLOUR);
+        label_at(canvas, (lx + 4.0, ly - 4.0), &text, LINE_COLOUR);
     }
 }
