@@ -164,13 +164,14 @@ pub fn run(args: DetectArgs) -> anyhow::Result<()> {
     let ended = ended?;
 
     let seconds = started.elapsed().as_secs_f64();
-    let s = seen.locked();
+    let mut s = seen.locked();
+    let scene = s.scene.as_mut().map(SceneCounts::of);
     let tracks: BTreeMap<String, usize> =
         s.tracks.iter().map(|(k, v)| (k.clone(), v.len())).collect();
     let picked = pick_tiles(std::mem::take(&mut *tiles.locked()), args.tiles);
     sheet::write(&args.sheet, &picked, 4)?;
     let summary = Summary {
-        scene: s.scene.as_ref().map(SceneCounts::of),
+        scene,
         frames: s.frames,
         frames_with_objects: s.frames_with_objects,
         seconds,
@@ -340,14 +341,15 @@ fn observe(scene: &mut Scene, pad: &gst::Pad, buf: &gst::BufferRef, objects: &[R
     });
 }
 
-/// Each line's crossings by direction and each zone's completed stays and occupants at the end.
+/// Each line's crossings by direction, and each zone's stays (those still open ended by the end
+/// of the run) and the objects in it at the end.
 struct SceneCounts {
     lines: BTreeMap<String, BTreeMap<String, u64>>,
     zones: BTreeMap<String, (u64, usize)>,
 }
 
 impl SceneCounts {
-    fn of(scene: &Scene) -> SceneCounts {
+    fn of(scene: &mut Scene) -> SceneCounts {
         let lines = scene
             .lines()
             .iter()
@@ -358,11 +360,16 @@ impl SceneCounts {
                 (l.name.clone(), by_direction.into_iter().collect())
             })
             .collect();
+        let at_end: Vec<usize> = (0..scene.zones().len())
+            .map(|i| scene.occupants(i, None))
+            .collect();
+        scene.finish();
         let zones = scene
             .zones()
             .iter()
+            .zip(at_end)
             .enumerate()
-            .map(|(i, z)| (z.name.clone(), (scene.stays(i), scene.occupants(i, None))))
+            .map(|(i, (z, now))| (z.name.clone(), (scene.stays(i), now)))
             .collect();
         SceneCounts { lines, zones }
     }
@@ -378,11 +385,14 @@ impl SceneCounts {
 
     fn print(&self) {
         for (name, by_direction) in &self.lines {
-            let counts: Vec<String> = by_direction.iter().map(|(d, n)| format!("{d} {n}")).collect();
+            let counts: Vec<String> = by_direction
+                .iter()
+                .map(|(d, n)| format!("{d} {n}"))
+                .collect();
             outln!("line {name}: {}", counts.join(", "));
         }
         for (name, (stays, now)) in &self.zones {
-            outln!("zone {name}: {stays} stays ended, {now} in it at the end");
+            outln!("zone {name}: {stays} stays, {now} in it at the end");
         }
     }
 }

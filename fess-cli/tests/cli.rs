@@ -364,11 +364,18 @@ fn detect_counts_the_example_rules_lines_and_zones() {
         let n = road[direction].as_u64().unwrap_or_else(|| panic!("{v}"));
         assert!((8..=12).contains(&n), "{direction}: {n} ({v})");
     }
-    assert!(v["scene"]["zones"]["lawn"]["stays"].as_u64().unwrap() >= 1, "{v}");
+    assert!(
+        v["scene"]["zones"]["lawn"]["stays"].as_u64().unwrap() >= 1,
+        "{v}"
+    );
 
     // A mistake in the file stops the run before it starts, naming the file and its line.
     let bad = dir.join("bad.toml");
-    std::fs::write(&bad, "[[line]]\nname = 'door'\npoints = [[0.2, 0.5], [1.2, 0.5]]\n").unwrap();
+    std::fs::write(
+        &bad,
+        "[[line]]\nname = 'door'\npoints = [[0.2, 0.5], [1.2, 0.5]]\n",
+    )
+    .unwrap();
     let run = fess()
         .args(["detect", "--input"])
         .arg(media("vtest.avi"))

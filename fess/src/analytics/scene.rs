@@ -254,7 +254,13 @@ impl Scene {
         }
         for (zi, c) in self.zone_counters.iter_mut().enumerate() {
             if let Some(stay) = c.forget(id) {
-                record_stay(&mut self.dwell, &self.zone_classes[zi], zi, &seen.class, stay);
+                record_stay(
+                    &mut self.dwell,
+                    &self.zone_classes[zi],
+                    zi,
+                    &seen.class,
+                    stay,
+                );
             }
         }
     }
@@ -377,7 +383,11 @@ fn capped(labelled: &BTreeSet<String>, class: &str) -> String {
 }
 
 /// `class` as line `line`'s crossings label it.
-fn line_class(crossed: &BTreeMap<(usize, Direction, String), u64>, line: usize, class: &str) -> String {
+fn line_class(
+    crossed: &BTreeMap<(usize, Direction, String), u64>,
+    line: usize,
+    class: &str,
+) -> String {
     let labelled: BTreeSet<String> = crossed
         .keys()
         .filter(|(l, _, _)| *l == line)
@@ -508,7 +518,11 @@ mod tests {
         assert_eq!(value("fess_line_crossings_total", "enter"), Some(1.0));
         assert_eq!(value("fess_line_crossings_total", "leave"), Some(0.0));
         assert_eq!(value("fess_zone_objects", "dog"), Some(1.0));
-        assert_eq!(value("fess_zone_objects", "car"), Some(0.0), "back to 0, not gone");
+        assert_eq!(
+            value("fess_zone_objects", "car"),
+            Some(0.0),
+            "back to 0, not gone"
+        );
     }
 
     #[test]
@@ -540,7 +554,10 @@ mod tests {
     fn feet_on_the_bottom_edge_are_in_a_zone_drawn_to_it() {
         let mut s = scene();
         for i in 0..5 {
-            s.observe(&frame(f64::from(i) / 10.0, &[feet(Some(1), "person", 0.5, 1.0)]));
+            s.observe(&frame(
+                f64::from(i) / 10.0,
+                &[feet(Some(1), "person", 0.5, 1.0)],
+            ));
         }
         assert_eq!(s.occupants(0, None), 1);
     }
@@ -549,7 +566,10 @@ mod tests {
     fn stays_open_at_the_end_of_the_stream_are_measured() {
         let mut s = scene();
         for i in 0..=20 {
-            s.observe(&frame(f64::from(i) / 10.0, &[feet(Some(1), "person", 0.5, 0.8)]));
+            s.observe(&frame(
+                f64::from(i) / 10.0,
+                &[feet(Some(1), "person", 0.5, 0.8)],
+            ));
         }
         s.finish();
         assert_eq!(s.stays(0), 1);

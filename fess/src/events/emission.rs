@@ -385,7 +385,9 @@ impl EventBuilder {
                 point_in_polygon(c.x, c.y, p)
             }
             // Checked when parsed; a hand-built rule naming no zone of the scene matches nothing.
-            Some(RuleZone::Named(z)) => self.scene.zones().get(*z).is_some_and(|z| z.contains(bbox)),
+            Some(RuleZone::Named(z)) => {
+                self.scene.zones().get(*z).is_some_and(|z| z.contains(bbox))
+            }
         }
     }
 

@@ -61,11 +61,11 @@ pub enum Trigger {
 #[derive(Debug, Clone, PartialEq)]
 pub enum ZoneRef {
     Name(String),
-    Polygon(Vec<[f64; 2]>),
+    Polygon(Vec<Vec<f64>>),
 }
 
 /// By hand rather than untagged, so a malformed polygon keeps serde's own message ("invalid
-/// length 3, expected an array of length 2").
+/// type: string \"a\", expected f64") instead of "did not match any variant".
 impl<'de> Deserialize<'de> for ZoneRef {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct Visitor;
@@ -130,7 +130,7 @@ pub struct Rule {
 #[serde(deny_unknown_fields)]
 struct LineTable {
     name: String,
-    points: Vec<[f64; 2]>,
+    points: Vec<Vec<f64>>,
     #[serde(default)]
     class: Option<Classes>,
     #[serde(default)]
@@ -144,7 +144,7 @@ struct LineTable {
 #[serde(deny_unknown_fields)]
 struct ZoneTable {
     name: String,
-    points: Vec<[f64; 2]>,
+    points: Vec<Vec<f64>>,
     #[serde(default)]
     class: Option<Classes>,
     #[serde(default)]
@@ -400,11 +400,17 @@ fn label_of(what: &str, name: &str) -> Result<String, String> {
     Ok(name.to_string())
 }
 
-fn check_points(points: &[[f64; 2]]) -> Result<(), String> {
-    if points.iter().flatten().any(|v| !(0.0..=1.0).contains(v)) {
-        return Err("points are fractions of the frame, between 0 and 1".into());
-    }
-    Ok(())
+/// Points as `[x, y]` pairs of fractions of the frame. (Read as lists: TOML would take the
+/// first two numbers of `[x, y, z]` for a pair and say nothing.)
+fn check_points(points: &[Vec<f64>]) -> Result<Vec<[f64; 2]>, String> {
+    points
+        .iter()
+        .map(|p| match p[..] {
+            [x, y] if [x, y].iter().all(|v| (0.0..=1.0).contains(v)) => Ok([x, y]),
+            [_, _] => Err("points are fractions of the frame, between 0 and 1".into()),
+            _ => Err(format!("a point is [x, y], got {} numbers", p.len())),
+        })
+        .collect()
 }
 
 fn classes(c: Option<Classes>) -> Result<Vec<String>, String> {
@@ -428,13 +434,12 @@ fn check_line(l: LineTable, earlier: &[LineSpec]) -> Result<LineSpec, String> {
     if earlier.iter().any(|e| e.name == name) {
         return Err(err("another [[line]] has this name".into()));
     }
-    let [a, b] = l.points[..] else {
+    let [a, b] = check_points(&l.points).map_err(err)?[..] else {
         return Err(err(format!(
             "a line needs 2 points, A and B, got {}",
             l.points.len()
         )));
     };
-    check_points(&l.points).map_err(err)?;
     if (a[0] - b[0]).hypot(a[1] - b[1]) < 1e-6 {
         return Err(err(
             "the line has zero length (A and B are the same point)".into()
@@ -464,14 +469,14 @@ fn check_line(l: LineTable, earlier: &[LineSpec]) -> Result<LineSpec, String> {
     })
 }
 
-fn check_polygon(points: &[[f64; 2]]) -> Result<(), String> {
+fn check_polygon(points: &[Vec<f64>]) -> Result<Vec<[f64; 2]>, String> {
     if points.len() < 3 {
         return Err(format!(
             "a zone needs at least 3 points, got {}",
             points.len()
         ));
     }
-    check_points(points)?;
+    let points = check_points(points)?;
     // Shoelace: points all on one line enclose nothing.
     let twice_area: f64 = (0..points.len())
         .map(|i| {
@@ -482,7 +487,7 @@ fn check_polygon(points: &[[f64; 2]]) -> Result<(), String> {
     if twice_area.abs() < 1e-9 {
         return Err("the zone has no area (its points are on one line)".into());
     }
-    Ok(())
+    Ok(points)
 }
 
 fn check_zone(z: ZoneTable, earlier: &[ZoneSpec]) -> Result<ZoneSpec, String> {
@@ -491,9 +496,8 @@ fn check_zone(z: ZoneTable, earlier: &[ZoneSpec]) -> Result<ZoneSpec, String> {
     if earlier.iter().any(|e| e.name == name) {
         return Err(err("another [[zone]] has this name".into()));
     }
-    check_polygon(&z.points).map_err(err)?;
     Ok(ZoneSpec {
-        polygon: z.points,
+        polygon: check_polygon(&z.points).map_err(err)?,
         classes: classes(z.class).map_err(err)?,
         eval: z.point,
         inertia: DEFAULT_INERTIA,
@@ -548,13 +552,13 @@ fn check(r: Rule, set: &RuleSet) -> Result<CheckedRule, String> {
     let zone = match &r.zone {
         None => None,
         Some(ZoneRef::Polygon(p)) => {
-            check_polygon(p).map_err(|m| err(format!("zone: {m}")))?;
+            let p = check_polygon(p).map_err(|m| err(format!("zone: {m}")))?;
             if r.when == Trigger::Occupancy {
                 return Err(err(
                     "an occupancy rule counts a [[zone]]: give the polygon a [[zone]] table and name it here".into(),
                 ));
             }
-            Some(RuleZone::Inline(p.clone()))
+            Some(RuleZone::Inline(p))
         }
         Some(ZoneRef::Name(z)) => {
             let i = set
@@ -693,7 +697,10 @@ message = "Unknown face"
         )
         .unwrap_err()
         .to_string();
-        assert!(e.contains("[[rule]] 1: 'a': unknown alert level 'LOUD'"), "{e}");
+        assert!(
+            e.contains("[[rule]] 1: 'a': unknown alert level 'LOUD'"),
+            "{e}"
+        );
         let e = parse(
             "[[rule]]\nname='b'\nwhen='object'\nlevel='INFO'\nmessage='m'",
             false,
@@ -909,31 +916,51 @@ message = "Someone has stood on the lawn for two minutes"
         assert_eq!(set.rules[0].cooldown, DEFAULT_COOLDOWN_SECONDS);
         // A malformed inline polygon says what is wrong with it.
         let e = refused(
+            "[[rule]]\nname='o'\nwhen='object'\nclass='p'\nzone=[[0,'a'],[1,0],[1,1]]\nlevel='INFO'\nmessage='m'\n",
+            false,
+        );
+        assert!(
+            e.contains("invalid type: string \"a\", expected f64"),
+            "{e}"
+        );
+        let e = refused(
             "[[rule]]\nname='o'\nwhen='object'\nclass='p'\nzone=[[0,0,1],[1,0],[1,1]]\nlevel='INFO'\nmessage='m'\n",
             false,
         );
-        assert!(e.contains("invalid length 3"), "{e}");
+        assert!(e.contains("a point is [x, y], got 3 numbers"), "{e}");
         // Both spellings of the evaluation points.
         let set = parse(
             "[[zone]]\nname='z'\npoints=[[0,0],[1,0],[1,1]]\npoint='bottom_center'\n[[line]]\nname='l'\npoints=[[0,0.5],[1,0.5]]\npoint='center'\n",
             false,
         )
         .unwrap();
-        assert_eq!((set.zones[0].eval, set.lines[0].eval), (EvalPoint::BottomCentre, EvalPoint::Centre));
+        assert_eq!(
+            (set.zones[0].eval, set.lines[0].eval),
+            (EvalPoint::BottomCentre, EvalPoint::Centre)
+        );
     }
 
     #[test]
     fn names_that_cannot_label_a_metric_and_flat_zones_are_refused() {
-        let e = refused("[[line]]\nname = 'Entrée'\npoints = [[0,0.5],[1,0.5]]\n", false);
+        let e = refused(
+            "[[line]]\nname = 'Entrée'\npoints = [[0,0.5],[1,0.5]]\n",
+            false,
+        );
         assert!(e.contains("printable ASCII"), "{e}");
         let e = refused(
             "[[line]]\nname = 'door'\npoints = [[0,0.5],[1,0.5]]\ndirections = ['↓', 'up']\n",
             false,
         );
         assert!(e.contains("direction '↓'"), "{e}");
-        let e = refused("[[zone]]\nname = 'a\"b'\npoints = [[0,0],[1,0],[1,1]]\n", false);
+        let e = refused(
+            "[[zone]]\nname = 'a\"b'\npoints = [[0,0],[1,0],[1,1]]\n",
+            false,
+        );
         assert!(e.contains("printable ASCII"), "{e}");
-        let e = refused("[[zone]]\nname = 'flat'\npoints = [[0,0],[0.5,0.5],[1,1]]\n", false);
+        let e = refused(
+            "[[zone]]\nname = 'flat'\npoints = [[0,0],[0.5,0.5],[1,1]]\n",
+            false,
+        );
         assert!(e.contains("no area"), "{e}");
         // An object rule on a [[zone]] that does not count its class would never fire.
         let e = refused(

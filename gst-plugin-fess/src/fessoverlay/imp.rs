@@ -307,9 +307,8 @@ impl BaseTransformImpl for FessOverlay {
         let objects = roi_meta::read(buf);
         if let Some(scene) = scene.as_deref_mut() {
             let obj = self.obj();
-            let time =
-                roi_meta::running_time(obj.upcast_ref(), &obj.segment(), buf)
-                    .unwrap_or_else(|| started.elapsed());
+            let time = roi_meta::running_time(obj.upcast_ref(), &obj.segment(), buf)
+                .unwrap_or_else(|| started.elapsed());
             let (seen, _) = roi_meta::seen(&objects);
             scene.observe(&Frame {
                 frame_number: 0,
