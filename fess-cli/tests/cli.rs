@@ -344,15 +344,18 @@ fn detect_json_is_one_object_on_stdout() {
 fn detect_counts_the_example_rules_lines_and_zones() {
     let dir = fess_testkit::tmp_dir("cli-rules");
     let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/alert-rules.example.toml");
-    let run = fess()
-        .args(["detect", "--json", "--input"])
-        .arg(media("vtest.avi"))
-        .arg("--rules")
-        .arg(&rules)
-        .arg("--sheet")
-        .arg(dir.join("sheet.png"))
-        .output()
-        .unwrap();
+    let detect = |rules: &Path| {
+        fess()
+            .args(["detect", "--json", "--input"])
+            .arg(media("vtest.avi"))
+            .arg("--rules")
+            .arg(rules)
+            .arg("--sheet")
+            .arg(dir.join("sheet.png"))
+            .output()
+            .unwrap()
+    };
+    let run = detect(&rules);
     assert!(
         run.status.success(),
         "{}",
@@ -364,10 +367,9 @@ fn detect_counts_the_example_rules_lines_and_zones() {
         let n = road[direction].as_u64().unwrap_or_else(|| panic!("{v}"));
         assert!((8..=12).contains(&n), "{direction}: {n} ({v})");
     }
-    assert!(
-        v["scene"]["zones"]["lawn"]["stays"].as_u64().unwrap() >= 1,
-        "{v}"
-    );
+    // 8 by hand (see fess-exporter/tests/lines_and_zones.rs).
+    let stays = v["scene"]["zones"]["lawn"]["stays"].as_u64().unwrap();
+    assert!((7..=9).contains(&stays), "{v}");
 
     // A mistake in the file stops the run before it starts, naming the file and its line.
     let bad = dir.join("bad.toml");
@@ -376,15 +378,7 @@ fn detect_counts_the_example_rules_lines_and_zones() {
         "[[line]]\nname = 'door'\npoints = [[0.2, 0.5], [1.2, 0.5]]\n",
     )
     .unwrap();
-    let run = fess()
-        .args(["detect", "--input"])
-        .arg(media("vtest.avi"))
-        .arg("--rules")
-        .arg(&bad)
-        .arg("--sheet")
-        .arg(dir.join("sheet.png"))
-        .output()
-        .unwrap();
+    let run = detect(&bad);
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(!run.status.success());
     assert!(

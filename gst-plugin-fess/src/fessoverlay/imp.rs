@@ -202,7 +202,8 @@ impl ElementImpl for FessOverlay {
                 "Filter/Editor/Video",
                 "Draws the ROIs of fessdetect and fessface (boxes, class labels, track ids, \
                  person names in a TrueType font; unauthorised faces in red) onto I420, NV12, RGB \
-                 or BGR video, and can blur faces and persons for privacy. Example: \
+                 or BGR video, can blur faces and persons for privacy, and with alert-rules draws \
+                 the counting lines and zones of a rules file with live counts. Example: \
                  gst-launch-1.0 filesrc location=cam.mp4 ! decodebin ! fessdetect ! fessface ! \
                  fessoverlay blur-faces=true ! openh264enc ! h264parse ! mp4mux ! \
                  filesink location=annotated.mp4",
