@@ -320,7 +320,11 @@ impl GalleryStore {
     ) -> Result<GalleryStore, GalleryError> {
         let shown = redis.shown_url();
         // Connecting authenticates and selects the database.
-        let err = |e: redis::RedisError| GalleryError::redis(&shown, "AUTH/SELECT", &e);
+        let err = |e: redis::RedisError| GalleryError::Redis {
+            url: shown.clone(),
+            fault: redis.new_connection_fault(&e, "AUTH/SELECT"),
+            reason: e.to_string(),
+        };
         let client = redis
             .client()
             .map_err(|e| GalleryError::Settings(e.to_string()))?;

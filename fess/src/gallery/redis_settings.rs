@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::gallery::redis_url::{self, DEFAULT_REDIS_URL};
+use crate::gallery::RedisFault;
 
 /// The variables behind the settings.
 pub const URL_VAR: &str = "REDIS_URL";
@@ -110,6 +111,23 @@ impl RedisSettings {
 
     fn is_tls(&self) -> bool {
         self.url.starts_with("rediss://")
+    }
+
+    /// Classifies an error of a new connection's first requests (the handshake, AUTH, the
+    /// first command). Under TLS 1.3 a server checks the client's certificate only after the
+    /// client has ended its handshake and sent those requests, and then closing on unread
+    /// data can turn its alert into a bare reset: over TLS without a certificate of ours, a
+    /// connection dropped at once is that refusal, and saying "unreachable" would send the
+    /// operator to the network instead of REDIS_TLS_CERT_FILE.
+    pub fn new_connection_fault(&self, e: &redis::RedisError, command: &str) -> RedisFault {
+        let fault = RedisFault::of(e, command);
+        let dropped = e.is_connection_dropped() && !e.is_connection_refusal();
+        if fault == RedisFault::Unreachable && dropped && self.is_tls() && self.cert_file.is_none()
+        {
+            RedisFault::ClientCertificate
+        } else {
+            fault
+        }
     }
 
     fn is_insecure(&self) -> bool {
@@ -228,6 +246,38 @@ mod tests {
             url: url.into(),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_new_tls_connection_dropped_without_our_certificate_is_the_certificate() {
+        use std::io::{Error, ErrorKind};
+        let reset = || redis::RedisError::from(Error::from(ErrorKind::ConnectionReset));
+        let refused = redis::RedisError::from(Error::from(ErrorKind::ConnectionRefused));
+        let tls = settings("rediss://h:6380/");
+        assert_eq!(
+            tls.new_connection_fault(&reset(), "PING"),
+            RedisFault::ClientCertificate
+        );
+        let eof = redis::RedisError::from(Error::from(ErrorKind::UnexpectedEof));
+        assert_eq!(
+            tls.new_connection_fault(&eof, "PING"),
+            RedisFault::ClientCertificate
+        );
+        // Refused before any TLS, a certificate of ours, or no TLS: the network's fault.
+        assert_eq!(
+            tls.new_connection_fault(&refused, "PING"),
+            RedisFault::Unreachable
+        );
+        let mut with_cert = tls.clone();
+        with_cert.cert_file = Some("/c.pem".into());
+        assert_eq!(
+            with_cert.new_connection_fault(&reset(), "PING"),
+            RedisFault::Unreachable
+        );
+        assert_eq!(
+            settings("redis://h:6379/").new_connection_fault(&reset(), "PING"),
+            RedisFault::Unreachable
+        );
     }
 
     #[test]

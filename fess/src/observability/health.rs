@@ -56,7 +56,6 @@ use crate::delivery::client_errors::ReportingContext;
 use crate::delivery::kafka_config::KafkaSettings;
 use crate::events::now_timestamp;
 use crate::gallery::redis_settings::RedisSettings;
-use crate::gallery::RedisFault;
 use crate::sync::MutexExt;
 
 /// Default bound of each network check (connect plus reply).
@@ -267,7 +266,8 @@ struct Probe {
 
 /// Checks Redis, Kafka and the host; see the module documentation for the rules.
 pub struct HealthChecker {
-    redis: Option<redis::Client>,
+    /// The settings, for naming faults, and their client.
+    redis: Option<(RedisSettings, redis::Client)>,
     kafka: Option<BaseProducer<ReportingContext>>,
     timeout: Duration,
     kafka_grace: Duration,
@@ -285,7 +285,10 @@ impl HealthChecker {
         kafka: Option<&KafkaSettings>,
     ) -> Result<HealthChecker, HealthError> {
         let redis = redis
-            .map(|r| r.client().map_err(|e| HealthError::Redis(e.to_string())))
+            .map(|r| {
+                let client = r.client().map_err(|e| HealthError::Redis(e.to_string()))?;
+                Ok((r.clone(), client))
+            })
             .transpose()?;
         let timeout = DEFAULT_CHECK_TIMEOUT;
         let kafka = kafka.map(|k| kafka_client(k, timeout)).transpose()?;
@@ -371,7 +374,7 @@ impl HealthChecker {
     }
 
     fn check_redis(&self) -> RedisComponent {
-        let Some(client) = &self.redis else {
+        let Some((settings, client)) = &self.redis else {
             return RedisComponent {
                 status: Status::Disabled,
                 healthy: true,
@@ -399,7 +402,10 @@ impl HealthChecker {
                 status: Status::Unhealthy,
                 healthy: false,
                 latency_ms: None,
-                error: Some(format!("{} ({e})", RedisFault::of(&e, "PING"))),
+                error: Some(format!(
+                    "{} ({e})",
+                    settings.new_connection_fault(&e, "PING")
+                )),
             },
         }
     }
