@@ -18,7 +18,7 @@ pub use clip::{clip, wait_eos};
 pub use exporter::{rss_kb, sample, ExporterProcess};
 pub use pki::{Issued, Pki};
 pub use prometheus_server::{http_get, HttpAnswer, PrometheusServer, Sample};
-pub use redis_server::{RedisServer, RedisTls};
+pub use redis_server::{start_link, RedisServer, RedisTls};
 pub use rtsp_server::RtspServer;
 pub use secure_broker::{SecureBroker, SecureOptions};
 pub use service::free_port;

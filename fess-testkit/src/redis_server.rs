@@ -3,7 +3,12 @@ use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Mutex};
 use std::time::Duration;
+
+use fess::gallery::redis_link::{LinkConfig, LinkEvent, RedisLink};
+use fess::gallery::redis_settings::RedisSettings;
+use fess::gallery::{DEFAULT_CACHE_KEY, DEFAULT_GALLERY_KEY};
 
 use crate::pki::{Issued, Pki};
 use crate::service::{Recipe, ServiceProcess};
@@ -36,6 +41,30 @@ pub struct RedisServer {
     setup: Setup,
     dir: PathBuf,
     process: ServiceProcess,
+}
+
+/// fessface's link to the gallery in `redis` (2-dimensional embeddings, polled every 100 ms,
+/// `timeout` for each request) and the events it reports.
+pub fn start_link(
+    redis: RedisSettings,
+    timeout: Duration,
+) -> (RedisLink, mpsc::Receiver<LinkEvent>) {
+    let (tx, rx) = mpsc::channel();
+    let tx = Mutex::new(tx);
+    let link = RedisLink::start(
+        LinkConfig {
+            redis,
+            gallery_key: DEFAULT_GALLERY_KEY.into(),
+            cache_key: DEFAULT_CACHE_KEY.into(),
+            timeout,
+            poll: Duration::from_millis(100),
+            dim: Some(2),
+        },
+        Box::new(move |e| {
+            let _ = tx.lock().unwrap().send(e);
+        }),
+    );
+    (link, rx)
 }
 
 /// Whether a Redis server answers `PING` on `port` (`+PONG`, or `-NOAUTH` from one that wants

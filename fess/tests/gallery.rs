@@ -3,13 +3,12 @@
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use fess::gallery::redis_link::{LinkConfig, LinkEvent, RedisLink};
+use fess::gallery::redis_link::{LinkEvent, RedisLink};
 use fess::gallery::redis_settings::RedisSettings;
 use fess::gallery::{
-    CachedRecognition, GalleryExport, GalleryStore, Identity, Person, DEFAULT_CACHE_KEY,
-    DEFAULT_GALLERY_KEY,
+    CachedRecognition, GalleryExport, GalleryStore, Identity, Person, DEFAULT_GALLERY_KEY,
 };
-use fess_testkit::RedisServer;
+use fess_testkit::{start_link, RedisServer};
 
 const T: Duration = Duration::from_secs(2);
 
@@ -256,22 +255,7 @@ fn a_forged_entry_in_redis_is_skipped() {
 }
 
 fn link(url: &str) -> (RedisLink, mpsc::Receiver<LinkEvent>) {
-    let (tx, rx) = mpsc::channel();
-    let tx = std::sync::Mutex::new(tx);
-    let link = RedisLink::start(
-        LinkConfig {
-            redis: RedisSettings::for_url(url),
-            gallery_key: DEFAULT_GALLERY_KEY.into(),
-            cache_key: DEFAULT_CACHE_KEY.into(),
-            timeout: Duration::from_millis(500),
-            poll: Duration::from_millis(100),
-            dim: Some(2),
-        },
-        Box::new(move |e| {
-            let _ = tx.lock().unwrap().send(e);
-        }),
-    );
-    (link, rx)
+    start_link(RedisSettings::for_url(url), Duration::from_millis(500))
 }
 
 fn wait_for(rx: &mpsc::Receiver<LinkEvent>, pred: impl Fn(&LinkEvent) -> bool) -> LinkEvent {

@@ -3,15 +3,11 @@
 //! about, and the least privileges the README gives for recognition and for enrolment, each
 //! shown to be enough, and a missing one named.
 
-use std::sync::mpsc;
 use std::time::Duration;
 
-use fess::gallery::redis_link::{LinkConfig, LinkEvent, RedisLink};
 use fess::gallery::redis_settings::RedisSettings;
-use fess::gallery::{
-    CachedRecognition, GalleryStore, Identity, Person, DEFAULT_CACHE_KEY, DEFAULT_GALLERY_KEY,
-};
-use fess_testkit::RedisServer;
+use fess::gallery::{CachedRecognition, GalleryStore, Identity, Person, DEFAULT_GALLERY_KEY};
+use fess_testkit::{start_link, RedisServer};
 
 const T: Duration = Duration::from_secs(5);
 const ADMIN: &str = "user fess-admin on >Admin-pw-31 ~* &* +@all";
@@ -33,25 +29,6 @@ fn person(id: &str) -> Person {
         authorized: true,
         embeddings: vec![vec![1.0, 0.0]],
     }
-}
-
-fn start_link(redis: RedisSettings) -> (RedisLink, mpsc::Receiver<LinkEvent>) {
-    let (tx, rx) = mpsc::channel();
-    let tx = std::sync::Mutex::new(tx);
-    let link = RedisLink::start(
-        LinkConfig {
-            redis,
-            gallery_key: DEFAULT_GALLERY_KEY.into(),
-            cache_key: DEFAULT_CACHE_KEY.into(),
-            timeout: Duration::from_secs(2),
-            poll: Duration::from_millis(100),
-            dim: Some(2),
-        },
-        Box::new(move |e| {
-            let _ = tx.lock().unwrap().send(e);
-        }),
-    );
-    (link, rx)
 }
 
 fn connect_err(settings: &RedisSettings) -> String {
@@ -81,7 +58,7 @@ fn the_camera_user_recognises_over_mutual_tls_with_exactly_its_rights() {
     // Recognition with the camera user's rights: the gallery loads, the cache is written and
     // read back.
     let camera = redis.settings_for(&redis.user_url("fess-camera", "Camera-pw-77"));
-    let (mut link, rx) = start_link(camera.clone());
+    let (mut link, rx) = start_link(camera.clone(), Duration::from_secs(2));
     assert_eq!(
         link.unreadable(),
         None,
@@ -122,7 +99,7 @@ fn the_camera_user_recognises_over_mutual_tls_with_exactly_its_rights() {
 
     // Without SMEMBERS the gallery is unreadable, and the reason names it.
     let blind = redis.settings_for(&redis.user_url("fess-blind", "Blind-pw-18"));
-    let (link, _rx) = start_link(blind);
+    let (link, _rx) = start_link(blind, Duration::from_secs(2));
     let reason = link.unreadable().expect("unreadable").reason;
     assert!(
         reason.contains("no permission") && reason.contains("SMEMBERS"),
