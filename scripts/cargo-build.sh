@@ -12,8 +12,8 @@
 #                     --locked). Selecting three packages resolves a few dependency features
 #                     differently from `cargo build --release --workspace` (serde_json without
 #                     float_roundtrip, which fess-testkit's jsonschema turns on), so the first
-#                     build into a workspace's target/ rebuilds about ten crates (2-3 minutes on
-#                     2 cores; both variants are kept, later builds take a second);
+#                     build into a workspace's target/ rebuilds about ten crates (both variants
+#                     are kept, later builds take a second);
 #                     FESS_CARGO_ARGS=--workspace builds the workspace's selection instead.
 #   OUTDIR            where libgstfess.so, fess and fess-exporter are copied (the meson build dir)
 #
