@@ -85,11 +85,19 @@ fn scene_toml() -> impl Strategy<Value = String> {
         points(1..4),
         points(2..6),
         prop_oneof![Just("centre"), Just("bottom_centre")],
+        // Mostly valid, so that the scenes these files make are run, not only refused.
+        prop_oneof![4 => (0.0..0.2f64).prop_map(|n| format!("{n:?}")), 1 => toml_number()],
+        prop_oneof![
+            4 => (1..=5u32).prop_map(|n| n.to_string()),
+            1 => prop_oneof![Just("0"), Just("-1"), Just("101"), Just("4294967296")]
+                .prop_map(str::to_string),
+        ],
     )
-        .prop_map(|(line, zone, point)| {
+        .prop_map(|(line, zone, point, band, inertia)| {
             format!(
-                "[[line]]\nname = \"l\"\npoints = {line}\npoint = \"{point}\"\n\n\
-                 [[zone]]\nname = \"z\"\npoints = {zone}\nclass = \"person\"\n\n"
+                "[[line]]\nname = \"l\"\npoints = {line}\npoint = \"{point}\"\nband = {band}\n\
+                 inertia = {inertia}\n\n\
+                 [[zone]]\nname = \"z\"\npoints = {zone}\nclass = \"person\"\ninertia = {inertia}\n\n"
             )
         })
 }

@@ -248,6 +248,29 @@ mod tests {
     }
 
     #[test]
+    fn a_wider_band_ignores_a_lean_and_one_point_of_inertia_counts_at_once() {
+        let line = |band, confirm| {
+            LineCounter::new(LineGeometry {
+                band,
+                confirm,
+                ..counter().geometry
+            })
+        };
+        // 0.06 of the height below the line is beyond 1.5 % of the diagonal (0.025 of the
+        // height) but within 4 % (0.067): leaning over counts with the default band only.
+        let lean = [(0.2, 0.3), (0.2, 0.56), (0.2, 0.56), (0.2, 0.3)];
+        assert_eq!(
+            walk(&mut line(DEFAULT_BAND, DEFAULT_CONFIRM), 1, &lean),
+            [Direction::In]
+        );
+        assert_eq!(walk(&mut line(0.04, DEFAULT_CONFIRM), 1, &lean), []);
+        // One point beyond the line: counted with inertia 1 (a low frame rate), not with 2.
+        let step = [(0.2, 0.3), (0.2, 0.7)];
+        assert_eq!(walk(&mut line(DEFAULT_BAND, 1), 1, &step), [Direction::In]);
+        assert_eq!(walk(&mut line(DEFAULT_BAND, DEFAULT_CONFIRM), 1, &step), []);
+    }
+
+    #[test]
     fn passing_beside_the_segment_end_is_not_counted() {
         let mut c = counter();
         assert_eq!(walk(&mut c, 1, &down(0.7)), []);

@@ -137,6 +137,12 @@ struct LineTable {
     directions: Option<[String; 2]>,
     #[serde(default)]
     point: EvalPoint,
+    /// Half-width of the band with no side, a fraction of the frame's diagonal.
+    #[serde(default)]
+    band: Option<f64>,
+    /// Points in a row on the new side that confirm a crossing.
+    #[serde(default)]
+    inertia: Option<u32>,
 }
 
 /// A `[[zone]]` as written in the file.
@@ -149,6 +155,9 @@ struct ZoneTable {
     class: Option<Classes>,
     #[serde(default)]
     point: EvalPoint,
+    /// Points in a row that make a track enter or leave.
+    #[serde(default)]
+    inertia: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -428,6 +437,20 @@ fn classes(c: Option<Classes>) -> Result<Vec<String>, String> {
     Ok(list)
 }
 
+/// The widest dead band a line takes: a fifth of the diagonal already swallows most of a frame.
+pub const MAX_BAND: f64 = 0.2;
+/// The most points in a row a line or zone may ask for (over 3 s at 30 fps).
+pub const MAX_INERTIA: u32 = 100;
+
+fn check_inertia(inertia: Option<u32>, default: u32) -> Result<u32, String> {
+    match inertia.unwrap_or(default) {
+        n @ 1..=MAX_INERTIA => Ok(n),
+        n => Err(format!(
+            "inertia is the points in a row that confirm a change, 1 to {MAX_INERTIA}, got {n}"
+        )),
+    }
+}
+
 fn check_line(l: LineTable, earlier: &[LineSpec]) -> Result<LineSpec, String> {
     let name = label_of("the name", &l.name)?;
     let err = |m: String| format!("'{name}': {m}");
@@ -445,6 +468,12 @@ fn check_line(l: LineTable, earlier: &[LineSpec]) -> Result<LineSpec, String> {
             "the line has zero length (A and B are the same point)".into()
         ));
     }
+    let band = l.band.unwrap_or(DEFAULT_BAND);
+    if !(0.0..=MAX_BAND).contains(&band) {
+        return Err(err(format!(
+            "band is a fraction of the frame's diagonal, 0 to {MAX_BAND}, got {band}"
+        )));
+    }
     let [d_in, d_out] = l.directions.unwrap_or(["in".into(), "out".into()]);
     let directions = [
         label_of("direction", &d_in).map_err(err)?,
@@ -459,8 +488,8 @@ fn check_line(l: LineTable, earlier: &[LineSpec]) -> Result<LineSpec, String> {
         geometry: LineGeometry {
             a: Point { x: a[0], y: a[1] },
             b: Point { x: b[0], y: b[1] },
-            band: DEFAULT_BAND,
-            confirm: DEFAULT_CONFIRM,
+            band,
+            confirm: check_inertia(l.inertia, DEFAULT_CONFIRM).map_err(err)?,
         },
         classes: classes(l.class).map_err(err)?,
         directions,
@@ -500,7 +529,7 @@ fn check_zone(z: ZoneTable, earlier: &[ZoneSpec]) -> Result<ZoneSpec, String> {
         polygon: check_polygon(&z.points).map_err(err)?,
         classes: classes(z.class).map_err(err)?,
         eval: z.point,
-        inertia: DEFAULT_INERTIA,
+        inertia: check_inertia(z.inertia, DEFAULT_INERTIA).map_err(err)?,
         name,
     })
 }
@@ -938,6 +967,44 @@ message = "Someone has stood on the lawn for two minutes"
             (set.zones[0].eval, set.lines[0].eval),
             (EvalPoint::BottomCentre, EvalPoint::Centre)
         );
+    }
+
+    #[test]
+    fn band_and_inertia_are_set_per_table_within_bounds() {
+        let set = parse(SCENE, false).unwrap();
+        let g = &set.lines[0].geometry;
+        assert_eq!((g.band, g.confirm), (DEFAULT_BAND, DEFAULT_CONFIRM));
+        assert_eq!(set.zones[0].inertia, DEFAULT_INERTIA);
+        let set = parse(
+            "[[line]]\nname='l'\npoints=[[0,0.5],[1,0.5]]\nband=0\ninertia=1\n[[zone]]\nname='z'\npoints=[[0,0],[1,0],[1,1]]\ninertia=10\n",
+            false,
+        )
+        .unwrap();
+        let g = &set.lines[0].geometry;
+        assert_eq!((g.band, g.confirm, set.zones[0].inertia), (0.0, 1, 10));
+        let json =
+            r#"{"line": [{"name": "l", "points": [[0,0.5],[1,0.5]], "band": 0.05, "inertia": 4}]}"#;
+        let g = &parse(json, true).unwrap().lines[0].geometry;
+        assert_eq!((g.band, g.confirm), (0.05, 4));
+        let line = |extra: &str| format!("[[line]]\nname='l'\npoints=[[0,0.5],[1,0.5]]\n{extra}\n");
+        let e = refused(&line("band = 0.5"), false);
+        assert_eq!(
+            e,
+            "line 1: [[line]] 1: 'l': band is a fraction of the frame's diagonal, 0 to 0.2, got 0.5"
+        );
+        assert!(refused(&line("band = -0.01"), false).contains("0 to 0.2"));
+        assert!(refused(&line("band = nan"), false).contains("got NaN"));
+        let e = refused(&line("inertia = 0"), false);
+        assert!(
+            e.contains("inertia is the points in a row that confirm a change, 1 to 100, got 0"),
+            "{e}"
+        );
+        let e = refused(
+            "[[zone]]\nname='z'\npoints=[[0,0],[1,0],[1,1]]\ninertia=1000\n",
+            false,
+        );
+        assert!(e.contains("'z': inertia") && e.contains("got 1000"), "{e}");
+        assert!(refused(&line("inertia = -1"), false).contains("inertia"));
     }
 
     #[test]
