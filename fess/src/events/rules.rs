@@ -438,9 +438,9 @@ fn classes(c: Option<Classes>) -> Result<Vec<String>, String> {
 }
 
 /// The widest dead band a line takes: a fifth of the diagonal already swallows most of a frame.
-pub const MAX_BAND: f64 = 0.2;
+const MAX_BAND: f64 = 0.2;
 /// The most points in a row a line or zone may ask for (over 3 s at 30 fps).
-pub const MAX_INERTIA: u32 = 100;
+const MAX_INERTIA: u32 = 100;
 
 fn check_inertia(inertia: Option<u32>, default: u32) -> Result<u32, String> {
     match inertia.unwrap_or(default) {
